@@ -1,0 +1,52 @@
+//! The command tree. Global flags work before or after the subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// casmanctl: the operators' command line for casman — parts, scans,
+/// positions, SNAP boards, backups, restores, sync and status.
+#[derive(Debug, Parser)]
+#[command(name = "casmanctl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// casmand's socket (default: $CASMAN_SOCKET, /run/casman/casmand.sock, or the per-user socket).
+    #[arg(long, global = true, value_name = "PATH", env = "CASMAN_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// Colour when writing to a terminal.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the daemon's status: version, uptime, paths, backend, databases.
+    Status,
+    /// Show the daemon's effective configuration (secrets redacted).
+    Config,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of casmanctl.
+    #[command(hide = true)]
+    Man,
+}

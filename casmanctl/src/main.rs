@@ -1,0 +1,65 @@
+//! casmanctl: a thin client of casmand over its Unix socket.
+
+mod cli;
+mod client;
+mod cmd;
+mod error;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{
+    cli::{Cli, Color, Command},
+    client::Conn,
+    error::CtlError,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.color {
+        Color::Always => anstream::ColorChoice::Always.write_global(),
+        Color::Never => anstream::ColorChoice::Never.write_global(),
+        Color::Auto => {}
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("casmanctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("casmanctl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CtlError> {
+    match cli.command {
+        Command::Completions { shell } => {
+            cmd::meta::completions(shell);
+            Ok(())
+        }
+        Command::Man => cmd::meta::man(),
+        Command::Status => cmd::daemon::status(&Conn::open(cli.socket).await?, cli.json).await,
+        Command::Config => cmd::daemon::config(&Conn::open(cli.socket).await?, cli.json).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,75 @@
+//! `casman.v1.Daemon`: status and effective configuration.
+
+use casman_proto::v1::{
+    BackendSummary, GetConfigRequest, GetConfigResponse, GetStatusRequest, GetStatusResponse,
+    daemon_server::Daemon,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{context::Context, error::Error};
+
+/// Implementation of the Daemon service.
+#[derive(Debug, Clone)]
+pub struct DaemonApi {
+    ctx: Context,
+}
+
+impl DaemonApi {
+    /// A service over the daemon's context.
+    pub fn new(ctx: Context) -> Self {
+        DaemonApi { ctx }
+    }
+}
+
+#[tonic::async_trait]
+impl Daemon for DaemonApi {
+    async fn get_status(
+        &self,
+        _req: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
+        let s = self.ctx.status();
+        Ok(Response::new(GetStatusResponse {
+            version: s.version.into(),
+            protocol: casman_proto::PROTOCOL,
+            uptime_seconds: s.uptime.as_secs(),
+            pid: std::process::id(),
+            data_dir: s.data_dir.display().to_string(),
+            socket: s.socket.display().to_string(),
+            backend: Some(BackendSummary {
+                kind: s.backend.kind.into(),
+                location: s.backend.location,
+                enabled: s.backend.enabled,
+            }),
+            databases: s
+                .databases
+                .into_iter()
+                .map(|d| casman_proto::v1::DatabaseInfo {
+                    name: d.name,
+                    path: d.path.display().to_string(),
+                    size_bytes: d.size_bytes,
+                    schema_version: d.schema_version,
+                })
+                .collect(),
+            site_id: s.site_id,
+            started_at: s.started_at,
+        }))
+    }
+
+    async fn get_config(
+        &self,
+        _req: Request<GetConfigRequest>,
+    ) -> Result<Response<GetConfigResponse>, Status> {
+        let mut shown = self.ctx.config().redacted();
+        // Show the backend in effect, not just what was written.
+        shown.sync.backend = Some(self.ctx.config().backend());
+        let toml = toml::to_string_pretty(&shown)
+            .map_err(|e| Error::internal("rendering configuration", e))?;
+        let json = serde_json::to_string_pretty(&shown)
+            .map_err(|e| Error::internal("rendering configuration", e))?;
+        Ok(Response::new(GetConfigResponse {
+            toml,
+            json,
+            sources: self.ctx.config_sources().to_vec(),
+        }))
+    }
+}

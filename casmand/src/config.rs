@@ -1,0 +1,557 @@
+//! casmand's configuration, layered with figment, lowest to highest:
+//! built-in defaults < `/etc/casman/casmand.toml` (or `--config FILE`) <
+//! environment (`CASMAN_*` and the CAsMan names, see [`crate::config_env`]) <
+//! command-line flags. Unknown keys and malformed values are errors that name
+//! the key and where it came from.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::config_env::EnvLayer;
+
+/// The system-wide configuration file, read when it exists and no `--config`
+/// is given.
+pub const SYSTEM_CONFIG: &str = "/etc/casman/casmand.toml";
+
+/// Everything casmand can be configured with. Every key and its default is
+/// documented in `config/casmand.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory holding `parts.db`, `assembled_casm.db` and `state.db`.
+    /// Default: `$CASMAN_DATABASE_DIR`, else `$STATE_DIRECTORY`, else `./database`.
+    pub data_dir: PathBuf,
+    /// Unix socket to serve on. Default: see `casman_proto::socket`.
+    pub socket: Option<PathBuf>,
+    /// Permission bits of the socket, octal (`"0660"`).
+    pub socket_mode: String,
+    /// Group owning the socket (name or numeric id). Default: the daemon's group.
+    pub socket_group: Option<String>,
+    /// Group whose members may run destructive requests (restore in place,
+    /// forced sync, database clear). Root always may.
+    pub admin_group: Option<String>,
+    /// This site's identifier in backup keys and sync. Default: the host name.
+    pub site_id: String,
+    /// IANA time zone in which the Python tool wrote its local timestamps.
+    /// Default: the host's zone.
+    pub legacy_timezone: Option<String>,
+    /// How long in-flight requests may run after SIGTERM before they are cut.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Backup triggers, retention and sync (`database.sync` in CAsMan's config.yaml).
+    pub sync: SyncConfig,
+    /// Where backups are stored (`r2` in CAsMan's config.yaml).
+    #[serde(alias = "r2")]
+    pub store: StoreConfig,
+    /// Object-store free-tier limits (R2's by default).
+    pub quota: QuotaConfig,
+}
+
+/// Which kind of store holds backups.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Cloudflare R2 (S3 API at `https://<account>.r2.cloudflarestorage.com`).
+    R2,
+    /// Any S3-compatible endpoint (AWS S3, MinIO, a test server).
+    S3,
+    /// A local directory (the embedded default: no cloud account needed).
+    Local,
+    /// No backups at all.
+    None,
+}
+
+impl Backend {
+    /// The lowercase name used in configuration and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::R2 => "r2",
+            Backend::S3 => "s3",
+            Backend::Local => "local",
+            Backend::None => "none",
+        }
+    }
+}
+
+/// Backup triggers and retention.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Whether backups run at all.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub enabled: bool,
+    /// `r2`, `s3`, `local` or `none`. Default: `r2` when an R2 account id or an
+    /// endpoint is configured, else `local`.
+    pub backend: Option<Backend>,
+    /// Versions kept per database.
+    pub keep_versions: u32,
+    /// Back up after this many writes.
+    pub backup_on_scan_count: u32,
+    /// ...or this long after the last backup when there are unsaved writes.
+    /// A humantime string (`"24h"`) or, as in CAsMan's config.yaml, a number of hours.
+    #[serde(with = "hours_or_humantime")]
+    pub backup_on_hours: Duration,
+    /// Fetch newer versions from other sites when the daemon starts.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub sync_on_start: bool,
+    /// How often storage-class maintenance runs.
+    #[serde(with = "humantime_serde")]
+    pub maintenance_interval: Duration,
+    /// Storage class every version is kept in.
+    pub storage_class: String,
+}
+
+/// Object store location and credentials.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Bucket holding `backups/`.
+    pub bucket_name: String,
+    /// Cloudflare account id (R2).
+    pub account_id: Option<String>,
+    /// Access key id; secret.
+    pub access_key_id: Option<String>,
+    /// Secret access key; secret.
+    pub secret_access_key: Option<String>,
+    /// Endpoint URL; overrides the R2 account endpoint and the AWS default.
+    pub endpoint: Option<String>,
+    /// Region (`auto` for R2).
+    pub region: Option<String>,
+    /// Path-style addressing (needed by most S3 servers other than AWS and R2).
+    pub path_style: bool,
+    /// Directory of the `local` backend. Default: `<data_dir>/backups`.
+    pub backup_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets, not even in debug output.
+        let redacted = self.redacted();
+        f.debug_struct("StoreConfig")
+            .field("bucket_name", &redacted.bucket_name)
+            .field("account_id", &redacted.account_id)
+            .field("access_key_id", &redacted.access_key_id)
+            .field("secret_access_key", &redacted.secret_access_key)
+            .field("endpoint", &redacted.endpoint)
+            .field("region", &redacted.region)
+            .field("path_style", &redacted.path_style)
+            .field("backup_dir", &redacted.backup_dir)
+            .finish()
+    }
+}
+
+/// Free-tier limits; warn and block thresholds are fractions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Storage limit in GB (GiB, as the Python tool computed it).
+    pub storage_gb: f64,
+    /// Class A operations per month.
+    pub class_a_operations: u64,
+    /// Class B operations per month.
+    pub class_b_operations: u64,
+    /// Warn from this fraction of any limit.
+    pub warn_threshold: f64,
+    /// Refuse operations from this fraction of any limit.
+    pub block_threshold: f64,
+}
+
+/// Marker shown instead of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+impl StoreConfig {
+    /// A copy with secrets replaced by [`REDACTED`].
+    pub fn redacted(&self) -> StoreConfig {
+        let hide = |v: &Option<String>| v.as_ref().map(|_| REDACTED.to_owned());
+        StoreConfig {
+            access_key_id: hide(&self.access_key_id),
+            secret_access_key: hide(&self.secret_access_key),
+            ..self.clone()
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            socket: None,
+            socket_mode: "0660".into(),
+            socket_group: None,
+            admin_group: None,
+            site_id: default_site_id(),
+            legacy_timezone: None,
+            shutdown_timeout: Duration::from_secs(10),
+            sync: SyncConfig::default(),
+            store: StoreConfig {
+                bucket_name: "casman-databases".into(),
+                ..Default::default()
+            },
+            quota: QuotaConfig::default(),
+        }
+    }
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            enabled: true,
+            backend: None,
+            keep_versions: 10,
+            backup_on_scan_count: 10,
+            backup_on_hours: Duration::from_secs(24 * 3600),
+            sync_on_start: false,
+            maintenance_interval: Duration::from_secs(7 * 24 * 3600),
+            storage_class: "STANDARD".into(),
+        }
+    }
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            storage_gb: 10.0,
+            class_a_operations: 1_000_000,
+            class_b_operations: 10_000_000,
+            warn_threshold: 0.80,
+            block_threshold: 0.95,
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        // systemd may pass several colon-separated directories; the first is ours.
+        Some(dirs) => {
+            let s = dirs.to_string_lossy().into_owned();
+            PathBuf::from(s.split(':').next().unwrap_or(&s))
+        }
+        None => PathBuf::from("database"),
+    }
+}
+
+fn default_site_id() -> String {
+    hostname::get()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "site".into())
+}
+
+/// Values given on casmand's command line; they override every other layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--socket`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    /// `--socket-mode`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_mode: Option<String>,
+    /// `--site-id`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named with `--config` does not exist or cannot be read.
+    #[error("configuration file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// A key is unknown or a value malformed; figment's message names the key
+    /// and the layer (file path or environment variable).
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// A loaded configuration and the layers it was built from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// Human-readable layer names, lowest first.
+    pub sources: Vec<String>,
+}
+
+/// Loads the configuration. `file` is `--config`; without it the system file
+/// is read if it exists (or `$CONFIGURATION_DIRECTORY/casmand.toml` under systemd).
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
+    let mut sources = vec!["defaults".to_owned()];
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    let path = match file {
+        Some(p) => {
+            std::fs::metadata(p).map_err(|e| ConfigError::File {
+                path: p.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            Some(p.to_path_buf())
+        }
+        None => default_config_file(),
+    };
+    if let Some(p) = path {
+        fig = fig.merge(Toml::file_exact(&p));
+        sources.push(format!("file {}", p.display()));
+    }
+    let env = EnvLayer::from_process();
+    if !env.is_empty() {
+        sources.push(format!("environment ({})", env.names().join(", ")));
+    }
+    fig = fig.merge(env);
+    let flags = Serialized::defaults(overrides.clone());
+    if overrides.data_dir.is_some()
+        || overrides.socket.is_some()
+        || overrides.socket_mode.is_some()
+        || overrides.site_id.is_some()
+    {
+        sources.push("command-line flags".into());
+    }
+    fig = fig.merge(flags);
+    let mut config: Config = fig
+        .extract()
+        .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    config.validate()?;
+    config.data_dir = absolute(&config.data_dir);
+    Ok(Loaded { config, sources })
+}
+
+fn default_config_file() -> Option<PathBuf> {
+    let candidates = std::env::var_os("CONFIGURATION_DIRECTORY")
+        .map(|d| PathBuf::from(d).join("casmand.toml"))
+        .into_iter()
+        .chain(std::iter::once(PathBuf::from(SYSTEM_CONFIG)));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Every figment error in the chain, one per line.
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+impl Config {
+    /// Checks values that deserialize but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: &dyn std::fmt::Display, rule: &str| {
+            Err(ConfigError::Invalid(format!(
+                "key `{key}` = {value}: {rule}"
+            )))
+        };
+        if self.socket_mode().is_none() {
+            return bad(
+                "socket_mode",
+                &format!("{:?}", self.socket_mode),
+                "must be octal permission bits such as \"0660\"",
+            );
+        }
+        if self.site_id.is_empty()
+            || !self
+                .site_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return bad(
+                "site_id",
+                &format!("{:?}", self.site_id),
+                "must be non-empty ASCII letters, digits, '-' or '.'",
+            );
+        }
+        if self.sync.keep_versions == 0 {
+            return bad("sync.keep_versions", &0, "must be at least 1");
+        }
+        if self.sync.backup_on_scan_count == 0 {
+            return bad("sync.backup_on_scan_count", &0, "must be at least 1");
+        }
+        let q = &self.quota;
+        if !(0.0 < q.warn_threshold
+            && q.warn_threshold <= q.block_threshold
+            && q.block_threshold <= 1.0)
+        {
+            return bad(
+                "quota.warn_threshold/quota.block_threshold",
+                &format!("{}/{}", q.warn_threshold, q.block_threshold),
+                "need 0 < warn <= block <= 1",
+            );
+        }
+        if let Some(tz) = &self.legacy_timezone
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            return bad(
+                "legacy_timezone",
+                &format!("{tz:?}"),
+                "not a known IANA time zone",
+            );
+        }
+        Ok(())
+    }
+
+    /// The socket's permission bits, parsed from [`Config::socket_mode`].
+    pub fn socket_mode(&self) -> Option<u32> {
+        u32::from_str_radix(self.socket_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+    }
+
+    /// The backend in effect: the configured one, else `r2` when an R2 account
+    /// or an endpoint is configured, else `local`.
+    pub fn backend(&self) -> Backend {
+        if !self.sync.enabled {
+            return Backend::None;
+        }
+        self.sync.backend.unwrap_or(
+            if self.store.account_id.is_some() || self.store.endpoint.is_some() {
+                Backend::R2
+            } else {
+                Backend::Local
+            },
+        )
+    }
+
+    /// Directory of the `local` backend.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.store
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
+    }
+
+    /// A copy safe to show: secrets redacted.
+    pub fn redacted(&self) -> Config {
+        Config {
+            store: self.store.redacted(),
+            ..self.clone()
+        }
+    }
+}
+
+/// `true`/`false`, and the CAsMan spellings `1`/`0`, `yes`/`no` (any case).
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Int(i64),
+        Str(String),
+    }
+    match B::deserialize(d)? {
+        B::Bool(b) => Ok(b),
+        B::Int(i) => Ok(i != 0),
+        B::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "{other:?} is not a boolean (true/false, yes/no, 1/0)"
+            ))),
+        },
+    }
+}
+
+/// A duration written as a humantime string (`"24h"`, `"90m"`) or as a number
+/// of hours (`24.0`, CAsMan's `backup_on_hours`).
+mod hours_or_humantime {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        humantime_serde::serialize(d, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum H {
+            Hours(f64),
+            Text(String),
+        }
+        match H::deserialize(d)? {
+            H::Hours(h) if h.is_finite() && h > 0.0 => Ok(Duration::from_secs_f64(h * 3600.0)),
+            H::Hours(h) => Err(serde::de::Error::custom(format!(
+                "{h} hours: must be positive"
+            ))),
+            H::Text(t) => humantime::parse_duration(&t).map_err(|e| {
+                serde::de::Error::custom(format!("{t:?} is not a duration ({e}); use e.g. \"24h\""))
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.socket_mode(), Some(0o660));
+        assert_eq!(c.backend(), Backend::Local);
+        assert_eq!(c.sync.backup_on_hours, Duration::from_secs(86400));
+    }
+
+    #[test]
+    fn hours_accept_numbers_and_text() {
+        let f: SyncConfig = toml::from_str("backup_on_hours = 1.5").unwrap_or_default();
+        assert_eq!(f.backup_on_hours, Duration::from_secs(5400));
+        let f: SyncConfig = toml::from_str("backup_on_hours = \"90m\"").unwrap_or_default();
+        assert_eq!(f.backup_on_hours, Duration::from_secs(5400));
+        assert!(toml::from_str::<SyncConfig>("backup_on_hours = \"soon\"").is_err());
+    }
+
+    #[test]
+    fn backend_defaults_to_r2_with_an_account() {
+        let mut c = Config::default();
+        c.store.account_id = Some("abc".into());
+        assert_eq!(c.backend(), Backend::R2);
+        c.sync.enabled = false;
+        assert_eq!(c.backend(), Backend::None);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut c = Config::default();
+        c.store.secret_access_key = Some("hunter2".into());
+        let shown = format!(
+            "{:?} {}",
+            c,
+            toml::to_string(&c.redacted()).unwrap_or_default()
+        );
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains(REDACTED));
+    }
+
+    #[test]
+    fn bad_socket_mode_is_named() {
+        let c = Config {
+            socket_mode: "rw-rw----".into(),
+            ..Config::default()
+        };
+        let err = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("socket_mode"), "{err}");
+    }
+}

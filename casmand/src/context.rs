@@ -1,0 +1,153 @@
+//! What every request handler can reach: configuration, paths, start time, and
+//! (as the daemon grows) the databases and the backup scheduler.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::config::{Backend, Config, Loaded};
+
+/// Cheap-to-clone handle on the daemon's shared state.
+#[derive(Debug, Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    sources: Vec<String>,
+    socket: PathBuf,
+    started: Instant,
+    started_at: String,
+}
+
+/// A snapshot of the daemon's status, transport-free.
+#[derive(Debug, Clone)]
+pub struct DaemonStatus {
+    /// casmand's version.
+    pub version: &'static str,
+    /// Time since start.
+    pub uptime: Duration,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Backup store summary.
+    pub backend: BackendInfo,
+    /// Databases owned.
+    pub databases: Vec<DatabaseFile>,
+    /// This site's id.
+    pub site_id: String,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+}
+
+/// Where backups go.
+#[derive(Debug, Clone)]
+pub struct BackendInfo {
+    /// `local`, `s3`, `r2` or `none`.
+    pub kind: &'static str,
+    /// Directory or endpoint/bucket.
+    pub location: String,
+    /// Whether backups run.
+    pub enabled: bool,
+}
+
+/// One database file.
+#[derive(Debug, Clone)]
+pub struct DatabaseFile {
+    /// File name.
+    pub name: String,
+    /// Path.
+    pub path: PathBuf,
+    /// Size of the main file.
+    pub size_bytes: u64,
+    /// Last applied migration, 0 when none.
+    pub schema_version: i64,
+}
+
+/// File names of the databases in the data directory.
+pub const DATABASE_FILES: [&str; 3] = ["parts.db", "assembled_casm.db", "state.db"];
+
+impl Context {
+    /// Builds the context for a daemon about to serve on `socket`.
+    pub fn new(loaded: Loaded, socket: PathBuf) -> Self {
+        Context {
+            inner: Arc::new(Inner {
+                config: loaded.config,
+                sources: loaded.sources,
+                socket,
+                started: Instant::now(),
+                started_at: jiff::Timestamp::now()
+                    .round(jiff::Unit::Second)
+                    .unwrap_or_else(|_| jiff::Timestamp::now())
+                    .to_string(),
+            }),
+        }
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The configuration layers, lowest first.
+    pub fn config_sources(&self) -> &[String] {
+        &self.inner.sources
+    }
+
+    /// A status snapshot.
+    pub fn status(&self) -> DaemonStatus {
+        let c = &self.inner.config;
+        DaemonStatus {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime: self.inner.started.elapsed(),
+            data_dir: c.data_dir.clone(),
+            socket: self.inner.socket.clone(),
+            backend: backend_info(c),
+            databases: DATABASE_FILES
+                .iter()
+                .map(|name| {
+                    let path = c.data_dir.join(name);
+                    let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    DatabaseFile {
+                        name: (*name).to_owned(),
+                        path,
+                        size_bytes,
+                        schema_version: 0,
+                    }
+                })
+                .collect(),
+            site_id: c.site_id.clone(),
+            started_at: self.inner.started_at.clone(),
+        }
+    }
+}
+
+fn backend_info(c: &Config) -> BackendInfo {
+    let backend = c.backend();
+    let location =
+        match backend {
+            Backend::Local => c.backup_dir().display().to_string(),
+            Backend::R2 | Backend::S3 => {
+                let endpoint = c.store.endpoint.clone().unwrap_or_else(|| {
+                    match (backend, &c.store.account_id) {
+                        (Backend::R2, Some(acct)) => {
+                            format!("https://{acct}.r2.cloudflarestorage.com")
+                        }
+                        _ => "default AWS endpoint".into(),
+                    }
+                });
+                format!("{endpoint} bucket {}", c.store.bucket_name)
+            }
+            Backend::None => String::new(),
+        };
+    BackendInfo {
+        kind: backend.as_str(),
+        location,
+        enabled: backend != Backend::None,
+    }
+}

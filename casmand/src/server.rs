@@ -1,0 +1,225 @@
+//! The Unix socket: creating its directory, binding with the configured mode
+//! and group before it accepts anything, refusing to start beside a running
+//! daemon, replacing a stale socket, and removing it on exit.
+
+use std::{
+    fs, io,
+    os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+use tokio::net::UnixListener;
+
+/// Why the socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// Another daemon answers on the socket.
+    #[error(
+        "another casmand is already serving on {0}; stop it first or pass a different --socket"
+    )]
+    InUse(PathBuf),
+    /// Something that is not a socket sits at the path.
+    #[error("{0} exists and is not a socket; remove it or pass a different --socket")]
+    NotASocket(PathBuf),
+    /// The socket group does not exist.
+    #[error("socket_group {0:?}: no such group")]
+    NoSuchGroup(String),
+    /// Any other I/O failure, with what was being done.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SocketError + use<> {
+    let path = path.to_path_buf();
+    move |source| SocketError::Io { what, path, source }
+}
+
+/// A bound, listening socket.
+#[derive(Debug)]
+pub struct BoundSocket {
+    /// The listener, ready to accept.
+    pub listener: UnixListener,
+    /// Its file, removed at exit.
+    pub file: SocketFile,
+}
+
+/// The socket's path and the identity of its file, so that only our own file
+/// is removed at exit.
+#[derive(Debug, Clone)]
+pub struct SocketFile {
+    /// The path.
+    pub path: PathBuf,
+    ino: u64,
+}
+
+/// Resolves a group name or numeric id to a gid.
+pub fn resolve_group(name: &str) -> Result<u32, SocketError> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        _ => Err(SocketError::NoSuchGroup(name.to_owned())),
+    }
+}
+
+/// Binds `path` with permission bits `mode` and optional group `gid`. The mode
+/// and group are set before `listen`, so no client can connect through looser
+/// permissions. A socket file nobody answers on is replaced; one somebody
+/// answers on makes this fail with [`SocketError::InUse`].
+pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<BoundSocket, SocketError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            // Group/other may traverse the directory only if the socket mode lets them in.
+            let mut dir_mode = 0o700;
+            if mode & 0o060 != 0 {
+                dir_mode |= 0o050;
+            }
+            if mode & 0o006 != 0 {
+                dir_mode |= 0o005;
+            }
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(dir_mode)
+                .create(dir)
+                .map_err(io_err("creating socket directory", dir))?;
+            if let Some(gid) = gid {
+                std::os::unix::fs::chown(dir, None, Some(gid))
+                    .map_err(io_err("setting group of socket directory", dir))?;
+            }
+        }
+    }
+    remove_if_stale(path)?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)
+        .map_err(io_err("creating socket", path))?;
+    let addr = SockAddr::unix(path).map_err(io_err("socket address", path))?;
+    socket.bind(&addr).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            SocketError::InUse(path.to_path_buf())
+        } else {
+            io_err("binding", path)(e)
+        }
+    })?;
+    let cleanup_on_err = |e: SocketError| {
+        let _ = fs::remove_file(path);
+        e
+    };
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(io_err("setting mode of", path))
+        .map_err(cleanup_on_err)?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(io_err("setting group of", path))
+            .map_err(cleanup_on_err)?;
+    }
+    let ino = fs::symlink_metadata(path)
+        .map_err(io_err("inspecting", path))?
+        .ino();
+    socket
+        .listen(1024)
+        .map_err(io_err("listening on", path))
+        .map_err(cleanup_on_err)?;
+    socket
+        .set_nonblocking(true)
+        .map_err(io_err("configuring", path))
+        .map_err(cleanup_on_err)?;
+    let std_listener: std::os::unix::net::UnixListener = socket.into();
+    let listener = UnixListener::from_std(std_listener)
+        .map_err(io_err("registering", path))
+        .map_err(cleanup_on_err)?;
+    Ok(BoundSocket {
+        listener,
+        file: SocketFile {
+            path: path.to_path_buf(),
+            ino,
+        },
+    })
+}
+
+/// Removes a socket file left by a daemon that died, after checking that
+/// nobody answers on it.
+fn remove_if_stale(path: &Path) -> Result<(), SocketError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("inspecting", path)(e)),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(SocketError::NotASocket(path.to_path_buf()));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(SocketError::InUse(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::warn!(socket = %path.display(), "replacing stale socket left by a previous daemon");
+            fs::remove_file(path).map_err(io_err("removing stale socket", path))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("probing", path)(e)),
+    }
+}
+
+impl SocketFile {
+    /// Removes the socket file if it is still the one this daemon bound.
+    pub fn remove(&self) {
+        match fs::symlink_metadata(&self.path) {
+            Ok(m) if m.ino() == self.ino => {
+                if let Err(e) = fs::remove_file(&self.path) {
+                    tracing::warn!(socket = %self.path.display(), error = %e, "could not remove socket");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn binds_with_mode_and_refuses_a_second_daemon() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("sub/casmand.sock");
+        let bound = bind(&path, 0o640, None)?;
+        assert_eq!(fs::metadata(&path)?.permissions().mode() & 0o777, 0o640);
+        assert!(matches!(
+            bind(&path, 0o640, None),
+            Err(SocketError::InUse(_))
+        ));
+        bound.file.remove();
+        assert!(!path.exists());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn replaces_a_stale_socket() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("casmand.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path)?);
+        assert!(path.exists());
+        let bound = bind(&path, 0o600, None)?;
+        bound.file.remove();
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_a_regular_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("casmand.sock");
+        fs::write(&path, b"x")?;
+        assert!(matches!(
+            bind(&path, 0o600, None),
+            Err(SocketError::NotASocket(_))
+        ));
+        Ok(())
+    }
+}
