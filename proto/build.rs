@@ -18,11 +18,7 @@ fn main() -> io::Result<()> {
         println!("cargo:rerun-if-changed={}", p.display());
     }
     let fds = protox::compile(&protos, ["."]).map_err(|e| io::Error::other(e.to_string()))?;
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?);
+    let out = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?);
     fs::write(out.join("casman_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(fds)
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)
 }

@@ -35,11 +35,7 @@ impl Conn {
     /// Fetches the daemon's status and warns on stderr if its protocol differs
     /// from ours.
     pub async fn status(&self) -> Result<GetStatusResponse, CtlError> {
-        let status = self
-            .daemon()
-            .get_status(GetStatusRequest {})
-            .await?
-            .into_inner();
+        let status = self.daemon().get_status(GetStatusRequest {}).await?.into_inner();
         if status.protocol != casman_proto::PROTOCOL {
             eprintln!(
                 "casmanctl: warning: casmand speaks protocol {} but this casmanctl speaks {}; update the older one",

@@ -191,10 +191,7 @@ impl Default for Config {
             legacy_timezone: None,
             shutdown_timeout: Duration::from_secs(10),
             sync: SyncConfig::default(),
-            store: StoreConfig {
-                bucket_name: "casman-databases".into(),
-                ..Default::default()
-            },
+            store: StoreConfig { bucket_name: "casman-databases".into(), ..Default::default() },
             quota: QuotaConfig::default(),
         }
     }
@@ -296,10 +293,8 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
     let path = match file {
         Some(p) => {
-            std::fs::metadata(p).map_err(|e| ConfigError::File {
-                path: p.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+            std::fs::metadata(p)
+                .map_err(|e| ConfigError::File { path: p.to_path_buf(), reason: e.to_string() })?;
             Some(p.to_path_buf())
         }
         None => default_config_file(),
@@ -322,9 +317,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         sources.push("command-line flags".into());
     }
     fig = fig.merge(flags);
-    let mut config: Config = fig
-        .extract()
-        .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    let mut config: Config = fig.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
     config.validate()?;
     config.data_dir = absolute(&config.data_dir);
     Ok(Loaded { config, sources })
@@ -340,10 +333,7 @@ fn default_config_file() -> Option<PathBuf> {
 
 /// Every figment error in the chain, one per line.
 fn describe(e: figment::Error) -> String {
-    e.into_iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
+    e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -354,9 +344,7 @@ impl Config {
     /// Checks values that deserialize but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, value: &dyn std::fmt::Display, rule: &str| {
-            Err(ConfigError::Invalid(format!(
-                "key `{key}` = {value}: {rule}"
-            )))
+            Err(ConfigError::Invalid(format!("key `{key}` = {value}: {rule}")))
         };
         if self.socket_mode().is_none() {
             return bad(
@@ -366,10 +354,7 @@ impl Config {
             );
         }
         if self.site_id.is_empty()
-            || !self
-                .site_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            || !self.site_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         {
             return bad(
                 "site_id",
@@ -384,10 +369,7 @@ impl Config {
             return bad("sync.backup_on_scan_count", &0, "must be at least 1");
         }
         let q = &self.quota;
-        if !(0.0 < q.warn_threshold
-            && q.warn_threshold <= q.block_threshold
-            && q.block_threshold <= 1.0)
-        {
+        if !(0.0 < q.warn_threshold && q.warn_threshold <= q.block_threshold && q.block_threshold <= 1.0) {
             return bad(
                 "quota.warn_threshold/quota.block_threshold",
                 &format!("{}/{}", q.warn_threshold, q.block_threshold),
@@ -397,20 +379,14 @@ impl Config {
         if let Some(tz) = &self.legacy_timezone
             && jiff::tz::TimeZone::get(tz).is_err()
         {
-            return bad(
-                "legacy_timezone",
-                &format!("{tz:?}"),
-                "not a known IANA time zone",
-            );
+            return bad("legacy_timezone", &format!("{tz:?}"), "not a known IANA time zone");
         }
         Ok(())
     }
 
     /// The socket's permission bits, parsed from [`Config::socket_mode`].
     pub fn socket_mode(&self) -> Option<u32> {
-        u32::from_str_radix(self.socket_mode.trim_start_matches("0o"), 8)
-            .ok()
-            .filter(|m| *m <= 0o777)
+        u32::from_str_radix(self.socket_mode.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o777)
     }
 
     /// The backend in effect: the configured one, else `r2` when an R2 account
@@ -419,29 +395,21 @@ impl Config {
         if !self.sync.enabled {
             return Backend::None;
         }
-        self.sync.backend.unwrap_or(
-            if self.store.account_id.is_some() || self.store.endpoint.is_some() {
-                Backend::R2
-            } else {
-                Backend::Local
-            },
-        )
+        self.sync.backend.unwrap_or(if self.store.account_id.is_some() || self.store.endpoint.is_some() {
+            Backend::R2
+        } else {
+            Backend::Local
+        })
     }
 
     /// Directory of the `local` backend.
     pub fn backup_dir(&self) -> PathBuf {
-        self.store
-            .backup_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("backups"))
+        self.store.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     /// A copy safe to show: secrets redacted.
     pub fn redacted(&self) -> Config {
-        Config {
-            store: self.store.redacted(),
-            ..self.clone()
-        }
+        Config { store: self.store.redacted(), ..self.clone() }
     }
 }
 
@@ -460,9 +428,9 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         B::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" | "" => Ok(false),
-            other => Err(serde::de::Error::custom(format!(
-                "{other:?} is not a boolean (true/false, yes/no, 1/0)"
-            ))),
+            other => {
+                Err(serde::de::Error::custom(format!("{other:?} is not a boolean (true/false, yes/no, 1/0)")))
+            }
         },
     }
 }
@@ -487,9 +455,7 @@ mod hours_or_humantime {
         }
         match H::deserialize(d)? {
             H::Hours(h) if h.is_finite() && h > 0.0 => Ok(Duration::from_secs_f64(h * 3600.0)),
-            H::Hours(h) => Err(serde::de::Error::custom(format!(
-                "{h} hours: must be positive"
-            ))),
+            H::Hours(h) => Err(serde::de::Error::custom(format!("{h} hours: must be positive"))),
             H::Text(t) => humantime::parse_duration(&t).map_err(|e| {
                 serde::de::Error::custom(format!("{t:?} is not a duration ({e}); use e.g. \"24h\""))
             }),
@@ -532,26 +498,38 @@ mod tests {
     fn secrets_are_redacted() {
         let mut c = Config::default();
         c.store.secret_access_key = Some("hunter2".into());
-        let shown = format!(
-            "{:?} {}",
-            c,
-            toml::to_string(&c.redacted()).unwrap_or_default()
-        );
+        let shown = format!("{:?} {}", c, toml::to_string(&c.redacted()).unwrap_or_default());
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains(REDACTED));
     }
 
     #[test]
     fn bad_socket_mode_is_named() {
-        let c = Config {
-            socket_mode: "rw-rw----".into(),
-            ..Config::default()
-        };
-        let err = c
-            .validate()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let c = Config { socket_mode: "rw-rw----".into(), ..Config::default() };
+        let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("socket_mode"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// `config/casmand.toml` documents every key with its default: loading it
+    /// must give exactly the defaults.
+    #[test]
+    fn the_example_file_holds_the_defaults() -> Result<(), Box<dyn std::error::Error>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/casmand.toml");
+        let text = std::fs::read_to_string(&path)?;
+        let parsed: Config =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&text)).extract()?;
+        assert_eq!(parsed, Config::default());
+        // Every key of the defaults appears in the file, set or commented.
+        let defaults = toml::to_string(&Config::default())?;
+        for line in defaults.lines().filter(|l| l.contains(" = ")) {
+            let key = line.split(" = ").next().unwrap_or_default();
+            assert!(text.contains(&format!("{key} = ")), "config/casmand.toml lacks `{key}`");
+        }
+        Ok(())
     }
 }

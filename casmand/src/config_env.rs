@@ -32,19 +32,11 @@ const NAMED: &[(&str, &str, Kind)] = &[
     ("CASMAN_SITE_ID", "site_id", Kind::Text),
     ("CASMAN_SYNC_ENABLED", "sync.enabled", Kind::Text),
     ("CASMAN_SYNC_BACKEND", "sync.backend", Kind::Text),
-    (
-        "CASMAN_AUTO_SYNC_ON_INSTALL",
-        "sync.sync_on_start",
-        Kind::Text,
-    ),
+    ("CASMAN_AUTO_SYNC_ON_INSTALL", "sync.sync_on_start", Kind::Text),
     ("CASMAN_BACKUP_DIR", "store.backup_dir", Kind::Text),
     ("R2_ACCOUNT_ID", "store.account_id", Kind::Text),
     ("R2_ACCESS_KEY_ID", "store.access_key_id", Kind::Text),
-    (
-        "R2_SECRET_ACCESS_KEY",
-        "store.secret_access_key",
-        Kind::Text,
-    ),
+    ("R2_SECRET_ACCESS_KEY", "store.secret_access_key", Kind::Text),
     ("R2_BUCKET_NAME", "store.bucket_name", Kind::Text),
     ("R2_ENDPOINT", "store.endpoint", Kind::Text),
 ];
@@ -91,9 +83,7 @@ impl EnvLayer {
             };
             let value = match kind {
                 Kind::Text => Value::from(value),
-                Kind::Parsed => value
-                    .parse::<Value>()
-                    .unwrap_or_else(|_| Value::from(value)),
+                Kind::Parsed => value.parse::<Value>().unwrap_or_else(|_| Value::from(value)),
             };
             out.push((name, key, value));
         }
@@ -120,43 +110,26 @@ fn key_for(name: &str) -> Option<(String, Kind)> {
     if !rest.contains("__") && !is_top_level_key(rest) {
         return None;
     }
-    let key = rest
-        .split("__")
-        .map(|s| s.to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join(".");
-    let kind = if TEXT_KEYS.contains(&key.as_str()) {
-        Kind::Text
-    } else {
-        Kind::Parsed
-    };
+    let key = rest.split("__").map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>().join(".");
+    let kind = if TEXT_KEYS.contains(&key.as_str()) { Kind::Text } else { Kind::Parsed };
     Some((key, kind))
 }
 
 /// `CASMAN_SOCKET_MODE` and the like: top-level keys also work without `__`.
 fn is_top_level_key(rest: &str) -> bool {
-    matches!(
-        rest,
-        "SOCKET_MODE" | "SOCKET_GROUP" | "ADMIN_GROUP" | "LEGACY_TIMEZONE" | "SHUTDOWN_TIMEOUT"
-    )
+    matches!(rest, "SOCKET_MODE" | "SOCKET_GROUP" | "ADMIN_GROUP" | "LEGACY_TIMEZONE" | "SHUTDOWN_TIMEOUT")
 }
 
 impl Provider for EnvLayer {
     fn metadata(&self) -> Metadata {
-        let names: Vec<(String, String)> = self
-            .vars
-            .iter()
-            .map(|(n, k, _)| (k.clone(), n.clone()))
-            .collect();
+        let names: Vec<(String, String)> = self.vars.iter().map(|(n, k, _)| (k.clone(), n.clone())).collect();
         Metadata::named("environment variable").interpolater(move |_: &Profile, path: &[&str]| {
             let key = path.join(".");
             names
                 .iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, n)| n.clone())
-                .unwrap_or_else(|| {
-                    format!("CASMAN_{}", key.to_ascii_uppercase().replace('.', "__"))
-                })
+                .unwrap_or_else(|| format!("CASMAN_{}", key.to_ascii_uppercase().replace('.', "__")))
         })
     }
 
@@ -210,18 +183,11 @@ mod tests {
 
     #[test]
     fn path_form_and_text_keys() {
-        let l = layer(&[
-            ("CASMAN_SYNC__KEEP_VERSIONS", "5"),
-            ("CASMAN_SITE_ID", "0042"),
-        ]);
+        let l = layer(&[("CASMAN_SYNC__KEEP_VERSIONS", "5"), ("CASMAN_SITE_ID", "0042")]);
         let data = l.data().unwrap_or_default();
         let d = data.get(&Profile::Default).cloned().unwrap_or_default();
         assert_eq!(d.get("site_id").and_then(|v| v.as_str()), Some("0042"));
-        let sync = d
-            .get("sync")
-            .and_then(|v| v.as_dict())
-            .cloned()
-            .unwrap_or_default();
+        let sync = d.get("sync").and_then(|v| v.as_dict()).cloned().unwrap_or_default();
         assert_eq!(sync.get("keep_versions").and_then(|v| v.to_u128()), Some(5));
     }
 }

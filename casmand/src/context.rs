@@ -113,12 +113,7 @@ impl Context {
                 .map(|name| {
                     let path = c.data_dir.join(name);
                     let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    DatabaseFile {
-                        name: (*name).to_owned(),
-                        path,
-                        size_bytes,
-                        schema_version: 0,
-                    }
+                    DatabaseFile { name: (*name).to_owned(), path, size_bytes, schema_version: 0 }
                 })
                 .collect(),
             site_id: c.site_id.clone(),
@@ -129,25 +124,18 @@ impl Context {
 
 fn backend_info(c: &Config) -> BackendInfo {
     let backend = c.backend();
-    let location =
-        match backend {
-            Backend::Local => c.backup_dir().display().to_string(),
-            Backend::R2 | Backend::S3 => {
-                let endpoint = c.store.endpoint.clone().unwrap_or_else(|| {
-                    match (backend, &c.store.account_id) {
-                        (Backend::R2, Some(acct)) => {
-                            format!("https://{acct}.r2.cloudflarestorage.com")
-                        }
-                        _ => "default AWS endpoint".into(),
-                    }
-                });
-                format!("{endpoint} bucket {}", c.store.bucket_name)
-            }
-            Backend::None => String::new(),
-        };
-    BackendInfo {
-        kind: backend.as_str(),
-        location,
-        enabled: backend != Backend::None,
-    }
+    let location = match backend {
+        Backend::Local => c.backup_dir().display().to_string(),
+        Backend::R2 | Backend::S3 => {
+            let endpoint = c.store.endpoint.clone().unwrap_or_else(|| match (backend, &c.store.account_id) {
+                (Backend::R2, Some(acct)) => {
+                    format!("https://{acct}.r2.cloudflarestorage.com")
+                }
+                _ => "default AWS endpoint".into(),
+            });
+            format!("{endpoint} bucket {}", c.store.bucket_name)
+        }
+        Backend::None => String::new(),
+    };
+    BackendInfo { kind: backend.as_str(), location, enabled: backend != Backend::None }
 }

@@ -61,9 +61,7 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => Error::NotFound("no such row".into()),
-            sqlx::Error::PoolTimedOut => {
-                Error::Unavailable("the database is busy; try again".into())
-            }
+            sqlx::Error::PoolTimedOut => Error::Unavailable("the database is busy; try again".into()),
             _ => Error::internal("database error", e),
         }
     }

@@ -52,30 +52,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let config = &loaded.config;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| RunError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let socket_path = config
-        .socket
-        .clone()
-        .unwrap_or_else(|| default_socket_path(Side::Daemon));
-    let gid = config
-        .socket_group
-        .as_deref()
-        .map(server::resolve_group)
-        .transpose()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| RunError::DataDir { path: config.data_dir.clone(), source })?;
+    let socket_path = config.socket.clone().unwrap_or_else(|| default_socket_path(Side::Daemon));
+    let gid = config.socket_group.as_deref().map(server::resolve_group).transpose()?;
     let mode = config.socket_mode().unwrap_or(0o660);
     let timeout = config.shutdown_timeout;
 
-    let server::BoundSocket {
-        listener,
-        file: socket_file,
-    } = server::bind(&socket_path, mode, gid)?;
+    let server::BoundSocket { listener, file: socket_file } = server::bind(&socket_path, mode, gid)?;
     let ctx = Context::new(loaded, socket_file.path.clone());
-    let router = api::router(ctx.clone())
-        .await
-        .map_err(|e| RunError::Startup(e.to_string()))?;
+    let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;
 
     // One signal, observed by the server (stop accepting) and by us (deadline).
     let (stop_tx, mut stop_rx) = watch::channel(false);

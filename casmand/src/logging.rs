@@ -18,9 +18,7 @@ pub fn init() {
     if stderr_is_journal()
         && let Ok(journald) = tracing_journald::layer()
     {
-        let _ = registry
-            .with(journald.with_syslog_identifier("casmand".into()))
-            .try_init();
+        let _ = registry.with(journald.with_syslog_identifier("casmand".into())).try_init();
         return;
     }
     let _ = registry

@@ -15,9 +15,7 @@ use tokio::net::UnixListener;
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     /// Another daemon answers on the socket.
-    #[error(
-        "another casmand is already serving on {0}; stop it first or pass a different --socket"
-    )]
+    #[error("another casmand is already serving on {0}; stop it first or pass a different --socket")]
     InUse(PathBuf),
     /// Something that is not a socket sits at the path.
     #[error("{0} exists and is not a socket; remove it or pass a different --socket")]
@@ -98,8 +96,8 @@ pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<BoundSocket, Soc
         }
     }
     remove_if_stale(path)?;
-    let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)
-        .map_err(io_err("creating socket", path))?;
+    let socket =
+        Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(io_err("creating socket", path))?;
     let addr = SockAddr::unix(path).map_err(io_err("socket address", path))?;
     socket.bind(&addr).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
@@ -120,28 +118,13 @@ pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<BoundSocket, Soc
             .map_err(io_err("setting group of", path))
             .map_err(cleanup_on_err)?;
     }
-    let ino = fs::symlink_metadata(path)
-        .map_err(io_err("inspecting", path))?
-        .ino();
-    socket
-        .listen(1024)
-        .map_err(io_err("listening on", path))
-        .map_err(cleanup_on_err)?;
-    socket
-        .set_nonblocking(true)
-        .map_err(io_err("configuring", path))
-        .map_err(cleanup_on_err)?;
+    let ino = fs::symlink_metadata(path).map_err(io_err("inspecting", path))?.ino();
+    socket.listen(1024).map_err(io_err("listening on", path)).map_err(cleanup_on_err)?;
+    socket.set_nonblocking(true).map_err(io_err("configuring", path)).map_err(cleanup_on_err)?;
     let std_listener: std::os::unix::net::UnixListener = socket.into();
-    let listener = UnixListener::from_std(std_listener)
-        .map_err(io_err("registering", path))
-        .map_err(cleanup_on_err)?;
-    Ok(BoundSocket {
-        listener,
-        file: SocketFile {
-            path: path.to_path_buf(),
-            ino,
-        },
-    })
+    let listener =
+        UnixListener::from_std(std_listener).map_err(io_err("registering", path)).map_err(cleanup_on_err)?;
+    Ok(BoundSocket { listener, file: SocketFile { path: path.to_path_buf(), ino } })
 }
 
 /// Removes a socket file left by a daemon that died, after checking that
@@ -185,16 +168,12 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn binds_with_mode_and_refuses_a_second_daemon() -> Result<(), Box<dyn std::error::Error>>
-    {
+    async fn binds_with_mode_and_refuses_a_second_daemon() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("sub/casmand.sock");
         let bound = bind(&path, 0o640, None)?;
         assert_eq!(fs::metadata(&path)?.permissions().mode() & 0o777, 0o640);
-        assert!(matches!(
-            bind(&path, 0o640, None),
-            Err(SocketError::InUse(_))
-        ));
+        assert!(matches!(bind(&path, 0o640, None), Err(SocketError::InUse(_))));
         bound.file.remove();
         assert!(!path.exists());
         Ok(())
@@ -216,10 +195,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("casmand.sock");
         fs::write(&path, b"x")?;
-        assert!(matches!(
-            bind(&path, 0o600, None),
-            Err(SocketError::NotASocket(_))
-        ));
+        assert!(matches!(bind(&path, 0o600, None), Err(SocketError::NotASocket(_))));
         Ok(())
     }
 }

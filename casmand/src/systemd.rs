@@ -33,9 +33,7 @@ fn send(states: &[NotifyState<'_>]) {
 /// `None` when no watchdog is configured for this process.
 pub fn watchdog_interval() -> Option<Duration> {
     std::env::var_os("NOTIFY_SOCKET")?;
-    sd_notify::watchdog_enabled()
-        .map(|d| d / 2)
-        .filter(|d| !d.is_zero())
+    sd_notify::watchdog_enabled().map(|d| d / 2).filter(|d| !d.is_zero())
 }
 
 /// Sends WATCHDOG=1 every `interval` for as long as the task runs. It runs on

@@ -17,12 +17,7 @@ pub struct ConnectError {
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot reach casmand at {}: {}",
-            self.socket.display(),
-            self.reason
-        )
+        write!(f, "cannot reach casmand at {}: {}", self.socket.display(), self.reason)
     }
 }
 
@@ -32,10 +27,7 @@ impl std::error::Error for ConnectError {}
 /// made eagerly, so a missing or dead daemon is reported here.
 pub async fn connect(socket: &Path) -> Result<Channel, ConnectError> {
     let path = socket.to_path_buf();
-    let err = |reason: String| ConnectError {
-        socket: path.clone(),
-        reason,
-    };
+    let err = |reason: String| ConnectError { socket: path.clone(), reason };
     if !path.exists() {
         return Err(err("no such socket".into()));
     }

@@ -17,5 +17,4 @@ pub mod v1 {
 pub const PROTOCOL: u32 = 1;
 
 /// Encoded `FileDescriptorSet` of every casman proto file, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/casman_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/casman_descriptor.bin"));

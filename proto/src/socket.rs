@@ -49,9 +49,7 @@ pub fn default_socket_path(side: Side) -> PathBuf {
     if let Some(dir) = non_empty_env("XDG_RUNTIME_DIR") {
         return Path::new(&dir).join("casman").join(SOCKET_NAME);
     }
-    let uid = std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0);
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
     PathBuf::from(format!("/tmp/casman-{uid}")).join(SOCKET_NAME)
 }
 

@@ -1,1 +1,295 @@
+//! Fixtures for end-to-end tests: the real `casmand` and `casmanctl` binaries
+//! on a temporary data directory and socket. Nothing sleeps to wait: readiness
+//! and exits are polled against a deadline.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::BTreeMap,
+    ffi::OsString,
+    fs,
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use tempfile::TempDir;
+
+/// How long a daemon may take to come up or go down before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Path of a workspace binary (`casmand`, `casmanctl`), next to the test's
+/// own `deps/` directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the binaries first (`cargo build --workspace --bins`, done by tests/run)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `deadline`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Environment variables that would leak the developer's setup into a test.
+const SCRUBBED_PREFIXES: [&str; 4] = ["CASMAN_", "R2_", "AWS_", "NOTIFY_SOCKET"];
+const SCRUBBED: [&str; 7] = [
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "RUNTIME_DIRECTORY",
+    "STATE_DIRECTORY",
+    "CONFIGURATION_DIRECTORY",
+    "JOURNAL_STREAM",
+    "LISTEN_FDS",
+];
+
+/// Removes inherited variables that configure casman from `cmd`.
+pub fn scrub_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if SCRUBBED_PREFIXES.iter().any(|p| k.starts_with(p)) || SCRUBBED.contains(&k.as_str()) {
+            cmd.env_remove(&k);
+        }
+    }
+}
+
+/// How to start a daemon.
+#[derive(Debug, Default, Clone)]
+pub struct DaemonOpts {
+    /// Extra environment variables.
+    pub env: BTreeMap<String, OsString>,
+    /// Extra command-line arguments.
+    pub args: Vec<OsString>,
+    /// Contents of a config file passed with `--config`.
+    pub config_toml: Option<String>,
+    /// Don't pass `--socket`/`--data-dir` (to test the defaults).
+    pub no_paths: bool,
+}
+
+impl DaemonOpts {
+    /// Adds an environment variable.
+    pub fn env(mut self, k: &str, v: impl Into<OsString>) -> Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, a: impl Into<OsString>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Sets the config file contents.
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config_toml = Some(toml.into());
+        self
+    }
+}
+
+/// A running casmand on a temporary directory.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<Child>,
+    /// Temp directory holding `data/`, `run/`, logs and config.
+    pub dir: TempDir,
+    /// The socket.
+    pub socket: PathBuf,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The daemon's stderr log file.
+    pub log: PathBuf,
+    opts: DaemonOpts,
+}
+
+impl Daemon {
+    /// Starts a daemon with default options and waits until it accepts connections.
+    pub fn start() -> Daemon {
+        Self::start_with(DaemonOpts::default())
+    }
+
+    /// Starts a daemon and waits until it accepts connections.
+    pub fn start_with(opts: DaemonOpts) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("casman-e2e-").tempdir().expect("tempdir");
+        let mut d = Daemon {
+            child: None,
+            socket: dir.path().join("run/casmand.sock"),
+            data_dir: dir.path().join("data"),
+            log: dir.path().join("casmand.log"),
+            dir,
+            opts,
+        };
+        d.spawn();
+        d.wait_ready();
+        d
+    }
+
+    /// Starts a daemon in `dir`'s layout, returning it without waiting (for
+    /// tests that expect start-up to fail). The caller keeps `dir` alive.
+    pub fn command(dir: &Path, opts: &DaemonOpts) -> Command {
+        let mut cmd = Command::new(bin("casmand"));
+        scrub_env(&mut cmd);
+        cmd.env("CASMAN_LOG", "info,casmand=debug");
+        if !opts.no_paths {
+            cmd.arg("--socket").arg(dir.join("run/casmand.sock"));
+            cmd.arg("--data-dir").arg(dir.join("data"));
+        }
+        if let Some(toml) = &opts.config_toml {
+            let path = dir.join("casmand.toml");
+            fs::write(&path, toml).expect("write config");
+            cmd.arg("--config").arg(path);
+        }
+        cmd.args(&opts.args);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let child = Self::command(self.dir.path(), &self.opts)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn casmand");
+        self.child = Some(child);
+    }
+
+    /// Waits until the socket accepts connections; panics with the log if the
+    /// daemon exits first.
+    pub fn wait_ready(&mut self) {
+        let socket = self.socket.clone();
+        wait_for("casmand to accept connections", DEADLINE, || {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("casmand exited with {status} before it was ready; log:\n{}", self.log_text());
+            }
+            UnixStream::connect(&socket).ok().map(|_| ())
+        });
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("daemon running")
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `sig` to the daemon.
+    pub fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(self.pid() as i32), sig).expect("kill");
+    }
+
+    /// Waits for the daemon to exit and returns its status.
+    pub fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("daemon running");
+        let status = wait_for("casmand to exit", deadline, || child.try_wait().ok().flatten());
+        self.child = None;
+        status
+    }
+
+    /// SIGTERM, then waits for exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        self.wait_exit(DEADLINE)
+    }
+
+    /// SIGKILL (a crash), then reaps the process.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same directory (after `kill`/`terminate`).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "daemon still running");
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// A `casmanctl` command aimed at this daemon.
+    pub fn ctl_cmd(&self) -> Command {
+        let mut cmd = Command::new(bin("casmanctl"));
+        scrub_env(&mut cmd);
+        cmd.arg("--socket").arg(&self.socket).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `casmanctl ARGS` against this daemon.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_cmd().args(args).output().expect("run casmanctl")
+    }
+
+    /// Runs `casmanctl ARGS`, asserting success; returns stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "casmanctl {args:?} failed ({}): {}\n--- daemon log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `casmanctl --json ARGS`, asserting success; returns the parsed JSON.
+    pub fn ctl_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ctl_ok(&all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("casmanctl {args:?}: bad JSON ({e}): {out}"))
+    }
+
+    /// Runs `casmanctl ARGS`, asserting failure with `code`; returns stderr.
+    pub fn ctl_err(&self, args: &[&str], code: i32) -> String {
+        let out = self.ctl(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "casmanctl {args:?}: expected exit {code}, got {} (stdout: {}, stderr: {stderr})",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `casmanctl` without a daemon (completions, missing socket, ...).
+pub fn ctl_bare(args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin("casmanctl"));
+    scrub_env(&mut cmd);
+    cmd.args(args).stdin(Stdio::null()).output().expect("run casmanctl")
+}

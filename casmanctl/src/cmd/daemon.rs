@@ -56,14 +56,10 @@ pub async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
 
 /// `casmanctl config`
 pub async fn config(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
-    let c = conn
-        .daemon()
-        .get_config(casman_proto::v1::GetConfigRequest {})
-        .await?
-        .into_inner();
+    let c = conn.daemon().get_config(casman_proto::v1::GetConfigRequest {}).await?.into_inner();
     if as_json {
-        let value: serde_json::Value = serde_json::from_str(&c.json)
-            .map_err(|e| CtlError::Io(format!("daemon sent bad JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&c.json).map_err(|e| CtlError::Io(format!("daemon sent bad JSON: {e}")))?;
         output::json(&json!({ "config": value, "sources": c.sources }));
     } else {
         println!("# effective configuration of casmand (secrets redacted)");

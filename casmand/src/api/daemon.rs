@@ -62,14 +62,10 @@ impl Daemon for DaemonApi {
         let mut shown = self.ctx.config().redacted();
         // Show the backend in effect, not just what was written.
         shown.sync.backend = Some(self.ctx.config().backend());
-        let toml = toml::to_string_pretty(&shown)
-            .map_err(|e| Error::internal("rendering configuration", e))?;
+        let toml =
+            toml::to_string_pretty(&shown).map_err(|e| Error::internal("rendering configuration", e))?;
         let json = serde_json::to_string_pretty(&shown)
             .map_err(|e| Error::internal("rendering configuration", e))?;
-        Ok(Response::new(GetConfigResponse {
-            toml,
-            json,
-            sources: self.ctx.config_sources().to_vec(),
-        }))
+        Ok(Response::new(GetConfigResponse { toml, json, sources: self.ctx.config_sources().to_vec() }))
     }
 }

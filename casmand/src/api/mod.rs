@@ -19,14 +19,9 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| crate::error::Error::internal("building reflection service", e))?;
-    let daemon =
-        casman_proto::v1::daemon_server::DaemonServer::new(daemon::DaemonApi::new(ctx.clone()));
-    health_reporter
-        .set_service_status("casman.v1.Daemon", ServingStatus::Serving)
-        .await;
-    health_reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
+    let daemon = casman_proto::v1::daemon_server::DaemonServer::new(daemon::DaemonApi::new(ctx.clone()));
+    health_reporter.set_service_status("casman.v1.Daemon", ServingStatus::Serving).await;
+    health_reporter.set_service_status("", ServingStatus::Serving).await;
     Ok(tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(health)

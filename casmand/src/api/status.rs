@@ -27,17 +27,8 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert_eq!(
-            Status::from(Error::invalid("x")).code(),
-            Code::InvalidArgument
-        );
-        assert_eq!(
-            Status::from(Error::refused("x")).code(),
-            Code::FailedPrecondition
-        );
-        assert_eq!(
-            Status::from(Error::ResourceExhausted("q".into())).code(),
-            Code::ResourceExhausted
-        );
+        assert_eq!(Status::from(Error::invalid("x")).code(), Code::InvalidArgument);
+        assert_eq!(Status::from(Error::refused("x")).code(), Code::FailedPrecondition);
+        assert_eq!(Status::from(Error::ResourceExhausted("q".into())).code(), Code::ResourceExhausted);
     }
 }
