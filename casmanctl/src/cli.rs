@@ -15,6 +15,9 @@ pub struct Cli {
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Operator name recorded with every change in the audit log.
+    #[arg(long, global = true, value_name = "NAME", env = "CASMAN_OPERATOR")]
+    pub operator: Option<String>,
     /// When to use colour.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
@@ -41,6 +44,12 @@ pub enum Command {
     Status,
     /// Show the daemon's effective configuration (secrets redacted).
     Config,
+    /// Parts inventory: generate, list, show, count, search.
+    #[command(subcommand)]
+    Parts(crate::cmd::parts::PartsCmd),
+    /// Whole databases: print, clear, adoption report.
+    #[command(subcommand)]
+    Database(crate::cmd::database::DatabaseCmd),
     /// Print a shell completion script.
     Completions {
         /// The shell.

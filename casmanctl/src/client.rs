@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use casman_proto::{
     socket::{Side, default_socket_path},
-    v1::{GetStatusRequest, GetStatusResponse, daemon_client::DaemonClient},
+    v1::{
+        GetStatusRequest, GetStatusResponse, daemon_client::DaemonClient, database_client::DatabaseClient,
+        parts_client::PartsClient,
+    },
 };
 use tonic::transport::Channel;
 
@@ -15,16 +18,37 @@ use crate::error::CtlError;
 pub struct Conn {
     /// The gRPC channel, shared by every service client.
     pub channel: Channel,
-    /// The socket it goes to.
-    pub socket: PathBuf,
+    /// Operator name sent with every request (`--operator`).
+    pub operator: Option<String>,
 }
 
 impl Conn {
     /// Connects to `socket`, or to the default socket.
-    pub async fn open(socket: Option<PathBuf>) -> Result<Conn, CtlError> {
+    pub async fn open(socket: Option<PathBuf>, operator: Option<String>) -> Result<Conn, CtlError> {
         let socket = socket.unwrap_or_else(|| default_socket_path(Side::Client));
         let channel = casman_proto::client::connect(&socket).await?;
-        Ok(Conn { channel, socket })
+        Ok(Conn { channel, operator })
+    }
+
+    /// Wraps `msg` in a request carrying the operator name.
+    pub fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        if let Some(op) = self.operator.as_deref()
+            && let Ok(v) = op.parse()
+        {
+            req.metadata_mut().insert("x-casman-operator", v);
+        }
+        req
+    }
+
+    /// The Parts service.
+    pub fn parts(&self) -> PartsClient<Channel> {
+        PartsClient::new(self.channel.clone())
+    }
+
+    /// The Database service.
+    pub fn database(&self) -> DatabaseClient<Channel> {
+        DatabaseClient::new(self.channel.clone())
     }
 
     /// The Daemon service.

@@ -46,8 +46,16 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
             Ok(())
         }
         Command::Man => cmd::meta::man(),
-        Command::Status => cmd::daemon::status(&Conn::open(cli.socket).await?, cli.json).await,
-        Command::Config => cmd::daemon::config(&Conn::open(cli.socket).await?, cli.json).await,
+        command => {
+            let conn = Conn::open(cli.socket, cli.operator).await?;
+            match command {
+                Command::Status => cmd::daemon::status(&conn, cli.json).await,
+                Command::Config => cmd::daemon::config(&conn, cli.json).await,
+                Command::Parts(c) => cmd::parts::run(&conn, c, cli.json).await,
+                Command::Database(c) => cmd::database::run(&conn, c, cli.json).await,
+                Command::Completions { .. } | Command::Man => Ok(()),
+            }
+        }
     }
 }
 

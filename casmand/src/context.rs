@@ -7,7 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::config::{Backend, Config, Loaded};
+use crate::{
+    activity::ActivityBus,
+    config::{Backend, Config, Loaded},
+    db::Databases,
+};
 
 /// Cheap-to-clone handle on the daemon's shared state.
 #[derive(Debug, Clone)]
@@ -22,6 +26,9 @@ struct Inner {
     socket: PathBuf,
     started: Instant,
     started_at: String,
+    dbs: Databases,
+    activity: ActivityBus,
+    admin_gid: Option<u32>,
 }
 
 /// A snapshot of the daemon's status, transport-free.
@@ -69,18 +76,18 @@ pub struct DatabaseFile {
     pub schema_version: i64,
 }
 
-/// File names of the databases in the data directory.
-pub const DATABASE_FILES: [&str; 3] = ["parts.db", "assembled_casm.db", "state.db"];
-
 impl Context {
     /// Builds the context for a daemon about to serve on `socket`.
-    pub fn new(loaded: Loaded, socket: PathBuf) -> Self {
+    pub fn new(loaded: Loaded, socket: PathBuf, dbs: Databases, admin_gid: Option<u32>) -> Self {
         Context {
             inner: Arc::new(Inner {
                 config: loaded.config,
                 sources: loaded.sources,
                 socket,
                 started: Instant::now(),
+                dbs,
+                activity: ActivityBus::default(),
+                admin_gid,
                 started_at: jiff::Timestamp::now()
                     .round(jiff::Unit::Second)
                     .unwrap_or_else(|_| jiff::Timestamp::now())
@@ -99,8 +106,33 @@ impl Context {
         &self.inner.sources
     }
 
+    /// The databases.
+    pub fn dbs(&self) -> &Databases {
+        &self.inner.dbs
+    }
+
+    /// Where writes are announced.
+    pub fn activity(&self) -> &ActivityBus {
+        &self.inner.activity
+    }
+
+    /// The admin group's id, if one is configured.
+    pub fn admin_gid(&self) -> Option<u32> {
+        self.inner.admin_gid
+    }
+
     /// A status snapshot.
-    pub fn status(&self) -> DaemonStatus {
+    pub async fn status(&self) -> DaemonStatus {
+        let dbs = &self.inner.dbs;
+        let mut databases = Vec::new();
+        for db in [&dbs.parts, &dbs.assembled, &dbs.state] {
+            databases.push(DatabaseFile {
+                name: db.name.to_owned(),
+                path: db.path.clone(),
+                size_bytes: db.size_bytes(),
+                schema_version: db.schema_version().await,
+            });
+        }
         let c = &self.inner.config;
         DaemonStatus {
             version: env!("CARGO_PKG_VERSION"),
@@ -108,14 +140,7 @@ impl Context {
             data_dir: c.data_dir.clone(),
             socket: self.inner.socket.clone(),
             backend: backend_info(c),
-            databases: DATABASE_FILES
-                .iter()
-                .map(|name| {
-                    let path = c.data_dir.join(name);
-                    let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    DatabaseFile { name: (*name).to_owned(), path, size_bytes, schema_version: 0 }
-                })
-                .collect(),
+            databases,
             site_id: c.site_id.clone(),
             started_at: self.inner.started_at.clone(),
         }

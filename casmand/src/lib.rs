@@ -4,15 +4,20 @@
 //! [`run`] is the whole daemon; `main.rs` only parses flags, loads the
 //! configuration and turns signals into the shutdown future.
 
+pub mod activity;
 pub mod api;
+pub mod authz;
 pub mod config;
 pub mod config_env;
 pub mod context;
+pub mod db;
 pub mod error;
+pub mod inventory;
 pub mod logging;
 pub mod peer;
 pub mod server;
 pub mod systemd;
+pub mod timestamp;
 
 use std::{future::Future, path::PathBuf};
 
@@ -36,6 +41,15 @@ pub enum RunError {
         /// The error.
         source: std::io::Error,
     },
+    /// Another daemon owns the data directory.
+    #[error("data directory {0} is in use by another casmand (lock file {0}/casmand.lock)")]
+    DataDirLocked(PathBuf),
+    /// A database could not be opened, adopted or migrated.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// A configured group does not exist.
+    #[error("{0}")]
+    Config(String),
     /// A service failed to start.
     #[error("{0}")]
     Startup(String),
@@ -59,8 +73,36 @@ pub async fn run(
     let mode = config.socket_mode().unwrap_or(0o660);
     let timeout = config.shutdown_timeout;
 
+    let admin_gid = match config.admin_group.as_deref() {
+        Some(g) => Some(server::resolve_group(g).map_err(|e| RunError::Config(format!("admin_group: {e}")))?),
+        None => None,
+    };
+    let tz = match config.legacy_timezone.as_deref() {
+        Some(name) => {
+            jiff::tz::TimeZone::get(name).map_err(|e| RunError::Config(format!("legacy_timezone: {e}")))?
+        }
+        None => jiff::tz::TimeZone::system(),
+    };
+    // Bind first: a daemon already serving on this socket is refused before
+    // anything touches the databases. Clients connecting meanwhile wait in the
+    // backlog until the databases are open.
     let server::BoundSocket { listener, file: socket_file } = server::bind(&socket_path, mode, gid)?;
-    let ctx = Context::new(loaded, socket_file.path.clone());
+    let _lock = match lock_data_dir(&config.data_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            socket_file.remove();
+            return Err(e);
+        }
+    };
+    systemd::status("opening databases");
+    let dbs = match db::Databases::open(&config.data_dir, &tz).await {
+        Ok(dbs) => dbs,
+        Err(e) => {
+            socket_file.remove();
+            return Err(e.into());
+        }
+    };
+    let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid);
     let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;
 
     // One signal, observed by the server (stop accepting) and by us (deadline).
@@ -97,6 +139,21 @@ pub async fn run(
         w.abort();
     }
     socket_file.remove();
+    dbs.close().await;
     tracing::info!("casmand stopped");
     result
+}
+
+/// Takes an exclusive lock on `<data_dir>/casmand.lock` for the daemon's
+/// lifetime, so two daemons never write the same databases.
+fn lock_data_dir(dir: &std::path::Path) -> Result<nix::fcntl::Flock<std::fs::File>, RunError> {
+    let path = dir.join("casmand.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| RunError::DataDir { path: path.clone(), source })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| RunError::DataDirLocked(dir.to_path_buf()))
 }

@@ -65,26 +65,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(casmand::run(loaded, shutdown_signal())) {
+    // Signal handlers are installed before the socket is bound, so a SIGTERM
+    // that arrives during start-up still means a clean shutdown.
+    let result = runtime.block_on(async {
+        let shutdown = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("casmand: cannot install signal handlers: {e}");
+                return Err(None);
+            }
+        };
+        casmand::run(loaded, shutdown).await.map_err(Some)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "casmand failed");
+        Err(Some(e)) => {
             eprintln!("casmand: {e}");
             ExitCode::FAILURE
         }
+        Err(None) => ExitCode::FAILURE,
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs SIGTERM and SIGINT handlers now; the returned future completes
+/// on either signal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }

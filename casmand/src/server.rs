@@ -74,25 +74,25 @@ pub fn resolve_group(name: &str) -> Result<u32, SocketError> {
 /// permissions. A socket file nobody answers on is replaced; one somebody
 /// answers on makes this fail with [`SocketError::InUse`].
 pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<BoundSocket, SocketError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            // Group/other may traverse the directory only if the socket mode lets them in.
-            let mut dir_mode = 0o700;
-            if mode & 0o060 != 0 {
-                dir_mode |= 0o050;
-            }
-            if mode & 0o006 != 0 {
-                dir_mode |= 0o005;
-            }
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(dir_mode)
-                .create(dir)
-                .map_err(io_err("creating socket directory", dir))?;
-            if let Some(gid) = gid {
-                std::os::unix::fs::chown(dir, None, Some(gid))
-                    .map_err(io_err("setting group of socket directory", dir))?;
-            }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        // Group/other may traverse the directory only if the socket mode lets them in.
+        let mut dir_mode = 0o700;
+        if mode & 0o060 != 0 {
+            dir_mode |= 0o050;
+        }
+        if mode & 0o006 != 0 {
+            dir_mode |= 0o005;
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(dir_mode)
+            .create(dir)
+            .map_err(io_err("creating socket directory", dir))?;
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(dir, None, Some(gid))
+                .map_err(io_err("setting group of socket directory", dir))?;
         }
     }
     remove_if_stale(path)?;

@@ -1,4 +1,7 @@
 //! One module per command group.
 
 pub mod daemon;
+pub mod database;
 pub mod meta;
+pub mod parts;
+pub mod prompt;

@@ -27,7 +27,7 @@ impl Daemon for DaemonApi {
         &self,
         _req: Request<GetStatusRequest>,
     ) -> Result<Response<GetStatusResponse>, Status> {
-        let s = self.ctx.status();
+        let s = self.ctx.status().await;
         Ok(Response::new(GetStatusResponse {
             version: s.version.into(),
             protocol: casman_proto::PROTOCOL,

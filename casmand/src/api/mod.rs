@@ -1,7 +1,10 @@
 //! gRPC services: thin adapters from `casman.v1` messages to the domain.
 //! Handlers never write SQL; errors map to status codes in [`status`].
 
+pub mod caller;
 pub mod daemon;
+pub mod database;
+pub mod parts;
 pub mod status;
 
 use std::time::Duration;
@@ -20,11 +23,18 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
         .build_v1()
         .map_err(|e| crate::error::Error::internal("building reflection service", e))?;
     let daemon = casman_proto::v1::daemon_server::DaemonServer::new(daemon::DaemonApi::new(ctx.clone()));
-    health_reporter.set_service_status("casman.v1.Daemon", ServingStatus::Serving).await;
+    let parts_svc = casman_proto::v1::parts_server::PartsServer::new(parts::PartsApi::new(ctx.clone()));
+    let database_svc =
+        casman_proto::v1::database_server::DatabaseServer::new(database::DatabaseApi::new(ctx.clone()));
+    for name in ["casman.v1.Daemon", "casman.v1.Parts", "casman.v1.Database"] {
+        health_reporter.set_service_status(name, ServingStatus::Serving).await;
+    }
     health_reporter.set_service_status("", ServingStatus::Serving).await;
     Ok(tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(health)
         .add_service(reflection)
-        .add_service(daemon))
+        .add_service(daemon)
+        .add_service(parts_svc)
+        .add_service(database_svc))
 }

@@ -1,0 +1,185 @@
+//! `casmanctl database ...`
+
+use casman_proto::v1::{ClearDatabaseRequest, GetAdoptionReportRequest, PrintDatabaseRequest};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::prompt;
+use crate::{client::Conn, error::CtlError, output};
+
+const PARTS_DB: &str = "parts.db";
+const ASSEMBLED_DB: &str = "assembled_casm.db";
+
+/// Database commands.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCmd {
+    /// Print every table, readable.
+    Print {
+        /// Only parts.db.
+        #[arg(long)]
+        parts: bool,
+        /// Only assembled_casm.db.
+        #[arg(long)]
+        assembled: bool,
+        /// At most this many rows per table (0 = all).
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+    /// Delete every part (`--parts`) and/or every scan (`--assembled`); none
+    /// given means both. A local safety copy is taken first. Asks you to type
+    /// the database name, or pass `--yes NAME` for each database.
+    Clear {
+        /// Clear parts.db (table parts).
+        #[arg(long)]
+        parts: bool,
+        /// Clear assembled_casm.db (table assembly).
+        #[arg(long)]
+        assembled: bool,
+        /// Confirm without a prompt by naming the database (repeat for both).
+        #[arg(long, value_name = "DATABASE")]
+        yes: Vec<String>,
+    },
+    /// What casmand changed when adopting the Python CAsMan's files.
+    Adoption,
+}
+
+fn selected(parts: bool, assembled: bool) -> Vec<&'static str> {
+    match (parts, assembled) {
+        (true, false) => vec![PARTS_DB],
+        (false, true) => vec![ASSEMBLED_DB],
+        _ => vec![PARTS_DB, ASSEMBLED_DB],
+    }
+}
+
+/// Runs a database command.
+pub async fn run(conn: &Conn, cmd: DatabaseCmd, as_json: bool) -> Result<(), CtlError> {
+    match cmd {
+        DatabaseCmd::Print { parts, assembled, limit } => {
+            print(conn, selected(parts, assembled), limit, as_json).await
+        }
+        DatabaseCmd::Clear { parts, assembled, yes } => {
+            clear(conn, selected(parts, assembled), yes, as_json).await
+        }
+        DatabaseCmd::Adoption => adoption(conn, as_json).await,
+    }
+}
+
+async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result<(), CtlError> {
+    let req = PrintDatabaseRequest { databases: dbs.iter().map(|s| s.to_string()).collect(), limit };
+    let mut stream = conn.database().print_database(conn.request(req)).await?.into_inner();
+    let mut tables = Vec::new();
+    while let Some(t) = stream.message().await? {
+        if as_json {
+            tables.push(json!({
+                "database": t.database,
+                "table": t.table,
+                "columns": t.columns,
+                "rows": t.rows.iter().map(|r| r.values.iter().map(|v| {
+                    if v.is_null { Value::Null } else { json!(v.value) }
+                }).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            }));
+            continue;
+        }
+        println!("== {} : {} ({} rows)", t.database, t.table, t.rows.len());
+        if t.rows.is_empty() {
+            println!("(No entries in this table)");
+            continue;
+        }
+        let mut table = output::table(t.columns.iter().map(String::as_str));
+        for r in &t.rows {
+            table.add_row(
+                r.values.iter().map(|v| if v.is_null { "NULL".to_owned() } else { v.value.clone() }),
+            );
+        }
+        println!("{table}");
+    }
+    if as_json {
+        output::json(&json!({ "tables": tables }));
+    }
+    Ok(())
+}
+
+async fn clear(conn: &Conn, dbs: Vec<&str>, yes: Vec<String>, as_json: bool) -> Result<(), CtlError> {
+    for name in &yes {
+        if name != PARTS_DB && name != ASSEMBLED_DB {
+            return Err(CtlError::Usage(format!("--yes {name:?}: expected parts.db or assembled_casm.db")));
+        }
+    }
+    let mut results = Vec::new();
+    for db in dbs {
+        let confirm = if yes.iter().any(|y| y == db) {
+            db.to_owned()
+        } else if prompt::interactive() {
+            eprintln!("This deletes every row of the main table of {db}. A safety copy is taken first.");
+            prompt::ask(&format!("Type {db} to confirm: "))?
+        } else {
+            return Err(CtlError::Usage(format!(
+                "clearing {db} needs confirmation: run on a terminal, or pass --yes {db}"
+            )));
+        };
+        if confirm != db {
+            return Err(CtlError::Usage(format!(
+                "not confirmed ({confirm:?} is not {db}); nothing was cleared"
+            )));
+        }
+        let req = ClearDatabaseRequest { database: db.to_owned(), confirm };
+        let r = conn.database().clear_database(conn.request(req)).await?.into_inner();
+        if !as_json {
+            println!("{db}: {} row(s) deleted; safety copy {}", r.rows_deleted, r.safety_copy);
+        }
+        results.push(json!({"database": db, "rows_deleted": r.rows_deleted, "safety_copy": r.safety_copy}));
+    }
+    if as_json {
+        output::json(&json!({ "cleared": results }));
+    }
+    Ok(())
+}
+
+async fn adoption(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
+    let r =
+        conn.database().get_adoption_report(conn.request(GetAdoptionReportRequest {})).await?.into_inner();
+    if as_json {
+        output::json(&json!({ "reports": r.reports.iter().map(|a| json!({
+            "database": a.database,
+            "adopted": a.adopted,
+            "adopted_at": a.adopted_at,
+            "original_copy": a.original_copy,
+            "timezone": a.timezone,
+            "tables": a.tables.iter().map(|t| json!({"table": t.table, "rows_before": t.rows_before, "rows_after": t.rows_after})).collect::<Vec<_>>(),
+            "added_tables": a.added_tables,
+            "added_columns": a.added_columns,
+            "changes": a.changes.iter().map(|c| json!({"table": c.table, "column": c.column, "reason": c.reason, "count": c.count})).collect::<Vec<_>>(),
+            "historic_ids": a.historic_ids,
+            "notes": a.notes,
+        })).collect::<Vec<_>>() }));
+        return Ok(());
+    }
+    for a in &r.reports {
+        if !a.adopted {
+            println!("{}: created by casmand (nothing adopted)", a.database);
+            continue;
+        }
+        println!("{}: adopted {} (legacy times read as {})", a.database, a.adopted_at, a.timezone);
+        println!("  original kept at {}", a.original_copy);
+        for t in &a.tables {
+            println!("  table {:<18} {} rows before, {} after", t.table, t.rows_before, t.rows_after);
+        }
+        for t in &a.added_tables {
+            println!("  added table {t}");
+        }
+        for c in &a.added_columns {
+            println!("  added column {c}");
+        }
+        for c in &a.changes {
+            println!("  {} value(s) of {}.{}: {}", c.count, c.table, c.column, c.reason);
+        }
+        if !a.historic_ids.is_empty() {
+            println!("  historic part ids kept as stored: {}", a.historic_ids.join(", "));
+        }
+        for n in &a.notes {
+            println!("  note: {n}");
+        }
+        println!("  every change is in table legacy_values of {}", a.database);
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! `casmanctl parts ...`
+
+use casman_proto::v1::{AddPartsRequest, CountPartsRequest, GetPartRequest, ListPartsRequest, Part};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::prompt;
+use crate::{client::Conn, error::CtlError, output};
+
+/// Parts commands.
+#[derive(Debug, Subcommand)]
+pub enum PartsCmd {
+    /// Generate the next part numbers: `parts add ANTENNA 10 1` or
+    /// `parts add --part-type ANTENNA --count 10 --polarization 1`.
+    Add(AddArgs),
+    /// List parts, newest first.
+    List(ListArgs),
+    /// Show one part.
+    Show {
+        /// Part number, e.g. ANT00001P1 (any case).
+        part: String,
+    },
+    /// Count parts by type and polarization.
+    Count,
+    /// Parts whose number matches PATTERN (`*`/`?` wildcards, else a substring).
+    Search {
+        /// Pattern, e.g. `ANT0000*P1` or `00042`.
+        pattern: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+}
+
+/// `parts add` arguments: positional (documented form) or flags (CAsMan's form).
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Part type: ANTENNA/ANT, LNA, COAXSHORT/CXS, COAXLONG/CXL, BACBOARD/BAC.
+    #[arg(value_name = "TYPE")]
+    part_type_pos: Option<String>,
+    /// How many (1-99999).
+    #[arg(value_name = "COUNT")]
+    count_pos: Option<u32>,
+    /// Polarization: 1, 2, P1 or P2.
+    #[arg(value_name = "POLARIZATION")]
+    polarization_pos: Option<String>,
+    /// Part type (flag form).
+    #[arg(long = "part-type", value_name = "TYPE", conflicts_with = "part_type_pos")]
+    part_type: Option<String>,
+    /// How many (flag form).
+    #[arg(long, value_name = "N", conflicts_with = "count_pos")]
+    count: Option<u32>,
+    /// Polarization (flag form).
+    #[arg(long, value_name = "POL", conflicts_with = "polarization_pos")]
+    polarization: Option<String>,
+}
+
+/// `parts list` filters.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    part_type: Option<String>,
+    /// Only this polarization (1, 2, P1, P2).
+    #[arg(long)]
+    polarization: Option<String>,
+    /// Only parts created within this duration, e.g. 7d, 12h.
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// At most this many (0 = all).
+    #[arg(long, default_value_t = 0)]
+    limit: u32,
+}
+
+/// Runs a parts command.
+pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlError> {
+    match cmd {
+        PartsCmd::Add(a) => add(conn, a, as_json).await,
+        PartsCmd::List(l) => {
+            let req = ListPartsRequest {
+                part_type: l.part_type.unwrap_or_default(),
+                polarization: l.polarization.unwrap_or_default(),
+                since: l.since.unwrap_or_default(),
+                limit: l.limit,
+                pattern: String::new(),
+            };
+            print_parts(list(conn, req).await?, as_json);
+            Ok(())
+        }
+        PartsCmd::Search { pattern, limit } => {
+            let req = ListPartsRequest { pattern, limit, ..Default::default() };
+            print_parts(list(conn, req).await?, as_json);
+            Ok(())
+        }
+        PartsCmd::Show { part } => {
+            let p =
+                conn.parts().get_part(conn.request(GetPartRequest { part_number: part })).await?.into_inner();
+            if as_json {
+                output::json(&part_json(&p));
+            } else {
+                println!("part number:   {}", p.part_number);
+                println!("type:          {}", p.part_type);
+                println!("polarization:  {}", dash(&p.polarization));
+                println!("created:       {}", dash(&p.date_created));
+                println!("modified:      {}", dash(&p.date_modified));
+                if p.historic {
+                    println!("note:          historic number format (adopted from CAsMan, kept as stored)");
+                }
+            }
+            Ok(())
+        }
+        PartsCmd::Count => {
+            let c = conn.parts().count_parts(conn.request(CountPartsRequest {})).await?.into_inner();
+            if as_json {
+                output::json(&json!({
+                    "counts": c.counts.iter().map(|c| json!({
+                        "part_type": c.part_type, "polarization": c.polarization, "count": c.count
+                    })).collect::<Vec<_>>(),
+                    "total": c.total,
+                }));
+            } else {
+                let mut t = output::table(["type", "polarization", "count"]);
+                for c in &c.counts {
+                    t.add_row([c.part_type.clone(), dash(&c.polarization).to_owned(), c.count.to_string()]);
+                }
+                println!("{t}");
+                println!("total: {}", c.total);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn add(conn: &Conn, a: AddArgs, as_json: bool) -> Result<(), CtlError> {
+    let part_type = a.part_type.or(a.part_type_pos);
+    let count = a.count.or(a.count_pos);
+    let polarization = a.polarization.or(a.polarization_pos);
+    let (part_type, count, polarization) = match (part_type, count, polarization) {
+        (Some(t), Some(c), Some(p)) => (t, c, p),
+        (t, c, p) if prompt::interactive() => {
+            let t = match t {
+                Some(t) => t,
+                None => prompt::ask("Part type (ANTENNA, LNA, COAXSHORT, COAXLONG, BACBOARD): ")?,
+            };
+            let c = match c {
+                Some(c) => c,
+                None => prompt::ask("How many: ")?
+                    .parse()
+                    .map_err(|_| CtlError::Usage("count: expected a whole number from 1 to 99999".into()))?,
+            };
+            let p = match p {
+                Some(p) => p,
+                None => prompt::ask("Polarization (1 or 2): ")?,
+            };
+            (t, c, p)
+        }
+        _ => {
+            return Err(CtlError::Usage(
+                "parts add needs TYPE COUNT POLARIZATION (e.g. `parts add ANTENNA 10 1`) or \
+                 --part-type, --count and --polarization"
+                    .into(),
+            ));
+        }
+    };
+    let resp = conn
+        .parts()
+        .add_parts(conn.request(AddPartsRequest { part_type, count, polarization }))
+        .await?
+        .into_inner();
+    if as_json {
+        output::json(
+            &json!({ "parts": resp.parts.iter().map(|p| p.part_number.clone()).collect::<Vec<_>>() }),
+        );
+    } else {
+        for p in &resp.parts {
+            println!("{}", p.part_number);
+        }
+    }
+    Ok(())
+}
+
+async fn list(conn: &Conn, req: ListPartsRequest) -> Result<Vec<Part>, CtlError> {
+    let mut stream = conn.parts().list_parts(conn.request(req)).await?.into_inner();
+    let mut out = Vec::new();
+    while let Some(page) = stream.message().await? {
+        out.extend(page.parts);
+    }
+    Ok(out)
+}
+
+fn part_json(p: &Part) -> Value {
+    json!({
+        "id": p.id,
+        "part_number": p.part_number,
+        "part_type": p.part_type,
+        "polarization": if p.polarization.is_empty() { Value::Null } else { json!(p.polarization) },
+        "date_created": p.date_created,
+        "date_modified": p.date_modified,
+        "historic": p.historic,
+    })
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+fn print_parts(parts: Vec<Part>, as_json: bool) {
+    if as_json {
+        output::json(&json!({ "parts": parts.iter().map(part_json).collect::<Vec<_>>() }));
+        return;
+    }
+    if parts.is_empty() {
+        println!("No parts found.");
+        return;
+    }
+    let mut t = output::table(["part number", "type", "pol", "created"]);
+    for p in &parts {
+        t.add_row([
+            p.part_number.clone(),
+            p.part_type.clone(),
+            dash(&p.polarization).to_owned(),
+            p.date_created.clone(),
+        ]);
+    }
+    println!("{t}");
+    println!("{} part(s)", parts.len());
+}

@@ -1,0 +1,48 @@
+//! Write activity: every mutating request announces what it changed, so that
+//! the backup scheduler can count writes and back up after part generation.
+
+use tokio::sync::broadcast;
+
+/// Something that changed a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    /// Rows were written to `database` by request `action`.
+    Write {
+        /// File name of the database.
+        database: &'static str,
+        /// What was done (`scan.connect`, `positions.assign`, ...).
+        action: &'static str,
+        /// Number of writes it counts as.
+        writes: u32,
+    },
+    /// A batch of parts was generated: parts.db is backed up at once.
+    PartsGenerated {
+        /// Parts in the batch.
+        count: u32,
+    },
+}
+
+/// Sender side of the activity channel (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct ActivityBus {
+    tx: broadcast::Sender<Activity>,
+}
+
+impl Default for ActivityBus {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        ActivityBus { tx }
+    }
+}
+
+impl ActivityBus {
+    /// Announces `activity` to every subscriber (none is fine).
+    pub fn publish(&self, activity: Activity) {
+        let _ = self.tx.send(activity);
+    }
+
+    /// A receiver of everything published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Activity> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,52 @@
+//! Who sent a request: peer credentials from the socket and the operator
+//! name the client passed in the `x-casman-operator` metadata header.
+
+use tonic::Request;
+
+use crate::{
+    context::Context,
+    db::audit::{self, AuditEntry},
+    peer::Peer,
+};
+
+/// Metadata key carrying the operator's name (casmanctl `--operator`).
+pub const OPERATOR_HEADER: &str = "x-casman-operator";
+
+/// The sender of a request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// Socket peer credentials.
+    pub peer: Option<Peer>,
+    /// Operator name, if given.
+    pub operator: Option<String>,
+}
+
+impl Caller {
+    /// Reads the caller of `req`.
+    pub fn of<T>(req: &Request<T>) -> Caller {
+        let operator = req
+            .metadata()
+            .get(OPERATOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.trim().chars().take(64).collect::<String>())
+            .filter(|s| !s.is_empty());
+        Caller { peer: Peer::of(req), operator }
+    }
+
+    /// Appends a mutating request to the audit log; a failure to record is
+    /// logged, never turned into a failed request (the change is already committed).
+    pub async fn audit(&self, ctx: &Context, action: &str, database: &str, detail: serde_json::Value) {
+        let entry =
+            AuditEntry { peer: self.peer, operator: self.operator.as_deref(), action, database, detail };
+        if let Err(e) = audit::record(&ctx.dbs().state, entry).await {
+            tracing::warn!(action, error = %e, "could not write the audit log");
+        }
+        tracing::info!(
+            action,
+            database,
+            peer_uid = self.peer.map(|p| p.uid),
+            operator = self.operator.as_deref(),
+            "request applied"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! `casman.v1.Database`: print, clear, adoption report.
+
+use std::pin::Pin;
+
+use casman_proto::v1::{
+    AdoptionReport, ClearDatabaseRequest, ClearDatabaseResponse, GetAdoptionReportRequest,
+    GetAdoptionReportResponse, NullableString, PrintDatabaseRequest, TableDump, TableRow, TableRowCount,
+    ValueChanges, database_server::Database,
+};
+use futures_util::Stream;
+use serde_json::json;
+use tonic::{Request, Response, Status};
+
+use super::caller::Caller;
+use crate::{
+    activity::Activity,
+    authz,
+    context::Context,
+    db::{ASSEMBLED_DB, PARTS_DB, adopt, maintenance},
+    error::Error,
+};
+
+/// Implementation of the Database service.
+#[derive(Debug, Clone)]
+pub struct DatabaseApi {
+    ctx: Context,
+}
+
+impl DatabaseApi {
+    /// A service over the daemon's context.
+    pub fn new(ctx: Context) -> Self {
+        DatabaseApi { ctx }
+    }
+
+    fn db(&self, name: &str) -> Result<&crate::db::Db, Error> {
+        match name.trim() {
+            PARTS_DB | "parts" => Ok(&self.ctx.dbs().parts),
+            ASSEMBLED_DB | "assembled" => Ok(&self.ctx.dbs().assembled),
+            other => {
+                Err(Error::invalid(format!("database {other:?}: expected parts.db or assembled_casm.db")))
+            }
+        }
+    }
+}
+
+type DumpStream = Pin<Box<dyn Stream<Item = Result<TableDump, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Database for DatabaseApi {
+    type PrintDatabaseStream = DumpStream;
+
+    async fn print_database(
+        &self,
+        req: Request<PrintDatabaseRequest>,
+    ) -> Result<Response<DumpStream>, Status> {
+        let r = req.into_inner();
+        let names = if r.databases.is_empty() {
+            vec![PARTS_DB.to_owned(), ASSEMBLED_DB.to_owned()]
+        } else {
+            r.databases
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let db = self.db(&name)?;
+            for t in maintenance::dump(db, r.limit).await? {
+                out.push(Ok(TableDump {
+                    database: db.name.to_owned(),
+                    table: t.table,
+                    columns: t.columns,
+                    rows: t
+                        .rows
+                        .into_iter()
+                        .map(|row| TableRow {
+                            values: row
+                                .into_iter()
+                                .map(|v| NullableString {
+                                    is_null: v.is_none(),
+                                    value: v.unwrap_or_default(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }));
+            }
+        }
+        Ok(Response::new(Box::pin(futures_util::stream::iter(out))))
+    }
+
+    async fn clear_database(
+        &self,
+        req: Request<ClearDatabaseRequest>,
+    ) -> Result<Response<ClearDatabaseResponse>, Status> {
+        let caller = Caller::of(&req);
+        let r = req.into_inner();
+        let db = self.db(&r.database)?;
+        if r.confirm.trim() != db.name {
+            return Err(Error::invalid(format!(
+                "clearing {} needs confirmation: confirm must be {:?}, got {:?}",
+                db.name,
+                db.name,
+                r.confirm.trim()
+            ))
+            .into());
+        }
+        authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("clearing {}", db.name))?;
+        let cleared = maintenance::clear(db).await?;
+        caller
+            .audit(
+                &self.ctx,
+                "database.clear",
+                db.name,
+                json!({"rows_deleted": cleared.rows_deleted, "safety_copy": cleared.safety_copy}),
+            )
+            .await;
+        self.ctx.activity().publish(Activity::Write {
+            database: db.name,
+            action: "database.clear",
+            writes: 1,
+        });
+        Ok(Response::new(ClearDatabaseResponse {
+            rows_deleted: cleared.rows_deleted,
+            safety_copy: cleared.safety_copy.display().to_string(),
+        }))
+    }
+
+    async fn get_adoption_report(
+        &self,
+        _req: Request<GetAdoptionReportRequest>,
+    ) -> Result<Response<GetAdoptionReportResponse>, Status> {
+        let mut reports = Vec::new();
+        for db in [&self.ctx.dbs().parts, &self.ctx.dbs().assembled] {
+            let report = adopt::report(db).await.map_err(Error::from)?;
+            reports.push(match report {
+                None => AdoptionReport { database: db.name.to_owned(), adopted: false, ..Default::default() },
+                Some(r) => AdoptionReport {
+                    database: r.database,
+                    adopted: true,
+                    adopted_at: r.adopted_at,
+                    original_copy: r.original_copy,
+                    timezone: r.timezone,
+                    tables: r
+                        .tables
+                        .into_iter()
+                        .map(|t| TableRowCount { table: t.table, rows_before: t.before, rows_after: t.after })
+                        .collect(),
+                    added_tables: r.added_tables,
+                    added_columns: r.added_columns,
+                    changes: r
+                        .changes
+                        .into_iter()
+                        .map(|c| ValueChanges {
+                            table: c.table,
+                            column: c.column,
+                            reason: c.reason,
+                            count: c.count,
+                        })
+                        .collect(),
+                    historic_ids: r.historic_ids,
+                    notes: r.notes,
+                },
+            });
+        }
+        Ok(Response::new(GetAdoptionReportResponse { reports }))
+    }
+}

@@ -1,0 +1,37 @@
+//! The audit log in state.db: who asked for which change, and when.
+
+use super::Db;
+use crate::{error::Result, peer::Peer, timestamp};
+
+/// One mutating request to record.
+#[derive(Debug, Clone)]
+pub struct AuditEntry<'a> {
+    /// Who sent it over the socket.
+    pub peer: Option<Peer>,
+    /// The operator name the client gave (`--operator`), if any.
+    pub operator: Option<&'a str>,
+    /// What was done (`parts.add`, `scan.connect`, ...).
+    pub action: &'a str,
+    /// Which database changed.
+    pub database: &'a str,
+    /// Details as JSON.
+    pub detail: serde_json::Value,
+}
+
+/// Appends `entry` to the audit log.
+pub async fn record(state: &Db, entry: AuditEntry<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, uid, gid, pid, operator, action, database, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(timestamp::now())
+    .bind(entry.peer.map(|p| p.uid as i64))
+    .bind(entry.peer.map(|p| p.gid as i64))
+    .bind(entry.peer.and_then(|p| p.pid).map(i64::from))
+    .bind(entry.operator)
+    .bind(entry.action)
+    .bind(entry.database)
+    .bind(entry.detail.to_string())
+    .execute(&state.writer)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The three database files casmand owns, opened with casman's pragmas,
+//! adopted from the Python tool when needed, and migrated.
+//!
+//! SQL lives here and nowhere else: the API layer calls these functions.
+
+pub mod adopt;
+mod adopt_tables;
+pub mod audit;
+pub mod maintenance;
+pub mod parts;
+mod pool;
+pub mod preflight;
+
+use std::path::{Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use sqlx::migrate::Migrator;
+
+pub use pool::Db;
+
+/// Migrations of parts.db.
+pub static PARTS_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/parts");
+/// Migrations of assembled_casm.db.
+pub static ASSEMBLED_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/assembled");
+/// Migrations of state.db.
+pub static STATE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/state");
+
+/// File name of the parts database.
+pub const PARTS_DB: &str = "parts.db";
+/// File name of the assembly database.
+pub const ASSEMBLED_DB: &str = "assembled_casm.db";
+/// File name of the daemon's bookkeeping database.
+pub const STATE_DB: &str = "state.db";
+
+/// Why a database could not be opened. casmand refuses to start on any of
+/// these, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The file exists but is not an SQLite database; it was not touched.
+    #[error(
+        "{path} is not an SQLite database; casmand left it untouched and will not start (move it away or restore a backup)"
+    )]
+    NotSqlite {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `PRAGMA integrity_check` failed; the file was not touched.
+    #[error(
+        "{path} fails PRAGMA integrity_check ({detail}); casmand left it untouched and will not start (restore a backup)"
+    )]
+    Integrity {
+        /// The file.
+        path: PathBuf,
+        /// What the check reported.
+        detail: String,
+    },
+    /// The file could not be opened or created.
+    #[error("cannot open {path}: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A migration failed (the migration's own transaction was rolled back).
+    #[error("cannot migrate {path}: {reason}")]
+    Migrate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Adopting a file written by the Python tool failed; its transaction
+    /// was rolled back and the original is unchanged.
+    #[error("cannot adopt {path}: {reason} (the file is unchanged)")]
+    Adopt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The daemon's databases.
+#[derive(Debug, Clone)]
+pub struct Databases {
+    /// parts.db: parts, antenna positions, SNAP boards, grid coordinates.
+    pub parts: Db,
+    /// assembled_casm.db: the connection event log.
+    pub assembled: Db,
+    /// state.db: audit log, activity counters, pending work.
+    pub state: Db,
+}
+
+impl Databases {
+    /// Opens all three databases in `dir`: checks existing files, adopts files
+    /// written by the Python tool (legacy times read in `tz`), applies migrations.
+    pub async fn open(dir: &Path, tz: &TimeZone) -> Result<Databases, DbError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Open { path: dir.to_path_buf(), reason: e.to_string() })?;
+        // Check every existing file before touching any of them.
+        for name in [PARTS_DB, ASSEMBLED_DB, STATE_DB] {
+            preflight::check(&dir.join(name)).await?;
+        }
+        let parts = open_one(dir, PARTS_DB, &PARTS_MIGRATIONS, Some(tz)).await?;
+        let assembled = open_one(dir, ASSEMBLED_DB, &ASSEMBLED_MIGRATIONS, Some(tz)).await?;
+        let state = open_one(dir, STATE_DB, &STATE_MIGRATIONS, None).await?;
+        Ok(Databases { parts, assembled, state })
+    }
+
+    /// The database called `name`.
+    pub fn by_name(&self, name: &str) -> Option<&Db> {
+        [&self.parts, &self.assembled, &self.state].into_iter().find(|d| d.name == name)
+    }
+
+    /// Checkpoints and closes every database.
+    pub async fn close(&self) {
+        for db in [&self.parts, &self.assembled, &self.state] {
+            db.close().await;
+        }
+    }
+}
+
+async fn open_one(
+    dir: &Path,
+    name: &'static str,
+    migrator: &'static Migrator,
+    legacy_tz: Option<&TimeZone>,
+) -> Result<Db, DbError> {
+    let path = dir.join(name);
+    let adopt_plan = match legacy_tz {
+        Some(tz) => adopt::plan(&path, tz).await?,
+        None => None,
+    };
+    let db = Db::open(name, path.clone()).await?;
+    if let Some(plan) = adopt_plan {
+        adopt::run(&db, plan).await?;
+    }
+    migrator
+        .run(&db.writer)
+        .await
+        .map_err(|e| DbError::Migrate { path: path.clone(), reason: e.to_string() })?;
+    Ok(db)
+}

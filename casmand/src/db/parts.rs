@@ -1,0 +1,171 @@
+//! SQL for the `parts` table: generation, lookups, counts.
+
+use sqlx::{FromRow, QueryBuilder, Sqlite};
+
+use super::Db;
+use crate::{
+    error::{Error, Result},
+    inventory::{PartNumber, PartType, Polarization, next_numbers},
+    timestamp,
+};
+
+/// One row of `parts`, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PartRow {
+    /// Row id.
+    pub id: i64,
+    /// Part number (current or historic format).
+    pub part_number: String,
+    /// `ANTENNA`, `LNA`, ...
+    pub part_type: Option<String>,
+    /// `P1`, `P2`, or NULL.
+    pub polarization: Option<String>,
+    /// UTC ISO.
+    pub date_created: Option<String>,
+    /// UTC ISO.
+    pub date_modified: Option<String>,
+}
+
+/// Filters of a part listing; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct PartFilter {
+    /// Only this type.
+    pub part_type: Option<PartType>,
+    /// Only this polarization.
+    pub polarization: Option<Polarization>,
+    /// Only parts created at or after this stored-form timestamp.
+    pub since: Option<String>,
+    /// Part numbers matching this pattern: `*`/`?` wildcards, else a substring (case-insensitive).
+    pub pattern: Option<String>,
+    /// At most this many (newest first); 0 = no limit.
+    pub limit: u32,
+}
+
+/// Creates the next `count` parts of (`part_type`, `pol`) in one transaction:
+/// numbers one above the highest ever issued, never reused, never past 99999.
+pub async fn generate(db: &Db, part_type: PartType, pol: Polarization, count: u32) -> Result<Vec<PartRow>> {
+    if !part_type.generatable() {
+        return Err(Error::invalid(format!(
+            "part type {}: SNAP ports are not generated; they are named by chassis, slot and port (e.g. SNAP1A05)",
+            part_type.name()
+        )));
+    }
+    // IMMEDIATE takes the write lock at once, so two generators (or an outside
+    // writer) cannot both read the same highest number.
+    let mut tx = db.writer.begin_with("BEGIN IMMEDIATE").await?;
+    let pattern = format!("{}[0-9][0-9][0-9][0-9][0-9]{}", part_type.abbreviation(), pol.as_str());
+    let highest_row: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(CAST(substr(part_number, 4, 5) AS INTEGER)) FROM parts WHERE part_number GLOB ?",
+    )
+    .bind(&pattern)
+    .fetch_one(&mut *tx)
+    .await?;
+    let issued: Option<i64> =
+        sqlx::query_scalar("SELECT highest FROM part_sequences WHERE part_type = ? AND polarization = ?")
+            .bind(part_type.name())
+            .bind(pol.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let highest = highest_row.max(issued).map(|n| n.clamp(0, 99_999) as u32);
+    let range = next_numbers(highest, count)?;
+    let now = timestamp::now();
+    let mut rows = Vec::with_capacity(count as usize);
+    for n in range.clone() {
+        let number = PartNumber::new(part_type, n, pol)?.to_string();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO parts (part_number, part_type, polarization, date_created, date_modified)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&number)
+        .bind(part_type.name())
+        .bind(pol.as_str())
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, &number))?;
+        rows.push(PartRow {
+            id,
+            part_number: number,
+            part_type: Some(part_type.name().to_owned()),
+            polarization: Some(pol.as_str().to_owned()),
+            date_created: Some(now.clone()),
+            date_modified: Some(now.clone()),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO part_sequences (part_type, polarization, highest) VALUES (?, ?, ?)
+         ON CONFLICT (part_type, polarization) DO UPDATE SET highest = excluded.highest",
+    )
+    .bind(part_type.name())
+    .bind(pol.as_str())
+    .bind(*range.end() as i64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+fn unique_violation(e: sqlx::Error, number: &str) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            Error::AlreadyExists(format!("part {number} already exists"))
+        }
+        _ => e.into(),
+    }
+}
+
+/// Parts matching `filter`, newest first (then by id).
+pub async fn list(db: &Db, filter: &PartFilter) -> Result<Vec<PartRow>> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT id, part_number, part_type, polarization, date_created, date_modified FROM parts WHERE 1 = 1",
+    );
+    if let Some(t) = filter.part_type {
+        q.push(" AND part_type = ").push_bind(t.name());
+    }
+    if let Some(p) = filter.polarization {
+        q.push(" AND polarization = ").push_bind(p.as_str());
+    }
+    if let Some(since) = &filter.since {
+        q.push(" AND date_created >= ").push_bind(since.clone());
+    }
+    if let Some(pattern) = &filter.pattern {
+        let upper = pattern.trim().to_ascii_uppercase();
+        if upper.contains(['*', '?', '[']) {
+            q.push(" AND upper(part_number) GLOB ").push_bind(upper);
+        } else {
+            q.push(" AND instr(upper(part_number), ").push_bind(upper).push(") > 0");
+        }
+    }
+    q.push(" ORDER BY date_created DESC, id DESC");
+    if filter.limit > 0 {
+        q.push(" LIMIT ").push_bind(filter.limit as i64);
+    }
+    Ok(q.build_query_as::<PartRow>().fetch_all(&db.reader).await?)
+}
+
+/// The part with this number: canonical spelling first, then exactly as given
+/// (historic formats).
+pub async fn get(db: &Db, number: &str) -> Result<Option<PartRow>> {
+    let canonical =
+        PartNumber::parse(number).map(|p| p.to_string()).unwrap_or_else(|_| number.trim().to_owned());
+    Ok(sqlx::query_as::<_, PartRow>(
+        "SELECT id, part_number, part_type, polarization, date_created, date_modified FROM parts
+         WHERE part_number = ? OR part_number = ? ORDER BY part_number = ? DESC LIMIT 1",
+    )
+    .bind(&canonical)
+    .bind(number.trim())
+    .bind(&canonical)
+    .fetch_optional(&db.reader)
+    .await?)
+}
+
+/// Number of parts per (type, polarization).
+pub async fn count(db: &Db) -> Result<Vec<(Option<String>, Option<String>, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT part_type, polarization, COUNT(*) FROM parts GROUP BY part_type, polarization
+         ORDER BY part_type, polarization",
+    )
+    .fetch_all(&db.reader)
+    .await?)
+}

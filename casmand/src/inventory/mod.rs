@@ -1,0 +1,50 @@
+//! The inventory domain: part types and numbers, polarizations, SNAP ports,
+//! grid codes, the assembly event log and its chain rules, and the CSV files
+//! users load. Pure: no SQL, no gRPC, no I/O; the storage and API layers
+//! call in here and map the [`Error`](crate::error::Error)s out.
+
+pub mod ascii;
+pub mod csv_rows;
+pub mod events;
+pub mod generators;
+pub mod grid;
+pub mod part_number;
+pub mod part_type;
+pub mod polarization;
+pub mod rules;
+pub mod snap;
+pub mod trace;
+
+pub use ascii::{NO_CONNECTIONS, ascii_chains};
+pub use csv_rows::{
+    CsvError, CsvErrors, CsvFile, GridPosition, Numbered, SnapBoard, parse_grid_positions, parse_mac,
+    parse_snap_boards,
+};
+pub use events::{Edge, Event, current_edges, edges_of, incoming, outgoing};
+pub use generators::{
+    CoordinateParams, generate_grid_positions, generate_snap_boards, grid_positions_csv, snap_boards_csv,
+};
+pub use grid::{GridCode, GridLayout, KERNEL_MAX, grid_for_kernel, kernel_index};
+pub use part_number::{
+    HistoricFormat, MAX_PART_NUMBER, PartId, PartNumber, base_antenna, classify_part_id, next_numbers,
+};
+pub use part_type::PartType;
+pub use polarization::{LegacyPol, Polarization, normalize_legacy_polarization};
+pub use rules::{Terminal, check_connection, check_disconnection};
+pub use snap::{SnapBoardId, SnapPort, packet_index};
+pub use trace::{Chain, trace_chain};
+
+#[cfg(test)]
+mod golden_tests;
+
+/// The legacy CAsMan files shipped beside the project, when present.
+#[cfg(test)]
+pub(crate) fn legacy_file(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/legacy").join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        println!("skipped: {} is absent", path.display());
+        None
+    }
+}
