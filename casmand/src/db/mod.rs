@@ -5,6 +5,7 @@
 
 pub mod adopt;
 mod adopt_tables;
+pub mod assembly;
 pub mod audit;
 pub mod maintenance;
 pub mod parts;
