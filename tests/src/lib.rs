@@ -130,6 +130,11 @@ impl Daemon {
     /// Starts a daemon and waits until it accepts connections.
     pub fn start_with(opts: DaemonOpts) -> Daemon {
         let dir = tempfile::Builder::new().prefix("casman-e2e-").tempdir().expect("tempdir");
+        Self::start_in(dir, opts)
+    }
+
+    /// Starts a daemon in `dir` (whose `data/` may hold databases already).
+    pub fn start_in(dir: TempDir, opts: DaemonOpts) -> Daemon {
         let mut d = Daemon {
             child: None,
             socket: dir.path().join("run/casmand.sock"),
@@ -184,7 +189,22 @@ impl Daemon {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("casmand exited with {status} before it was ready; log:\n{}", self.log_text());
             }
-            UnixStream::connect(&socket).ok().map(|_| ())
+            // The socket accepts connections before the databases are open
+            // (it is bound first); ready means a request is answered.
+            UnixStream::connect(&socket).ok()?;
+            let mut ctl = Command::new(bin("casmanctl"));
+            scrub_env(&mut ctl);
+            let answered = ctl
+                .arg("--socket")
+                .arg(&socket)
+                .arg("status")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .ok()?
+                .success();
+            answered.then_some(())
         });
     }
 
@@ -292,4 +312,19 @@ pub fn ctl_bare(args: &[&str]) -> Output {
     let mut cmd = Command::new(bin("casmanctl"));
     scrub_env(&mut cmd);
     cmd.args(args).stdin(Stdio::null()).output().expect("run casmanctl")
+}
+
+/// Runs `sql` with the sqlite3 shell on `db` (as an outside program would),
+/// asserting success; returns its output (`|`-separated columns).
+pub fn sqlite(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg("-cmd")
+        .arg(".timeout 10000")
+        .arg(db)
+        .arg(sql)
+        .stdin(Stdio::null())
+        .output()
+        .expect("sqlite3 shell (installed by tests/run)");
+    assert!(out.status.success(), "sqlite3 {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
