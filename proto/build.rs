@@ -20,5 +20,11 @@ fn main() -> io::Result<()> {
     let fds = protox::compile(&protos, ["."]).map_err(|e| io::Error::other(e.to_string()))?;
     let out = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?);
     fs::write(out.join("casman_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // Clients are built on our own Unix-socket channel; no generated
+        // `connect` constructor (it would clash with the `Connect` rpc).
+        .build_transport(false)
+        .compile_fds(fds)
 }

@@ -50,6 +50,34 @@ pub enum Command {
     /// Whole databases: print, clear, adoption report.
     #[command(subcommand)]
     Database(crate::cmd::database::DatabaseCmd),
+    /// Antenna grid positions: assign, remove, show, list, the core grid.
+    #[command(subcommand)]
+    Positions(crate::cmd::positions::PositionsCmd),
+    /// The array grid: generated coordinates (grid_positions.csv) and an SVG plot.
+    #[command(subcommand)]
+    Grid(crate::cmd::grid::GridCmd),
+    /// SNAP boards and ports: list, show, port, generate-csv.
+    #[command(subcommand)]
+    Snap(crate::cmd::snap::SnapCmd),
+    /// Assembly scans: connect, disconnect, interactive scanning, remove.
+    #[command(subcommand)]
+    Scan(crate::cmd::scan::ScanCmd),
+    /// The whole chain through a part, antenna to SNAP port, with board details.
+    Chain {
+        /// Any part of the chain (or a SNAP port).
+        part: String,
+    },
+    /// Every connect/disconnect event touching a part, newest first.
+    History {
+        /// The part.
+        part: String,
+    },
+    /// Views of the assembly.
+    #[command(subcommand)]
+    Visualize(crate::cmd::scan::VisualizeCmd),
+    /// Backups and sync: backup, list, restore, verify.
+    #[command(subcommand)]
+    Sync(crate::cmd::sync::SyncCmd),
     /// Print a shell completion script.
     Completions {
         /// The shell.

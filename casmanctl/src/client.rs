@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use casman_proto::{
     socket::{Side, default_socket_path},
     v1::{
-        GetStatusRequest, GetStatusResponse, daemon_client::DaemonClient, database_client::DatabaseClient,
-        parts_client::PartsClient,
+        GetStatusRequest, GetStatusResponse, assembly_client::AssemblyClient, backups_client::BackupsClient,
+        daemon_client::DaemonClient, database_client::DatabaseClient, parts_client::PartsClient,
     },
 };
 use tonic::transport::Channel;
@@ -44,6 +44,16 @@ impl Conn {
     /// The Parts service.
     pub fn parts(&self) -> PartsClient<Channel> {
         PartsClient::new(self.channel.clone())
+    }
+
+    /// The Backups service.
+    pub fn backups(&self) -> BackupsClient<Channel> {
+        BackupsClient::new(self.channel.clone()).max_decoding_message_size(16 << 20)
+    }
+
+    /// The Assembly service.
+    pub fn assembly(&self) -> AssemblyClient<Channel> {
+        AssemblyClient::new(self.channel.clone())
     }
 
     /// The Database service.

@@ -53,6 +53,14 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                 Command::Config => cmd::daemon::config(&conn, cli.json).await,
                 Command::Parts(c) => cmd::parts::run(&conn, c, cli.json).await,
                 Command::Database(c) => cmd::database::run(&conn, c, cli.json).await,
+                Command::Positions(c) => cmd::positions::run(&conn, c, cli.json).await,
+                Command::Grid(c) => cmd::grid::run(&conn, c, cli.json).await,
+                Command::Snap(c) => cmd::snap::run(&conn, c, cli.json).await,
+                Command::Scan(c) => cmd::scan::run(&conn, c, cli.json).await,
+                Command::Sync(c) => cmd::sync::run(&conn, c, cli.json).await,
+                Command::Chain { part } => cmd::scan::chain(&conn, part, cli.json).await,
+                Command::History { part } => cmd::scan::history(&conn, part, cli.json).await,
+                Command::Visualize(c) => cmd::scan::visualize(&conn, c, cli.json).await,
                 Command::Completions { .. } | Command::Man => Ok(()),
             }
         }

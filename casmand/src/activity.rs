@@ -15,6 +15,11 @@ pub enum Activity {
         /// Number of writes it counts as.
         writes: u32,
     },
+    /// A database file was replaced by a restore or a sync.
+    Restored {
+        /// File name of the database.
+        database: &'static str,
+    },
     /// A batch of parts was generated: parts.db is backed up at once.
     PartsGenerated {
         /// Parts in the batch.

@@ -9,6 +9,7 @@ use std::{
 
 use crate::{
     activity::ActivityBus,
+    backup::service::BackupService,
     config::{Backend, Config, Loaded},
     db::Databases,
 };
@@ -29,6 +30,7 @@ struct Inner {
     dbs: Databases,
     activity: ActivityBus,
     admin_gid: Option<u32>,
+    backups: BackupService,
 }
 
 /// A snapshot of the daemon's status, transport-free.
@@ -78,7 +80,13 @@ pub struct DatabaseFile {
 
 impl Context {
     /// Builds the context for a daemon about to serve on `socket`.
-    pub fn new(loaded: Loaded, socket: PathBuf, dbs: Databases, admin_gid: Option<u32>) -> Self {
+    pub fn new(
+        loaded: Loaded,
+        socket: PathBuf,
+        dbs: Databases,
+        admin_gid: Option<u32>,
+        backups: BackupService,
+    ) -> Self {
         Context {
             inner: Arc::new(Inner {
                 config: loaded.config,
@@ -86,6 +94,7 @@ impl Context {
                 socket,
                 started: Instant::now(),
                 dbs,
+                backups,
                 activity: ActivityBus::default(),
                 admin_gid,
                 started_at: jiff::Timestamp::now()
@@ -109,6 +118,11 @@ impl Context {
     /// The databases.
     pub fn dbs(&self) -> &Databases {
         &self.inner.dbs
+    }
+
+    /// Backups of the databases.
+    pub fn backups(&self) -> &BackupService {
+        &self.inner.backups
     }
 
     /// Where writes are announced.

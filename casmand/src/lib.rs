@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod api;
 pub mod authz;
+pub mod backup;
 pub mod config;
 pub mod config_env;
 pub mod context;
@@ -102,7 +103,22 @@ pub async fn run(
             return Err(e.into());
         }
     };
-    let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid);
+    let store =
+        match backup::store::Store::from_config(config, backup::accounting::Accounting::default()).await {
+            Ok(store) => store,
+            Err(e) => {
+                socket_file.remove();
+                return Err(RunError::Config(format!("backup store: {e}")));
+            }
+        };
+    let backups = backup::service::BackupService::new(
+        store,
+        dbs.clone(),
+        config.site_id.clone(),
+        config.sync.keep_versions,
+        &config.data_dir,
+    );
+    let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups);
     let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;
 
     // One signal, observed by the server (stop accepting) and by us (deadline).

@@ -11,6 +11,9 @@ mod common;
 use casman_proto::v1::{AddPartsRequest, ListPartsRequest, parts_client::PartsClient};
 use common::{Bench, median, raw_pool, report};
 
+/// A parts row as the baseline reads it.
+type RawPart = (i64, String, Option<String>, Option<String>, Option<String>, Option<String>);
+
 const SCHEMA: &str = "CREATE TABLE parts (id INTEGER PRIMARY KEY, part_number TEXT UNIQUE, part_type TEXT,
     polarization TEXT, date_created TEXT, date_modified TEXT)";
 
@@ -91,7 +94,7 @@ async fn main() {
     let raw_list = median(7, || {
         let pool = pool.clone();
         async move {
-            let rows: Vec<(i64, String, Option<String>, Option<String>, Option<String>, Option<String>)> =
+            let rows: Vec<RawPart> =
                 sqlx::query_as("SELECT id, part_number, part_type, polarization, date_created, date_modified FROM parts ORDER BY date_created DESC, id DESC")
                     .fetch_all(&pool)
                     .await

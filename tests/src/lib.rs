@@ -328,3 +328,6 @@ pub fn sqlite(db: &Path, sql: &str) -> String {
     assert!(out.status.success(), "sqlite3 {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+pub mod s3;
+pub use s3::{MotoServer, S3sFs};

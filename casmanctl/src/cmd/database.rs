@@ -41,6 +41,24 @@ pub enum DatabaseCmd {
     },
     /// What casmand changed when adopting the Python CAsMan's files.
     Adoption,
+    /// Load grid coordinates from a CSV file (grid_code,latitude,longitude,height,
+    /// coordinate_system,notes) into parts.db; coordinates are copied onto
+    /// assigned antenna positions. Any bad row loads nothing unless --skip-bad-rows.
+    LoadCoordinates {
+        /// The CSV file (read by casmanctl).
+        #[arg(long, value_name = "PATH", default_value = "grid_positions.csv")]
+        csv: std::path::PathBuf,
+        /// Load the good rows and report the bad ones.
+        #[arg(long)]
+        skip_bad_rows: bool,
+    },
+    /// Load SNAP board configuration from a CSV file (chassis,slot,sn,mac,ip,
+    /// feng_id,notes): an upsert by chassis and slot; any bad row loads nothing.
+    LoadSnapBoards {
+        /// The CSV file (read by casmanctl).
+        #[arg(long, value_name = "PATH", default_value = "snap_boards.csv")]
+        csv: std::path::PathBuf,
+    },
 }
 
 fn selected(parts: bool, assembled: bool) -> Vec<&'static str> {
@@ -61,6 +79,10 @@ pub async fn run(conn: &Conn, cmd: DatabaseCmd, as_json: bool) -> Result<(), Ctl
             clear(conn, selected(parts, assembled), yes, as_json).await
         }
         DatabaseCmd::Adoption => adoption(conn, as_json).await,
+        DatabaseCmd::LoadCoordinates { csv, skip_bad_rows } => {
+            super::grid::load_coordinates(conn, &csv, skip_bad_rows, as_json).await
+        }
+        DatabaseCmd::LoadSnapBoards { csv } => super::snap::load_snap_boards(conn, &csv, as_json).await,
     }
 }
 

@@ -2,6 +2,12 @@
 
 pub mod daemon;
 pub mod database;
+pub mod grid;
 pub mod meta;
 pub mod parts;
+pub mod positions;
+pub mod progress;
 pub mod prompt;
+pub mod scan;
+pub mod snap;
+pub mod sync;

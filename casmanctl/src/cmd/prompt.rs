@@ -17,3 +17,9 @@ pub fn ask(question: &str) -> Result<String, CtlError> {
     std::io::stdin().lock().read_line(&mut line).map_err(|e| CtlError::Io(format!("reading stdin: {e}")))?;
     Ok(line.trim().to_owned())
 }
+
+/// Prints a prompt on stderr without a newline.
+pub fn show(prompt: &str) {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+}

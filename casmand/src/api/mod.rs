@@ -1,10 +1,14 @@
 //! gRPC services: thin adapters from `casman.v1` messages to the domain.
 //! Handlers never write SQL; errors map to status codes in [`status`].
 
+pub mod assembly;
+pub mod backups;
 pub mod caller;
 pub mod daemon;
 pub mod database;
 pub mod parts;
+pub mod positions;
+pub mod snap;
 pub mod status;
 
 use std::time::Duration;
@@ -26,7 +30,24 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
     let parts_svc = casman_proto::v1::parts_server::PartsServer::new(parts::PartsApi::new(ctx.clone()));
     let database_svc =
         casman_proto::v1::database_server::DatabaseServer::new(database::DatabaseApi::new(ctx.clone()));
-    for name in ["casman.v1.Daemon", "casman.v1.Parts", "casman.v1.Database"] {
+    let positions_svc =
+        casman_proto::v1::positions_server::PositionsServer::new(positions::PositionsApi::new(ctx.clone()));
+    let snap_svc =
+        casman_proto::v1::snap_boards_server::SnapBoardsServer::new(snap::SnapApi::new(ctx.clone()));
+    for name in ["casman.v1.Positions", "casman.v1.SnapBoards"] {
+        health_reporter.set_service_status(name, ServingStatus::Serving).await;
+    }
+    let assembly_svc =
+        casman_proto::v1::assembly_server::AssemblyServer::new(assembly::AssemblyApi::new(ctx.clone()));
+    let backups_svc =
+        casman_proto::v1::backups_server::BackupsServer::new(backups::BackupsApi::new(ctx.clone()));
+    for name in [
+        "casman.v1.Daemon",
+        "casman.v1.Parts",
+        "casman.v1.Database",
+        "casman.v1.Assembly",
+        "casman.v1.Backups",
+    ] {
         health_reporter.set_service_status(name, ServingStatus::Serving).await;
     }
     health_reporter.set_service_status("", ServingStatus::Serving).await;
@@ -36,5 +57,9 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
         .add_service(reflection)
         .add_service(daemon)
         .add_service(parts_svc)
-        .add_service(database_svc))
+        .add_service(database_svc)
+        .add_service(assembly_svc)
+        .add_service(backups_svc)
+        .add_service(positions_svc)
+        .add_service(snap_svc))
 }

@@ -7,10 +7,14 @@ pub mod adopt;
 mod adopt_tables;
 pub mod assembly;
 pub mod audit;
+pub mod boards;
 pub mod maintenance;
 pub mod parts;
 mod pool;
+pub mod positions;
 pub mod preflight;
+pub mod scans;
+pub mod sync_state;
 
 use std::path::{Path, PathBuf};
 
@@ -133,13 +137,10 @@ async fn open_one(
         Some(tz) => adopt::plan(&path, tz).await?,
         None => None,
     };
-    let db = Db::open(name, path.clone()).await?;
+    let db = Db::open(name, path.clone(), migrator).await?;
     if let Some(plan) = adopt_plan {
         adopt::run(&db, plan).await?;
     }
-    migrator
-        .run(&db.writer)
-        .await
-        .map_err(|e| DbError::Migrate { path: path.clone(), reason: e.to_string() })?;
+    db.migrate().await?;
     Ok(db)
 }

@@ -1,13 +1,23 @@
 //! One SQLite database file: a single writer connection and a small pool of
 //! read-only readers, WAL, `synchronous=FULL` (an acknowledged write survives
-//! power loss), an explicit busy timeout.
+//! power loss), an explicit busy timeout. The file can be replaced under a
+//! running daemon (restore, sync): writers and readers pause, the old
+//! connections close, the new file is renamed into place, reopened and
+//! migrated, and everything resumes.
 
-use std::{path::PathBuf, str::FromStr, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use sqlx::{
     ConnectOptions, SqlitePool,
+    migrate::Migrator,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
+use tokio::sync::watch;
 
 use super::DbError;
 
@@ -16,20 +26,26 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Readers per database.
 const READERS: u32 = 4;
 
-/// Handles on one database file.
+/// Handles on one database file. Cheap to clone; clones share the pools.
 #[derive(Debug, Clone)]
 pub struct Db {
     /// File name (`parts.db`, ...).
     pub name: &'static str,
     /// Path of the file.
     pub path: PathBuf,
-    /// The one connection that writes. Transactions on it are serialised.
-    pub writer: SqlitePool,
-    /// Read-only connections for queries.
-    pub reader: SqlitePool,
+    migrator: &'static Migrator,
+    pools: Arc<RwLock<Pools>>,
+    /// `true` while the file is being replaced; accessors wait for `false`.
+    replacing: Arc<watch::Sender<bool>>,
 }
 
-fn options(path: &std::path::Path) -> Result<SqliteConnectOptions, sqlx::Error> {
+#[derive(Debug, Clone)]
+struct Pools {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .journal_mode(SqliteJournalMode::Wal)
@@ -39,43 +55,120 @@ fn options(path: &std::path::Path) -> Result<SqliteConnectOptions, sqlx::Error> 
         .disable_statement_logging())
 }
 
+async fn open_pools(path: &Path) -> Result<Pools, DbError> {
+    let err = |e: sqlx::Error| DbError::Open { path: path.to_path_buf(), reason: e.to_string() };
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(options(path).map_err(err)?.create_if_missing(true))
+        .await
+        .map_err(err)?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(READERS)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(options(path).map_err(err)?.read_only(true))
+        .await
+        .map_err(err)?;
+    Ok(Pools { writer, reader })
+}
+
 impl Db {
     /// Opens (creating if missing) the file at `path` with casman's pragmas.
-    pub async fn open(name: &'static str, path: PathBuf) -> Result<Db, DbError> {
-        let err = |e: sqlx::Error| DbError::Open { path: path.clone(), reason: e.to_string() };
-        let writer_opts = options(&path).map_err(err)?.create_if_missing(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(writer_opts)
-            .await
-            .map_err(err)?;
-        let reader_opts = options(&path).map_err(err)?.read_only(true);
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(reader_opts)
-            .await
-            .map_err(err)?;
-        Ok(Db { name, path, writer, reader })
+    /// `migrator` is applied by [`Db::migrate`] and after a file replacement.
+    pub async fn open(name: &'static str, path: PathBuf, migrator: &'static Migrator) -> Result<Db, DbError> {
+        let pools = open_pools(&path).await?;
+        let (tx, _) = watch::channel(false);
+        Ok(Db { name, path, migrator, pools: Arc::new(RwLock::new(pools)), replacing: Arc::new(tx) })
     }
 
-    /// Closes every connection (before a file is replaced, and at shutdown).
-    /// The WAL is checkpointed into the main file first.
+    /// Applies the migrations.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        self.migrator
+            .run(&self.writer())
+            .await
+            .map_err(|e| DbError::Migrate { path: self.path.clone(), reason: e.to_string() })
+    }
+
+    fn pools(&self) -> Pools {
+        match self.pools.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The writer pool (one connection: write transactions are serialised).
+    /// While the file is being replaced, requests fail with "try again"
+    /// (the old pool is closed) rather than touch the wrong file.
+    pub fn writer(&self) -> SqlitePool {
+        self.pools().writer
+    }
+
+    /// The read-only pool.
+    pub fn reader(&self) -> SqlitePool {
+        self.pools().reader
+    }
+
+    /// True while the file is being replaced.
+    pub fn replacing(&self) -> bool {
+        *self.replacing.borrow()
+    }
+
+    /// Closes every connection after checkpointing the WAL into the main file.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
-        self.reader.close().await;
-        self.writer.close().await;
+        let pools = self.pools();
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pools.writer).await;
+        pools.reader.close().await;
+        pools.writer.close().await;
+    }
+
+    /// Replaces the database file with `new_file` (a complete, synced SQLite
+    /// file on the same file system), under the running daemon: new requests
+    /// wait, in-flight ones finish, the connections close, the file is renamed
+    /// into place (atomic: a crash leaves the old file or the new one, never a
+    /// mix), reopened and migrated. If anything fails before the rename, the
+    /// old file is reopened unchanged.
+    pub async fn replace_file(&self, new_file: &Path) -> Result<(), DbError> {
+        let fail = |reason: String| DbError::Open { path: self.path.clone(), reason };
+        self.replacing.send_replace(true);
+        let result = async {
+            self.close().await;
+            for side in ["-wal", "-shm"] {
+                let p = PathBuf::from(format!("{}{side}", self.path.display()));
+                if p.exists() {
+                    std::fs::remove_file(&p).map_err(|e| fail(format!("removing {}: {e}", p.display())))?;
+                }
+            }
+            std::fs::rename(new_file, &self.path)
+                .map_err(|e| fail(format!("renaming the new file into place: {e}")))?;
+            if let Some(dir) = self.path.parent() {
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail(e.to_string()))?;
+            }
+            Ok(())
+        }
+        .await;
+        // Reopen whichever file is now in place (the new one, or the old one if
+        // the rename did not happen).
+        let reopened = open_pools(&self.path).await;
+        if let Ok(pools) = &reopened {
+            match self.pools.write() {
+                Ok(mut p) => *p = pools.clone(),
+                Err(poisoned) => *poisoned.into_inner() = pools.clone(),
+            }
+        }
+        self.replacing.send_replace(false);
+        result?;
+        reopened?;
+        self.migrate().await
     }
 
     /// Number of the newest applied migration, 0 when none.
     pub async fn schema_version(&self) -> i64 {
         sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.reader)
+            .fetch_one(&self.reader())
             .await
             .unwrap_or(0)
     }

@@ -5,6 +5,7 @@
 
 pub mod ascii;
 pub mod csv_rows;
+pub mod csv_skip;
 pub mod events;
 pub mod generators;
 pub mod grid;
@@ -13,6 +14,7 @@ pub mod part_type;
 pub mod polarization;
 pub mod rules;
 pub mod snap;
+pub mod svg;
 pub mod trace;
 
 pub use ascii::{NO_CONNECTIONS, ascii_chains};
@@ -20,6 +22,7 @@ pub use csv_rows::{
     CsvError, CsvErrors, CsvFile, GridPosition, Numbered, SnapBoard, parse_grid_positions, parse_mac,
     parse_snap_boards,
 };
+pub use csv_skip::parse_skipping_bad_rows;
 pub use events::{Edge, Event, current_edges, edges_of, incoming, outgoing};
 pub use generators::{
     CoordinateParams, generate_grid_positions, generate_snap_boards, grid_positions_csv, snap_boards_csv,
@@ -32,6 +35,7 @@ pub use part_type::PartType;
 pub use polarization::{LegacyPol, Polarization, normalize_legacy_polarization};
 pub use rules::{Terminal, check_connection, check_disconnection};
 pub use snap::{SnapBoardId, SnapPort, packet_index};
+pub use svg::grid_svg;
 pub use trace::{Chain, trace_chain};
 
 #[cfg(test)]

@@ -23,7 +23,11 @@ pub struct Bench {
 
 impl Bench {
     pub async fn start() -> Bench {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Starts a daemon whose data directory (`<dir>/data`) may hold databases.
+    pub async fn start_in(dir: tempfile::TempDir) -> Bench {
         let socket = dir.path().join("casmand.sock");
         let overrides = casmand::config::Overrides {
             data_dir: Some(dir.path().join("data")),

@@ -1,0 +1,233 @@
+//! `casmanctl positions ...`: antenna grid positions.
+
+use casman_proto::v1::{
+    AntennaPosition, AssignPositionRequest, GetGridLayoutRequest, GetPositionRequest, GridCoordinate,
+    ListPositionsRequest, RemovePositionRequest, positions_client::PositionsClient,
+};
+use clap::Subcommand;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use crate::{client::Conn, error::CtlError, output};
+
+/// Positions commands.
+#[derive(Debug, Subcommand)]
+pub enum PositionsCmd {
+    /// Assign an antenna to a grid position: `positions assign ANT00001 CN002E03`.
+    /// Refused when the antenna has a position or the position is occupied,
+    /// unless --force (which moves the antenna and evicts the occupant).
+    Assign {
+        /// Antenna number; a P1/P2 suffix is accepted and stripped (ANT00001P1 = ANT00001).
+        antenna: String,
+        /// Grid code, e.g. CN002E03 (array, N/C/S and row offset, E and 1-based column).
+        grid_code: String,
+        /// Notes stored with the assignment.
+        #[arg(long)]
+        notes: Option<String>,
+        /// Move the antenna and evict whoever stands at the position.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove an antenna's position (succeeds when it had none).
+    Remove {
+        /// Antenna number, with or without P1/P2.
+        antenna: String,
+    },
+    /// Show one position: by antenna (ANT00001) or by grid code (CN002E03).
+    Show {
+        /// An antenna number or a grid code.
+        query: String,
+    },
+    /// List assigned positions, north to south, west to east.
+    List {
+        /// Only this array letter, e.g. C.
+        #[arg(long, value_name = "LETTER")]
+        array: Option<String>,
+    },
+    /// The core array as a table: rows N021 … C000 … S021, columns E01 … E06,
+    /// each cell with its kernel index and assigned antenna.
+    Grid,
+}
+
+fn client(conn: &Conn) -> PositionsClient<Channel> {
+    PositionsClient::new(conn.channel.clone())
+}
+
+fn text_or_null(s: &str) -> Value {
+    if s.is_empty() { Value::Null } else { json!(s) }
+}
+
+/// The stable JSON shape of one position.
+pub fn position_json(p: &AntennaPosition) -> Value {
+    json!({
+        "id": p.id,
+        "antenna_number": p.antenna_number,
+        "array_id": p.array_id,
+        "row_offset": p.row_offset,
+        "east_col": p.east_col,
+        "grid_code": p.grid_code,
+        "kernel_index": p.kernel_index,
+        "assigned_at": p.assigned_at,
+        "notes": text_or_null(&p.notes),
+        "latitude": p.latitude,
+        "longitude": p.longitude,
+        "height": p.height,
+        "coordinate_system": text_or_null(&p.coordinate_system),
+    })
+}
+
+fn coordinate_json(c: &GridCoordinate) -> Value {
+    json!({
+        "grid_code": c.grid_code,
+        "latitude": c.latitude,
+        "longitude": c.longitude,
+        "height": c.height,
+        "coordinate_system": text_or_null(&c.coordinate_system),
+        "notes": text_or_null(&c.notes),
+    })
+}
+
+fn dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// Runs a positions command.
+pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), CtlError> {
+    match cmd {
+        PositionsCmd::Assign { antenna, grid_code, notes, force } => {
+            let req = AssignPositionRequest { antenna, grid_code, notes: notes.unwrap_or_default(), force };
+            let r = client(conn).assign_position(conn.request(req)).await?.into_inner();
+            if as_json {
+                output::json(&json!({
+                    "position": r.position.as_ref().map(position_json),
+                    "previous_grid_code": text_or_null(&r.previous_grid_code),
+                    "evicted_antenna": text_or_null(&r.evicted_antenna),
+                    "message": r.message,
+                }));
+            } else {
+                println!("{}", r.message);
+            }
+            Ok(())
+        }
+        PositionsCmd::Remove { antenna } => {
+            let r = client(conn).remove_position(conn.request(RemovePositionRequest { antenna })).await?;
+            let r = r.into_inner();
+            if as_json {
+                output::json(&json!({
+                    "removed": r.removed,
+                    "position": r.position.as_ref().map(position_json),
+                    "message": r.message,
+                }));
+            } else {
+                println!("{}", r.message);
+            }
+            Ok(())
+        }
+        PositionsCmd::Show { query } => {
+            let r = client(conn).get_position(conn.request(GetPositionRequest { query })).await?.into_inner();
+            if as_json {
+                output::json(&json!({
+                    "grid_code": r.grid_code,
+                    "kernel_index": r.kernel_index,
+                    "position": r.position.as_ref().map(position_json),
+                    "coordinate": r.coordinate.as_ref().map(coordinate_json),
+                }));
+                return Ok(());
+            }
+            println!("grid code:     {}", r.grid_code);
+            println!("kernel index:  {}", dash(r.kernel_index));
+            match &r.position {
+                Some(p) => {
+                    println!("antenna:       {}", p.antenna_number);
+                    println!("assigned at:   {}", p.assigned_at);
+                    if !p.notes.is_empty() {
+                        println!("notes:         {}", p.notes);
+                    }
+                }
+                None => println!("antenna:       - (free position)"),
+            }
+            match &r.coordinate {
+                Some(c) => println!(
+                    "coordinates:   {:.9}, {:.9}, {:.2} m {}",
+                    c.latitude, c.longitude, c.height, c.coordinate_system
+                ),
+                None => println!("coordinates:   - (not loaded; see database load-coordinates)"),
+            }
+            Ok(())
+        }
+        PositionsCmd::List { array } => {
+            let req = ListPositionsRequest { array_id: array.unwrap_or_default() };
+            let r = client(conn).list_positions(conn.request(req)).await?.into_inner();
+            if as_json {
+                output::json(
+                    &json!({ "positions": r.positions.iter().map(position_json).collect::<Vec<_>>() }),
+                );
+                return Ok(());
+            }
+            if r.positions.is_empty() {
+                println!("No positions assigned.");
+                return Ok(());
+            }
+            let mut t =
+                output::table(["antenna", "grid code", "kernel", "assigned at", "coordinates", "notes"]);
+            for p in &r.positions {
+                let coords = match (p.latitude, p.longitude) {
+                    (Some(lat), Some(lon)) => format!("{lat:.6}, {lon:.6}"),
+                    _ => "-".into(),
+                };
+                t.add_row([
+                    p.antenna_number.clone(),
+                    p.grid_code.clone(),
+                    dash(p.kernel_index),
+                    p.assigned_at.clone(),
+                    coords,
+                    p.notes.clone(),
+                ]);
+            }
+            println!("{t}");
+            println!("{} position(s)", r.positions.len());
+            Ok(())
+        }
+        PositionsCmd::Grid => grid(conn, as_json).await,
+    }
+}
+
+async fn grid(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
+    let r = client(conn).get_grid_layout(conn.request(GetGridLayoutRequest {})).await?.into_inner();
+    if as_json {
+        output::json(&json!({
+            "array_id": r.array_id,
+            "rows": r.rows,
+            "columns": r.columns,
+            "cells": r.cells.iter().map(|c| json!({
+                "grid_code": c.grid_code,
+                "row_offset": c.row_offset,
+                "east_col": c.east_col,
+                "kernel_index": c.kernel_index,
+                "antenna_number": text_or_null(&c.antenna_number),
+            })).collect::<Vec<_>>(),
+            "outside": r.outside.iter().map(position_json).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    let mut header = vec!["row".to_owned()];
+    header.extend((1..=r.columns).map(|c| format!("E{c:02}")));
+    let mut t = output::table(header);
+    let cols = usize::try_from(r.columns).unwrap_or(1).max(1);
+    for (label, cells) in r.rows.iter().zip(r.cells.chunks(cols)) {
+        let mut row = vec![label.clone()];
+        row.extend(cells.iter().map(|c| {
+            let k = c.kernel_index.map_or_else(|| "k-".to_owned(), |k| format!("k{k}"));
+            let a = if c.antenna_number.is_empty() { "·" } else { c.antenna_number.as_str() };
+            format!("{k:>4} {a}")
+        }));
+        t.add_row(row);
+    }
+    println!("{t}");
+    let assigned = r.cells.iter().filter(|c| !c.antenna_number.is_empty()).count();
+    println!("{assigned} of {} positions assigned (k = kernel index, · = free)", r.cells.len());
+    for p in &r.outside {
+        println!("outside the core layout: {} at {}", p.antenna_number, p.grid_code);
+    }
+    Ok(())
+}

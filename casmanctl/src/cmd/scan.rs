@@ -1,0 +1,307 @@
+//! `casmanctl scan ...`, `chain`, `history`, `visualize chains`.
+
+use std::io::BufRead;
+
+use casman_proto::v1::{
+    ConnectRequest, Connection, DisconnectRequest, GetChainRequest, GetHistoryRequest, RemovePartRequest,
+    RenderChainsRequest, ValidatePartRequest, ValidatePartResponse,
+};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::prompt;
+use crate::{client::Conn, error::CtlError, output};
+
+/// Scan commands.
+#[derive(Debug, Subcommand)]
+pub enum ScanCmd {
+    /// Record that SRC (upstream) is connected to DST (downstream).
+    Connect {
+        /// Upstream part, e.g. ANT00001P1.
+        src: String,
+        /// Downstream part, e.g. LNA00001P1 (SNAP ports: SNAP1A05).
+        dst: String,
+    },
+    /// Record that A and B (either order) are no longer connected.
+    Disconnect {
+        /// One end.
+        a: String,
+        /// The other end.
+        b: String,
+    },
+    /// Interactive scanning: each line on stdin is a scan; pairs of scans
+    /// (source, then target) are connected. `quit` ends.
+    Connection {
+        /// Chain mode: each target becomes the next source.
+        #[arg(long)]
+        chain: bool,
+    },
+    /// Interactive scanning: pairs of scans are disconnected. `quit` ends.
+    Disconnection,
+    /// Disconnect every active connection of PART.
+    Remove {
+        /// The part.
+        part: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `visualize` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VisualizeCmd {
+    /// ASCII view of every chain, as CAsMan printed it.
+    Chains,
+}
+
+fn conn_json(c: &Connection) -> Value {
+    json!({"source": c.source, "source_type": c.source_type, "target": c.target, "target_type": c.target_type,
+           "scan_time": c.scan_time, "event_id": c.event_id})
+}
+
+/// Runs a scan command.
+pub async fn run(conn: &Conn, cmd: ScanCmd, as_json: bool) -> Result<(), CtlError> {
+    match cmd {
+        ScanCmd::Connect { src, dst } => {
+            let r =
+                conn.assembly().connect(conn.request(ConnectRequest { source: src, target: dst })).await?;
+            let c = r.into_inner().connection.unwrap_or_default();
+            if as_json {
+                output::json(&json!({ "connection": conn_json(&c) }));
+            } else {
+                println!("connected {} -> {}", c.source, c.target);
+            }
+            Ok(())
+        }
+        ScanCmd::Disconnect { a, b } => {
+            let r = conn.assembly().disconnect(conn.request(DisconnectRequest { a, b })).await?;
+            let c = r.into_inner().connection.unwrap_or_default();
+            if as_json {
+                output::json(&json!({ "connection": conn_json(&c) }));
+            } else {
+                println!("disconnected {} -X-> {}", c.source, c.target);
+            }
+            Ok(())
+        }
+        ScanCmd::Remove { part, yes } => remove(conn, part, yes, as_json).await,
+        ScanCmd::Connection { chain } => interactive(conn, Mode::Connect { chain }, as_json).await,
+        ScanCmd::Disconnection => interactive(conn, Mode::Disconnect, as_json).await,
+    }
+}
+
+async fn remove(conn: &Conn, part: String, yes: bool, as_json: bool) -> Result<(), CtlError> {
+    let v = conn.assembly().validate_part(conn.request(ValidatePartRequest { part: part.clone() })).await;
+    let active = match v {
+        Ok(v) => v.into_inner().connections,
+        Err(s) if s.code() == tonic::Code::NotFound => Vec::new(),
+        Err(s) => return Err(s.into()),
+    };
+    if !yes {
+        if !prompt::interactive() {
+            return Err(CtlError::Usage(format!(
+                "removing {part} needs confirmation: run on a terminal or pass --yes"
+            )));
+        }
+        for c in &active {
+            eprintln!("  {} -> {}", c.source, c.target);
+        }
+        let answer =
+            prompt::ask(&format!("Disconnect these {} connection(s) of {part}? [y/N] ", active.len()))?;
+        if !matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
+            return Err(CtlError::Usage("not confirmed; nothing was changed".into()));
+        }
+    }
+    let r = conn
+        .assembly()
+        .remove_part(conn.request(RemovePartRequest { part: part.clone() }))
+        .await?
+        .into_inner();
+    if as_json {
+        output::json(
+            &json!({ "part": part, "disconnected": r.connections.iter().map(conn_json).collect::<Vec<_>>() }),
+        );
+    } else if r.connections.is_empty() {
+        println!("{part} has no active connections");
+    } else {
+        for c in &r.connections {
+            println!("disconnected {} -X-> {}", c.source, c.target);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Connect { chain: bool },
+    Disconnect,
+}
+
+fn describe(v: &ValidatePartResponse) -> String {
+    let pol = if v.polarization.is_empty() { String::new() } else { format!(" {}", v.polarization) };
+    let links = if v.connections.is_empty() {
+        "no connections".to_owned()
+    } else {
+        v.connections.iter().map(|c| format!("{} -> {}", c.source, c.target)).collect::<Vec<_>>().join(", ")
+    };
+    format!("{} ({}{pol}; {links})", v.part, v.part_type)
+}
+
+/// The interactive scanner. Each stdin line is one scan (a USB barcode scanner
+/// types the label and Enter). Prompts and part descriptions go to stderr,
+/// results to stdout, so a piped session is scriptable. A bad scan is
+/// reported and the session goes on; `quit` or end of input ends it.
+async fn interactive(conn: &Conn, mode: Mode, as_json: bool) -> Result<(), CtlError> {
+    let verb = match mode {
+        Mode::Connect { .. } => "connect",
+        Mode::Disconnect => "disconnect",
+    };
+    eprintln!("Scanning to {verb}: scan the first part, then the second. Type quit to end.");
+    let mut lines = std::io::stdin().lock().lines();
+    let mut first: Option<ValidatePartResponse> = None;
+    let (mut done, mut refused) = (0u32, 0u32);
+    loop {
+        let role = if first.is_none() { "first" } else { "second" };
+        prompt::show(&format!("{role} part> "));
+        let Some(line) = lines.next() else { break };
+        let scan = line.map_err(|e| CtlError::Io(format!("reading stdin: {e}")))?.trim().to_owned();
+        if scan.is_empty() {
+            continue;
+        }
+        if matches!(scan.to_ascii_lowercase().as_str(), "quit" | "q" | "exit") {
+            break;
+        }
+        let checked =
+            conn.assembly().validate_part(conn.request(ValidatePartRequest { part: scan.clone() })).await;
+        let part = match checked {
+            Ok(p) => p.into_inner(),
+            Err(s) => {
+                eprintln!("  ✗ {scan}: {}", s.message());
+                refused += 1;
+                continue;
+            }
+        };
+        eprintln!("  ✓ {}", describe(&part));
+        let Some(src) = first.take() else {
+            first = Some(part);
+            continue;
+        };
+        let result = match mode {
+            Mode::Connect { .. } => conn
+                .assembly()
+                .connect(conn.request(ConnectRequest { source: src.part.clone(), target: part.part.clone() }))
+                .await
+                .map(|r| r.into_inner().connection),
+            Mode::Disconnect => conn
+                .assembly()
+                .disconnect(conn.request(DisconnectRequest { a: src.part.clone(), b: part.part.clone() }))
+                .await
+                .map(|r| r.into_inner().connection),
+        };
+        match result {
+            Ok(c) => {
+                let c = c.unwrap_or_default();
+                done += 1;
+                if as_json {
+                    println!("{}", json!({ "action": verb, "connection": conn_json(&c) }));
+                } else {
+                    let arrow = if matches!(mode, Mode::Connect { .. }) { "->" } else { "-X->" };
+                    println!("{verb}ed {} {arrow} {}", c.source, c.target);
+                }
+                if let Mode::Connect { chain: true } = mode {
+                    first = Some(part);
+                }
+            }
+            Err(s) => {
+                refused += 1;
+                eprintln!("  ✗ {}", s.message());
+            }
+        }
+    }
+    eprintln!("{done} {verb}ion(s) recorded, {refused} scan(s) refused");
+    Ok(())
+}
+
+/// `casmanctl chain PART`
+pub async fn chain(conn: &Conn, part: String, as_json: bool) -> Result<(), CtlError> {
+    let c = conn.assembly().get_chain(conn.request(GetChainRequest { part })).await?.into_inner();
+    let snap = c.snap.as_ref().map(|s| {
+        let board = if s.board_configured {
+            json!({"serial_number": s.serial_number, "feng_id": s.feng_id, "packet_index": s.packet_index,
+                   "mac_address": s.mac_address, "ip_address": s.ip_address})
+        } else {
+            Value::Null
+        };
+        json!({"port": s.port, "chassis": s.chassis, "slot": s.slot, "port_number": s.port_number, "board": board})
+    });
+    if as_json {
+        output::json(&json!({ "parts": c.parts, "start": c.start, "snap": snap }));
+        return Ok(());
+    }
+    println!("{}", c.parts.join(" ---> "));
+    match &c.snap {
+        None => println!("(the chain does not reach a SNAP port)"),
+        Some(s) if s.board_configured => {
+            println!("SNAP port {}: chassis {}, slot {}, port {}", s.port, s.chassis, s.slot, s.port_number);
+            println!(
+                "  board SN {} | F-engine {} | packet index {} | MAC {} | IP {}",
+                s.serial_number, s.feng_id, s.packet_index, s.mac_address, s.ip_address
+            );
+        }
+        Some(s) => {
+            println!(
+                "SNAP port {}: chassis {}, slot {}, port {} (board not configured)",
+                s.port, s.chassis, s.slot, s.port_number
+            )
+        }
+    }
+    Ok(())
+}
+
+/// `casmanctl history PART`
+pub async fn history(conn: &Conn, part: String, as_json: bool) -> Result<(), CtlError> {
+    let h = conn
+        .assembly()
+        .get_history(conn.request(GetHistoryRequest { part: part.clone() }))
+        .await?
+        .into_inner();
+    if as_json {
+        output::json(&json!({ "events": h.events.iter().map(|e| json!({
+            "id": e.id, "part_number": e.part_number, "part_type": e.part_type, "polarization": e.polarization,
+            "scan_time": e.scan_time, "connected_to": e.connected_to, "connected_to_type": e.connected_to_type,
+            "connected_polarization": e.connected_polarization, "connection_status": e.connection_status,
+        })).collect::<Vec<_>>() }));
+        return Ok(());
+    }
+    if h.events.is_empty() {
+        println!("No events for {part}.");
+        return Ok(());
+    }
+    let mut t = output::table(["time", "event", "part", "other part", "status"]);
+    for e in &h.events {
+        t.add_row([
+            e.scan_time.clone(),
+            e.id.to_string(),
+            e.part_number.clone(),
+            e.connected_to.clone(),
+            e.connection_status.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// `casmanctl visualize chains`
+pub async fn visualize(conn: &Conn, cmd: VisualizeCmd, as_json: bool) -> Result<(), CtlError> {
+    match cmd {
+        VisualizeCmd::Chains => {
+            let r = conn.assembly().render_chains(conn.request(RenderChainsRequest {})).await?.into_inner();
+            if as_json {
+                output::json(&json!({ "text": r.text, "connections": r.connections }));
+            } else {
+                println!("{}", r.text);
+            }
+            Ok(())
+        }
+    }
+}

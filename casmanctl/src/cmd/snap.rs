@@ -1,0 +1,240 @@
+//! `casmanctl snap ...` (SNAP boards and ports) and
+//! `casmanctl database load-snap-boards`.
+
+use std::path::{Path, PathBuf};
+
+use casman_proto::v1::{
+    GenerateSnapBoardsRequest, GetSnapBoardRequest, GetSnapPortDetailRequest, ListSnapBoardsRequest,
+    LoadSnapBoardsRequest, SnapBoardConfig, SnapPortDetail, snap_boards_client::SnapBoardsClient,
+};
+use clap::Subcommand;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use super::grid::{read_csv, write_output};
+use crate::{client::Conn, error::CtlError, output};
+
+/// SNAP commands.
+#[derive(Debug, Subcommand)]
+pub enum SnapCmd {
+    /// List the configured boards.
+    List,
+    /// Show a board (SNAP1A) and its 12 ports: packet index and connected antenna.
+    Show {
+        /// Board id: SNAP1A or SNAP0101.
+        board: String,
+    },
+    /// Show a port (SNAP1A05 or SNAP010105): board, packet index (feng_id × 12 + port)
+    /// and the chain connected to it.
+    Port {
+        /// Port id.
+        port: String,
+    },
+    /// Write the default snap_boards.csv (44 placeholder boards) to FILE, or stdout.
+    GenerateCsv {
+        /// Output file, e.g. snap_boards.csv.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Date written in the notes, YYYY-MM-DD [default: today, UTC].
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+    },
+}
+
+fn client(conn: &Conn) -> SnapBoardsClient<Channel> {
+    SnapBoardsClient::new(conn.channel.clone())
+}
+
+fn text_or_null(s: &str) -> Value {
+    if s.is_empty() { Value::Null } else { json!(s) }
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+/// The stable JSON shape of one board.
+pub fn board_json(b: &SnapBoardConfig) -> Value {
+    json!({
+        "id": b.id,
+        "board": b.board,
+        "chassis": b.chassis,
+        "slot": b.slot,
+        "serial_number": b.serial_number,
+        "mac_address": b.mac_address,
+        "ip_address": b.ip_address,
+        "feng_id": b.feng_id,
+        "notes": text_or_null(&b.notes),
+        "date_added": b.date_added,
+        "date_modified": text_or_null(&b.date_modified),
+    })
+}
+
+/// The stable JSON shape of one port.
+pub fn port_json(p: &SnapPortDetail) -> Value {
+    json!({
+        "port_id": p.port_id,
+        "numeric_id": p.numeric_id,
+        "port": p.port,
+        "packet_index": p.packet_index,
+        "antenna": text_or_null(&p.antenna),
+        "polarization": text_or_null(&p.polarization),
+        "grid_code": text_or_null(&p.grid_code),
+        "kernel_index": p.kernel_index,
+        "chain": p.chain,
+    })
+}
+
+fn print_board(b: &SnapBoardConfig) {
+    println!("board:         {}", b.board);
+    println!("serial:        {}", b.serial_number);
+    println!("MAC:           {}", b.mac_address);
+    println!("IP:            {}", b.ip_address);
+    println!("F-engine id:   {}", b.feng_id);
+    if !b.notes.is_empty() {
+        println!("notes:         {}", b.notes);
+    }
+    println!("added:         {}", b.date_added);
+    println!("modified:      {}", dash(&b.date_modified));
+}
+
+/// Runs a SNAP command.
+pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlError> {
+    match cmd {
+        SnapCmd::List => {
+            let r = client(conn).list_snap_boards(conn.request(ListSnapBoardsRequest {})).await?.into_inner();
+            if as_json {
+                output::json(&json!({ "boards": r.boards.iter().map(board_json).collect::<Vec<_>>() }));
+                return Ok(());
+            }
+            if r.boards.is_empty() {
+                println!("No SNAP boards configured (load them with: casmanctl database load-snap-boards).");
+                return Ok(());
+            }
+            let mut t = output::table(["board", "serial", "MAC", "IP", "feng_id", "packet indices", "notes"]);
+            for b in &r.boards {
+                t.add_row([
+                    b.board.clone(),
+                    b.serial_number.clone(),
+                    b.mac_address.clone(),
+                    b.ip_address.clone(),
+                    b.feng_id.to_string(),
+                    format!("{}-{}", b.feng_id * 12, b.feng_id * 12 + 11),
+                    b.notes.clone(),
+                ]);
+            }
+            println!("{t}");
+            println!("{} board(s)", r.boards.len());
+            Ok(())
+        }
+        SnapCmd::Show { board } => {
+            let r =
+                client(conn).get_snap_board(conn.request(GetSnapBoardRequest { board })).await?.into_inner();
+            if as_json {
+                output::json(&json!({
+                    "board_id": r.board_id,
+                    "board": r.board.as_ref().map(board_json),
+                    "ports": r.ports.iter().map(port_json).collect::<Vec<_>>(),
+                }));
+                return Ok(());
+            }
+            match &r.board {
+                Some(b) => print_board(b),
+                None => println!("board:         {} (no board configuration found)", r.board_id),
+            }
+            let mut t = output::table(["port", "ADC", "packet index", "antenna", "grid code", "kernel"]);
+            for p in &r.ports {
+                t.add_row([
+                    p.port_id.clone(),
+                    p.port.to_string(),
+                    p.packet_index.map_or_else(|| "-".into(), |i| i.to_string()),
+                    dash(&p.antenna).to_owned(),
+                    dash(&p.grid_code).to_owned(),
+                    p.kernel_index.map_or_else(|| "-".into(), |k| k.to_string()),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        SnapCmd::Port { port } => {
+            let req = GetSnapPortDetailRequest { port };
+            let r = client(conn).get_snap_port_detail(conn.request(req)).await?.into_inner();
+            if as_json {
+                output::json(&json!({
+                    "port": r.port.as_ref().map(port_json),
+                    "board": r.board.as_ref().map(board_json),
+                }));
+                return Ok(());
+            }
+            let Some(p) = &r.port else { return Ok(()) };
+            println!("port:          {} ({}), ADC input {}", p.port_id, p.numeric_id, p.port);
+            match &r.board {
+                Some(b) => {
+                    println!(
+                        "board:         {} serial {}, feng_id {}, {} / {}",
+                        b.board, b.serial_number, b.feng_id, b.ip_address, b.mac_address
+                    );
+                }
+                None => println!("board:         no board configuration found"),
+            }
+            println!("packet index:  {}", p.packet_index.map_or_else(|| "-".into(), |i| i.to_string()));
+            if p.chain.is_empty() {
+                println!("connected:     nothing");
+            } else {
+                println!("antenna:       {}", dash(&p.antenna));
+                if !p.grid_code.is_empty() {
+                    let k = p.kernel_index.map_or_else(|| "-".into(), |k| k.to_string());
+                    println!("position:      {} (kernel {k})", p.grid_code);
+                }
+                println!("chain:         {}", p.chain.join(" ---> "));
+            }
+            Ok(())
+        }
+        SnapCmd::GenerateCsv { output: out, date } => {
+            let req = GenerateSnapBoardsRequest { date: date.unwrap_or_default() };
+            let r = client(conn).generate_snap_boards(conn.request(req)).await?.into_inner();
+            match (&out, as_json) {
+                (None, true) => output::json(&json!({ "boards": r.boards, "csv": r.csv })),
+                (None, false) => write_output(None, &r.csv)?,
+                (Some(p), _) => {
+                    write_output(Some(p), &r.csv)?;
+                    if as_json {
+                        output::json(&json!({ "file": p, "boards": r.boards }));
+                    } else {
+                        println!("Wrote {} board(s) to {}", r.boards, p.display());
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `database load-snap-boards`: reads `csv` and has casmand load it.
+pub async fn load_snap_boards(conn: &Conn, csv: &Path, as_json: bool) -> Result<(), CtlError> {
+    let text = read_csv(csv)?;
+    let req = LoadSnapBoardsRequest { csv: text, source: csv.display().to_string() };
+    let r = client(conn).load_snap_boards(conn.request(req)).await?.into_inner();
+    if as_json {
+        output::json(&json!({
+            "source": csv,
+            "loaded": r.loaded,
+            "updated": r.updated,
+            "unchanged": r.unchanged,
+            "loaded_boards": r.loaded_boards,
+            "updated_boards": r.updated_boards,
+            "blank_lines": r.blank_lines,
+        }));
+        return Ok(());
+    }
+    println!("Loading SNAP boards from {}", csv.display());
+    println!("Loaded:    {} board(s){}", r.loaded, list(&r.loaded_boards));
+    println!("Updated:   {} board(s){}", r.updated, list(&r.updated_boards));
+    println!("Unchanged: {} board(s)", r.unchanged);
+    println!("[OK] SNAP boards loaded into parts.db");
+    Ok(())
+}
+
+fn list(ids: &[String]) -> String {
+    if ids.is_empty() { String::new() } else { format!(" ({})", ids.join(", ")) }
+}

@@ -1,0 +1,268 @@
+//! `casman.v1.Backups`: backup, list, restore, verify — long operations stream
+//! their progress.
+
+use std::pin::Pin;
+
+use casman_proto::v1::{
+    BackupDone, BackupEvent, BackupRequest, BackupVersion, ListBackupsRequest, ListBackupsResponse,
+    RestoreDone, RestoreEvent, RestoreRequest, TransferProgress, VerifyEvent, VerifyRequest, VerifyResult,
+    backup_event, backups_server::Backups, restore_event, verify_event,
+};
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::caller::Caller;
+use crate::{
+    authz,
+    backup::{layout, manifest::Reason, manifest::Version, service::Progress},
+    context::Context,
+    error::Error,
+};
+
+/// Implementation of the Backups service.
+#[derive(Debug, Clone)]
+pub struct BackupsApi {
+    ctx: Context,
+}
+
+impl BackupsApi {
+    /// A service over the daemon's context.
+    pub fn new(ctx: Context) -> Self {
+        BackupsApi { ctx }
+    }
+}
+
+/// The API message of a version.
+pub fn version_message(v: &Version) -> BackupVersion {
+    BackupVersion {
+        key: v.key.clone(),
+        database: layout::database_of(&v.key).unwrap_or_default().to_owned(),
+        sha256: v.sha256.clone(),
+        raw_bytes: v.raw_bytes,
+        stored_bytes: v.stored_bytes,
+        created_at: v.created_at.clone(),
+        site: v.site.clone(),
+        seq: v.seq,
+        reason: v.reason.as_str().to_owned(),
+        codec: v.codec.clone(),
+        parent: v.parent.clone().unwrap_or_default(),
+        record_counts: v.record_counts.clone().into_iter().collect(),
+        schema_version: v.schema_version,
+        branch: v.branch,
+        casman_version: v.casman_version.clone(),
+    }
+}
+
+fn progress_message(p: Progress) -> TransferProgress {
+    TransferProgress {
+        database: p.database,
+        phase: p.phase.to_owned(),
+        done_bytes: p.done,
+        total_bytes: p.total,
+    }
+}
+
+fn databases(requested: &[String]) -> Result<Vec<&'static str>, Error> {
+    if requested.is_empty() {
+        return Ok(layout::BACKED_UP.to_vec());
+    }
+    requested
+        .iter()
+        .map(|d| {
+            layout::BACKED_UP.iter().copied().find(|b| *b == d.trim()).ok_or_else(|| {
+                Error::invalid(format!("database {d:?}: expected parts.db or assembled_casm.db"))
+            })
+        })
+        .collect()
+}
+
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Runs `work` in a task with a progress sender; returns the receiving stream.
+fn streamed<T, F, Fut>(work: F) -> EventStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(mpsc::Sender<Result<T, Status>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(work(tx));
+    Box::pin(ReceiverStream::new(rx))
+}
+
+#[tonic::async_trait]
+impl Backups for BackupsApi {
+    type BackupStream = EventStream<BackupEvent>;
+
+    async fn backup(&self, req: Request<BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        let caller = Caller::of(&req);
+        let dbs = databases(&req.into_inner().databases)?;
+        let ctx = self.ctx.clone();
+        Ok(Response::new(streamed(move |tx| async move {
+            for db in dbs {
+                let ptx = tx.clone();
+                let progress = move |p: Progress| {
+                    let _ = ptx.try_send(Ok(BackupEvent {
+                        event: Some(backup_event::Event::Progress(progress_message(p))),
+                    }));
+                };
+                let result = ctx.backups().backup(db, Reason::Manual, &progress).await;
+                let msg = match result {
+                    Ok(o) => {
+                        caller
+                            .audit(
+                                &ctx,
+                                "sync.backup",
+                                db,
+                                json!({"key": o.version.key, "uploaded": o.uploaded}),
+                            )
+                            .await;
+                        Ok(BackupEvent {
+                            event: Some(backup_event::Event::Done(BackupDone {
+                                version: Some(version_message(&o.version)),
+                                uploaded: o.uploaded,
+                            })),
+                        })
+                    }
+                    Err(e) => Err(Status::from(e)),
+                };
+                let failed = msg.is_err();
+                if tx.send(msg).await.is_err() || failed {
+                    return;
+                }
+            }
+        })))
+    }
+
+    async fn list_backups(
+        &self,
+        req: Request<ListBackupsRequest>,
+    ) -> Result<Response<ListBackupsResponse>, Status> {
+        let r = req.into_inner();
+        let wanted = if r.database.trim().is_empty() { vec![] } else { vec![r.database] };
+        let mut versions = Vec::new();
+        for db in databases(&wanted)? {
+            let (m, _) = self.ctx.backups().manifest(db).await?;
+            versions.extend(m.newest_first().into_iter().map(version_message));
+        }
+        versions.sort_by(|a, b| (&b.created_at, &b.key).cmp(&(&a.created_at, &a.key)));
+        Ok(Response::new(ListBackupsResponse { versions }))
+    }
+
+    type RestoreStream = EventStream<RestoreEvent>;
+
+    async fn restore(&self, req: Request<RestoreRequest>) -> Result<Response<Self::RestoreStream>, Status> {
+        let caller = Caller::of(&req);
+        let r = req.into_inner();
+        let db = layout::database_of(&r.key)?;
+        if !r.to_client {
+            authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("restoring {db} in place"))?;
+        }
+        let ctx = self.ctx.clone();
+        Ok(Response::new(streamed(move |tx| async move {
+            let ptx = tx.clone();
+            let progress = move |p: Progress| {
+                let _ = ptx.try_send(Ok(RestoreEvent {
+                    event: Some(restore_event::Event::Progress(progress_message(p))),
+                }));
+            };
+            let svc = ctx.backups();
+            let done = if r.to_client {
+                to_client(svc, &r.key, &progress, &tx).await
+            } else {
+                match svc.restore_in_place(&r.key, !r.no_backup, &progress).await {
+                    Ok(done) => {
+                        caller
+                            .audit(&ctx, "sync.restore", db, json!({"key": done.version.key, "safety_backup": done.safety_backup.as_ref().map(|v| v.key.clone())}))
+                            .await;
+                        ctx.activity().publish(crate::activity::Activity::Restored { database: db });
+                        Ok(RestoreDone {
+                            version: Some(version_message(&done.version)),
+                            safety_backup: done.safety_backup.as_ref().map(version_message),
+                            local_copy: done.local_copy.display().to_string(),
+                            checksum_checked: done.version.sha256 != "unknown",
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let msg = done
+                .map(|d| RestoreEvent { event: Some(restore_event::Event::Done(d)) })
+                .map_err(Status::from);
+            let _ = tx.send(msg).await;
+        })))
+    }
+
+    type VerifyStream = EventStream<VerifyEvent>;
+
+    async fn verify(&self, req: Request<VerifyRequest>) -> Result<Response<Self::VerifyStream>, Status> {
+        let r = req.into_inner();
+        let svc = self.ctx.backups().clone();
+        let mut versions = Vec::new();
+        if !r.key.trim().is_empty() {
+            versions.push(svc.find_version(&r.key).await?);
+        } else {
+            let wanted = if r.database.trim().is_empty() { vec![] } else { vec![r.database.clone()] };
+            for db in databases(&wanted)? {
+                let (m, _) = svc.manifest(db).await?;
+                let list = m.newest_first();
+                versions.extend(list.into_iter().take(if r.all { usize::MAX } else { 1 }).cloned());
+            }
+        }
+        Ok(Response::new(streamed(move |tx| async move {
+            for v in versions {
+                let ptx = tx.clone();
+                let progress = move |p: Progress| {
+                    let _ = ptx.try_send(Ok(VerifyEvent {
+                        event: Some(verify_event::Event::Progress(progress_message(p))),
+                    }));
+                };
+                let result = svc.verify(&v, &progress).await;
+                let msg = VerifyEvent {
+                    event: Some(verify_event::Event::Result(VerifyResult {
+                        key: result.key,
+                        ok: result.problem.is_none(),
+                        problem: result.problem.unwrap_or_default(),
+                        checksum_checked: result.checksum_checked,
+                    })),
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+            }
+        })))
+    }
+}
+
+/// Verifies `key` and streams the verified file to the client.
+async fn to_client(
+    svc: &crate::backup::service::BackupService,
+    key: &str,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    tx: &mpsc::Sender<Result<RestoreEvent, Status>>,
+) -> Result<RestoreDone, Error> {
+    use tokio::io::AsyncReadExt;
+    let version = svc.find_version(key).await?;
+    let verified = svc.fetch_verified(&version, progress).await?;
+    let mut f = tokio::fs::File::open(&verified.file)
+        .await
+        .map_err(|e| Error::internal("reading the verified file", e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).await.map_err(|e| Error::internal("reading the verified file", e))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = RestoreEvent { event: Some(restore_event::Event::Chunk(buf[..n].to_vec())) };
+        tx.send(Ok(chunk)).await.map_err(|_| Error::Aborted("the client went away".into()))?;
+    }
+    Ok(RestoreDone {
+        version: Some(version_message(&verified.version)),
+        safety_backup: None,
+        local_copy: String::new(),
+        checksum_checked: verified.checksum_checked,
+    })
+}

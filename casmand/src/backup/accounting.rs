@@ -1,0 +1,97 @@
+//! The one accounting point every object-store request passes through:
+//! requests counted by class as Cloudflare R2 bills them (Class A: writes and
+//! listings; Class B: reads and HEADs; deletes are free). The quota ledger
+//! builds on these counts.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+/// How R2 bills a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestClass {
+    /// PutObject, CopyObject, ListObjects, multipart: Class A.
+    A,
+    /// GetObject, HeadObject: Class B.
+    B,
+    /// DeleteObject: free.
+    Free,
+}
+
+/// The kinds of request the store makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// PutObject.
+    Put,
+    /// CopyObject (storage-class change).
+    Copy,
+    /// ListObjectsV2.
+    List,
+    /// GetObject (including a conditional GET answered 304).
+    Get,
+    /// HeadObject.
+    Head,
+    /// DeleteObject.
+    Delete,
+}
+
+impl Request {
+    /// Its billing class.
+    pub fn class(self) -> RequestClass {
+        match self {
+            Request::Put | Request::Copy | Request::List => RequestClass::A,
+            Request::Get | Request::Head => RequestClass::B,
+            Request::Delete => RequestClass::Free,
+        }
+    }
+}
+
+/// Counts of requests since the daemon started (the persistent monthly
+/// ledger lives in state.db).
+#[derive(Debug, Clone, Default)]
+pub struct Accounting {
+    inner: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    class_a: AtomicU64,
+    class_b: AtomicU64,
+    free: AtomicU64,
+}
+
+impl Accounting {
+    /// Counts one request.
+    pub fn record(&self, r: Request) {
+        let c = match r.class() {
+            RequestClass::A => &self.inner.class_a,
+            RequestClass::B => &self.inner.class_b,
+            RequestClass::Free => &self.inner.free,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (Class A, Class B, free) requests so far.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.inner.class_a.load(Ordering::Relaxed),
+            self.inner.class_b.load(Ordering::Relaxed),
+            self.inner.free.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_r2_billing() {
+        let a = Accounting::default();
+        for r in [Request::Put, Request::List, Request::Copy, Request::Get, Request::Head, Request::Delete] {
+            a.record(r);
+        }
+        assert_eq!(a.totals(), (3, 2, 1));
+    }
+}

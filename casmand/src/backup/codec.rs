@@ -1,0 +1,75 @@
+//! SHA-256 and zstd over files, in bounded memory (streamed in 1 MiB blocks).
+//! Blocking: call from `spawn_blocking`.
+
+use std::{
+    fs::File,
+    io::{self, BufReader, BufWriter, Read, Write},
+    path::Path,
+};
+
+use sha2::{Digest, Sha256};
+
+/// zstd level: fast, and a SQLite file still shrinks several times.
+pub const LEVEL: i32 = 6;
+
+/// Hex SHA-256 and size of the file at `path`.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// Compresses `src` into `dst` (created); returns the compressed size. `dst` is synced.
+pub fn compress(src: &Path, dst: &Path) -> io::Result<u64> {
+    let input = BufReader::new(File::open(src)?);
+    let out = File::create(dst)?;
+    let mut writer = BufWriter::new(&out);
+    zstd::stream::copy_encode(input, &mut writer, LEVEL)?;
+    writer.flush()?;
+    drop(writer);
+    out.sync_all()?;
+    Ok(out.metadata()?.len())
+}
+
+/// Decompresses `src` into `dst` (created); returns the decompressed size. `dst` is synced.
+pub fn decompress(src: &Path, dst: &Path) -> io::Result<u64> {
+    let input = BufReader::new(File::open(src)?);
+    let out = File::create(dst)?;
+    let mut writer = BufWriter::new(&out);
+    zstd::stream::copy_decode(input, &mut writer)?;
+    writer.flush()?;
+    drop(writer);
+    out.sync_all()?;
+    Ok(out.metadata()?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_checksum() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (a, z, b) = (dir.path().join("a"), dir.path().join("a.zst"), dir.path().join("b"));
+        std::fs::write(&a, b"SQLite format 3\0".repeat(10_000))?;
+        let stored = compress(&a, &z)?;
+        assert!(stored < 10_000);
+        assert_eq!(decompress(&z, &b)?, 160_000);
+        assert_eq!(sha256_file(&a)?, sha256_file(&b)?);
+        let (sha, n) = sha256_file(&a)?;
+        assert_eq!((sha.len(), n), (64, 160_000));
+        std::fs::write(&z, b"not zstd")?;
+        assert!(decompress(&z, &b).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! The per-database manifest `backups/<db>/MANIFEST.json`: every version with
+//! its identity and provenance. Listing and "is there something newer?" read
+//! it (one GET), never the bucket (a LIST costs as much as an upload on R2).
+//! It is replaced by compare-and-swap, so concurrent sites never lose an entry.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Format number of the manifest.
+pub const FORMAT: u32 = 1;
+
+/// Why a version was made.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// `casmanctl sync backup`.
+    Manual,
+    /// The write counter or the time trigger.
+    Scheduled,
+    /// After a batch of parts was generated.
+    PartsGenerated,
+    /// The state of a database just before a restore or forced sync replaced it.
+    PreRestore,
+    /// The result of merging two sites' branches.
+    Merge,
+    /// Written by the Python CAsMan.
+    Legacy,
+}
+
+impl Reason {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Manual => "manual",
+            Reason::Scheduled => "scheduled",
+            Reason::PartsGenerated => "parts-generated",
+            Reason::PreRestore => "pre-restore",
+            Reason::Merge => "merge",
+            Reason::Legacy => "legacy",
+        }
+    }
+}
+
+/// One stored version of a database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Version {
+    /// Object key.
+    pub key: String,
+    /// When the snapshot was taken, UTC ISO.
+    pub created_at: String,
+    /// Site that made it.
+    pub site: String,
+    /// Per-site sequence number.
+    pub seq: u64,
+    /// SHA-256 of the raw (uncompressed) snapshot: the version's identity.
+    pub sha256: String,
+    /// Size of the raw snapshot.
+    pub raw_bytes: u64,
+    /// Size of the stored object.
+    pub stored_bytes: u64,
+    /// `zstd`, or `none` for CAsMan's uncompressed versions.
+    pub codec: String,
+    /// SHA-256 of the version this one descends from (the site's base).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Second parent of a merge.
+    #[serde(default)]
+    pub merged_from: Option<String>,
+    /// Why it was made.
+    pub reason: Reason,
+    /// Rows per main table.
+    #[serde(default)]
+    pub record_counts: BTreeMap<String, i64>,
+    /// casman version that wrote it.
+    #[serde(default)]
+    pub casman_version: String,
+    /// Schema version (last migration) of the snapshot.
+    #[serde(default)]
+    pub schema_version: i64,
+    /// True when its parent was not the head when it was stored: a branch
+    /// that diverged from another site's work.
+    #[serde(default)]
+    pub branch: bool,
+}
+
+/// The manifest of one database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Manifest {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// File name of the database.
+    pub database: String,
+    /// Versions, oldest first.
+    pub versions: Vec<Version>,
+    /// Each site's sync base (SHA-256 of the version its file descends from);
+    /// retention never deletes these.
+    #[serde(default)]
+    pub bases: std::collections::BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// An empty manifest for `db`.
+    pub fn new(db: &str) -> Manifest {
+        Manifest { format: FORMAT, database: db.to_owned(), versions: Vec::new(), bases: Default::default() }
+    }
+
+    /// Parses a manifest.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))
+    }
+
+    /// Serialises it (pretty, so a person can read it in the bucket).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    /// The newest version that is not a pre-restore safety copy nor a branch:
+    /// what "the latest" means for sync.
+    pub fn head(&self) -> Option<&Version> {
+        self.versions
+            .iter()
+            .filter(|v| v.reason != Reason::PreRestore && !v.branch)
+            .max_by(|a, b| order(a, b))
+    }
+
+    /// The newest version of any kind.
+    pub fn newest(&self) -> Option<&Version> {
+        self.versions.iter().max_by(|a, b| order(a, b))
+    }
+
+    /// The version stored under `key`.
+    pub fn find(&self, key: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.key == key)
+    }
+
+    /// The version with this content.
+    pub fn find_sha(&self, sha: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.sha256 == sha)
+    }
+
+    /// The next sequence number for `site`.
+    pub fn next_seq(&self, site: &str) -> u64 {
+        self.versions.iter().filter(|v| v.site == site).map(|v| v.seq).max().unwrap_or(0) + 1
+    }
+
+    /// Stored bytes of all versions.
+    pub fn stored_bytes(&self) -> u64 {
+        self.versions.iter().map(|v| v.stored_bytes).sum()
+    }
+
+    /// Versions newest first.
+    pub fn newest_first(&self) -> Vec<&Version> {
+        let mut v: Vec<&Version> = self.versions.iter().collect();
+        v.sort_by(|a, b| order(b, a));
+        v
+    }
+}
+
+fn order(a: &Version, b: &Version) -> std::cmp::Ordering {
+    (&a.created_at, &a.site, a.seq).cmp(&(&b.created_at, &b.site, b.seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn v(key: &str, at: &str, site: &str, seq: u64, reason: Reason) -> Version {
+        Version {
+            key: key.into(),
+            created_at: at.into(),
+            site: site.into(),
+            seq,
+            sha256: format!("sha-{key}"),
+            raw_bytes: 10,
+            stored_bytes: 5,
+            codec: "zstd".into(),
+            parent: None,
+            merged_from: None,
+            reason,
+            record_counts: BTreeMap::new(),
+            casman_version: "0".into(),
+            schema_version: 1,
+            branch: false,
+        }
+    }
+
+    #[test]
+    fn head_skips_safety_copies_and_branches() {
+        let mut m = Manifest::new("parts.db");
+        m.versions.push(v("a", "2026-01-01T00:00:00Z", "lab", 1, Reason::Manual));
+        m.versions.push(v("b", "2026-01-02T00:00:00Z", "lab", 2, Reason::PreRestore));
+        let mut c = v("c", "2026-01-03T00:00:00Z", "field", 1, Reason::Manual);
+        c.branch = true;
+        m.versions.push(c);
+        assert_eq!(m.head().map(|v| v.key.as_str()), Some("a"));
+        assert_eq!(m.newest().map(|v| v.key.as_str()), Some("c"));
+        assert_eq!(m.next_seq("lab"), 3);
+        assert_eq!(m.next_seq("elsewhere"), 1);
+        let round = Manifest::parse(&m.to_bytes()).unwrap_or_default();
+        assert_eq!(round, m);
+    }
+}

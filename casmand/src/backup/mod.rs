@@ -1,0 +1,14 @@
+//! Backups: consistent snapshots of the live databases, checksummed and
+//! compressed, stored as immutable versions in an object store (S3, R2 or a
+//! local directory) and listed in a per-database manifest.
+
+pub mod accounting;
+pub mod codec;
+pub mod layout;
+pub mod legacy;
+pub mod manifest;
+pub mod restore;
+pub mod retention;
+pub mod service;
+pub mod snapshot;
+pub mod store;

@@ -1,0 +1,211 @@
+//! Restoring and verifying versions: download to a temporary file, check the
+//! SHA-256, decompress, `PRAGMA integrity_check`, then (in place) take a safety
+//! backup of the current database and swap the file atomically under the
+//! running daemon. A failure at any step leaves the current database untouched
+//! and says which check failed.
+
+use std::path::PathBuf;
+
+use super::{
+    codec, layout,
+    manifest::{Reason, Version},
+    service::{BackupService, Progress, ProgressFn, store_err},
+};
+use crate::{
+    db::{preflight, sync_state},
+    error::{Error, Result},
+};
+
+/// A downloaded version that passed every check.
+#[derive(Debug)]
+pub struct Verified {
+    /// The version.
+    pub version: Version,
+    /// The raw SQLite file (deleted when dropped).
+    pub file: tempfile::TempPath,
+    /// False for CAsMan versions whose metadata had no checksum.
+    pub checksum_checked: bool,
+}
+
+/// What an in-place restore did.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The version now in place.
+    pub version: Version,
+    /// The safety backup of what was there before, if one was stored.
+    pub safety_backup: Option<Version>,
+    /// A local copy of what was there before.
+    pub local_copy: PathBuf,
+}
+
+impl BackupService {
+    /// The version stored under `key`: from the manifest, or a CAsMan version
+    /// (found by the manifest import).
+    pub async fn find_version(&self, key: &str) -> Result<Version> {
+        let db = layout::database_of(key)?;
+        let (m, _) = self.manifest(db).await?;
+        m.find(key.trim()).cloned().ok_or_else(|| {
+            Error::NotFound(format!(
+                "no backup {} in the manifest of {db} (see casmanctl sync list)",
+                key.trim()
+            ))
+        })
+    }
+
+    /// Downloads `version` and checks it; the database is not touched.
+    pub async fn fetch_verified(&self, version: &Version, progress: ProgressFn<'_>) -> Result<Verified> {
+        let db = layout::database_of(&version.key)?;
+        let refuse = |check: &str| {
+            Error::refused(format!("backup {} failed {check}; nothing was changed", version.key))
+        };
+        std::fs::create_dir_all(&self.tmp_dir)
+            .map_err(|e| Error::internal("creating the temporary directory", e))?;
+        let tmp = |what: &str| -> Result<tempfile::TempPath> {
+            Ok(tempfile::Builder::new()
+                .prefix(&format!("{db}.{what}."))
+                .tempfile_in(&self.tmp_dir)
+                .map_err(|e| Error::internal("creating a temporary file", e))?
+                .into_temp_path())
+        };
+        let stored = tmp("download")?;
+        let total = version.stored_bytes;
+        let name = db.to_owned();
+        let report =
+            move |done: u64| progress(Progress { database: name.clone(), phase: "download", done, total });
+        self.store.get_file(&version.key, &stored, &report).await.map_err(store_err)?;
+        let raw = if version.codec == "zstd" {
+            progress(Progress {
+                database: db.into(),
+                phase: "decompress",
+                done: 0,
+                total: version.raw_bytes,
+            });
+            let raw = tmp("restore")?;
+            let (src, dst) = (stored.to_path_buf(), raw.to_path_buf());
+            tokio::task::spawn_blocking(move || codec::decompress(&src, &dst))
+                .await
+                .map_err(|e| Error::internal("decompressing", e))?
+                .map_err(|e| {
+                    tracing::warn!(key = %version.key, error = %e, "stored object does not decompress");
+                    refuse("decompression (the stored object is not a valid zstd stream)")
+                })?;
+            raw
+        } else {
+            stored
+        };
+        progress(Progress { database: db.into(), phase: "verify", done: 0, total: version.raw_bytes });
+        let path = raw.to_path_buf();
+        let (sha, _) = tokio::task::spawn_blocking(move || codec::sha256_file(&path))
+            .await
+            .map_err(|e| Error::internal("hashing", e))?
+            .map_err(|e| Error::internal("hashing", e))?;
+        let checksum_checked = version.sha256 != "unknown";
+        if checksum_checked && sha != version.sha256 {
+            return Err(refuse(&format!("the SHA-256 check (expected {}, got {sha})", version.sha256)));
+        }
+        match preflight::check(&raw).await {
+            Ok(()) => {}
+            Err(crate::db::DbError::NotSqlite { .. }) => {
+                return Err(refuse("the SQLite check (not an SQLite database)"));
+            }
+            Err(crate::db::DbError::Integrity { detail, .. }) => {
+                return Err(refuse(&format!("PRAGMA integrity_check ({detail})")));
+            }
+            Err(e) => return Err(refuse(&format!("the SQLite check ({e})"))),
+        }
+        let (counts, _) = super::snapshot::describe(&raw).await?;
+        let main = if db == crate::db::PARTS_DB { "parts" } else { "assembly" };
+        if !counts.contains_key(main) {
+            return Err(refuse(&format!("the content check (no table {main}: not a copy of {db})")));
+        }
+        Ok(Verified { version: version.clone(), file: raw, checksum_checked })
+    }
+
+    /// Restores `key` over the live database.
+    pub async fn restore_in_place(
+        &self,
+        key: &str,
+        safety_backup: bool,
+        progress: ProgressFn<'_>,
+    ) -> Result<Restored> {
+        let version = self.find_version(key).await?;
+        let db_name = layout::database_of(&version.key)?;
+        let _guard = self.lock(db_name).await?;
+        let db = self.db(db_name)?.clone();
+        let verified = self.fetch_verified(&version, progress).await?;
+        // A local copy always; a safety backup in the store unless declined.
+        let local_copy = local_safety_copy(&db).await?;
+        let safety = if safety_backup {
+            progress(Progress { database: db_name.into(), phase: "safety backup", done: 0, total: 0 });
+            let outcome = self.backup_locked(&db, Reason::PreRestore, progress).await.map_err(|e| {
+                Error::refused(format!(
+                    "the safety backup of the current {db_name} failed ({e}); nothing was changed \
+                     (use --no-backup to restore without one)"
+                ))
+            })?;
+            Some(outcome.version)
+        } else {
+            None
+        };
+        progress(Progress { database: db_name.into(), phase: "swap", done: 0, total: 0 });
+        db.replace_file(&verified.file)
+            .await
+            .map_err(|e| Error::internal("replacing the database file", e))?;
+        // The restored version is now this site's base: the next sync does not undo it.
+        sync_state::set_base(&self.dbs.state, db_name, &version.key, &version.sha256, "restore").await?;
+        let site = self.site.clone();
+        let sha = version.sha256.clone();
+        if let Err(e) = self
+            .update_manifest(db_name, |m| {
+                m.bases.insert(site.clone(), sha.clone());
+                Ok(())
+            })
+            .await
+        {
+            tracing::warn!(database = db_name, error = %e, "could not publish the new base in the manifest");
+        }
+        tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), "restored");
+        Ok(Restored { version, safety_backup: safety, local_copy })
+    }
+}
+
+/// Writes a consistent copy of `db` to `<data dir>/safety/` before it is replaced.
+async fn local_safety_copy(db: &crate::db::Db) -> Result<PathBuf> {
+    let dir = db.path.parent().map(|d| d.join("safety")).unwrap_or_else(|| PathBuf::from("safety"));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::internal("creating the safety directory", e))?;
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let path = dir.join(format!("{}.{stamp}.pre-restore", db.name));
+    sqlx::query("VACUUM INTO ?")
+        .bind(path.display().to_string())
+        .execute(&db.reader())
+        .await
+        .map_err(|e| Error::internal("taking the local safety copy", e))?;
+    Ok(path)
+}
+
+/// The result of verifying one version.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// The version's key.
+    pub key: String,
+    /// What failed, if anything.
+    pub problem: Option<String>,
+    /// Whether a checksum was there to compare.
+    pub checksum_checked: bool,
+}
+
+impl BackupService {
+    /// Downloads `version` and runs every restore check on it.
+    pub async fn verify(&self, version: &Version, progress: ProgressFn<'_>) -> Verification {
+        match self.fetch_verified(version, progress).await {
+            Ok(v) => {
+                Verification { key: version.key.clone(), problem: None, checksum_checked: v.checksum_checked }
+            }
+            Err(e) => Verification {
+                key: version.key.clone(),
+                problem: Some(e.to_string()),
+                checksum_checked: false,
+            },
+        }
+    }
+}

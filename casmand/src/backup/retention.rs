@@ -1,0 +1,108 @@
+//! Retention: keep the newest `keep_versions` versions of each database.
+//! Never deleted: the newest version, a pre-restore safety copy younger than a
+//! day, and any version this site descends from (its sync base). Entries leave
+//! the manifest first (compare-and-swap), objects are deleted after.
+
+use super::{
+    layout,
+    manifest::{Manifest, Reason, Version},
+    service::BackupService,
+};
+use crate::{db::sync_state, error::Result};
+
+/// Safety copies are kept at least this long.
+const SAFETY_COPY_DAYS: i64 = 1;
+
+/// The versions retention would delete from `m`, keeping `keep` and the
+/// protected ones (`protected` holds SHA-256s of sync bases).
+pub fn doomed<'m>(
+    m: &'m Manifest,
+    keep: usize,
+    protected: &[String],
+    now: jiff::Timestamp,
+) -> Vec<&'m Version> {
+    let day_ago = now.checked_sub(jiff::SignedDuration::from_hours(24 * SAFETY_COPY_DAYS)).unwrap_or(now);
+    let cutoff = crate::timestamp::format(day_ago);
+    m.newest_first()
+        .into_iter()
+        .skip(keep.max(1))
+        .filter(|v| !(v.reason == Reason::PreRestore && v.created_at >= cutoff))
+        .filter(|v| !protected.contains(&v.sha256))
+        .collect()
+}
+
+/// Applies retention to `db`'s versions; returns the keys deleted.
+pub async fn apply(svc: &BackupService, db: &str) -> Result<Vec<String>> {
+    let mut protected: Vec<String> = Vec::new();
+    if let Some(base) = sync_state::base(&svc.dbs.state, db).await? {
+        protected.push(base.sha256);
+    }
+    let (m, _) = svc.manifest(db).await?;
+    protected.extend(m.bases.values().cloned());
+    let now = jiff::Timestamp::now();
+    let keys: Vec<String> =
+        doomed(&m, svc.keep_versions, &protected, now).iter().map(|v| v.key.clone()).collect();
+    if keys.is_empty() {
+        return Ok(keys);
+    }
+    svc.update_manifest(db, |m| {
+        // Re-decide on the fresh manifest: only what is still doomed goes.
+        let still: Vec<String> =
+            doomed(m, svc.keep_versions, &protected, now).iter().map(|v| v.key.clone()).collect();
+        m.versions.retain(|v| !(keys.contains(&v.key) && still.contains(&v.key)));
+        Ok(())
+    })
+    .await?;
+    for key in &keys {
+        if let Err(e) = svc.store.delete(key).await {
+            tracing::warn!(key = %key, error = %e, "could not delete an expired version (it is no longer listed)");
+        }
+        if layout::is_legacy_version(key, db) {
+            let _ = svc.store.delete(&layout::legacy_metadata_key(key)).await;
+        }
+    }
+    tracing::info!(database = db, deleted = keys.len(), "retention applied");
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::manifest::Manifest;
+
+    fn v(key: &str, at: &str, reason: Reason) -> Version {
+        Version {
+            key: key.into(),
+            created_at: at.into(),
+            site: "lab".into(),
+            seq: 1,
+            sha256: format!("sha-{key}"),
+            raw_bytes: 1,
+            stored_bytes: 1,
+            codec: "zstd".into(),
+            parent: None,
+            merged_from: None,
+            reason,
+            record_counts: Default::default(),
+            casman_version: String::new(),
+            schema_version: 1,
+            branch: false,
+        }
+    }
+
+    #[test]
+    fn keeps_newest_bases_and_fresh_safety_copies() {
+        let now: jiff::Timestamp = "2026-01-10T12:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let mut m = Manifest::new("parts.db");
+        m.versions.push(v("old-base", "2026-01-01T00:00:00Z", Reason::Manual));
+        m.versions.push(v("old", "2026-01-02T00:00:00Z", Reason::Manual));
+        m.versions.push(v("old-safety", "2026-01-03T00:00:00Z", Reason::PreRestore));
+        m.versions.push(v("fresh-safety", "2026-01-10T06:00:00Z", Reason::PreRestore));
+        m.versions.push(v("new", "2026-01-10T11:00:00Z", Reason::Scheduled));
+        let keys = |d: Vec<&Version>| d.iter().map(|v| v.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(doomed(&m, 1, &["sha-old-base".into()], now)), ["old-safety", "old"]);
+        assert_eq!(keys(doomed(&m, 10, &[], now)), Vec::<String>::new());
+        // keep 0 still keeps the newest.
+        assert!(!keys(doomed(&m, 0, &[], now)).contains(&"new".to_owned()));
+    }
+}

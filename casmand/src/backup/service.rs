@@ -1,0 +1,283 @@
+//! Making backups: snapshot, hash, skip if unchanged, compress, upload as an
+//! immutable object (`If-None-Match: *`), record in the manifest by
+//! compare-and-swap, move the sync base, apply retention.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use tokio::sync::Mutex;
+
+use super::{
+    codec, layout,
+    manifest::{Manifest, Reason, Version},
+    retention,
+    snapshot::{self, Snapshot},
+    store::{Precondition, Store, StoreError},
+};
+use crate::{
+    db::{Databases, Db, sync_state},
+    error::{Error, Result},
+    timestamp,
+};
+
+/// How many times a lost race (key collision, manifest changed) is retried.
+const RACE_RETRIES: u32 = 16;
+
+/// What a long operation reports as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Database concerned.
+    pub database: String,
+    /// Step: `snapshot`, `compress`, `upload`, `download`, `verify`, `swap`, ...
+    pub phase: &'static str,
+    /// Bytes done in this step.
+    pub done: u64,
+    /// Bytes in this step (0 when unknown).
+    pub total: u64,
+}
+
+/// Receives progress.
+pub type ProgressFn<'a> = &'a (dyn Fn(Progress) + Send + Sync);
+
+/// Result of backing up one database.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The version now describing the database (new, or the existing head).
+    pub version: Version,
+    /// False when the database was unchanged and nothing was uploaded.
+    pub uploaded: bool,
+}
+
+/// Backups of the daemon's databases to its store.
+#[derive(Debug, Clone)]
+pub struct BackupService {
+    pub(super) store: Store,
+    pub(super) dbs: Databases,
+    pub(super) site: String,
+    pub(super) keep_versions: usize,
+    pub(super) tmp_dir: PathBuf,
+    locks: Arc<HashMap<&'static str, Mutex<()>>>,
+}
+
+pub(super) fn store_err(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound(k) => Error::NotFound(format!("no backup {k} in the store")),
+        StoreError::Unavailable(m) => Error::Unavailable(format!("the backup store is unreachable: {m}")),
+        StoreError::Auth(m) => Error::Unavailable(format!("the backup store refused the credentials: {m}")),
+        StoreError::Disabled => Error::refused("backups are disabled (backend none); set sync.backend"),
+        StoreError::PreconditionFailed(k) => Error::Aborted(format!("{k} changed meanwhile; try again")),
+        StoreError::Other(m) => Error::internal("backup store", m),
+    }
+}
+
+impl BackupService {
+    /// A service storing `dbs` in `store` as site `site`.
+    pub fn new(
+        store: Store,
+        dbs: Databases,
+        site: String,
+        keep_versions: u32,
+        data_dir: &std::path::Path,
+    ) -> Self {
+        let locks = layout::BACKED_UP.iter().map(|d| (*d, Mutex::new(()))).collect();
+        BackupService {
+            store,
+            dbs,
+            site,
+            keep_versions: keep_versions.max(1) as usize,
+            tmp_dir: data_dir.join("tmp"),
+            locks: Arc::new(locks),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// This site's id.
+    pub fn site(&self) -> &str {
+        &self.site
+    }
+
+    pub(super) fn db(&self, name: &str) -> Result<&Db> {
+        match name {
+            crate::db::PARTS_DB => Ok(&self.dbs.parts),
+            crate::db::ASSEMBLED_DB => Ok(&self.dbs.assembled),
+            other => {
+                Err(Error::invalid(format!("database {other:?}: expected parts.db or assembled_casm.db")))
+            }
+        }
+    }
+
+    /// Serialises backups and restores of one database.
+    pub(super) async fn lock(&self, db: &str) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        let m =
+            self.locks.get(db).ok_or_else(|| Error::invalid(format!("database {db:?} is not backed up")))?;
+        Ok(m.lock().await)
+    }
+
+    /// Reads the manifest of `db` and its entity tag. A missing manifest is
+    /// created from the bucket's CAsMan versions, if any (one LIST, once).
+    pub async fn manifest(&self, db: &str) -> Result<(Manifest, Option<String>)> {
+        match self.store.get_bytes(&layout::manifest_key(db), None).await {
+            Ok(Some((bytes, etag))) => {
+                let m = Manifest::parse(&bytes).map_err(|e| Error::internal("reading the manifest", e))?;
+                Ok((m, Some(etag)))
+            }
+            Ok(None) => Err(Error::internal("reading the manifest", "unexpected not-modified")),
+            Err(StoreError::NotFound(_)) => Ok((super::legacy::import(&self.store, db).await?, None)),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// Applies `change` to the manifest of `db` by compare-and-swap, re-reading
+    /// and re-applying it whenever another writer got there first.
+    pub async fn update_manifest<F>(&self, db: &str, mut change: F) -> Result<Manifest>
+    where
+        F: FnMut(&mut Manifest) -> Result<()>,
+    {
+        for _ in 0..RACE_RETRIES {
+            let (mut m, etag) = self.manifest(db).await?;
+            change(&mut m)?;
+            let cond = match etag {
+                Some(e) => Precondition::Matches(e),
+                None => Precondition::Absent,
+            };
+            match self.store.put_bytes(&layout::manifest_key(db), m.to_bytes(), Some(cond)).await {
+                Ok(_) => return Ok(m),
+                Err(StoreError::PreconditionFailed(_)) => {
+                    tracing::debug!(database = db, "manifest changed meanwhile; retrying");
+                }
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(Error::Aborted(format!("the manifest of {db} kept changing; try again")))
+    }
+
+    /// Backs up `db` for `reason`. An unchanged database (same SHA-256 as the
+    /// newest version) is not uploaded again.
+    pub async fn backup(&self, db: &str, reason: Reason, progress: ProgressFn<'_>) -> Result<Outcome> {
+        let _guard = self.lock(db).await?;
+        let source = self.db(db)?.clone();
+        self.backup_locked(&source, reason, progress).await
+    }
+
+    pub(super) async fn backup_locked(
+        &self,
+        source: &Db,
+        reason: Reason,
+        progress: ProgressFn<'_>,
+    ) -> Result<Outcome> {
+        let db = source.name;
+        let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+        progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
+        let snap = snapshot::take(source, &self.tmp_dir).await?;
+        let (manifest, _) = self.manifest(db).await?;
+        if let Some(newest) = manifest.newest().filter(|v| v.sha256 == snap.sha256) {
+            tracing::info!(database = db, key = %newest.key, "unchanged since the newest version; nothing uploaded");
+            sync_state::backup_stored(&self.dbs.state, db, &newest.key, covered).await?;
+            return Ok(Outcome { version: newest.clone(), uploaded: false });
+        }
+        let version = self.store_snapshot(db, &snap, reason, &manifest, progress).await?;
+        sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
+        sync_state::backup_stored(&self.dbs.state, db, &version.key, covered).await?;
+        if let Err(e) = retention::apply(self, db).await {
+            tracing::warn!(database = db, error = %e, "retention failed; old versions kept");
+        }
+        Ok(Outcome { version, uploaded: true })
+    }
+
+    /// Compresses and uploads `snap`, then records it in the manifest.
+    pub(super) async fn store_snapshot(
+        &self,
+        db: &str,
+        snap: &Snapshot,
+        reason: Reason,
+        manifest: &Manifest,
+        progress: ProgressFn<'_>,
+    ) -> Result<Version> {
+        let started = std::time::Instant::now();
+        progress(Progress { database: db.into(), phase: "compress", done: 0, total: snap.raw_bytes });
+        let zst = tempfile::Builder::new()
+            .prefix(&format!("{db}.upload."))
+            .tempfile_in(&self.tmp_dir)
+            .map_err(|e| Error::internal("creating an upload file", e))?
+            .into_temp_path();
+        let (src, dst) = (snap.file.to_path_buf(), zst.to_path_buf());
+        let stored_bytes = tokio::task::spawn_blocking(move || codec::compress(&src, &dst))
+            .await
+            .map_err(|e| Error::internal("compressing", e))?
+            .map_err(|e| Error::internal("compressing", e))?;
+        let base = sync_state::base(&self.dbs.state, db).await?;
+        let parent = base.map(|b| b.sha256);
+        let now = jiff::Timestamp::now();
+        let mut seq = manifest.next_seq(&self.site);
+        progress(Progress { database: db.into(), phase: "upload", done: 0, total: stored_bytes });
+        let key = loop {
+            let key = layout::version_key(db, &layout::stamp(now), &self.site, seq);
+            match self.store.put_file(&key, &zst, Some(Precondition::Absent)).await {
+                Ok(_) => break key,
+                // Another backup of this site took the key (same second, same
+                // sequence): the object is never overwritten; take the next one.
+                Err(StoreError::PreconditionFailed(_))
+                    if seq < manifest.next_seq(&self.site) + RACE_RETRIES as u64 =>
+                {
+                    seq += 1
+                }
+                Err(e) => return Err(store_err(e)),
+            }
+        };
+        progress(Progress { database: db.into(), phase: "upload", done: stored_bytes, total: stored_bytes });
+        let mut version = Version {
+            key: key.clone(),
+            created_at: timestamp::format(now),
+            site: self.site.clone(),
+            seq,
+            sha256: snap.sha256.clone(),
+            raw_bytes: snap.raw_bytes,
+            stored_bytes,
+            codec: "zstd".into(),
+            parent: parent.clone(),
+            merged_from: None,
+            reason,
+            record_counts: snap.record_counts.clone(),
+            casman_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: snap.schema_version,
+            branch: false,
+        };
+        let recorded = self
+            .update_manifest(db, |m| {
+                // A branch: this site's base is not the head any more (another
+                // site stored something meanwhile). Stored all the same.
+                let head = m.head().map(|h| h.sha256.clone());
+                version.branch = reason != Reason::PreRestore
+                    && head.is_some()
+                    && head != parent
+                    && m.head().is_some_and(|h| h.site != self.site);
+                if m.find(&key).is_none() {
+                    m.versions.push(version.clone());
+                }
+                if reason != Reason::PreRestore {
+                    m.bases.insert(self.site.clone(), version.sha256.clone());
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = recorded {
+            // Not in the manifest: remove the object so it is not an orphan.
+            let _ = self.store.delete(&key).await;
+            return Err(e);
+        }
+        tracing::info!(
+            database = db,
+            key = %key,
+            raw_bytes = snap.raw_bytes,
+            stored_bytes,
+            reason = reason.as_str(),
+            branch = version.branch,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "backup stored"
+        );
+        Ok(version)
+    }
+}

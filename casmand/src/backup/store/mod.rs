@@ -1,0 +1,193 @@
+//! The object store holding backups: one interface, three backends (S3/R2,
+//! a local directory, none). Objects are immutable: versions are written with
+//! `If-None-Match: *` (a collision is an error, never an overwrite); the
+//! per-database manifest is replaced by compare-and-swap (`If-Match`).
+//! Every request is counted by [`Accounting`].
+
+mod local;
+pub mod s3;
+
+use std::path::Path;
+
+pub use local::LocalStore;
+pub use s3::S3Store;
+
+use super::accounting::{Accounting, Request};
+
+/// What the store knows about one object.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// Entity tag (opaque; used for conditional requests).
+    pub etag: String,
+    /// Storage class, when the backend has them (`STANDARD`, `STANDARD_IA`).
+    pub storage_class: Option<String>,
+    /// Last modification time, RFC 3339, when known.
+    pub last_modified: Option<String>,
+}
+
+/// A condition on a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Only if no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object's entity tag is this (`If-Match`).
+    Matches(String),
+}
+
+/// Why a store request failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// No object has that key.
+    #[error("no object {0} in the backup store")]
+    NotFound(String),
+    /// The write's precondition failed: the object exists (`Absent`) or
+    /// changed (`Matches`).
+    #[error("object {0} exists or changed meanwhile")]
+    PreconditionFailed(String),
+    /// The store cannot be reached (network, DNS, timeouts, 5xx).
+    #[error("the backup store is unreachable: {0}")]
+    Unavailable(String),
+    /// Credentials refused or missing.
+    #[error("the backup store refused the credentials: {0}")]
+    Auth(String),
+    /// Backups are disabled (`backend = "none"`).
+    #[error("backups are disabled (backend none)")]
+    Disabled,
+    /// Anything else.
+    #[error("backup store error: {0}")]
+    Other(String),
+}
+
+/// The configured store and its accounting.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    accounting: Accounting,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Local(LocalStore),
+    S3(S3Store),
+    None,
+}
+
+macro_rules! dispatch {
+    ($self:ident, $req:expr, $b:ident => $call:expr) => {{
+        $self.accounting.record($req);
+        match &$self.backend {
+            Backend::Local($b) => $call.await,
+            Backend::S3($b) => $call.await,
+            Backend::None => Err(StoreError::Disabled),
+        }
+    }};
+}
+
+impl Store {
+    /// A store over a local directory.
+    pub fn local(store: LocalStore, accounting: Accounting) -> Store {
+        Store { backend: Backend::Local(store), accounting }
+    }
+
+    /// A store over an S3-compatible bucket.
+    pub fn s3(store: S3Store, accounting: Accounting) -> Store {
+        Store { backend: Backend::S3(store), accounting }
+    }
+
+    /// No store: every request fails with [`StoreError::Disabled`].
+    pub fn none(accounting: Accounting) -> Store {
+        Store { backend: Backend::None, accounting }
+    }
+
+    /// The store `cfg` configures: a local directory, an S3/R2 bucket or none,
+    /// as [`crate::config::Config::backend`] says. Fails, naming the key, when
+    /// the S3/R2 settings cannot work; does not contact the store.
+    pub async fn from_config(
+        cfg: &crate::config::Config,
+        accounting: Accounting,
+    ) -> Result<Store, StoreError> {
+        use crate::config::Backend as Kind;
+        match cfg.backend() {
+            Kind::Local => Ok(Store::local(LocalStore::new(cfg.backup_dir()), accounting)),
+            Kind::None => Ok(Store::none(accounting)),
+            kind @ (Kind::S3 | Kind::R2) => Ok(Store::s3(S3Store::new(&cfg.store, kind)?, accounting)),
+        }
+    }
+
+    /// True when backups are disabled.
+    pub fn is_none(&self) -> bool {
+        matches!(self.backend, Backend::None)
+    }
+
+    /// The request counts.
+    pub fn accounting(&self) -> &Accounting {
+        &self.accounting
+    }
+
+    /// Uploads the file at `src` to `key` under `cond`; returns the new entity tag.
+    pub async fn put_file(
+        &self,
+        key: &str,
+        src: &Path,
+        cond: Option<Precondition>,
+    ) -> Result<String, StoreError> {
+        dispatch!(self, Request::Put, b => b.put_file(key, src, cond.as_ref()))
+    }
+
+    /// Uploads `bytes` to `key` under `cond`; returns the new entity tag.
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        cond: Option<Precondition>,
+    ) -> Result<String, StoreError> {
+        dispatch!(self, Request::Put, b => b.put_bytes(key, bytes, cond.as_ref()))
+    }
+
+    /// Reads `key` whole. With `if_none_match`, `Ok(None)` means "unchanged".
+    pub async fn get_bytes(
+        &self,
+        key: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        dispatch!(self, Request::Get, b => b.get_bytes(key, if_none_match))
+    }
+
+    /// Downloads `key` into the file `dest` (created or truncated); returns its size.
+    /// `progress` is called with the bytes received so far.
+    pub async fn get_file(
+        &self,
+        key: &str,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, Request::Get, b => b.get_file(key, dest, progress))
+    }
+
+    /// Size, entity tag and storage class of `key`.
+    pub async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        dispatch!(self, Request::Head, b => b.head(key))
+    }
+
+    /// Deletes `key` (no error if it is already gone).
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        dispatch!(self, Request::Delete, b => b.delete(key))
+    }
+
+    /// Keys under `prefix` with their info, sorted by key (one LIST request
+    /// per page of 1000, each counted).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, ObjectInfo)>, StoreError> {
+        let (items, pages) = dispatch!(self, Request::List, b => b.list(prefix))?;
+        for _ in 1..pages {
+            self.accounting.record(Request::List);
+        }
+        Ok(items)
+    }
+
+    /// Rewrites `key` onto itself in storage class `class` (CopyObject).
+    pub async fn set_storage_class(&self, key: &str, class: &str) -> Result<(), StoreError> {
+        dispatch!(self, Request::Copy, b => b.set_storage_class(key, class))
+    }
+}

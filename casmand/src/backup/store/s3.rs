@@ -1,0 +1,560 @@
+//! The `s3` and `r2` backends (aws-sdk-s3).
+//!
+//! * `r2`: endpoint `store.endpoint`, else `https://<account_id>.r2.cloudflarestorage.com`;
+//!   region `auto`; checksums only when an operation requires them (R2 rejects
+//!   some of the SDK's default checksums).
+//! * `s3`: endpoint `store.endpoint` (`R2_ENDPOINT`), else AWS's; region
+//!   `us-east-1` unless configured; the SDK's default checksums (CRC32 on
+//!   uploads, verified by the server).
+//!
+//! Credentials are the configured key pair when both halves are set, else the
+//! standard AWS sources (`AWS_*` variables, then profile files). Path-style
+//! addressing is used when configured or when the endpoint is an IP address or
+//! `localhost`. Connect and operation timeouts and a small retry budget make an
+//! unreachable store fail within seconds.
+//!
+//! Errors are mapped to [`StoreError`] by HTTP status and S3 error code; their
+//! text never carries the credentials.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use aws_config::{
+    environment::EnvironmentVariableCredentialsProvider, meta::credentials::CredentialsProviderChain,
+    profile::ProfileFileCredentialsProvider,
+};
+use aws_sdk_s3::{
+    Client,
+    config::{
+        BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+        SharedCredentialsProvider, retry::RetryConfig, timeout::TimeoutConfig,
+    },
+    error::{ProvideErrorMetadata, SdkError},
+    primitives::ByteStream,
+    types::{MetadataDirective, StorageClass},
+};
+use aws_smithy_types::date_time::Format;
+use tokio::io::AsyncWriteExt;
+
+use super::{ObjectInfo, Precondition, StoreError};
+use crate::config::{Backend, REDACTED, StoreConfig};
+
+/// How long to wait for a TCP (and TLS) connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take, retries included (large bodies).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
+/// Attempts per request (the first one included).
+const MAX_ATTEMPTS: u32 = 3;
+/// Objects per ListObjectsV2 page (the S3 maximum).
+const PAGE_SIZE: i32 = 1000;
+
+/// A backup store in an S3-compatible bucket.
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    endpoint: String,
+    /// Credential strings that must never appear in an error message.
+    secrets: Arc<[String]>,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store").field("bucket", &self.bucket).field("endpoint", &self.endpoint).finish()
+    }
+}
+
+/// An HTTP(S) URL's host, without port or brackets.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next();
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
+}
+
+/// True when virtual-hosted addressing cannot work for `endpoint`: an IP
+/// address or `localhost`.
+fn needs_path_style(endpoint: &str) -> bool {
+    url_host(endpoint).is_some_and(|h| {
+        h.parse::<std::net::IpAddr>().is_ok()
+            || h.eq_ignore_ascii_case("localhost")
+            || h.ends_with(".localhost")
+    })
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `key` percent-encoded for the `x-amz-copy-source` header (`/` kept).
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The messages of `e` and its causes, `: `-separated, without repeats
+/// (errors often repeat their cause's message) and without Debug dumps.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let msg = err.to_string();
+        if !msg.is_empty() && !out.contains(&msg) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&msg);
+        }
+        next = err.source();
+    }
+    out
+}
+
+fn strip_etag(etag: &str) -> String {
+    etag.trim_start_matches("W/").trim_matches('"').to_owned()
+}
+
+fn rfc3339(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(Format::DateTime).ok())
+}
+
+/// The storage class as reported; S3 omits the header for `STANDARD`.
+fn class_name(c: Option<&StorageClass>) -> Option<String> {
+    Some(c.map_or("STANDARD", StorageClass::as_str).to_owned())
+}
+
+impl S3Store {
+    /// A store for `backend` (`r2` or `s3`) configured by `cfg`. Fails, naming
+    /// the key, when the configuration cannot work; does not contact the store.
+    pub fn new(cfg: &StoreConfig, backend: Backend) -> Result<S3Store, StoreError> {
+        let bad = |msg: String| Err(StoreError::Other(msg));
+        if cfg.bucket_name.trim().is_empty() {
+            return bad("key `store.bucket_name` (R2_BUCKET_NAME) is empty".into());
+        }
+        let endpoint = match backend {
+            Backend::R2 => match (non_empty(&cfg.endpoint), non_empty(&cfg.account_id)) {
+                (Some(e), _) => Some(e.to_owned()),
+                (None, Some(account)) => Some(format!("https://{account}.r2.cloudflarestorage.com")),
+                (None, None) => {
+                    return bad("backend r2 needs key `store.account_id` (R2_ACCOUNT_ID) \
+                                or `store.endpoint` (R2_ENDPOINT)"
+                        .into());
+                }
+            },
+            Backend::S3 => non_empty(&cfg.endpoint).map(str::to_owned),
+            other => return bad(format!("backend {} is not an S3 store", other.as_str())),
+        };
+        if let Some(e) = &endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return bad(format!("key `store.endpoint` = {e:?}: must be an http:// or https:// URL"));
+        }
+        let region = non_empty(&cfg.region)
+            .map(str::to_owned)
+            .unwrap_or_else(|| if backend == Backend::R2 { "auto" } else { "us-east-1" }.to_owned());
+        let region = Region::new(region);
+
+        let mut secrets = Vec::new();
+        let credentials = match (non_empty(&cfg.access_key_id), non_empty(&cfg.secret_access_key)) {
+            (Some(id), Some(secret)) => {
+                secrets.extend([id.to_owned(), secret.to_owned()]);
+                SharedCredentialsProvider::new(Credentials::new(id, secret, None, None, "casman-config"))
+            }
+            // The AWS variables, then the profile files (`~/.aws/credentials`,
+            // `AWS_PROFILE`). Not the instance-metadata endpoints of the full
+            // default chain: casmand runs on observatory hosts, not in a
+            // cloud, and must not probe link-local addresses.
+            _ => SharedCredentialsProvider::new(
+                CredentialsProviderChain::first_try(
+                    "environment",
+                    EnvironmentVariableCredentialsProvider::new(),
+                )
+                .or_else("profile", ProfileFileCredentialsProvider::builder().build()),
+            ),
+        };
+
+        let path_style = cfg.path_style || endpoint.as_deref().is_some_and(needs_path_style);
+        let mut b = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region)
+            .credentials_provider(credentials)
+            .force_path_style(path_style)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(2)),
+            );
+        if backend == Backend::R2 {
+            b = b
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        }
+        if let Some(e) = &endpoint {
+            b = b.endpoint_url(e);
+        }
+        Ok(S3Store {
+            client: Client::from_conf(b.build()),
+            bucket: cfg.bucket_name.trim().to_owned(),
+            endpoint: endpoint.unwrap_or_else(|| "AWS S3".into()),
+            secrets: secrets.into(),
+        })
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The endpoint URL (or `AWS S3` for the SDK's default).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// `text` with every credential string replaced by [`REDACTED`] (too
+    /// short a string would match ordinary words: real keys are 20+ characters).
+    fn scrub(&self, text: String) -> String {
+        self.secrets.iter().filter(|s| s.len() >= 4).fold(text, |t, s| t.replace(s.as_str(), REDACTED))
+    }
+
+    /// Maps an SDK error of request `op` on `key`.
+    fn error<E>(
+        &self,
+        op: &str,
+        key: &str,
+        e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let code = e.code().unwrap_or_default();
+        let what = |detail: String| self.scrub(format!("{op} {key}: {detail}"));
+        let service_detail = || {
+            let msg = e.message().map(|m| format!(": {m}")).unwrap_or_default();
+            let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+            let code = if code.is_empty() { "error" } else { code };
+            format!("{code}{msg}{status}")
+        };
+        match e {
+            SdkError::TimeoutError(_) => StoreError::Unavailable(what("timed out".into())),
+            SdkError::DispatchFailure(d) => {
+                let detail = causes(e);
+                if !d.is_io() && !d.is_timeout() && detail.contains("credential") {
+                    StoreError::Auth(what(detail))
+                } else {
+                    StoreError::Unavailable(what(detail))
+                }
+            }
+            SdkError::ConstructionFailure(_) => {
+                let detail = causes(e);
+                if detail.contains("credential") {
+                    StoreError::Auth(what(detail))
+                } else {
+                    StoreError::Other(what(detail))
+                }
+            }
+            _ => match (status, code) {
+                (Some(412), _) | (_, "PreconditionFailed" | "ConditionalRequestConflict") => {
+                    StoreError::PreconditionFailed(key.to_owned())
+                }
+                (_, "NoSuchBucket") => {
+                    StoreError::Other(what(format!("bucket {}: {}", self.bucket, service_detail())))
+                }
+                (Some(404), _) | (_, "NoSuchKey" | "NotFound") => StoreError::NotFound(key.to_owned()),
+                (Some(401 | 403), _)
+                | (
+                    _,
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "AccessDenied"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "Unauthorized",
+                ) => StoreError::Auth(what(service_detail())),
+                (Some(s), _) if s >= 500 => StoreError::Unavailable(what(service_detail())),
+                (_, "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout") => {
+                    StoreError::Unavailable(what(service_detail()))
+                }
+                (None, _) => StoreError::Unavailable(what(causes(e))),
+                _ => StoreError::Other(what(service_detail())),
+            },
+        }
+    }
+
+    fn returned_etag(key: &str, etag: Option<&str>) -> String {
+        match etag {
+            Some(t) => strip_etag(t),
+            None => {
+                tracing::warn!(key, "the store returned no ETag for a write");
+                String::new()
+            }
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: ByteStream,
+        cond: Option<&Precondition>,
+    ) -> Result<String, StoreError> {
+        let mut req = self.client.put_object().bucket(&self.bucket).key(key).body(body);
+        req = req.content_type(if key.ends_with(".json") {
+            "application/json"
+        } else {
+            "application/octet-stream"
+        });
+        match cond {
+            Some(Precondition::Absent) => req = req.if_none_match("*"),
+            Some(Precondition::Matches(etag)) => req = req.if_match(format!("\"{}\"", strip_etag(etag))),
+            None => {}
+        }
+        let out = req.send().await.map_err(|e| self.error("PUT", key, &e))?;
+        Ok(Self::returned_etag(key, out.e_tag()))
+    }
+
+    pub(super) async fn put_file(
+        &self,
+        key: &str,
+        src: &Path,
+        cond: Option<&Precondition>,
+    ) -> Result<String, StoreError> {
+        let body = ByteStream::from_path(src)
+            .await
+            .map_err(|e| StoreError::Other(format!("PUT {key}: reading {}: {e}", src.display())))?;
+        self.put(key, body, cond).await
+    }
+
+    pub(super) async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        cond: Option<&Precondition>,
+    ) -> Result<String, StoreError> {
+        self.put(key, ByteStream::from(bytes), cond).await
+    }
+
+    pub(super) async fn get_bytes(
+        &self,
+        key: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some(etag) = if_none_match {
+            req = req.if_none_match(format!("\"{}\"", strip_etag(etag)));
+        }
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) => return Ok(None),
+            Err(e) => return Err(self.error("GET", key, &e)),
+        };
+        let etag = strip_etag(out.e_tag().unwrap_or_default());
+        let bytes =
+            out.body.collect().await.map_err(|e| {
+                StoreError::Unavailable(self.scrub(format!("GET {key}: reading the body: {e}")))
+            })?;
+        Ok(Some((bytes.to_vec(), etag)))
+    }
+
+    pub(super) async fn get_file(
+        &self,
+        key: &str,
+        dest: &Path,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("GET", key, &e))?;
+        let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let local =
+            |e: std::io::Error| StoreError::Other(format!("GET {key}: writing {}: {e}", dest.display()));
+        let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
+        let mut body = out.body;
+        let mut total = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                StoreError::Unavailable(self.scrub(format!("GET {key}: reading the body: {e}")))
+            })?;
+            file.write_all(&chunk).await.map_err(local)?;
+            total += chunk.len() as u64;
+            progress(total);
+        }
+        if let Some(n) = expected
+            && n != total
+        {
+            return Err(StoreError::Unavailable(format!("GET {key}: body ended after {total} of {n} bytes")));
+        }
+        file.flush().await.map_err(local)?;
+        file.sync_all().await.map_err(local)?;
+        Ok(total)
+    }
+
+    pub(super) async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("HEAD", key, &e))?;
+        Ok(ObjectInfo {
+            size: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or_default(),
+            etag: strip_etag(out.e_tag().unwrap_or_default()),
+            storage_class: class_name(out.storage_class()),
+            last_modified: rfc3339(out.last_modified()),
+        })
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.client.delete_object().bucket(&self.bucket).key(key).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.error("DELETE", key, &e) {
+                StoreError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    pub(super) async fn list(&self, prefix: &str) -> Result<(Vec<(String, ObjectInfo)>, u32), StoreError> {
+        let mut items = Vec::new();
+        let mut pages = 0u32;
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .max_keys(PAGE_SIZE)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.error("LIST", prefix, &e))?;
+            pages += 1;
+            for o in out.contents() {
+                let Some(key) = o.key() else { continue };
+                items.push((
+                    key.to_owned(),
+                    ObjectInfo {
+                        size: o.size().and_then(|n| u64::try_from(n).ok()).unwrap_or_default(),
+                        etag: strip_etag(o.e_tag().unwrap_or_default()),
+                        storage_class: Some(o.storage_class().map_or("STANDARD", |c| c.as_str()).to_owned()),
+                        last_modified: rfc3339(o.last_modified()),
+                    },
+                ));
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) && !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((items, pages))
+    }
+
+    pub(super) async fn set_storage_class(&self, key: &str, class: &str) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .copy_source(format!("{}/{}", self.bucket, encode_key(key)))
+            .storage_class(StorageClass::from(class))
+            .metadata_directive(MetadataDirective::Copy)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // S3 refuses a copy onto itself that changes nothing: the object
+            // is in `class` already.
+            Err(e)
+                if e.code() == Some("InvalidRequest")
+                    && e.message().is_some_and(|m| m.contains("copy an object to itself")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.error("COPY", key, &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_style_for_ip_and_localhost_endpoints() {
+        assert!(needs_path_style("http://127.0.0.1:9000"));
+        assert!(needs_path_style("http://[::1]:9000/"));
+        assert!(needs_path_style("http://localhost:4566"));
+        assert!(needs_path_style("https://user@10.0.0.2/x"));
+        assert!(!needs_path_style("https://abc.r2.cloudflarestorage.com"));
+        assert!(!needs_path_style("https://s3.us-east-1.amazonaws.com"));
+    }
+
+    #[test]
+    fn copy_source_keys_are_encoded() {
+        assert_eq!(encode_key("backups/parts.db/x_parts.db"), "backups/parts.db/x_parts.db");
+        assert_eq!(encode_key("a b/c+d"), "a%20b/c%2Bd");
+    }
+
+    #[test]
+    fn etags_lose_their_quotes() {
+        assert_eq!(strip_etag("\"abc\""), "abc");
+        assert_eq!(strip_etag("W/\"abc\""), "abc");
+        assert_eq!(strip_etag("abc"), "abc");
+    }
+
+    fn cfg() -> StoreConfig {
+        StoreConfig { bucket_name: "b".into(), ..StoreConfig::default() }
+    }
+
+    #[test]
+    fn r2_needs_an_account_or_an_endpoint() {
+        let err = S3Store::new(&cfg(), Backend::R2).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("store.account_id") && err.contains("R2_ENDPOINT"), "{err}");
+        let c = StoreConfig {
+            account_id: Some("acct".into()),
+            access_key_id: Some("AKID".into()),
+            secret_access_key: Some("SECRET".into()),
+            ..cfg()
+        };
+        let s = S3Store::new(&c, Backend::R2).map_err(|e| e.to_string());
+        assert_eq!(s.as_ref().map(S3Store::endpoint), Ok("https://acct.r2.cloudflarestorage.com"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("SECRET") && !shown.contains("AKID"), "{shown}");
+    }
+
+    #[test]
+    fn bad_configuration_is_named() {
+        let empty = StoreConfig::default();
+        let err = S3Store::new(&empty, Backend::S3).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("store.bucket_name"), "{err}");
+        let c = StoreConfig { endpoint: Some("127.0.0.1:9000".into()), ..cfg() };
+        let err = S3Store::new(&c, Backend::S3).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("store.endpoint"), "{err}");
+        let err = S3Store::new(&cfg(), Backend::Local).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("not an S3 store"), "{err}");
+    }
+}
