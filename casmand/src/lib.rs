@@ -117,6 +117,7 @@ pub async fn run(
         config.site_id.clone(),
         config.sync.keep_versions,
         &config.data_dir,
+        tz.clone(),
     );
     let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups);
     let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;

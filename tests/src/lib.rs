@@ -286,6 +286,17 @@ impl Daemon {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("casmanctl {args:?}: bad JSON ({e}): {out}"))
     }
 
+    /// Runs `casmanctl --json ARGS` and parses stdout whatever the exit code
+    /// (commands that report results and then fail, like `sync verify`).
+    pub fn ctl_json_allow_fail(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ctl(&all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("casmanctl {args:?}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        })
+    }
+
     /// Runs `casmanctl ARGS`, asserting failure with `code`; returns stderr.
     pub fn ctl_err(&self, args: &[&str], code: i32) -> String {
         let out = self.ctl(args);

@@ -133,6 +133,14 @@ impl BackupService {
         let _guard = self.lock(db_name).await?;
         let db = self.db(db_name)?.clone();
         let verified = self.fetch_verified(&version, progress).await?;
+        // Adopt (if CAsMan wrote it) and migrate the copy before the live file is touched.
+        progress(Progress { database: db_name.into(), phase: "migrate", done: 0, total: 0 });
+        crate::db::prepare_replacement(&verified.file, db.name, &self.legacy_tz).await.map_err(|e| {
+            Error::refused(format!(
+                "backup {} cannot be brought to the current schema ({e}); nothing was changed",
+                version.key
+            ))
+        })?;
         // A local copy always; a safety backup in the store unless declined.
         let local_copy = local_safety_copy(&db).await?;
         let safety = if safety_backup {

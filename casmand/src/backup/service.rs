@@ -55,6 +55,7 @@ pub struct BackupService {
     pub(super) site: String,
     pub(super) keep_versions: usize,
     pub(super) tmp_dir: PathBuf,
+    pub(super) legacy_tz: jiff::tz::TimeZone,
     locks: Arc<HashMap<&'static str, Mutex<()>>>,
 }
 
@@ -77,6 +78,7 @@ impl BackupService {
         site: String,
         keep_versions: u32,
         data_dir: &std::path::Path,
+        legacy_tz: jiff::tz::TimeZone,
     ) -> Self {
         let locks = layout::BACKED_UP.iter().map(|d| (*d, Mutex::new(()))).collect();
         BackupService {
@@ -85,6 +87,7 @@ impl BackupService {
             site,
             keep_versions: keep_versions.max(1) as usize,
             tmp_dir: data_dir.join("tmp"),
+            legacy_tz,
             locks: Arc::new(locks),
         }
     }
@@ -181,7 +184,12 @@ impl BackupService {
         let version = self.store_snapshot(db, &snap, reason, &manifest, progress).await?;
         sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
         sync_state::backup_stored(&self.dbs.state, db, &version.key, covered).await?;
-        if let Err(e) = retention::apply(self, db).await {
+        // Not after a safety copy: the version about to be restored may be the
+        // oldest kept one; the next regular backup applies retention, by which
+        // time the restored version is the protected base.
+        if reason != Reason::PreRestore
+            && let Err(e) = retention::apply(self, db).await
+        {
             tracing::warn!(database = db, error = %e, "retention failed; old versions kept");
         }
         Ok(Outcome { version, uploaded: true })

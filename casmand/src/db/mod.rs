@@ -132,7 +132,31 @@ async fn open_one(
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
 ) -> Result<Db, DbError> {
-    let path = dir.join(name);
+    open_path(dir.join(name), name, migrator, legacy_tz).await
+}
+
+/// Brings a downloaded copy of `name` (a file about to replace the live one)
+/// to the current schema, adopting it if the Python tool wrote it, and closes
+/// it again: everything that could fail happens before the live file is
+/// touched.
+pub async fn prepare_replacement(path: &Path, name: &'static str, tz: &TimeZone) -> Result<(), DbError> {
+    let migrator = match name {
+        PARTS_DB => &PARTS_MIGRATIONS,
+        ASSEMBLED_DB => &ASSEMBLED_MIGRATIONS,
+        _ => &STATE_MIGRATIONS,
+    };
+    preflight::check(path).await?;
+    let db = open_path(path.to_path_buf(), name, migrator, Some(tz)).await?;
+    db.close().await;
+    Ok(())
+}
+
+async fn open_path(
+    path: PathBuf,
+    name: &'static str,
+    migrator: &'static Migrator,
+    legacy_tz: Option<&TimeZone>,
+) -> Result<Db, DbError> {
     let adopt_plan = match legacy_tz {
         Some(tz) => adopt::plan(&path, tz).await?,
         None => None,

@@ -546,6 +546,43 @@ mod tests {
         assert!(!shown.contains("SECRET") && !shown.contains("AKID"), "{shown}");
     }
 
+    /// The mapping of what servers answer (R2 and AWS answer 409 to a write
+    /// racing another conditional write; 5xx are outages).
+    #[test]
+    fn service_errors_map_by_status_and_code() {
+        use aws_sdk_s3::{error::ErrorMetadata, operation::put_object::PutObjectError};
+        use aws_smithy_types::body::SdkBody;
+
+        let c = StoreConfig {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            access_key_id: Some("AKIDEXAMPLE0001".into()),
+            secret_access_key: Some("wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY".into()),
+            ..cfg()
+        };
+        let Ok(store) = S3Store::new(&c, Backend::S3) else { panic!("config") };
+        let map = |status: u16, code: &str, message: &str| {
+            let meta = ErrorMetadata::builder().code(code).message(message).build();
+            let raw = aws_sdk_s3::config::http::HttpResponse::new(
+                status.try_into().unwrap_or_else(|_| panic!("status {status}")),
+                SdkBody::empty(),
+            );
+            store.error("PUT", "k", &SdkError::service_error(PutObjectError::generic(meta), raw))
+        };
+        let pf = StoreError::PreconditionFailed("k".into());
+        assert_eq!(map(412, "PreconditionFailed", "At least one of the pre-conditions failed"), pf);
+        assert_eq!(map(409, "ConditionalRequestConflict", "conflict"), pf);
+        assert_eq!(map(404, "NoSuchKey", "gone"), StoreError::NotFound("k".into()));
+        assert!(matches!(map(503, "SlowDown", "slow"), StoreError::Unavailable(_)));
+        assert!(matches!(map(500, "InternalError", "oops"), StoreError::Unavailable(_)));
+        assert!(matches!(map(400, "InvalidArgument", "bad"), StoreError::Other(_)));
+        let auth = map(403, "InvalidAccessKeyId", "key AKIDEXAMPLE0001 is unknown");
+        assert!(
+            matches!(&auth, StoreError::Auth(m) if !m.contains("AKIDEXAMPLE0001") && m.contains(REDACTED)),
+            "{auth:?}"
+        );
+        assert!(matches!(map(400, "SignatureDoesNotMatch", "sig"), StoreError::Auth(_)));
+    }
+
     #[test]
     fn bad_configuration_is_named() {
         let empty = StoreConfig::default();
