@@ -17,6 +17,7 @@ use crate::{
 };
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     match cli.color {
         Color::Always => anstream::ColorChoice::Always.write_global(),
@@ -37,6 +38,18 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Lets `casmanctl ... | head` end quietly: with SIGPIPE ignored (Rust's
+/// default), printing to a closed pipe panics.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any other thread exists, so
+    // no thread can observe the disposition change; SIG_DFL installs no
+    // handler code, so there is nothing that could run in signal context.
+    let _ = unsafe {
+        nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+    };
 }
 
 async fn dispatch(cli: Cli) -> Result<(), CtlError> {

@@ -125,6 +125,23 @@ impl Context {
         &self.inner.backups
     }
 
+    /// Records `activity`: write counts are persisted in state.db first (they
+    /// drive the backup triggers and must survive a crash), then announced.
+    pub async fn record(&self, activity: crate::activity::Activity) {
+        use crate::activity::Activity;
+        let counted = match &activity {
+            Activity::Write { database, writes, .. } => Some((*database, *writes)),
+            Activity::PartsGenerated { .. } => Some((crate::db::PARTS_DB, 1)),
+            Activity::Restored { .. } => None,
+        };
+        if let Some((db, n)) = counted
+            && let Err(e) = crate::db::sync_state::count_writes(&self.inner.dbs.state, db, n).await
+        {
+            tracing::warn!(database = db, error = %e, "could not count a write");
+        }
+        self.inner.activity.publish(activity);
+    }
+
     /// Where writes are announced.
     pub fn activity(&self) -> &ActivityBus {
         &self.inner.activity

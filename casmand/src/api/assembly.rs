@@ -38,7 +38,7 @@ impl AssemblyApi {
 
     async fn written(&self, caller: &Caller, action: &'static str, detail: serde_json::Value) {
         caller.audit(&self.ctx, action, ASSEMBLED_DB, detail).await;
-        self.ctx.activity().publish(Activity::Write { database: ASSEMBLED_DB, action, writes: 1 });
+        self.ctx.record(Activity::Write { database: ASSEMBLED_DB, action, writes: 1 }).await;
     }
 }
 
@@ -114,11 +114,13 @@ impl Assembly for AssemblyApi {
         if !edges.is_empty() {
             let ended: Vec<String> = edges.iter().map(|e| format!("{} -> {}", e.source, e.target)).collect();
             caller.audit(&self.ctx, "scan.remove", ASSEMBLED_DB, json!({"part": part, "ended": ended})).await;
-            self.ctx.activity().publish(Activity::Write {
-                database: ASSEMBLED_DB,
-                action: "scan.remove",
-                writes: edges.len() as u32,
-            });
+            self.ctx
+                .record(Activity::Write {
+                    database: ASSEMBLED_DB,
+                    action: "scan.remove",
+                    writes: edges.len() as u32,
+                })
+                .await;
         }
         Ok(Response::new(RemovePartResponse { connections: edges.into_iter().map(connection).collect() }))
     }

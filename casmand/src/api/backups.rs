@@ -178,7 +178,7 @@ impl Backups for BackupsApi {
                         caller
                             .audit(&ctx, "sync.restore", db, json!({"key": done.version.key, "safety_backup": done.safety_backup.as_ref().map(|v| v.key.clone())}))
                             .await;
-                        ctx.activity().publish(crate::activity::Activity::Restored { database: db });
+                        ctx.record(crate::activity::Activity::Restored { database: db }).await;
                         Ok(RestoreDone {
                             version: Some(version_message(&done.version)),
                             safety_backup: done.safety_backup.as_ref().map(version_message),

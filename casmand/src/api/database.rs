@@ -112,11 +112,7 @@ impl Database for DatabaseApi {
                 json!({"rows_deleted": cleared.rows_deleted, "safety_copy": cleared.safety_copy}),
             )
             .await;
-        self.ctx.activity().publish(Activity::Write {
-            database: db.name,
-            action: "database.clear",
-            writes: 1,
-        });
+        self.ctx.record(Activity::Write { database: db.name, action: "database.clear", writes: 1 }).await;
         Ok(Response::new(ClearDatabaseResponse {
             rows_deleted: cleared.rows_deleted,
             safety_copy: cleared.safety_copy.display().to_string(),

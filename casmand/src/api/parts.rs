@@ -85,7 +85,7 @@ impl Parts for PartsApi {
                        "first": numbers.first(), "last": numbers.last()}),
             )
             .await;
-        self.ctx.activity().publish(Activity::PartsGenerated { count: r.count });
+        self.ctx.record(Activity::PartsGenerated { count: r.count }).await;
         Ok(Response::new(AddPartsResponse { parts: rows.into_iter().map(part_message).collect() }))
     }
 

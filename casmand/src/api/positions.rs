@@ -170,11 +170,7 @@ impl Positions for PositionsApi {
                        "previous": a.previous, "evicted": a.evicted}),
             )
             .await;
-        self.ctx.activity().publish(Activity::Write {
-            database: PARTS_DB,
-            action: "positions.assign",
-            writes: 1,
-        });
+        self.ctx.record(Activity::Write { database: PARTS_DB, action: "positions.assign", writes: 1 }).await;
         Ok(Response::new(AssignPositionResponse {
             position: Some(position_message(a.row)),
             previous_grid_code: a.previous.unwrap_or_default(),
@@ -203,11 +199,9 @@ impl Positions for PositionsApi {
                     json!({"antenna": antenna, "grid_code": r.grid_code}),
                 )
                 .await;
-            self.ctx.activity().publish(Activity::Write {
-                database: PARTS_DB,
-                action: "positions.remove",
-                writes: 1,
-            });
+            self.ctx
+                .record(Activity::Write { database: PARTS_DB, action: "positions.remove", writes: 1 })
+                .await;
         }
         Ok(Response::new(RemovePositionResponse {
             removed: removed.is_some(),
@@ -349,11 +343,13 @@ impl Positions for PositionsApi {
                            "positions_updated": done.positions_updated}),
                 )
                 .await;
-            self.ctx.activity().publish(Activity::Write {
-                database: PARTS_DB,
-                action: "database.load_coordinates",
-                writes: 1,
-            });
+            self.ctx
+                .record(Activity::Write {
+                    database: PARTS_DB,
+                    action: "database.load_coordinates",
+                    writes: 1,
+                })
+                .await;
         }
         Ok(Response::new(LoadCoordinatesResponse {
             loaded: u32::try_from(done.loaded).unwrap_or(u32::MAX),

@@ -152,11 +152,13 @@ impl SnapBoards for SnapApi {
                            "unchanged": done.unchanged.len()}),
                 )
                 .await;
-            self.ctx.activity().publish(Activity::Write {
-                database: PARTS_DB,
-                action: "database.load_snap_boards",
-                writes: 1,
-            });
+            self.ctx
+                .record(Activity::Write {
+                    database: PARTS_DB,
+                    action: "database.load_snap_boards",
+                    writes: 1,
+                })
+                .await;
         }
         Ok(Response::new(LoadSnapBoardsResponse {
             loaded: count(done.inserted.len()),

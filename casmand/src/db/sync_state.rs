@@ -60,6 +60,7 @@ pub async fn backup_stored(state: &Db, database: &str, key: &str, covered: i64) 
         "INSERT INTO activity (database, writes_since_backup, last_backup_at, last_backup_key) VALUES (?, 0, ?, ?)
          ON CONFLICT (database) DO UPDATE SET
              writes_since_backup = MAX(0, writes_since_backup - ?4),
+             first_unsaved_write_at = CASE WHEN writes_since_backup - ?4 > 0 THEN first_unsaved_write_at END,
              last_backup_at = excluded.last_backup_at,
              last_backup_key = excluded.last_backup_key",
     )
@@ -69,5 +70,103 @@ pub async fn backup_stored(state: &Db, database: &str, key: &str, covered: i64) 
     .bind(covered)
     .execute(&state.writer())
     .await?;
+    Ok(())
+}
+
+/// Counts `writes` writes to `database` (persisted at once: counts survive a
+/// crash).
+pub async fn count_writes(state: &Db, database: &str, writes: u32) -> Result<()> {
+    let now = timestamp::now();
+    sqlx::query(
+        "INSERT INTO activity (database, writes_since_backup, last_write_at, first_unsaved_write_at)
+         VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (database) DO UPDATE SET
+             writes_since_backup = writes_since_backup + ?2,
+             last_write_at = ?3,
+             first_unsaved_write_at = COALESCE(first_unsaved_write_at, ?3)",
+    )
+    .bind(database)
+    .bind(i64::from(writes))
+    .bind(now)
+    .execute(&state.writer())
+    .await?;
+    Ok(())
+}
+
+/// One database's activity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Activity {
+    /// Writes not yet in a stored backup.
+    pub writes_since_backup: i64,
+    /// When the oldest of them happened.
+    pub first_unsaved_write_at: Option<String>,
+    /// Last stored backup.
+    pub last_backup_at: Option<String>,
+    /// Its key.
+    pub last_backup_key: Option<String>,
+}
+
+/// The activity of `database`.
+pub async fn activity(state: &Db, database: &str) -> Result<Activity> {
+    Ok(sqlx::query_as(
+        "SELECT writes_since_backup, first_unsaved_write_at, last_backup_at, last_backup_key
+         FROM activity WHERE database = ?",
+    )
+    .bind(database)
+    .fetch_optional(&state.reader())
+    .await?
+    .unwrap_or_default())
+}
+
+/// A backup that failed and waits for a retry.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Pending {
+    /// Database.
+    pub database: String,
+    /// Why it was wanted.
+    pub reason: String,
+    /// When it first failed.
+    pub first_failed_at: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When it is tried next.
+    pub next_attempt_at: Option<String>,
+}
+
+/// Every pending backup.
+pub async fn pending(state: &Db) -> Result<Vec<Pending>> {
+    Ok(sqlx::query_as(
+        "SELECT database, reason, first_failed_at, attempts, last_error, next_attempt_at FROM pending_backups
+         ORDER BY database",
+    )
+    .fetch_all(&state.reader())
+    .await?)
+}
+
+/// Records a failed attempt to back up `database`; the next one is at `next`.
+pub async fn backup_failed(state: &Db, database: &str, reason: &str, error: &str, next: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO pending_backups (database, reason, first_failed_at, attempts, last_error, next_attempt_at)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5)
+         ON CONFLICT (database) DO UPDATE SET attempts = attempts + 1, last_error = ?4, next_attempt_at = ?5",
+    )
+    .bind(database)
+    .bind(reason)
+    .bind(timestamp::now())
+    .bind(error)
+    .bind(next)
+    .execute(&state.writer())
+    .await?;
+    Ok(())
+}
+
+/// Clears the pending backup of `database` (it landed).
+pub async fn backup_landed(state: &Db, database: &str) -> Result<()> {
+    sqlx::query("DELETE FROM pending_backups WHERE database = ?")
+        .bind(database)
+        .execute(&state.writer())
+        .await?;
     Ok(())
 }
