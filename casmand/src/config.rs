@@ -105,8 +105,18 @@ pub struct SyncConfig {
     /// How often storage-class maintenance runs.
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
+    /// First wait before retrying a failed backup; it doubles per failure.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial: Duration,
+    /// Longest wait between retries.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
     /// Storage class every version is kept in.
     pub storage_class: String,
+    /// Maintenance downloads and checks a rotating sample of versions so
+    /// that every version is verified within this period.
+    #[serde(with = "humantime_serde")]
+    pub verify_period: Duration,
 }
 
 /// Object store location and credentials.
@@ -207,7 +217,10 @@ impl Default for SyncConfig {
             backup_on_hours: Duration::from_secs(24 * 3600),
             sync_on_start: false,
             maintenance_interval: Duration::from_secs(7 * 24 * 3600),
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
             storage_class: "STANDARD".into(),
+            verify_period: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -16,6 +16,8 @@ pub mod error;
 pub mod inventory;
 pub mod logging;
 pub mod peer;
+pub mod quota;
+pub mod schedule;
 pub mod server;
 pub mod systemd;
 pub mod timestamp;
@@ -137,6 +139,7 @@ pub async fn run(
     });
 
     let watchdog = systemd::watchdog_interval().map(|i| tokio::spawn(systemd::watchdog(i)));
+    let scheduler = schedule::spawn(ctx.clone(), stop_rx.clone());
     let status_line = format!("serving on {}", socket_file.path.display());
     tracing::info!(socket = %socket_file.path.display(), data_dir = %ctx.config().data_dir.display(), version = env!("CARGO_PKG_VERSION"), "casmand ready");
     systemd::ready(&status_line);
@@ -154,6 +157,10 @@ pub async fn run(
     };
     if let Some(w) = watchdog {
         w.abort();
+    }
+    // A backup in progress may finish (bounded); pending work stays in state.db.
+    if tokio::time::timeout(timeout, scheduler).await.is_err() {
+        tracing::warn!("the scheduler did not stop in time; its pending work is kept for the next start");
     }
     socket_file.remove();
     dbs.close().await;

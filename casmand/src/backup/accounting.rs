@@ -1,7 +1,8 @@
 //! The one accounting point every object-store request passes through:
 //! requests counted by class as Cloudflare R2 bills them (Class A: writes and
 //! listings; Class B: reads and HEADs; deletes are free). The quota ledger
-//! builds on these counts.
+//! ([`crate::quota`]) builds on these counts: every request recorded here is
+//! also counted there and persisted in state.db.
 
 use std::sync::{
     Arc,
@@ -59,6 +60,7 @@ struct Counters {
     class_a: AtomicU64,
     class_b: AtomicU64,
     free: AtomicU64,
+    quota: std::sync::OnceLock<crate::quota::Quota>,
 }
 
 impl Accounting {
@@ -70,6 +72,18 @@ impl Accounting {
             RequestClass::Free => &self.inner.free,
         };
         c.fetch_add(1, Ordering::Relaxed);
+        self.quota().record(r.class());
+    }
+
+    /// Sets the quota policy from the configuration (done once, by
+    /// [`super::store::Store::from_config`]); later calls have no effect.
+    pub fn configure(&self, cfg: &crate::config::Config) {
+        let _ = self.inner.quota.set(crate::quota::Quota::new(crate::quota::Settings::from_config(cfg)));
+    }
+
+    /// The quota ledger these counts feed (default settings if never configured).
+    pub fn quota(&self) -> &crate::quota::Quota {
+        self.inner.quota.get_or_init(|| crate::quota::Quota::new(crate::quota::Settings::default()))
     }
 
     /// (Class A, Class B, free) requests so far.

@@ -97,12 +97,22 @@ pub struct Manifest {
     /// retention never deletes these.
     #[serde(default)]
     pub bases: std::collections::BTreeMap<String, String>,
+    /// Each site's request ledger of the month, as of its last stored
+    /// version: with it, every site sees the whole fleet's use of the quota.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ledgers: BTreeMap<String, crate::quota::SiteLedger>,
 }
 
 impl Manifest {
     /// An empty manifest for `db`.
     pub fn new(db: &str) -> Manifest {
-        Manifest { format: FORMAT, database: db.to_owned(), versions: Vec::new(), bases: Default::default() }
+        Manifest {
+            format: FORMAT,
+            database: db.to_owned(),
+            versions: Vec::new(),
+            bases: Default::default(),
+            ledgers: Default::default(),
+        }
     }
 
     /// Parses a manifest.
@@ -162,7 +172,7 @@ fn order(a: &Version, b: &Version) -> std::cmp::Ordering {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn v(key: &str, at: &str, site: &str, seq: u64, reason: Reason) -> Version {

@@ -57,6 +57,10 @@ pub struct BackupService {
     pub(super) tmp_dir: PathBuf,
     pub(super) legacy_tz: jiff::tz::TimeZone,
     locks: Arc<HashMap<&'static str, Mutex<()>>>,
+    /// Last manifest read of each database and its entity tag (`None`: no
+    /// manifest in the store, the CAsMan import stands in): re-reads are
+    /// conditional GETs answered "not modified".
+    manifests: Arc<std::sync::Mutex<HashMap<String, (Manifest, Option<String>)>>>,
 }
 
 pub(super) fn store_err(e: StoreError) -> Error {
@@ -81,6 +85,7 @@ impl BackupService {
         legacy_tz: jiff::tz::TimeZone,
     ) -> Self {
         let locks = layout::BACKED_UP.iter().map(|d| (*d, Mutex::new(()))).collect();
+        store.accounting().quota().attach(dbs.state.clone(), site.clone());
         BackupService {
             store,
             dbs,
@@ -89,7 +94,27 @@ impl BackupService {
             tmp_dir: data_dir.join("tmp"),
             legacy_tz,
             locks: Arc::new(locks),
+            manifests: Arc::default(),
         }
+    }
+
+    /// The quota ledger of the store's requests.
+    pub fn quota(&self) -> &crate::quota::Quota {
+        self.store.accounting().quota()
+    }
+
+    /// Refuses `op` when the store's free tier is (nearly) used up.
+    pub async fn check_quota(&self, op: crate::quota::Op) -> Result<()> {
+        self.quota().check(op).await
+    }
+
+    fn cached_manifest(&self, db: &str) -> Option<(Manifest, Option<String>)> {
+        self.manifests.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned()
+    }
+
+    fn remember_manifest(&self, db: &str, m: &Manifest, etag: Option<String>) {
+        self.quota().note_manifest(db, m);
+        self.manifests.lock().unwrap_or_else(|p| p.into_inner()).insert(db.to_owned(), (m.clone(), etag));
     }
 
     /// The store.
@@ -121,14 +146,29 @@ impl BackupService {
 
     /// Reads the manifest of `db` and its entity tag. A missing manifest is
     /// created from the bucket's CAsMan versions, if any (one LIST, once).
+    /// Re-reads are conditional (`If-None-Match`): unchanged, the cached copy
+    /// is used; the CAsMan import is not repeated while there is no manifest.
     pub async fn manifest(&self, db: &str) -> Result<(Manifest, Option<String>)> {
-        match self.store.get_bytes(&layout::manifest_key(db), None).await {
+        let cached = self.cached_manifest(db);
+        let known = cached.as_ref().and_then(|(_, e)| e.as_deref());
+        match self.store.get_bytes(&layout::manifest_key(db), known).await {
             Ok(Some((bytes, etag))) => {
                 let m = Manifest::parse(&bytes).map_err(|e| Error::internal("reading the manifest", e))?;
+                self.remember_manifest(db, &m, Some(etag.clone()));
                 Ok((m, Some(etag)))
             }
-            Ok(None) => Err(Error::internal("reading the manifest", "unexpected not-modified")),
-            Err(StoreError::NotFound(_)) => Ok((super::legacy::import(&self.store, db).await?, None)),
+            Ok(None) => match cached {
+                Some((m, Some(etag))) => Ok((m, Some(etag))),
+                _ => Err(Error::internal("reading the manifest", "unexpected not-modified")),
+            },
+            Err(StoreError::NotFound(_)) => {
+                let m = match cached {
+                    Some((m, None)) => m,
+                    _ => super::legacy::import(&self.store, db).await?,
+                };
+                self.remember_manifest(db, &m, None);
+                Ok((m, None))
+            }
             Err(e) => Err(store_err(e)),
         }
     }
@@ -147,7 +187,16 @@ impl BackupService {
                 None => Precondition::Absent,
             };
             match self.store.put_bytes(&layout::manifest_key(db), m.to_bytes(), Some(cond)).await {
-                Ok(_) => return Ok(m),
+                Ok(etag) => {
+                    // An empty entity tag cannot be used in a conditional read.
+                    if etag.is_empty() {
+                        self.manifests.lock().unwrap_or_else(|p| p.into_inner()).remove(db);
+                        self.quota().note_manifest(db, &m);
+                    } else {
+                        self.remember_manifest(db, &m, Some(etag));
+                    }
+                    return Ok(m);
+                }
                 Err(StoreError::PreconditionFailed(_)) => {
                     tracing::debug!(database = db, "manifest changed meanwhile; retrying");
                 }
@@ -160,6 +209,7 @@ impl BackupService {
     /// Backs up `db` for `reason`. An unchanged database (same SHA-256 as the
     /// newest version) is not uploaded again.
     pub async fn backup(&self, db: &str, reason: Reason, progress: ProgressFn<'_>) -> Result<Outcome> {
+        self.check_quota(crate::quota::Op::Backup).await?;
         let _guard = self.lock(db).await?;
         let source = self.db(db)?.clone();
         self.backup_locked(&source, reason, progress).await
@@ -253,8 +303,10 @@ impl BackupService {
             schema_version: snap.schema_version,
             branch: false,
         };
+        let ledger = self.quota().site_ledger().await;
         let recorded = self
             .update_manifest(db, |m| {
+                m.ledgers.insert(self.site.clone(), ledger.clone());
                 // A branch: this site's base is not the head any more (another
                 // site stored something meanwhile). Stored all the same.
                 let head = m.head().map(|h| h.sha256.clone());
@@ -276,6 +328,7 @@ impl BackupService {
             let _ = self.store.delete(&key).await;
             return Err(e);
         }
+        self.quota().count_backup();
         tracing::info!(
             database = db,
             key = %key,

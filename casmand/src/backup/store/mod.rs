@@ -109,6 +109,7 @@ impl Store {
         accounting: Accounting,
     ) -> Result<Store, StoreError> {
         use crate::config::Backend as Kind;
+        accounting.configure(cfg);
         match cfg.backend() {
             Kind::Local => Ok(Store::local(LocalStore::new(cfg.backup_dir()), accounting)),
             Kind::None => Ok(Store::none(accounting)),

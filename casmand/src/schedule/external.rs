@@ -1,0 +1,105 @@
+//! Writes to the database files by other programs (the sqlite3 shell, an old
+//! script), seen with `notify` and confirmed with `PRAGMA data_version` on
+//! casmand's own writer connection: that number changes only when *another*
+//! connection commits, so casmand's own writes are never counted twice.
+//! Bursts of file events are debounced into one check.
+
+use std::{collections::HashMap, path::Path, time::Duration};
+
+use notify::{RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+
+use crate::{
+    context::Context,
+    db::{ASSEMBLED_DB, Db, PARTS_DB},
+};
+
+/// File events within this window are one burst.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Watches the data directory.
+pub struct Watcher {
+    dbs: Vec<Db>,
+    events: Option<mpsc::Receiver<&'static str>>,
+    versions: HashMap<&'static str, i64>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+fn database_of(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_str()?;
+    [PARTS_DB, ASSEMBLED_DB].into_iter().find(|db| name == *db || name == format!("{db}-wal"))
+}
+
+async fn data_version(db: &Db) -> Option<i64> {
+    sqlx::query_scalar("PRAGMA data_version").fetch_one(&db.writer()).await.ok()
+}
+
+impl Watcher {
+    /// Starts watching `ctx`'s data directory. If the watch cannot be set up,
+    /// external writes are simply not counted (logged once).
+    pub fn start(ctx: &Context) -> Watcher {
+        let dbs = vec![ctx.dbs().parts.clone(), ctx.dbs().assembled.clone()];
+        let (tx, rx) = mpsc::channel(256);
+        let handler = move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res
+                && (ev.kind.is_modify() || ev.kind.is_create())
+            {
+                for db in ev.paths.iter().filter_map(|p| database_of(p)) {
+                    let _ = tx.try_send(db);
+                }
+            }
+        };
+        let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
+            w.watch(&ctx.config().data_dir, RecursiveMode::NonRecursive)?;
+            Ok(w)
+        });
+        let (events, watcher) = match watcher {
+            Ok(w) => (Some(rx), Some(w)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the data directory; writes by other programs are not counted");
+                (None, None)
+            }
+        };
+        Watcher { dbs, events, versions: HashMap::new(), _watcher: watcher }
+    }
+
+    /// Forgets the baseline of `db` (its file was replaced).
+    pub async fn rebaseline(&mut self, db: &'static str) {
+        if let Some(d) = self.dbs.iter().find(|d| d.name == db)
+            && let Some(v) = data_version(d).await
+        {
+            self.versions.insert(db, v);
+        }
+    }
+
+    /// Waits for a burst of file events and returns the databases another
+    /// program committed to since the last check. Pending forever when not
+    /// watching.
+    pub async fn changed(&mut self) -> Vec<&'static str> {
+        if self.versions.is_empty() {
+            for d in self.dbs.clone() {
+                if let Some(v) = data_version(&d).await {
+                    self.versions.insert(d.name, v);
+                }
+            }
+        }
+        let Some(rx) = self.events.as_mut() else { return std::future::pending().await };
+        let Some(first) = rx.recv().await else { return std::future::pending().await };
+        let mut touched = vec![first];
+        let deadline = tokio::time::Instant::now() + DEBOUNCE;
+        while let Ok(Some(db)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            if !touched.contains(&db) {
+                touched.push(db);
+            }
+        }
+        let mut changed = Vec::new();
+        for db in touched {
+            let Some(d) = self.dbs.iter().find(|d| d.name == db) else { continue };
+            let Some(now) = data_version(d).await else { continue };
+            if self.versions.insert(db, now).is_some_and(|before| before != now) {
+                changed.push(db);
+            }
+        }
+        changed
+    }
+}

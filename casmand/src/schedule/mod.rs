@@ -1,0 +1,181 @@
+//! The scheduler: backs up by itself when writes accumulate
+//! (`backup_on_scan_count`), when unsaved writes get old (`backup_on_hours`),
+//! and at once after parts generation; retries failed backups with capped
+//! exponential backoff (jitter) until they land; counts writes made to the
+//! database files by other programs; keeps the sd_notify STATUS= line current.
+//!
+//! It sleeps until the next thing is due or something happens: it never
+//! polls. Everything it must not forget (counts, pending backups) is in
+//! state.db, so a crash or restart loses nothing.
+
+mod external;
+mod triggers;
+
+use std::time::Duration;
+
+use tokio::sync::{broadcast::error::RecvError, watch};
+
+use crate::{
+    activity::Activity,
+    backup::{manifest::Reason, service::Progress},
+    context::Context,
+    db::{ASSEMBLED_DB, PARTS_DB, sync_state},
+    systemd, timestamp,
+};
+
+pub use triggers::{Due, backoff};
+
+/// Databases the scheduler backs up.
+const DATABASES: [&str; 2] = [PARTS_DB, ASSEMBLED_DB];
+
+/// Starts the scheduler; it stops when `stop` becomes true.
+pub fn spawn(ctx: Context, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(Scheduler { ctx }.run(stop))
+}
+
+struct Scheduler {
+    ctx: Context,
+}
+
+fn no_progress(_: Progress) {}
+
+impl Scheduler {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut activity = self.ctx.activity().subscribe();
+        let mut external = external::Watcher::start(&self.ctx);
+        if self.ctx.config().sync.sync_on_start {
+            self.report_newer_versions().await;
+        }
+        self.work_due().await;
+        loop {
+            let wait = self.next_wakeup().await;
+            tokio::select! {
+                _ = stop.changed() => break,
+                event = activity.recv() => match event {
+                    Ok(Activity::PartsGenerated { .. }) => self.back_up(PARTS_DB, Reason::PartsGenerated).await,
+                    Ok(Activity::Write { .. }) | Err(RecvError::Lagged(_)) => self.work_due().await,
+                    Ok(Activity::Restored { database }) => external.rebaseline(database).await,
+                    Err(RecvError::Closed) => break,
+                },
+                changed = external.changed() => {
+                    for db in changed {
+                        self.ctx.record(Activity::Write { database: db, action: "external", writes: 1 }).await;
+                        tracing::info!(database = db, "write by another program counted");
+                    }
+                }
+                _ = tokio::time::sleep(wait) => self.work_due().await,
+            }
+        }
+    }
+
+    /// How long until something is due (capped, so clock changes are noticed).
+    async fn next_wakeup(&self) -> Duration {
+        match triggers::next_due(&self.ctx).await {
+            Ok(Some(at)) => {
+                at.saturating_duration_since(tokio::time::Instant::now()).min(Duration::from_secs(3600))
+            }
+            Ok(None) => Duration::from_secs(3600),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the schedule; retrying in a minute");
+                Duration::from_secs(60)
+            }
+        }
+    }
+
+    /// Runs every backup that is due now: count or time triggers, and retries.
+    async fn work_due(&self) {
+        if self.ctx.backups().store().is_none() {
+            self.update_status().await;
+            return;
+        }
+        for db in DATABASES {
+            match triggers::due(&self.ctx, db).await {
+                Ok(Some(due)) => self.back_up(db, due.reason()).await,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(database = db, error = %e, "cannot read write activity"),
+            }
+        }
+        self.update_status().await;
+    }
+
+    /// Backs `db` up; on failure the backup stays pending with its next attempt
+    /// scheduled, and the write counter is left as it is.
+    async fn back_up(&self, db: &'static str, reason: Reason) {
+        if self.ctx.backups().store().is_none() {
+            return;
+        }
+        let state = &self.ctx.dbs().state;
+        match self.ctx.backups().backup(db, reason, &no_progress).await {
+            Ok(outcome) => {
+                if let Err(e) = sync_state::backup_landed(state, db).await {
+                    tracing::warn!(database = db, error = %e, "could not clear the pending backup");
+                }
+                tracing::info!(
+                    database = db,
+                    key = %outcome.version.key,
+                    uploaded = outcome.uploaded,
+                    reason = reason.as_str(),
+                    "automatic backup stored"
+                );
+            }
+            Err(e) => {
+                let attempts = sync_state::pending(state)
+                    .await
+                    .ok()
+                    .and_then(|p| p.into_iter().find(|p| p.database == db).map(|p| p.attempts))
+                    .unwrap_or(0);
+                let cfg = &self.ctx.config().sync;
+                let wait = backoff(attempts as u32, cfg.retry_initial, cfg.retry_max, rand::random::<f64>());
+                let next = jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::ZERO))
+                    .unwrap_or_else(|_| jiff::Timestamp::now());
+                let next = timestamp::format(next);
+                tracing::warn!(database = db, error = %e, retry_at = %next, "backup failed; it stays pending");
+                if let Err(e2) =
+                    sync_state::backup_failed(state, db, reason.as_str(), &e.to_string(), &next).await
+                {
+                    tracing::error!(database = db, error = %e2, "could not record the pending backup");
+                }
+            }
+        }
+        self.update_status().await;
+    }
+
+    /// With `sync_on_start`: says which databases have a newer version at
+    /// another site (fetching them is `casmanctl sync sync`).
+    async fn report_newer_versions(&self) {
+        for db in DATABASES {
+            let Ok((manifest, _)) = self.ctx.backups().manifest(db).await else { continue };
+            let base = sync_state::base(&self.ctx.dbs().state, db).await.ok().flatten();
+            if let Some(head) = manifest.head()
+                && base.as_ref().map(|b| &b.sha256) != Some(&head.sha256)
+            {
+                tracing::info!(
+                    database = db,
+                    site = %head.site,
+                    key = %head.key,
+                    "a newer version exists at another site; run `casmanctl sync sync` to fetch it"
+                );
+            }
+        }
+    }
+
+    /// The one-line sd_notify status: writes waiting and pending retries.
+    async fn update_status(&self) {
+        let state = &self.ctx.dbs().state;
+        let mut parts = Vec::new();
+        for db in DATABASES {
+            if let Ok(a) = sync_state::activity(state, db).await {
+                parts.push(format!("{db} {} unsaved", a.writes_since_backup));
+            }
+        }
+        let pending = sync_state::pending(state).await.map(|p| p.len()).unwrap_or(0);
+        let backend = self.ctx.config().backend().as_str();
+        let line = if pending > 0 {
+            format!("serving; {}; {pending} backup(s) pending retry ({backend})", parts.join(", "))
+        } else {
+            format!("serving; {} ({backend})", parts.join(", "))
+        };
+        systemd::status(&line);
+    }
+}

@@ -1,0 +1,129 @@
+//! When a database is due for a backup: too many unsaved writes, unsaved
+//! writes too old, or a failed backup whose retry time has come. Read from
+//! state.db, so decisions survive restarts.
+
+use std::time::Duration;
+
+use crate::{backup::manifest::Reason, context::Context, db::sync_state, error::Result};
+
+/// Why a backup is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// `backup_on_scan_count` writes (or more) are unsaved.
+    Count(i64),
+    /// Unsaved writes and `backup_on_hours` since the last backup.
+    Time,
+    /// A failed backup's retry time has come.
+    Retry(String),
+}
+
+impl Due {
+    /// The reason recorded with the version.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Due::Count(_) | Due::Time => Reason::Scheduled,
+            Due::Retry(r) if r == Reason::PartsGenerated.as_str() => Reason::PartsGenerated,
+            Due::Retry(r) if r == Reason::Manual.as_str() => Reason::Manual,
+            Due::Retry(_) => Reason::Scheduled,
+        }
+    }
+}
+
+/// The wait before retry number `attempts + 1`: `initial` doubling per failed
+/// attempt, capped at `max`, scaled by a jitter factor in [0.8, 1.2)
+/// (`jitter01` in [0, 1)) so sites that went offline together do not retry
+/// in lockstep.
+pub fn backoff(attempts: u32, initial: Duration, max: Duration, jitter01: f64) -> Duration {
+    let base = initial.saturating_mul(2u32.saturating_pow(attempts.min(30))).min(max);
+    base.mul_f64(0.8 + 0.4 * jitter01.clamp(0.0, 1.0)).min(max)
+}
+
+fn parse(ts: &str) -> Option<jiff::Timestamp> {
+    ts.parse().ok()
+}
+
+/// How long from now until `ts` (zero if past).
+fn until(ts: jiff::Timestamp) -> Duration {
+    let d = ts.duration_since(jiff::Timestamp::now());
+    Duration::try_from(d).unwrap_or(Duration::ZERO)
+}
+
+/// Whether `db` is due for a backup now, and why.
+pub async fn due(ctx: &Context, db: &str) -> Result<Option<Due>> {
+    let state = &ctx.dbs().state;
+    let pending = sync_state::pending(state).await?.into_iter().find(|p| p.database == db);
+    if let Some(p) = pending {
+        let ready = p.next_attempt_at.as_deref().and_then(parse).is_none_or(|t| until(t).is_zero());
+        return Ok(ready.then_some(Due::Retry(p.reason)));
+    }
+    let a = sync_state::activity(state, db).await?;
+    let sync = &ctx.config().sync;
+    if a.writes_since_backup <= 0 {
+        return Ok(None);
+    }
+    if a.writes_since_backup >= i64::from(sync.backup_on_scan_count) {
+        return Ok(Some(Due::Count(a.writes_since_backup)));
+    }
+    Ok(time_due_at(&a, sync.backup_on_hours).filter(|t| until(*t).is_zero()).map(|_| Due::Time))
+}
+
+/// When the time trigger of `a` fires: `hours` after the last backup (or
+/// after the first unsaved write, if there never was one).
+fn time_due_at(a: &sync_state::Activity, hours: Duration) -> Option<jiff::Timestamp> {
+    let since = a.last_backup_at.as_deref().or(a.first_unsaved_write_at.as_deref()).and_then(parse)?;
+    since.checked_add(jiff::SignedDuration::try_from(hours).ok()?).ok()
+}
+
+/// The earliest moment something becomes due (a retry or a time trigger).
+pub async fn next_due(ctx: &Context) -> Result<Option<tokio::time::Instant>> {
+    let state = &ctx.dbs().state;
+    let mut times: Vec<jiff::Timestamp> = Vec::new();
+    for p in sync_state::pending(state).await? {
+        times.extend(p.next_attempt_at.as_deref().and_then(parse));
+    }
+    for db in super::DATABASES {
+        let a = sync_state::activity(state, db).await?;
+        if a.writes_since_backup > 0 {
+            times.extend(time_due_at(&a, ctx.config().sync.backup_on_hours));
+        }
+    }
+    Ok(times.into_iter().min().map(|t| tokio::time::Instant::now() + until(t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let (i, m) = (Duration::from_secs(30), Duration::from_secs(3600));
+        assert_eq!(backoff(0, i, m, 0.5), Duration::from_secs(30));
+        assert_eq!(backoff(1, i, m, 0.5), Duration::from_secs(60));
+        assert_eq!(backoff(3, i, m, 0.5), Duration::from_secs(240));
+        assert_eq!(backoff(20, i, m, 0.5), m);
+        assert_eq!(backoff(1, i, m, 0.0), Duration::from_secs(48));
+        assert!(backoff(1, i, m, 0.999) < Duration::from_secs(72));
+        assert!(backoff(40, i, m, 1.0) <= m);
+    }
+
+    #[test]
+    fn the_time_trigger_counts_from_the_last_backup() {
+        let a = sync_state::Activity {
+            writes_since_backup: 1,
+            first_unsaved_write_at: Some("2026-01-02T00:00:00Z".into()),
+            last_backup_at: Some("2026-01-01T00:00:00Z".into()),
+            last_backup_key: None,
+        };
+        let at = time_due_at(&a, Duration::from_secs(24 * 3600)).map(|t| t.to_string());
+        assert_eq!(at.as_deref(), Some("2026-01-02T00:00:00Z"));
+        let never = sync_state::Activity { last_backup_at: None, ..a };
+        let at = time_due_at(&never, Duration::from_secs(3600)).map(|t| t.to_string());
+        assert_eq!(at.as_deref(), Some("2026-01-02T01:00:00Z"));
+    }
+
+    #[test]
+    fn retries_keep_their_reason() {
+        assert_eq!(Due::Retry("parts-generated".into()).reason(), Reason::PartsGenerated);
+        assert_eq!(Due::Count(10).reason(), Reason::Scheduled);
+    }
+}
