@@ -7,6 +7,7 @@ use casman_proto::{
     v1::{
         GetStatusRequest, GetStatusResponse, assembly_client::AssemblyClient, backups_client::BackupsClient,
         daemon_client::DaemonClient, database_client::DatabaseClient, parts_client::PartsClient,
+        sync_client::SyncClient,
     },
 };
 use tonic::transport::Channel;
@@ -49,6 +50,11 @@ impl Conn {
     /// The Backups service.
     pub fn backups(&self) -> BackupsClient<Channel> {
         BackupsClient::new(self.channel.clone()).max_decoding_message_size(16 << 20)
+    }
+
+    /// The Sync service.
+    pub fn sync(&self) -> SyncClient<Channel> {
+        SyncClient::new(self.channel.clone())
     }
 
     /// The Assembly service.

@@ -1,7 +1,7 @@
 //! casmand's configuration, layered with figment, lowest to highest:
 //! built-in defaults < `/etc/casman/casmand.toml` (or `--config FILE`) <
 //! environment (`CASMAN_*` and the CAsMan names, see [`crate::config_env`]) <
-//! command-line flags. Unknown keys and malformed values are errors that name
+//! systemd credentials (see [`crate::config_credentials`]) < command-line flags. Unknown keys and malformed values are errors that name
 //! the key and where it came from.
 
 use std::{
@@ -43,6 +43,9 @@ pub struct Config {
     /// IANA time zone in which the Python tool wrote its local timestamps.
     /// Default: the host's zone.
     pub legacy_timezone: Option<String>,
+    /// Part numbers this site issues, `"LO-HI"` within 1-99999. Sites that
+    /// generate parts while sharing a bucket get disjoint ranges.
+    pub part_number_range: String,
     /// How long in-flight requests may run after SIGTERM before they are cut.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
@@ -53,6 +56,57 @@ pub struct Config {
     pub store: StoreConfig,
     /// Object-store free-tier limits (R2's by default).
     pub quota: QuotaConfig,
+    /// The read-only web views (off unless `listen` is set).
+    pub http: HttpConfig,
+}
+
+/// The web views served over HTTP (see `crate::web`).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address and port to serve on, e.g. `127.0.0.1:8998`. Default: off.
+    pub listen: Option<String>,
+    /// Access token every request must carry; secret. Required when
+    /// `listen` is not a loopback address.
+    pub token: Option<String>,
+}
+
+impl HttpConfig {
+    /// A copy with the token replaced by [`REDACTED`].
+    pub fn redacted(&self) -> HttpConfig {
+        HttpConfig { listen: self.listen.clone(), token: self.token.as_ref().map(|_| REDACTED.to_owned()) }
+    }
+
+    /// The address to serve on, if any, checked: an IP address and port, and
+    /// a token when the address is not loopback (the views show the whole
+    /// inventory, and anyone on the network could read it).
+    pub fn address(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(listen) = self.listen.as_deref() else { return Ok(None) };
+        let addr: std::net::SocketAddr = listen.trim().parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "key `http.listen` = {listen:?}: must be an IP address and port, e.g. \"127.0.0.1:8998\""
+            ))
+        })?;
+        let has_token = self.token.as_deref().is_some_and(|t| !t.trim().is_empty());
+        if !addr.ip().is_loopback() && !has_token {
+            return Err(ConfigError::Invalid(format!(
+                "key `http.listen` = {listen:?} is not a loopback address, so `http.token` must be set \
+                 (every request must then carry it); casmand will not serve the web views to the network \
+                 without one"
+            )));
+        }
+        Ok(Some(addr))
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = self.redacted();
+        f.debug_struct("HttpConfig")
+            .field("listen", &redacted.listen)
+            .field("token", &redacted.token)
+            .finish()
+    }
 }
 
 /// Which kind of store holds backups.
@@ -99,6 +153,9 @@ pub struct SyncConfig {
     /// A humantime string (`"24h"`) or, as in CAsMan's config.yaml, a number of hours.
     #[serde(with = "hours_or_humantime")]
     pub backup_on_hours: Duration,
+    /// Back up parts.db at once after every batch of generated parts.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub backup_after_parts_generation: bool,
     /// Fetch newer versions from other sites when the daemon starts.
     #[serde(deserialize_with = "lenient_bool")]
     pub sync_on_start: bool,
@@ -199,10 +256,12 @@ impl Default for Config {
             admin_group: None,
             site_id: default_site_id(),
             legacy_timezone: None,
+            part_number_range: "1-99999".into(),
             shutdown_timeout: Duration::from_secs(10),
             sync: SyncConfig::default(),
             store: StoreConfig { bucket_name: "casman-databases".into(), ..Default::default() },
             quota: QuotaConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -215,6 +274,7 @@ impl Default for SyncConfig {
             keep_versions: 10,
             backup_on_scan_count: 10,
             backup_on_hours: Duration::from_secs(24 * 3600),
+            backup_after_parts_generation: true,
             sync_on_start: false,
             maintenance_interval: Duration::from_secs(7 * 24 * 3600),
             retry_initial: Duration::from_secs(30),
@@ -321,6 +381,11 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         sources.push(format!("environment ({})", env.names().join(", ")));
     }
     fig = fig.merge(env);
+    let creds = crate::config_credentials::CredentialsLayer::from_process();
+    if !creds.is_empty() {
+        sources.push(format!("systemd credentials ({})", creds.names().join(", ")));
+    }
+    fig = fig.merge(creds);
     let flags = Serialized::defaults(overrides.clone());
     if overrides.data_dir.is_some()
         || overrides.socket.is_some()
@@ -375,6 +440,13 @@ impl Config {
                 "must be non-empty ASCII letters, digits, '-' or '.'",
             );
         }
+        if self.part_numbers().is_none() {
+            return bad(
+                "part_number_range",
+                &format!("{:?}", self.part_number_range),
+                "must be LO-HI with 1 <= LO <= HI <= 99999, e.g. \"1-49999\"",
+            );
+        }
         if self.sync.keep_versions == 0 {
             return bad("sync.keep_versions", &0, "must be at least 1");
         }
@@ -394,7 +466,15 @@ impl Config {
         {
             return bad("legacy_timezone", &format!("{tz:?}"), "not a known IANA time zone");
         }
+        self.http.address()?;
         Ok(())
+    }
+
+    /// The part numbers this site issues, parsed from [`Config::part_number_range`].
+    pub fn part_numbers(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        let (lo, hi) = self.part_number_range.split_once('-')?;
+        let (lo, hi): (u32, u32) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+        (1 <= lo && lo <= hi && hi <= 99_999).then_some(lo..=hi)
     }
 
     /// The socket's permission bits, parsed from [`Config::socket_mode`].
@@ -422,7 +502,7 @@ impl Config {
 
     /// A copy safe to show: secrets redacted.
     pub fn redacted(&self) -> Config {
-        Config { store: self.store.redacted(), ..self.clone() }
+        Config { store: self.store.redacted(), http: self.http.redacted(), ..self.clone() }
     }
 }
 
@@ -514,6 +594,23 @@ mod tests {
         let shown = format!("{:?} {}", c, toml::to_string(&c.redacted()).unwrap_or_default());
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains(REDACTED));
+    }
+
+    #[test]
+    fn http_token_is_redacted_and_required_off_loopback() {
+        let mut c = Config::default();
+        assert_eq!(c.http.address().ok(), Some(None));
+        c.http.listen = Some("127.0.0.1:8998".into());
+        assert!(c.validate().is_ok());
+        c.http.listen = Some("0.0.0.0:8998".into());
+        let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("http.token"), "{err}");
+        c.http.token = Some("hunter2".into());
+        assert!(c.validate().is_ok());
+        let shown = format!("{:?} {}", c, toml::to_string(&c.redacted()).unwrap_or_default());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        c.http.listen = Some("localhost".into());
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod api;
 pub mod authz;
 pub mod backup;
 pub mod config;
+pub mod config_credentials;
 pub mod config_env;
 pub mod context;
 pub mod db;
@@ -21,6 +22,7 @@ pub mod schedule;
 pub mod server;
 pub mod systemd;
 pub mod timestamp;
+pub mod web;
 
 use std::{future::Future, path::PathBuf};
 
@@ -89,7 +91,11 @@ pub async fn run(
     // Bind first: a daemon already serving on this socket is refused before
     // anything touches the databases. Clients connecting meanwhile wait in the
     // backlog until the databases are open.
-    let server::BoundSocket { listener, file: socket_file } = server::bind(&socket_path, mode, gid)?;
+    // Under socket activation systemd bound the socket (casmand.socket).
+    let server::BoundSocket { listener, file: socket_file } = match server::from_systemd()? {
+        Some(inherited) => inherited,
+        None => server::bind(&socket_path, mode, gid)?,
+    };
     let _lock = match lock_data_dir(&config.data_dir) {
         Ok(lock) => lock,
         Err(e) => {
@@ -123,6 +129,15 @@ pub async fn run(
     );
     let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups);
     let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;
+    // The web views (off unless http.listen is set), bound before READY=1 so
+    // that a bad or busy address stops start-up.
+    let web = match web::bind(ctx.config()).await {
+        Ok(web) => web,
+        Err(e) => {
+            socket_file.remove();
+            return Err(RunError::Startup(e));
+        }
+    };
 
     // One signal, observed by the server (stop accepting) and by us (deadline).
     let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -140,6 +155,7 @@ pub async fn run(
 
     let watchdog = systemd::watchdog_interval().map(|i| tokio::spawn(systemd::watchdog(i)));
     let scheduler = schedule::spawn(ctx.clone(), stop_rx.clone());
+    let web_task = web.map(|w| tokio::spawn(web::serve(w, ctx.clone(), stop_rx.clone())));
     let status_line = format!("serving on {}", socket_file.path.display());
     tracing::info!(socket = %socket_file.path.display(), data_dir = %ctx.config().data_dir.display(), version = env!("CARGO_PKG_VERSION"), "casmand ready");
     systemd::ready(&status_line);
@@ -161,6 +177,11 @@ pub async fn run(
     // A backup in progress may finish (bounded); pending work stays in state.db.
     if tokio::time::timeout(timeout, scheduler).await.is_err() {
         tracing::warn!("the scheduler did not stop in time; its pending work is kept for the next start");
+    }
+    if let Some(w) = web_task
+        && tokio::time::timeout(timeout, w).await.is_err()
+    {
+        tracing::warn!("the web views did not stop in time");
     }
     socket_file.remove();
     dbs.close().await;

@@ -28,10 +28,16 @@ struct Args {
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     print_config: bool,
+    /// Print the man page (roff) and exit; used when packaging.
+    #[arg(long, hide = true)]
+    man: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.man {
+        return print_man();
+    }
     casmand::logging::init();
     let overrides = Overrides {
         data_dir: args.data_dir,
@@ -84,6 +90,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(None) => ExitCode::FAILURE,
+    }
+}
+
+/// `casmand --man`: the man page (section 8), generated from the flags above.
+fn print_man() -> ExitCode {
+    use clap::CommandFactory;
+    match clap_mangen::Man::new(Args::command()).section("8").render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("casmand: writing man page: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

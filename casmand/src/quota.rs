@@ -4,8 +4,10 @@
 //! * Every store request is counted by [`crate::backup::accounting`] and lands
 //!   here: counts are kept in memory and written to state.db (`quota_ledger`,
 //!   one row per UTC calendar month, so the monthly reset happens by
-//!   construction) by a background task at most [`FLUSH_INTERVAL`] after the
-//!   request: a crash loses at most about a second of counts.
+//!   construction) by a background task as soon as it can (requests counted
+//!   while a write runs go into the next one; a failed write is retried after
+//!   [`FLUSH_INTERVAL`]): a crash loses at most the counts of the last few
+//!   milliseconds (a second or two if state.db is failing).
 //! * Storage is the stored size of every version listed in the manifests (all
 //!   sites), refreshed whenever a manifest is read or written: it goes down
 //!   when versions are deleted (CAsMan's tracker only ever added).
@@ -35,7 +37,7 @@ use crate::{
     error::{Error, Result},
 };
 
-/// How long after a request its count reaches state.db.
+/// How long to wait before retrying a failed write of the ledger.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -275,7 +277,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -421,11 +423,10 @@ impl Quota {
             loop {
                 let Some(inner) = weak.upgrade() else { return };
                 inner.wake.notified().await;
-                drop(inner);
-                tokio::time::sleep(FLUSH_INTERVAL).await;
-                let Some(inner) = weak.upgrade() else { return };
+                // Requests made while this flush runs are written by the next.
                 if let Err(e) = (Quota { inner }).flush().await {
                     tracing::warn!(error = %e, "could not write the quota ledger; retrying");
+                    tokio::time::sleep(FLUSH_INTERVAL).await;
                 }
             }
         });

@@ -127,6 +127,68 @@ pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<BoundSocket, Soc
     Ok(BoundSocket { listener, file: SocketFile { path: path.to_path_buf(), ino } })
 }
 
+/// The listening socket systemd passed (socket activation: `LISTEN_FDS` and
+/// `LISTEN_PID` name this process, the socket is fd 3), or `None` when the
+/// daemon was not socket-activated and must [`bind`] its own. The socket is
+/// taken once per process; later calls return `None`.
+///
+/// systemd owns the file of an inherited socket: it is never removed by
+/// casmand (its [`SocketFile`] has no inode to match, see
+/// [`SocketFile::remove`]), and its mode and group are the `.socket` unit's
+/// `SocketMode=`/`SocketGroup=`.
+pub fn from_systemd() -> Result<Option<BoundSocket>, SocketError> {
+    let fds: Vec<std::os::fd::RawFd> = match sd_notify::listen_fds() {
+        Ok(fds) => fds.collect(),
+        // Not for us (LISTEN_PID is another process) or malformed: bind ourselves.
+        Err(e) => {
+            if std::env::var_os("LISTEN_FDS").is_some() {
+                tracing::warn!(error = %e, "ignoring LISTEN_FDS");
+            }
+            return Ok(None);
+        }
+    };
+    let Some(&fd) = fds.first() else {
+        return Ok(None);
+    };
+    if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let systemd_path = PathBuf::from("<systemd socket>");
+    if fds.len() > 1 {
+        tracing::warn!(count = fds.len(), "systemd passed several sockets; serving on the first only");
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is an open descriptor handed over by the service manager
+    // (`listen_fds` checked LISTEN_PID is this process and set FD_CLOEXEC on
+    // it, which fails on a closed fd); nothing else in casmand refers to fd 3
+    // (it was open before main ran, so no std object was given that number),
+    // and the `TAKEN` flag makes this the only conversion into an owner.
+    let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let socket = Socket::from(owned);
+    let local = socket.local_addr().map_err(io_err("inspecting inherited socket", &systemd_path))?;
+    let path = local.as_pathname().map(Path::to_path_buf).unwrap_or(systemd_path);
+    if socket.r#type().map_err(io_err("inspecting inherited socket", &path))? != Type::STREAM
+        || local.domain() != Domain::UNIX
+    {
+        return Err(SocketError::Io {
+            what: "using inherited socket (need a Unix stream socket: ListenStream=)",
+            path,
+            source: io::Error::from(io::ErrorKind::InvalidInput),
+        });
+    }
+    socket.set_nonblocking(true).map_err(io_err("configuring", &path))?;
+    let std_listener: std::os::unix::net::UnixListener = socket.into();
+    let listener = UnixListener::from_std(std_listener).map_err(io_err("registering", &path))?;
+    tracing::info!(socket = %path.display(), "using the socket passed by systemd");
+    Ok(Some(BoundSocket { listener, file: SocketFile { path, ino: INHERITED } }))
+}
+
+/// The `ino` of a socket file systemd owns: matches no file.
+const INHERITED: u64 = 0;
+
+/// Set once the inherited socket has an owner, so it is never taken twice.
+static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Removes a socket file left by a daemon that died, after checking that
 /// nobody answers on it.
 fn remove_if_stale(path: &Path) -> Result<(), SocketError> {
@@ -150,8 +212,12 @@ fn remove_if_stale(path: &Path) -> Result<(), SocketError> {
 }
 
 impl SocketFile {
-    /// Removes the socket file if it is still the one this daemon bound.
+    /// Removes the socket file if it is still the one this daemon bound
+    /// (never one inherited from systemd).
     pub fn remove(&self) {
+        if self.ino == INHERITED {
+            return;
+        }
         match fs::symlink_metadata(&self.path) {
             Ok(m) if m.ino() == self.ino => {
                 if let Err(e) = fs::remove_file(&self.path) {

@@ -57,6 +57,9 @@ impl Backend {
             Backend::Moto(m) => s3(&m.endpoint, "test", "test"),
             Backend::S3s(s, _) => s3(&s.endpoint, &s.access_key, &s.secret_key),
         }
+        // These tests decide when backups happen (the scheduler has its own tests).
+        .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+        .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
     }
 
     fn name(&self) -> &'static str {

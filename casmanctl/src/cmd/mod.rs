@@ -11,3 +11,4 @@ pub mod prompt;
 pub mod scan;
 pub mod snap;
 pub mod sync;
+pub mod sync_sites;

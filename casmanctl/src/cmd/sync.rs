@@ -3,8 +3,9 @@
 use std::{io::Write, path::PathBuf};
 
 use casman_proto::v1::{
-    BackupRequest, BackupVersion, ListBackupsRequest, RestoreRequest, TransferProgress, VerifyRequest,
-    backup_event, restore_event, verify_event,
+    BackupRequest, BackupVersion, GetSyncStatusRequest, ListBackupsRequest, MaintainRequest, QuotaItem,
+    QuotaUsage, RestoreRequest, TransferProgress, VerifyRequest, backup_event, maintain_event, restore_event,
+    verify_event,
 };
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -15,6 +16,32 @@ use crate::{client::Conn, error::CtlError, output};
 /// Sync commands (CAsMan's `casman sync ...`).
 #[derive(Debug, Subcommand)]
 pub enum SyncCmd {
+    /// Fetch newer versions from other sites: pulls when the local database is
+    /// unchanged since it was last synced; when both sides changed, keeps the
+    /// local state as a branch and reports the divergence.
+    Sync {
+        /// Only parts.db.
+        #[arg(long)]
+        parts: bool,
+        /// Only assembled_casm.db.
+        #[arg(long)]
+        assembled: bool,
+        /// Replace diverged local changes with the other site's version (they are backed up first).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring a diverged database up to date by adding the other site's changes.
+    Merge {
+        /// Only parts.db.
+        #[arg(long)]
+        parts: bool,
+        /// Only assembled_casm.db.
+        #[arg(long)]
+        assembled: bool,
+        /// Which side wins conflicts: local or remote.
+        #[arg(long, value_parser = ["local", "remote"])]
+        prefer: Option<String>,
+    },
     /// Back up the databases now (both unless --parts or --assembled).
     Backup {
         /// Only parts.db.
@@ -55,6 +82,12 @@ pub enum SyncCmd {
         #[arg(long, value_name = "KEY")]
         key: Option<String>,
     },
+    /// Backup settings, store reachability, each database's backup state,
+    /// free-tier quota (this site and the fleet) and maintenance.
+    Status,
+    /// Storage-class maintenance now: move versions back to the configured
+    /// class, report missing or damaged ones, verify a sample, apply retention.
+    Maintain,
 }
 
 fn selected(parts: bool, assembled: bool) -> Vec<String> {
@@ -82,10 +115,18 @@ fn show_progress(bar: &mut Bar, p: &TransferProgress) {
 /// Runs a sync command.
 pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlError> {
     match cmd {
+        SyncCmd::Sync { parts, assembled, force } => {
+            super::sync_sites::sync(conn, parts, assembled, force, as_json).await
+        }
+        SyncCmd::Merge { parts, assembled, prefer } => {
+            super::sync_sites::merge(conn, parts, assembled, prefer, as_json).await
+        }
         SyncCmd::Backup { parts, assembled } => backup(conn, selected(parts, assembled), as_json).await,
         SyncCmd::List { db } => list(conn, db, as_json).await,
         SyncCmd::Restore { key, dest, no_backup } => restore(conn, key, dest, no_backup, as_json).await,
         SyncCmd::Verify { db, all, key } => verify(conn, db, all, key, as_json).await,
+        SyncCmd::Status => status(conn, as_json).await,
+        SyncCmd::Maintain => maintain(conn, as_json).await,
     }
 }
 
@@ -273,5 +314,232 @@ async fn verify(
     if failed > 0 {
         return Err(CtlError::Io(format!("{failed} version(s) failed verification")));
     }
+    Ok(())
+}
+
+fn item_json(i: &Option<QuotaItem>, marks: bool) -> Value {
+    let i = i.clone().unwrap_or_default();
+    let mut j = json!({
+        "used": i.used, "limit": i.limit, "percent": (i.fraction * 1000.0).round() / 10.0, "level": i.level,
+    });
+    if marks {
+        j["mark"] = json!(mark(&i.level));
+    }
+    j
+}
+
+fn usage_json(u: &Option<QuotaUsage>) -> Value {
+    let u = u.clone().unwrap_or_default();
+    json!({
+        "storage": item_json(&u.storage, true),
+        "class_a": item_json(&u.class_a, true),
+        "class_b": item_json(&u.class_b, true),
+    })
+}
+
+/// ✓, ⚠ or ✗ for a quota level.
+fn mark(level: &str) -> &'static str {
+    match level {
+        "block" => "✗",
+        "warn" => "⚠",
+        _ => "✓",
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn print_usage(u: &Option<QuotaUsage>) {
+    let u = u.clone().unwrap_or_default();
+    let gb = |b: u64| b as f64 / (1024.0 * 1024.0 * 1024.0);
+    let limit_gb = |b: u64| {
+        let s = format!("{:.2}", gb(b));
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    };
+    let s = u.storage.unwrap_or_default();
+    println!(
+        "  Storage:              {} {:.2} / {} GB ({:.1}%)",
+        mark(&s.level),
+        gb(s.used),
+        limit_gb(s.limit),
+        s.fraction * 100.0
+    );
+    for (label, i) in [("Class A Ops (writes):", u.class_a), ("Class B Ops (reads): ", u.class_b)] {
+        let i = i.unwrap_or_default();
+        println!(
+            "  {label} {} {} / {} ({:.1}%)",
+            mark(&i.level),
+            thousands(i.used),
+            thousands(i.limit),
+            i.fraction * 100.0
+        );
+    }
+}
+
+async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
+    let s = conn.backups().get_sync_status(conn.request(GetSyncStatusRequest {})).await?.into_inner();
+    let cfg = s.settings.clone().unwrap_or_default();
+    let store = s.store.clone().unwrap_or_default();
+    let q = s.quota.clone().unwrap_or_default();
+    let m = s.maintenance.clone().unwrap_or_default();
+    if as_json {
+        let dbs: Vec<Value> = s
+            .databases
+            .iter()
+            .map(|d| {
+                json!({
+                    "db": d.database, "size_bytes": d.size_bytes, "writes_since_backup": d.writes_since_backup,
+                    "last_backup_at": d.last_backup_at, "last_backup_key": d.last_backup_key,
+                    "pending": d.pending.as_ref().map(|p| json!({
+                        "reason": p.reason, "first_failed_at": p.first_failed_at, "attempts": p.attempts,
+                        "last_error": p.last_error, "next_attempt_at": p.next_attempt_at,
+                    })),
+                    "base_key": d.base_key, "base_sha256": d.base_sha256,
+                    "newer": d.newer.as_ref().map(version_json),
+                    "versions": (d.versions >= 0).then_some(d.versions), "stored_bytes": d.stored_bytes,
+                })
+            })
+            .collect();
+        output::json(&json!({
+            "site": s.site,
+            "config": {
+                "backend": cfg.backend, "location": cfg.location, "keep_versions": cfg.keep_versions,
+                "backup_on_scan_count": cfg.backup_on_scan_count, "backup_on_seconds": cfg.backup_on_seconds,
+                "storage_class": cfg.storage_class,
+                "maintenance_interval_seconds": cfg.maintenance_interval_seconds,
+                "verify_period_seconds": cfg.verify_period_seconds,
+            },
+            "store": { "enabled": store.enabled, "reachable": store.reachable, "error": store.error },
+            "databases": dbs,
+            "quota": {
+                "enforced": q.enforced, "month": q.month,
+                "warn_threshold": q.warn_threshold, "block_threshold": q.block_threshold,
+                "site": usage_json(&q.site), "fleet": usage_json(&q.fleet),
+                "backups_this_month": q.backups_this_month, "restores_this_month": q.restores_this_month,
+                "other_sites": q.other_sites.iter().map(|l| json!({
+                    "site": l.site, "month": l.month, "class_a": l.class_a, "class_b": l.class_b,
+                    "updated_at": l.updated_at,
+                })).collect::<Vec<_>>(),
+            },
+            "maintenance": {
+                "last_at": m.last_at, "last_summary": m.last_summary, "next_at": m.next_at, "due": m.due,
+            },
+        }));
+        return Ok(());
+    }
+    let secs = output::duration_secs;
+    println!("Sync configuration (site {}):", s.site);
+    let location = if cfg.location.is_empty() { String::new() } else { format!(" ({})", cfg.location) };
+    println!("  Backend:              {}{location}", cfg.backend);
+    println!("  Keep versions:        {}", cfg.keep_versions);
+    println!(
+        "  Automatic backup:     after {} writes, or {} after the last backup",
+        cfg.backup_on_scan_count,
+        secs(cfg.backup_on_seconds)
+    );
+    println!("  Storage class:        {}", cfg.storage_class);
+    let reach = match (store.enabled, store.reachable) {
+        (false, _) => "backups disabled".to_owned(),
+        (true, true) => "✓ reachable".to_owned(),
+        (true, false) => format!("✗ unreachable: {}", store.error),
+    };
+    println!("  Store:                {reach}");
+    println!();
+    println!("Databases:");
+    for d in &s.databases {
+        println!("  {} ({}):", d.database, output::bytes(d.size_bytes));
+        println!("    Writes since last backup: {}", d.writes_since_backup);
+        if d.last_backup_at.is_empty() {
+            println!("    Last backup:              never");
+        } else {
+            println!("    Last backup:              {} ({})", d.last_backup_at, d.last_backup_key);
+        }
+        if let Some(p) = &d.pending {
+            println!(
+                "    ⚠ Pending backup:         {} attempt(s) since {}, next {}: {}",
+                p.attempts, p.first_failed_at, p.next_attempt_at, p.last_error
+            );
+        }
+        if let Some(n) = &d.newer {
+            println!("    Newer version at site {}: {} ({})", n.site, n.key, n.created_at);
+        }
+    }
+    println!();
+    println!("R2 Free Tier Quota Usage (this site, {}):", q.month);
+    print_usage(&q.site);
+    println!("  Backups this month:   {}", q.backups_this_month);
+    println!("  Restores this month:  {}", q.restores_this_month);
+    println!("Whole fleet (this site and {} other site(s)):", q.other_sites.len());
+    print_usage(&q.fleet);
+    if !q.enforced {
+        println!("  (backend {}: requests are counted, limits are not enforced)", cfg.backend);
+    }
+    println!();
+    println!("Maintenance:");
+    if m.last_at.is_empty() {
+        println!("  Last:                 never");
+    } else {
+        println!("  Last:                 {} ({})", m.last_at, m.last_summary);
+    }
+    println!("  Next:                 {}", if m.due { "due" } else { m.next_at.as_str() });
+    Ok(())
+}
+
+async fn maintain(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
+    let mut stream = conn.backups().maintain(conn.request(MaintainRequest {})).await?.into_inner();
+    let mut bar = Bar::new(!as_json);
+    let mut report = None;
+    while let Some(ev) = stream.message().await? {
+        match ev.event {
+            Some(maintain_event::Event::Progress(p)) => show_progress(&mut bar, &p),
+            Some(maintain_event::Event::Report(r)) => report = Some(r),
+            None => {}
+        }
+    }
+    bar.clear();
+    let r = report.ok_or_else(|| CtlError::Io("the daemon ended maintenance without a report".into()))?;
+    if as_json {
+        output::json(&json!({
+            "at": r.at, "checked": r.checked,
+            "moved": r.moved.iter().map(|m| json!({"key": m.key, "from": m.from_class, "to": m.to_class})).collect::<Vec<_>>(),
+            "missing": r.missing,
+            "size_mismatches": r.size_mismatches.iter().map(|m| json!({"key": m.key, "expected": m.expected, "actual": m.actual})).collect::<Vec<_>>(),
+            "verified": r.verified.iter().map(|v| json!({"key": v.key, "ok": v.ok, "problem": v.problem})).collect::<Vec<_>>(),
+            "deleted": r.deleted, "errors": r.errors, "duration_ms": r.duration_ms, "summary": r.summary,
+        }));
+        return Ok(());
+    }
+    for m in &r.moved {
+        println!("moved {} from {} to {}", m.key, m.from_class, m.to_class);
+    }
+    for k in &r.missing {
+        println!("✗ missing: {k}");
+    }
+    for m in &r.size_mismatches {
+        println!("✗ size mismatch: {} (manifest {} bytes, store {} bytes)", m.key, m.expected, m.actual);
+    }
+    for v in &r.verified {
+        if v.ok {
+            println!("✓ verified {}", v.key);
+        } else {
+            println!("✗ {}: {}", v.key, v.problem);
+        }
+    }
+    for k in &r.deleted {
+        println!("deleted by retention: {k}");
+    }
+    for e in &r.errors {
+        println!("error: {e}");
+    }
+    println!("{}", r.summary);
     Ok(())
 }

@@ -4,9 +4,10 @@
 use std::pin::Pin;
 
 use casman_proto::v1::{
-    BackupDone, BackupEvent, BackupRequest, BackupVersion, ListBackupsRequest, ListBackupsResponse,
-    RestoreDone, RestoreEvent, RestoreRequest, TransferProgress, VerifyEvent, VerifyRequest, VerifyResult,
-    backup_event, backups_server::Backups, restore_event, verify_event,
+    BackupDone, BackupEvent, BackupRequest, BackupVersion, GetSyncStatusRequest, ListBackupsRequest,
+    ListBackupsResponse, MaintainEvent, MaintainRequest, RestoreDone, RestoreEvent, RestoreRequest,
+    SyncStatus, TransferProgress, VerifyEvent, VerifyRequest, VerifyResult, backup_event,
+    backups_server::Backups, maintain_event, restore_event, verify_event,
 };
 use futures_util::Stream;
 use serde_json::json;
@@ -20,6 +21,7 @@ use crate::{
     backup::{layout, manifest::Reason, manifest::Version, service::Progress},
     context::Context,
     error::Error,
+    quota::Op,
 };
 
 /// Implementation of the Backups service.
@@ -143,6 +145,7 @@ impl Backups for BackupsApi {
     ) -> Result<Response<ListBackupsResponse>, Status> {
         let r = req.into_inner();
         let wanted = if r.database.trim().is_empty() { vec![] } else { vec![r.database] };
+        self.ctx.backups().check_quota(Op::List).await?;
         let mut versions = Vec::new();
         for db in databases(&wanted)? {
             let (m, _) = self.ctx.backups().manifest(db).await?;
@@ -161,6 +164,7 @@ impl Backups for BackupsApi {
         if !r.to_client {
             authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("restoring {db} in place"))?;
         }
+        self.ctx.backups().check_quota(Op::Restore).await?;
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
             let ptx = tx.clone();
@@ -189,6 +193,9 @@ impl Backups for BackupsApi {
                     Err(e) => Err(e),
                 }
             };
+            if done.is_ok() {
+                svc.quota().count_restore();
+            }
             let msg = done
                 .map(|d| RestoreEvent { event: Some(restore_event::Event::Done(d)) })
                 .map_err(Status::from);
@@ -201,6 +208,7 @@ impl Backups for BackupsApi {
     async fn verify(&self, req: Request<VerifyRequest>) -> Result<Response<Self::VerifyStream>, Status> {
         let r = req.into_inner();
         let svc = self.ctx.backups().clone();
+        svc.check_quota(Op::Verify).await?;
         let mut versions = Vec::new();
         if !r.key.trim().is_empty() {
             versions.push(svc.find_version(&r.key).await?);
@@ -233,6 +241,43 @@ impl Backups for BackupsApi {
                     return;
                 }
             }
+        })))
+    }
+
+    async fn get_sync_status(
+        &self,
+        _req: Request<GetSyncStatusRequest>,
+    ) -> Result<Response<SyncStatus>, Status> {
+        Ok(Response::new(super::sync_status::get(&self.ctx).await?))
+    }
+
+    type MaintainStream = EventStream<MaintainEvent>;
+
+    async fn maintain(
+        &self,
+        req: Request<MaintainRequest>,
+    ) -> Result<Response<Self::MaintainStream>, Status> {
+        let caller = Caller::of(&req);
+        let ctx = self.ctx.clone();
+        Ok(Response::new(streamed(move |tx| async move {
+            let ptx = tx.clone();
+            let progress = move |p: Progress| {
+                let _ = ptx.try_send(Ok(MaintainEvent {
+                    event: Some(maintain_event::Event::Progress(progress_message(p))),
+                }));
+            };
+            let msg = match ctx.backups().maintain(&progress).await {
+                Ok(report) => {
+                    caller.audit(&ctx, "sync.maintain", "", json!({"summary": report.summary()})).await;
+                    Ok(MaintainEvent {
+                        event: Some(maintain_event::Event::Report(super::sync_status::report_message(
+                            &report,
+                        ))),
+                    })
+                }
+                Err(e) => Err(Status::from(e)),
+            };
+            let _ = tx.send(msg).await;
         })))
     }
 }

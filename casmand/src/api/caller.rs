@@ -36,17 +36,42 @@ impl Caller {
     /// Appends a mutating request to the audit log; a failure to record is
     /// logged, never turned into a failed request (the change is already committed).
     pub async fn audit(&self, ctx: &Context, action: &str, database: &str, detail: serde_json::Value) {
-        let entry =
-            AuditEntry { peer: self.peer, operator: self.operator.as_deref(), action, database, detail };
+        let entry = AuditEntry {
+            peer: self.peer,
+            operator: self.operator.as_deref(),
+            action,
+            database,
+            detail: detail.clone(),
+        };
         if let Err(e) = audit::record(&ctx.dbs().state, entry).await {
             tracing::warn!(action, error = %e, "could not write the audit log");
         }
+        // Field names: see crate::logging (CASMAN_OPERATION, CASMAN_PART, ... in the journal).
         tracing::info!(
-            action,
+            operation = action,
             database,
+            part = part_numbers(&detail).as_deref(),
+            key = detail.get("key").and_then(|k| k.as_str()),
             peer_uid = self.peer.map(|p| p.uid),
             operator = self.operator.as_deref(),
+            detail = %detail,
             "request applied"
         );
     }
+}
+
+/// Part numbers named in an audit detail (`part`, `source`/`target` of a
+/// connection, `antenna`, `parts`), space-separated, for the log's `part` field.
+fn part_numbers(detail: &serde_json::Value) -> Option<String> {
+    let mut out = Vec::new();
+    for field in ["part", "source", "target", "antenna", "parts"] {
+        match detail.get(field) {
+            Some(serde_json::Value::String(s)) if !s.contains('/') => out.push(s.clone()),
+            Some(serde_json::Value::Array(a)) => {
+                out.extend(a.iter().filter_map(|v| v.as_str()).map(str::to_owned));
+            }
+            _ => {}
+        }
+    }
+    (!out.is_empty()).then(|| out.join(" "))
 }

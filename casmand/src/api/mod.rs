@@ -10,6 +10,8 @@ pub mod parts;
 pub mod positions;
 pub mod snap;
 pub mod status;
+pub mod sync;
+pub mod sync_status;
 
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
         casman_proto::v1::positions_server::PositionsServer::new(positions::PositionsApi::new(ctx.clone()));
     let snap_svc =
         casman_proto::v1::snap_boards_server::SnapBoardsServer::new(snap::SnapApi::new(ctx.clone()));
+    let sync_svc = casman_proto::v1::sync_server::SyncServer::new(sync::SyncApi::new(ctx.clone()));
+    health_reporter.set_service_status("casman.v1.Sync", ServingStatus::Serving).await;
     for name in ["casman.v1.Positions", "casman.v1.SnapBoards"] {
         health_reporter.set_service_status(name, ServingStatus::Serving).await;
     }
@@ -60,6 +64,7 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
         .add_service(database_svc)
         .add_service(assembly_svc)
         .add_service(backups_svc)
+        .add_service(sync_svc)
         .add_service(positions_svc)
         .add_service(snap_svc))
 }

@@ -74,7 +74,8 @@ impl Parts for PartsApi {
         let r = req.into_inner();
         let part_type = PartType::parse(&r.part_type)?;
         let pol = Polarization::parse(&r.polarization)?;
-        let rows = parts::generate(&self.ctx.dbs().parts, part_type, pol, r.count).await?;
+        let numbers = self.ctx.config().part_numbers().unwrap_or(1..=99_999);
+        let rows = parts::generate(&self.ctx.dbs().parts, part_type, pol, r.count, numbers).await?;
         let numbers: Vec<&str> = rows.iter().map(|r| r.part_number.as_str()).collect();
         caller
             .audit(

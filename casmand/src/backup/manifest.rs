@@ -24,6 +24,8 @@ pub enum Reason {
     PreRestore,
     /// The result of merging two sites' branches.
     Merge,
+    /// A restored older state, recorded as the newest so sync does not undo it.
+    Restore,
     /// Written by the Python CAsMan.
     Legacy,
 }
@@ -37,6 +39,7 @@ impl Reason {
             Reason::PartsGenerated => "parts-generated",
             Reason::PreRestore => "pre-restore",
             Reason::Merge => "merge",
+            Reason::Restore => "restore",
             Reason::Legacy => "legacy",
         }
     }
@@ -126,12 +129,19 @@ impl Manifest {
     }
 
     /// The newest version that is not a pre-restore safety copy nor a branch:
-    /// what "the latest" means for sync.
+    /// what "the latest" means for sync. Ancestry comes before clocks: a
+    /// version another eligible version descends from is never the head, so a
+    /// merge made on a site whose clock runs behind still wins.
     pub fn head(&self) -> Option<&Version> {
-        self.versions
+        let eligible: Vec<&Version> =
+            self.versions.iter().filter(|v| v.reason != Reason::PreRestore && !v.branch).collect();
+        eligible
             .iter()
-            .filter(|v| v.reason != Reason::PreRestore && !v.branch)
+            .filter(|v| {
+                !eligible.iter().any(|w| w.sha256 != v.sha256 && self.is_ancestor(&v.sha256, &w.sha256))
+            })
             .max_by(|a, b| order(a, b))
+            .copied()
     }
 
     /// The newest version of any kind.
@@ -152,6 +162,26 @@ impl Manifest {
     /// The next sequence number for `site`.
     pub fn next_seq(&self, site: &str) -> u64 {
         self.versions.iter().filter(|v| v.site == site).map(|v| v.seq).max().unwrap_or(0) + 1
+    }
+
+    /// Whether the version with SHA-256 `ancestor` is `descendant` or one of
+    /// its ancestors (through parents and merge parents).
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
+        let mut todo = vec![descendant.to_owned()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(sha) = todo.pop() {
+            if sha == ancestor {
+                return true;
+            }
+            if !seen.insert(sha.clone()) {
+                continue;
+            }
+            for v in self.versions.iter().filter(|v| v.sha256 == sha) {
+                todo.extend(v.parent.iter().cloned());
+                todo.extend(v.merged_from.iter().cloned());
+            }
+        }
+        false
     }
 
     /// Stored bytes of all versions.

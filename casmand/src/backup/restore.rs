@@ -159,21 +159,50 @@ impl BackupService {
         db.replace_file(&verified.file)
             .await
             .map_err(|e| Error::internal("replacing the database file", e))?;
-        // The restored version is now this site's base: the next sync does not undo it.
-        sync_state::set_base(&self.dbs.state, db_name, &version.key, &version.sha256, "restore").await?;
-        let site = self.site.clone();
-        let sha = version.sha256.clone();
-        if let Err(e) = self
-            .update_manifest(db_name, |m| {
+        // Record the restored state as the newest version, descending from the
+        // current head, so that no sync (here or at another site) undoes it.
+        self.record_restore(&db, &version, progress).await;
+        tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), "restored");
+        Ok(Restored { version, safety_backup: safety, local_copy })
+    }
+}
+
+impl BackupService {
+    /// After a restore in place: stores the restored state as a new version
+    /// (reason `restore`) whose parent is the current head, and makes it the
+    /// base. If the store refuses, the base is the restored version with
+    /// reason `restore`, which sync will not fast-forward over.
+    async fn record_restore(&self, db: &crate::db::Db, restored: &Version, progress: ProgressFn<'_>) {
+        let state = &self.dbs.state;
+        let recorded = async {
+            let (m, _) = self.manifest(db.name).await?;
+            if let Some(head) = m.head() {
+                sync_state::set_base(state, db.name, &head.key, &head.sha256, "restore-parent").await?;
+            }
+            // The file notes its own restore, which also makes it a new version
+            // (content identical to the old one would be the old one).
+            let note =
+                serde_json::json!({"from": restored.key, "at": crate::timestamp::now(), "site": self.site});
+            sqlx::query("INSERT OR REPLACE INTO casman_meta (key, value) VALUES ('restored', ?)")
+                .bind(note.to_string())
+                .execute(&db.writer())
+                .await?;
+            let snap = super::snapshot::take(db, &self.tmp_dir).await?;
+            let v = self.store_snapshot(db.name, &snap, Reason::Restore, &m, None, progress).await?;
+            sync_state::set_base(state, db.name, &v.key, &v.sha256, "backup").await?;
+            let (site, sha) = (self.site.clone(), v.sha256.clone());
+            self.update_manifest(db.name, |m| {
                 m.bases.insert(site.clone(), sha.clone());
                 Ok(())
             })
-            .await
-        {
-            tracing::warn!(database = db_name, error = %e, "could not publish the new base in the manifest");
+            .await?;
+            Ok::<_, Error>(v)
         }
-        tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), "restored");
-        Ok(Restored { version, safety_backup: safety, local_copy })
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(database = db.name, error = %e, "the restore is applied but not yet recorded in the store");
+            let _ = sync_state::set_base(state, db.name, &restored.key, &restored.sha256, "restore").await;
+        }
     }
 }
 

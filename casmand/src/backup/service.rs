@@ -60,8 +60,11 @@ pub struct BackupService {
     /// Last manifest read of each database and its entity tag (`None`: no
     /// manifest in the store, the CAsMan import stands in): re-reads are
     /// conditional GETs answered "not modified".
-    manifests: Arc<std::sync::Mutex<HashMap<String, (Manifest, Option<String>)>>>,
+    manifests: Arc<std::sync::Mutex<HashMap<String, CachedManifest>>>,
 }
+
+/// A manifest as last read and its entity tag.
+type CachedManifest = (Manifest, Option<String>);
 
 pub(super) fn store_err(e: StoreError) -> Error {
     match e {
@@ -231,7 +234,7 @@ impl BackupService {
             sync_state::backup_stored(&self.dbs.state, db, &newest.key, covered).await?;
             return Ok(Outcome { version: newest.clone(), uploaded: false });
         }
-        let version = self.store_snapshot(db, &snap, reason, &manifest, progress).await?;
+        let version = self.store_snapshot(db, &snap, reason, &manifest, None, progress).await?;
         sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
         sync_state::backup_stored(&self.dbs.state, db, &version.key, covered).await?;
         // Not after a safety copy: the version about to be restored may be the
@@ -252,6 +255,7 @@ impl BackupService {
         snap: &Snapshot,
         reason: Reason,
         manifest: &Manifest,
+        merged_from: Option<String>,
         progress: ProgressFn<'_>,
     ) -> Result<Version> {
         let started = std::time::Instant::now();
@@ -296,7 +300,7 @@ impl BackupService {
             stored_bytes,
             codec: "zstd".into(),
             parent: parent.clone(),
-            merged_from: None,
+            merged_from: merged_from.clone(),
             reason,
             record_counts: snap.record_counts.clone(),
             casman_version: env!("CARGO_PKG_VERSION").into(),
@@ -309,11 +313,13 @@ impl BackupService {
                 m.ledgers.insert(self.site.clone(), ledger.clone());
                 // A branch: this site's base is not the head any more (another
                 // site stored something meanwhile). Stored all the same.
-                let head = m.head().map(|h| h.sha256.clone());
+                // A merge descends from the head it merged; a site may move past
+                // its own head (e.g. after restoring an older version).
                 version.branch = reason != Reason::PreRestore
-                    && head.is_some()
-                    && head != parent
-                    && m.head().is_some_and(|h| h.site != self.site);
+                    && reason != Reason::Merge
+                    && m.head().is_some_and(|h| {
+                        h.site != self.site && !parent.as_deref().is_some_and(|p| m.is_ancestor(&h.sha256, p))
+                    });
                 if m.find(&key).is_none() {
                     m.versions.push(version.clone());
                 }

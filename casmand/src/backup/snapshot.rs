@@ -45,6 +45,7 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
         .execute(&db.reader())
         .await
         .map_err(|e| Error::internal("taking a snapshot (VACUUM INTO)", e))?;
+    normalise_header(&file).map_err(|e| Error::internal("normalising the snapshot", e))?;
     let integrity =
         preflight::integrity_check(&file).await.map_err(|e| Error::internal("checking the snapshot", e))?;
     if integrity != "ok" {
@@ -57,6 +58,22 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
         .map_err(|e| Error::internal("hashing the snapshot", e))?
         .map_err(|e| Error::internal("hashing the snapshot", e))?;
     Ok(Snapshot { file, sha256, raw_bytes, record_counts, schema_version })
+}
+
+/// Offset of the schema cookie in the SQLite header.
+const SCHEMA_COOKIE: u64 = 40;
+
+/// `VACUUM INTO` writes the source's schema cookie plus one, so a snapshot of
+/// a restored snapshot would differ from it by that counter alone. Setting it
+/// to 1 in the fresh, unopened copy makes a snapshot's bytes (and so its
+/// SHA-256, the version's identity) depend on the content only. Safe: no
+/// connection has the file open, and any positive cookie is valid.
+fn normalise_header(path: &Path) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.seek(SeekFrom::Start(SCHEMA_COOKIE))?;
+    f.write_all(&1u32.to_be_bytes())?;
+    f.sync_all()
 }
 
 /// Row counts of the main tables and the schema version of an SQLite file.

@@ -9,6 +9,7 @@ pub mod assembly;
 pub mod audit;
 pub mod boards;
 pub mod maintenance;
+pub mod merge;
 pub mod parts;
 mod pool;
 pub mod positions;

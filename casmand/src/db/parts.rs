@@ -43,7 +43,16 @@ pub struct PartFilter {
 
 /// Creates the next `count` parts of (`part_type`, `pol`) in one transaction:
 /// numbers one above the highest ever issued, never reused, never past 99999.
-pub async fn generate(db: &Db, part_type: PartType, pol: Polarization, count: u32) -> Result<Vec<PartRow>> {
+/// With several sites, each generates within its own `range` of numbers
+/// (configuration `part_number_range`), so sites never issue the same number,
+/// even offline.
+pub async fn generate(
+    db: &Db,
+    part_type: PartType,
+    pol: Polarization,
+    count: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<Vec<PartRow>> {
     if !part_type.generatable() {
         return Err(Error::invalid(format!(
             "part type {}: SNAP ports are not generated; they are named by chassis, slot and port (e.g. SNAP1A05)",
@@ -54,10 +63,14 @@ pub async fn generate(db: &Db, part_type: PartType, pol: Polarization, count: u3
     // writer) cannot both read the same highest number.
     let mut tx = db.writer().begin_with("BEGIN IMMEDIATE").await?;
     let pattern = format!("{}[0-9][0-9][0-9][0-9][0-9]{}", part_type.abbreviation(), pol.as_str());
+    let (lo, hi) = (i64::from(*range.start()), i64::from(*range.end()));
     let highest_row: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(CAST(substr(part_number, 4, 5) AS INTEGER)) FROM parts WHERE part_number GLOB ?",
+        "SELECT MAX(n) FROM (SELECT CAST(substr(part_number, 4, 5) AS INTEGER) AS n FROM parts
+         WHERE part_number GLOB ?) WHERE n BETWEEN ? AND ?",
     )
     .bind(&pattern)
+    .bind(lo)
+    .bind(hi)
     .fetch_one(&mut *tx)
     .await?;
     let issued: Option<i64> =
@@ -66,8 +79,21 @@ pub async fn generate(db: &Db, part_type: PartType, pol: Polarization, count: u3
             .bind(pol.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-    let highest = highest_row.max(issued).map(|n| n.clamp(0, 99_999) as u32);
+    // The issued mark counts only inside this site's range (a merge may bring
+    // in another site's higher mark).
+    let issued = issued.filter(|n| (lo..=hi).contains(n));
+    let highest =
+        highest_row.max(issued).map(|n| n.clamp(0, 99_999) as u32).or(Some(lo as u32 - 1).filter(|n| *n > 0));
     let range = next_numbers(highest, count)?;
+    if i64::from(*range.end()) > hi {
+        return Err(Error::refused(format!(
+            "{count} more {} {} numbers do not fit this site's range {lo}-{hi} (highest issued: {}); \
+             configure part_number_range",
+            part_type.name(),
+            pol.as_str(),
+            highest.unwrap_or(0)
+        )));
+    }
     let now = timestamp::now();
     let mut rows = Vec::with_capacity(count as usize);
     for n in range.clone() {

@@ -52,7 +52,10 @@ impl Scheduler {
             tokio::select! {
                 _ = stop.changed() => break,
                 event = activity.recv() => match event {
-                    Ok(Activity::PartsGenerated { .. }) => self.back_up(PARTS_DB, Reason::PartsGenerated).await,
+                    Ok(Activity::PartsGenerated { .. }) if self.ctx.config().sync.backup_after_parts_generation => {
+                        self.back_up(PARTS_DB, Reason::PartsGenerated).await
+                    }
+                    Ok(Activity::PartsGenerated { .. }) => self.work_due().await,
                     Ok(Activity::Write { .. }) | Err(RecvError::Lagged(_)) => self.work_due().await,
                     Ok(Activity::Restored { database }) => external.rebaseline(database).await,
                     Err(RecvError::Closed) => break,

@@ -1,0 +1,226 @@
+//! `casman.v1.Sync`: sync and merge between sites.
+
+use std::pin::Pin;
+
+use casman_proto::v1::{
+    MergeConflict, MergeEvent, MergeRequest, MergeResult, SyncEvent, SyncRequest, SyncResult, TableRows,
+    TransferProgress, merge_event, sync_event, sync_server::Sync,
+};
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::{backups::version_message, caller::Caller};
+use crate::{
+    activity::Activity,
+    authz,
+    backup::{
+        layout,
+        service::Progress,
+        sync::{MergeOutcome, SyncOutcome},
+    },
+    context::Context,
+    db::merge::Prefer,
+    error::Error,
+};
+
+/// Implementation of the Sync service.
+#[derive(Debug, Clone)]
+pub struct SyncApi {
+    ctx: Context,
+}
+
+impl SyncApi {
+    /// A service over the daemon's context.
+    pub fn new(ctx: Context) -> Self {
+        SyncApi { ctx }
+    }
+}
+
+fn databases(requested: &[String]) -> Result<Vec<&'static str>, Error> {
+    if requested.is_empty() {
+        return Ok(layout::BACKED_UP.to_vec());
+    }
+    requested
+        .iter()
+        .map(|d| {
+            layout::BACKED_UP.iter().copied().find(|b| *b == d.trim()).ok_or_else(|| {
+                Error::invalid(format!("database {d:?}: expected parts.db or assembled_casm.db"))
+            })
+        })
+        .collect()
+}
+
+fn progress_message(p: Progress) -> TransferProgress {
+    TransferProgress {
+        database: p.database,
+        phase: p.phase.to_owned(),
+        done_bytes: p.done,
+        total_bytes: p.total,
+    }
+}
+
+fn result_message(db: &str, outcome: SyncOutcome) -> SyncResult {
+    let mut r = SyncResult { database: db.to_owned(), ..Default::default() };
+    match outcome {
+        SyncOutcome::UpToDate(v) => {
+            r.state = "up-to-date".into();
+            r.message = format!("{db} is up to date");
+            r.version = v.as_ref().map(version_message);
+        }
+        SyncOutcome::Pulled { version, safety, forced } => {
+            r.state = if forced { "forced" } else { "pulled" }.into();
+            r.message = match &safety {
+                Some(s) => format!(
+                    "{db}: replaced by {} from site {} (local changes kept as {})",
+                    version.key, version.site, s.key
+                ),
+                None => format!("{db}: downloaded {} from site {}", version.key, version.site),
+            };
+            r.version = Some(version_message(&version));
+            r.local = safety.as_ref().map(version_message);
+        }
+        SyncOutcome::LocalAhead { unsaved_writes } => {
+            r.state = "local-ahead".into();
+            r.unsaved_writes = unsaved_writes;
+            r.message = format!(
+                "{db}: nothing newer to pull; {unsaved_writes} local write(s) not yet backed up \
+                 (casmanctl sync backup)"
+            );
+        }
+        SyncOutcome::Diverged(d) => {
+            r.state = "diverged".into();
+            r.message = format!(
+                "{db} has diverged: site {} stored {} ({} version(s) since the common base) while this site \
+                 changed it too; your changes are kept as {} and the local file was not replaced. \
+                 Run `casmanctl sync merge` to combine both, or `casmanctl sync sync --force` to take the \
+                 other site's version",
+                d.remote.site, d.remote.key, d.remote_versions, d.local.key
+            );
+            r.local = Some(version_message(&d.local));
+            r.remote = Some(version_message(&d.remote));
+            r.remote_versions = d.remote_versions as u32;
+            r.rows = d
+                .row_differences
+                .into_iter()
+                .map(|(table, local, remote)| TableRows { table, local, remote })
+                .collect();
+        }
+    }
+    r
+}
+
+fn merge_message(db: &str, m: MergeOutcome) -> MergeResult {
+    MergeResult {
+        database: db.to_owned(),
+        applied: m.merged.applied,
+        conflicts: m
+            .merged
+            .conflicts
+            .into_iter()
+            .map(|c| MergeConflict { kind: c.kind.into(), key: c.key, local: c.local, remote: c.remote })
+            .collect(),
+        added: m
+            .merged
+            .added
+            .into_iter()
+            .map(|(t, n)| TableRows { table: t.into(), local: n as i64, remote: 0 })
+            .collect(),
+        version: m.version.as_ref().map(version_message),
+        remote: Some(version_message(&m.remote)),
+    }
+}
+
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Sync for SyncApi {
+    type SyncDatabasesStream = EventStream<SyncEvent>;
+
+    async fn sync_databases(
+        &self,
+        req: Request<SyncRequest>,
+    ) -> Result<Response<Self::SyncDatabasesStream>, Status> {
+        let caller = Caller::of(&req);
+        let r = req.into_inner();
+        let dbs = databases(&r.databases)?;
+        if r.force {
+            authz::require_admin(caller.peer, self.ctx.admin_gid(), "a forced sync")?;
+        }
+        let ctx = self.ctx.clone();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            for db in dbs {
+                let ptx = tx.clone();
+                let progress = move |p: Progress| {
+                    let _ = ptx.try_send(Ok(SyncEvent {
+                        event: Some(sync_event::Event::Progress(progress_message(p))),
+                    }));
+                };
+                let msg = match ctx.backups().sync(db, r.force, &progress).await {
+                    Ok(outcome) => {
+                        if matches!(outcome, SyncOutcome::Pulled { .. }) {
+                            ctx.record(Activity::Restored { database: db }).await;
+                        }
+                        let m = result_message(db, outcome);
+                        caller
+                            .audit(&ctx, "sync.sync", db, json!({"state": m.state, "force": r.force}))
+                            .await;
+                        Ok(SyncEvent { event: Some(sync_event::Event::Result(m)) })
+                    }
+                    Err(e) => Err(Status::from(e)),
+                };
+                let failed = msg.is_err();
+                if tx.send(msg).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type MergeStream = EventStream<MergeEvent>;
+
+    async fn merge(&self, req: Request<MergeRequest>) -> Result<Response<Self::MergeStream>, Status> {
+        let caller = Caller::of(&req);
+        let r = req.into_inner();
+        let dbs = databases(&r.databases)?;
+        let prefer = match r.prefer.trim() {
+            "" => None,
+            "local" => Some(Prefer::Local),
+            "remote" => Some(Prefer::Remote),
+            other => return Err(Error::invalid(format!("prefer {other:?}: expected local or remote")).into()),
+        };
+        let ctx = self.ctx.clone();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            for db in dbs {
+                let ptx = tx.clone();
+                let progress = move |p: Progress| {
+                    let _ = ptx.try_send(Ok(MergeEvent {
+                        event: Some(merge_event::Event::Progress(progress_message(p))),
+                    }));
+                };
+                let msg = match ctx.backups().merge(db, prefer, &progress).await {
+                    Ok(outcome) => {
+                        if outcome.merged.applied {
+                            let added: u64 = outcome.merged.added.iter().map(|(_, n)| n).sum();
+                            ctx.record(Activity::Write { database: db, action: "sync.merge", writes: 1 })
+                                .await;
+                            caller.audit(&ctx, "sync.merge", db, json!({"rows_added": added})).await;
+                        }
+                        Ok(MergeEvent { event: Some(merge_event::Event::Result(merge_message(db, outcome))) })
+                    }
+                    Err(e) => Err(Status::from(e)),
+                };
+                let failed = msg.is_err();
+                if tx.send(msg).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

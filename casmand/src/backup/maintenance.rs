@@ -1,0 +1,367 @@
+//! Storage-class maintenance (weekly by the scheduler, and on
+//! `casmanctl sync maintain`): for every version in the manifests, HEAD the
+//! object; move it back to the configured storage class when the store
+//! changed it (R2 Infrequent Access has no free tier); report missing objects
+//! and size mismatches; download and check a rotating sample of versions so
+//! that each is verified within `sync.verify_period`; apply retention. The
+//! report is logged and recorded in state.db.
+
+use std::{collections::HashMap, time::Duration};
+
+use serde::Serialize;
+
+use super::{
+    layout,
+    manifest::Version,
+    retention,
+    service::{BackupService, Progress, ProgressFn, store_err},
+    store::StoreError,
+};
+use crate::{db::Db, error::Result, quota::Op};
+
+/// A version moved back to the configured storage class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    /// Object key.
+    pub key: String,
+    /// The class it was in.
+    pub from: String,
+    /// The class it is in now.
+    pub to: String,
+}
+
+/// A version whose object has another size than the manifest says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SizeMismatch {
+    /// Object key.
+    pub key: String,
+    /// Stored size in the manifest.
+    pub expected: u64,
+    /// Size in the store.
+    pub actual: u64,
+}
+
+/// The download check of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checked {
+    /// Object key.
+    pub key: String,
+    /// What failed, if anything.
+    pub problem: Option<String>,
+}
+
+/// What a maintenance run found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaintenanceReport {
+    /// When it started, UTC ISO.
+    pub at: String,
+    /// Versions whose object was looked at (HEAD).
+    pub checked: u64,
+    /// Versions moved back to the configured class.
+    pub moved: Vec<Moved>,
+    /// Versions listed in a manifest whose object is gone.
+    pub missing: Vec<String>,
+    /// Versions whose object has another size.
+    pub size_mismatches: Vec<SizeMismatch>,
+    /// Versions downloaded and checked.
+    pub verified: Vec<Checked>,
+    /// Versions deleted by retention.
+    pub deleted: Vec<String>,
+    /// Steps that failed (the run went on).
+    pub errors: Vec<String>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl MaintenanceReport {
+    /// Versions that passed the download check.
+    pub fn verified_ok(&self) -> usize {
+        self.verified.iter().filter(|c| c.problem.is_none()).count()
+    }
+
+    /// Versions that failed it.
+    pub fn verified_failed(&self) -> usize {
+        self.verified.len() - self.verified_ok()
+    }
+
+    /// True when nothing needs an operator's attention.
+    pub fn healthy(&self) -> bool {
+        self.missing.is_empty()
+            && self.size_mismatches.is_empty()
+            && self.verified_failed() == 0
+            && self.errors.is_empty()
+    }
+
+    /// One line for logs and `sync status`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} checked, {} moved to the configured class, {} missing, {} size mismatches, \
+             {} verified ok, {} failed verification, {} deleted by retention, {} errors, in {:.1}s",
+            self.checked,
+            self.moved.len(),
+            self.missing.len(),
+            self.size_mismatches.len(),
+            self.verified_ok(),
+            self.verified_failed(),
+            self.deleted.len(),
+            self.errors.len(),
+            self.duration_ms as f64 / 1000.0
+        )
+    }
+}
+
+/// The versions to download this run: every version never verified or whose
+/// last check would be older than `period` before the next run, and at least
+/// the share `interval / period` of all versions (at least one), least
+/// recently verified first. `last` maps keys to their last check (UTC ISO).
+pub fn sample<'v>(
+    versions: &[&'v Version],
+    last: &HashMap<String, String>,
+    now: jiff::Timestamp,
+    period: Duration,
+    interval: Duration,
+) -> Vec<&'v Version> {
+    if versions.is_empty() {
+        return Vec::new();
+    }
+    let n = versions.len();
+    let share = if period.is_zero() {
+        n
+    } else {
+        ((n as f64 * interval.as_secs_f64() / period.as_secs_f64()).ceil() as usize).clamp(1, n)
+    };
+    let slack = jiff::SignedDuration::try_from(period.saturating_sub(interval)).unwrap_or_default();
+    let cutoff = crate::timestamp::format(now.checked_sub(slack).unwrap_or(now));
+    let when = |v: &Version| last.get(&v.key).cloned().unwrap_or_default();
+    let mut order: Vec<&Version> = versions.to_vec();
+    order.sort_by(|a, b| (when(a), &a.created_at).cmp(&(when(b), &b.created_at)));
+    let due = order.iter().filter(|v| when(v) < cutoff).count();
+    order.truncate(due.max(share));
+    order
+}
+
+impl BackupService {
+    /// Runs maintenance over every database's versions; see the module docs.
+    /// Fails only when the quota refuses it or the store cannot be reached.
+    pub async fn maintain(&self, progress: ProgressFn<'_>) -> Result<MaintenanceReport> {
+        self.check_quota(Op::Maintain).await?;
+        let started = std::time::Instant::now();
+        let settings = self.quota().settings().clone();
+        let target = settings.storage_class.clone();
+        let mut report = MaintenanceReport { at: crate::timestamp::now(), ..Default::default() };
+        let mut present: Vec<Version> = Vec::new();
+        for db in layout::BACKED_UP {
+            {
+                let _guard = self.lock(db).await?;
+                match retention::apply(self, db).await {
+                    Ok(keys) => report.deleted.extend(keys),
+                    Err(e) => report.errors.push(format!("{db}: retention: {e}")),
+                }
+            }
+            let (m, _) = self.manifest(db).await?;
+            let total = m.versions.len() as u64;
+            for (i, v) in m.versions.iter().enumerate() {
+                progress(Progress { database: db.into(), phase: "check", done: i as u64, total });
+                let info = match self.store.head(&v.key).await {
+                    Ok(info) => info,
+                    Err(StoreError::NotFound(_)) => {
+                        tracing::warn!(key = %v.key, "a version listed in the manifest is missing from the store");
+                        report.missing.push(v.key.clone());
+                        continue;
+                    }
+                    Err(e @ (StoreError::Unavailable(_) | StoreError::Auth(_) | StoreError::Disabled)) => {
+                        return Err(store_err(e));
+                    }
+                    Err(e) => {
+                        report.errors.push(format!("{}: {e}", v.key));
+                        continue;
+                    }
+                };
+                report.checked += 1;
+                if let Some(class) = info.storage_class.filter(|c| *c != target) {
+                    match self.store.set_storage_class(&v.key, &target).await {
+                        Ok(()) => {
+                            tracing::info!(key = %v.key, from = %class, to = %target, "moved back to the configured storage class");
+                            report.moved.push(Moved { key: v.key.clone(), from: class, to: target.clone() });
+                        }
+                        Err(e) => report.errors.push(format!("{}: moving to {target}: {e}", v.key)),
+                    }
+                }
+                if info.size != v.stored_bytes {
+                    tracing::warn!(key = %v.key, expected = v.stored_bytes, actual = info.size, "stored size differs from the manifest");
+                    report.size_mismatches.push(SizeMismatch {
+                        key: v.key.clone(),
+                        expected: v.stored_bytes,
+                        actual: info.size,
+                    });
+                }
+                present.push(v.clone());
+            }
+            progress(Progress { database: db.into(), phase: "check", done: total, total });
+        }
+        let state = &self.dbs.state;
+        let keys: Vec<String> = present.iter().map(|v| v.key.clone()).collect();
+        let last = verified_at(state, &keys).await?;
+        let refs: Vec<&Version> = present.iter().collect();
+        let now = jiff::Timestamp::now();
+        let mut due = sample(&refs, &last, now, settings.verify_period, settings.maintenance_interval);
+        // A size mismatch, or a version that failed its last check, is checked
+        // now, whatever the rotation says.
+        let failed = failed_verifications(state).await?;
+        for v in &refs {
+            let suspect = report.size_mismatches.iter().any(|s| s.key == v.key) || failed.contains(&v.key);
+            if suspect && !due.iter().any(|d| d.key == v.key) {
+                due.push(v);
+            }
+        }
+        for v in due {
+            let r = self.verify(v, progress).await;
+            if let Some(p) = &r.problem {
+                tracing::warn!(key = %v.key, problem = %p, "a stored version failed verification");
+            }
+            record_verification(state, v, r.problem.as_deref()).await?;
+            report.verified.push(Checked { key: v.key.clone(), problem: r.problem });
+        }
+        forget_verifications(state, &keys).await?;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        let summary = report.summary();
+        if report.healthy() {
+            tracing::info!(summary = %summary, "maintenance done");
+        } else {
+            tracing::warn!(summary = %summary, "maintenance done; problems found");
+        }
+        record_run(state, &report, &summary).await?;
+        Ok(report)
+    }
+}
+
+async fn verified_at(state: &Db, keys: &[String]) -> Result<HashMap<String, String>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, verified_at FROM verified_versions").fetch_all(&state.reader()).await?;
+    Ok(rows.into_iter().filter(|(k, _)| keys.contains(k)).collect())
+}
+
+async fn failed_verifications(state: &Db) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT key FROM verified_versions WHERE NOT ok")
+        .fetch_all(&state.reader())
+        .await?)
+}
+
+async fn record_verification(state: &Db, v: &Version, problem: Option<&str>) -> Result<()> {
+    let db = layout::database_of(&v.key).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO verified_versions (key, database, verified_at, ok, problem) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET verified_at = excluded.verified_at, ok = excluded.ok,
+             problem = excluded.problem",
+    )
+    .bind(&v.key)
+    .bind(db)
+    .bind(crate::timestamp::now())
+    .bind(problem.is_none())
+    .bind(problem)
+    .execute(&state.writer())
+    .await?;
+    Ok(())
+}
+
+/// Drops the records of versions that no longer exist.
+async fn forget_verifications(state: &Db, present: &[String]) -> Result<()> {
+    let known: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM verified_versions").fetch_all(&state.reader()).await?;
+    for key in known.iter().filter(|k| !present.contains(k)) {
+        sqlx::query("DELETE FROM verified_versions WHERE key = ?").bind(key).execute(&state.writer()).await?;
+    }
+    Ok(())
+}
+
+async fn record_run(state: &Db, report: &MaintenanceReport, summary: &str) -> Result<()> {
+    let json = serde_json::to_string(report).unwrap_or_default();
+    sqlx::query("INSERT INTO maintenance_runs (at, summary, report) VALUES (?, ?, ?)")
+        .bind(&report.at)
+        .bind(summary)
+        .bind(json)
+        .execute(&state.writer())
+        .await?;
+    // Keep a year of weekly runs.
+    sqlx::query("DELETE FROM maintenance_runs WHERE id NOT IN (SELECT id FROM maintenance_runs ORDER BY id DESC LIMIT 60)")
+        .execute(&state.writer())
+        .await?;
+    Ok(())
+}
+
+/// When maintenance last ran and its summary.
+pub async fn last_maintenance(state: &Db) -> Option<(String, String)> {
+    sqlx::query_as("SELECT at, summary FROM maintenance_runs ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&state.reader())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the last maintenance run");
+            None
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::manifest::{Reason, tests::v};
+
+    const DAY: Duration = Duration::from_secs(86400);
+
+    fn keys(s: Vec<&Version>) -> Vec<String> {
+        s.iter().map(|v| v.key.clone()).collect()
+    }
+
+    #[test]
+    fn never_verified_versions_come_first_then_the_oldest_checks() {
+        let now: jiff::Timestamp = "2026-03-01T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let all: Vec<Version> = (1..=8)
+            .map(|i| v(&format!("k{i}"), &format!("2026-01-0{i}T00:00:00Z"), "lab", i, Reason::Manual))
+            .collect();
+        let refs: Vec<&Version> = all.iter().collect();
+        // Nothing verified yet: everything is due.
+        assert_eq!(sample(&refs, &HashMap::new(), now, 30 * DAY, 7 * DAY).len(), 8);
+        // All verified recently: the weekly share (ceil(8 * 7 / 30) = 2), oldest checks first.
+        let last: HashMap<String, String> = all
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.key.clone(), format!("2026-02-2{}T00:00:00Z", 8 - i.min(7))))
+            .collect();
+        assert_eq!(keys(sample(&refs, &last, now, 30 * DAY, 7 * DAY)), ["k8", "k7"]);
+        // One check older than period - interval: due, on top of nothing else.
+        let mut old = last.clone();
+        old.insert("k3".into(), "2026-01-15T00:00:00Z".into());
+        assert_eq!(keys(sample(&refs, &old, now, 30 * DAY, 7 * DAY)), ["k3", "k8"]);
+        // Over a whole period, every version is checked.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut last = last;
+        let mut t = now;
+        for _ in 0..5 {
+            for v in sample(&refs, &last, t, 30 * DAY, 7 * DAY) {
+                seen.insert(v.key.clone());
+                last.insert(v.key.clone(), crate::timestamp::format(t));
+            }
+            t = t.checked_add(jiff::SignedDuration::from_hours(24 * 7)).unwrap_or(t);
+        }
+        assert_eq!(seen.len(), 8);
+    }
+
+    #[test]
+    fn the_summary_counts_everything() {
+        let r = MaintenanceReport {
+            checked: 4,
+            moved: vec![Moved { key: "a".into(), from: "STANDARD_IA".into(), to: "STANDARD".into() }],
+            missing: vec!["b".into()],
+            verified: vec![
+                Checked { key: "c".into(), problem: None },
+                Checked { key: "d".into(), problem: Some("bad".into()) },
+            ],
+            ..Default::default()
+        };
+        assert!(!r.healthy());
+        assert_eq!(
+            r.summary(),
+            "4 checked, 1 moved to the configured class, 1 missing, 0 size mismatches, 1 verified ok, \
+             1 failed verification, 0 deleted by retention, 0 errors, in 0.0s"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! What `casmanctl sync status` reports, transport-free: the backup settings,
+//! whether the store answers (one conditional manifest GET per database),
+//! each database's backup state (writes since the last backup, pending
+//! retries, newer versions at other sites), the quota of this site and of
+//! the fleet, and maintenance.
+
+use std::time::Duration;
+
+use super::{layout, manifest::Version, service::BackupService};
+use crate::{
+    config::Config,
+    db::{Db, sync_state},
+    error::Result,
+    quota::QuotaReport,
+};
+
+/// A backup waiting to be retried (table `pending_backups`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Pending {
+    /// Why the backup was wanted.
+    pub reason: Option<String>,
+    /// When it first failed.
+    pub first_failed_at: Option<String>,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When it is tried next.
+    pub next_attempt_at: Option<String>,
+}
+
+/// The backup state of one database.
+#[derive(Debug, Clone)]
+pub struct DatabaseSync {
+    /// File name.
+    pub name: &'static str,
+    /// Size of the live file.
+    pub size_bytes: u64,
+    /// Writes counted since its last stored backup.
+    pub writes_since_backup: i64,
+    /// When the last backup was stored (or found unchanged).
+    pub last_backup_at: Option<String>,
+    /// Its key.
+    pub last_backup_key: Option<String>,
+    /// A failed backup waiting to be retried.
+    pub pending: Option<Pending>,
+    /// The version the live file descends from.
+    pub base: Option<sync_state::Base>,
+    /// Another site's head whose content differs from the base.
+    pub newer: Option<Version>,
+    /// Versions in the manifest (when it could be read).
+    pub versions: Option<usize>,
+    /// Their stored bytes.
+    pub stored_bytes: u64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone)]
+pub struct SyncStatus {
+    /// This site.
+    pub site: String,
+    /// Keep this many versions per database.
+    pub keep_versions: u32,
+    /// Back up after this many writes.
+    pub backup_on_scan_count: u32,
+    /// ...or this long after the last backup.
+    pub backup_on_hours: Duration,
+    /// The configured storage class.
+    pub storage_class: String,
+    /// How often maintenance runs.
+    pub maintenance_interval: Duration,
+    /// Every version verified within this period.
+    pub verify_period: Duration,
+    /// `None` when backups are disabled; else whether the store answered.
+    pub reachable: Option<bool>,
+    /// Why it did not.
+    pub error: Option<String>,
+    /// Per database.
+    pub databases: Vec<DatabaseSync>,
+    /// Quota use.
+    pub quota: QuotaReport,
+    /// When maintenance last ran and its summary.
+    pub last_maintenance: Option<(String, String)>,
+    /// When it runs next (UTC ISO); `None`: due now.
+    pub next_maintenance: Option<String>,
+}
+
+async fn activity(state: &Db, db: &str) -> Result<(i64, Option<String>, Option<String>)> {
+    let row: Option<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT writes_since_backup, last_backup_at, last_backup_key FROM activity WHERE database = ?",
+    )
+    .bind(db)
+    .fetch_optional(&state.reader())
+    .await?;
+    Ok(row.unwrap_or((0, None, None)))
+}
+
+async fn pending(state: &Db, db: &str) -> Result<Option<Pending>> {
+    Ok(sqlx::query_as(
+        "SELECT reason, first_failed_at, attempts, last_error, next_attempt_at FROM pending_backups
+         WHERE database = ?",
+    )
+    .bind(db)
+    .fetch_optional(&state.reader())
+    .await?)
+}
+
+/// The next maintenance after one at `last`, or `None` when it is due.
+pub fn next_maintenance(last: Option<&str>, interval: Duration, now: jiff::Timestamp) -> Option<String> {
+    let last: jiff::Timestamp = last?.parse().ok()?;
+    let next = last.checked_add(jiff::SignedDuration::try_from(interval).ok()?).ok()?;
+    (next > now).then(|| crate::timestamp::format(next))
+}
+
+impl BackupService {
+    /// Gathers the sync status.
+    pub async fn sync_status(&self, cfg: &Config) -> Result<SyncStatus> {
+        let state = &self.dbs.state;
+        let mut reachable = (!self.store.is_none()).then_some(true);
+        let mut error = None;
+        let mut databases = Vec::new();
+        for name in layout::BACKED_UP {
+            let (writes, last_at, last_key) = activity(state, name).await?;
+            let base = sync_state::base(state, name).await?;
+            let manifest = if reachable == Some(true) {
+                match self.manifest(name).await {
+                    Ok((m, _)) => Some(m),
+                    Err(e) => {
+                        reachable = Some(false);
+                        error = Some(e.to_string());
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let newer = manifest.as_ref().and_then(|m| {
+                m.head()
+                    .filter(|h| h.site != self.site)
+                    .filter(|h| base.as_ref().is_none_or(|b| b.sha256 != h.sha256))
+                    .cloned()
+            });
+            databases.push(DatabaseSync {
+                name,
+                size_bytes: self.db(name)?.size_bytes(),
+                writes_since_backup: writes,
+                last_backup_at: last_at,
+                last_backup_key: last_key,
+                pending: pending(state, name).await?,
+                base,
+                newer,
+                versions: manifest.as_ref().map(|m| m.versions.len()),
+                stored_bytes: manifest.as_ref().map_or(0, |m| m.stored_bytes()),
+            });
+        }
+        let last_maintenance = super::maintenance::last_maintenance(state).await;
+        let next_maintenance = next_maintenance(
+            last_maintenance.as_ref().map(|(at, _)| at.as_str()),
+            cfg.sync.maintenance_interval,
+            jiff::Timestamp::now(),
+        );
+        Ok(SyncStatus {
+            site: self.site.clone(),
+            keep_versions: cfg.sync.keep_versions,
+            backup_on_scan_count: cfg.sync.backup_on_scan_count,
+            backup_on_hours: cfg.sync.backup_on_hours,
+            storage_class: cfg.sync.storage_class.clone(),
+            maintenance_interval: cfg.sync.maintenance_interval,
+            verify_period: cfg.sync.verify_period,
+            reachable,
+            error,
+            databases,
+            quota: self.quota().report().await,
+            last_maintenance,
+            next_maintenance,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_is_due_when_never_run_or_overdue() {
+        let now: jiff::Timestamp = "2026-03-10T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let week = Duration::from_secs(7 * 86400);
+        assert_eq!(next_maintenance(None, week, now), None);
+        assert_eq!(next_maintenance(Some("2026-03-01T00:00:00Z"), week, now), None);
+        assert_eq!(
+            next_maintenance(Some("2026-03-05T00:00:00Z"), week, now).as_deref(),
+            Some("2026-03-12T00:00:00Z")
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Sync between field sites. Each site's database descends from a manifest
+//! version, its base. Pulling replaces the local file only when it can do so
+//! without losing anything: the local file is unchanged since its base and
+//! the base is an ancestor of the remote head (a fast-forward), or the site is
+//! a new installation with no data of its own. When both sides changed, the
+//! local state is backed up first (a branch, nothing lost) and the divergence
+//! is reported; `--force` replaces it after that backup, `sync merge` brings
+//! the other side's changes in.
+
+use super::{
+    manifest::{Manifest, Reason, Version},
+    service::{BackupService, Progress, ProgressFn},
+    snapshot,
+};
+use crate::{
+    db::{
+        merge::{self, Merged, Prefer},
+        sync_state,
+    },
+    error::{Error, Result},
+};
+
+/// What syncing one database did.
+#[derive(Debug, Clone)]
+pub enum SyncOutcome {
+    /// The local file is the remote head.
+    UpToDate(Option<Version>),
+    /// The remote head was downloaded, verified and swapped in.
+    Pulled {
+        /// The version now in place.
+        version: Version,
+        /// The backup of the replaced local state, when one was needed.
+        safety: Option<Version>,
+        /// True when `--force` replaced local changes.
+        forced: bool,
+    },
+    /// Local changes, nothing new remotely: nothing to pull (back them up).
+    LocalAhead {
+        /// Writes not yet backed up.
+        unsaved_writes: i64,
+    },
+    /// Both sides changed since the common base.
+    Diverged(Divergence),
+}
+
+/// Two sites changed the same database.
+#[derive(Debug, Clone)]
+pub struct Divergence {
+    /// The local state, stored as a branch before anything else.
+    pub local: Version,
+    /// The remote head.
+    pub remote: Version,
+    /// The version both descend from, if known.
+    pub base: Option<String>,
+    /// Versions stored since the base by other sites.
+    pub remote_versions: usize,
+    /// Rows per table: local minus remote.
+    pub row_differences: Vec<(String, i64, i64)>,
+}
+
+/// What merging did.
+#[derive(Debug, Clone)]
+pub struct MergeOutcome {
+    /// The SQL side: rows added, conflicts.
+    pub merged: Merged,
+    /// The merged state, stored with both parents (when applied).
+    pub version: Option<Version>,
+    /// The remote head that was merged.
+    pub remote: Version,
+}
+
+fn is_empty(counts: &std::collections::BTreeMap<String, i64>) -> bool {
+    counts.values().all(|n| *n == 0)
+}
+
+impl BackupService {
+    /// Syncs `db` with the store (see the module documentation).
+    pub async fn sync(&self, db: &str, force: bool, progress: ProgressFn<'_>) -> Result<SyncOutcome> {
+        self.check_quota(crate::quota::Op::Sync).await?;
+        let _guard = self.lock(db).await?;
+        let live = self.db(db)?.clone();
+        let (manifest, _) = self.manifest(db).await?;
+        let Some(head) = manifest.head().cloned() else {
+            let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+            return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
+        };
+        progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
+        let local = snapshot::take(&live, &self.tmp_dir).await?;
+        let base = sync_state::base(&self.dbs.state, db).await?;
+        if local.sha256 == head.sha256 {
+            if base.as_ref().map(|b| &b.sha256) != Some(&head.sha256) {
+                sync_state::set_base(&self.dbs.state, db, &head.key, &head.sha256, "sync").await?;
+            }
+            return Ok(SyncOutcome::UpToDate(Some(head)));
+        }
+        if base.as_ref().is_some_and(|b| b.reason == "restore") {
+            // A restore not yet recorded in the store: never pull over it.
+            let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?.max(1);
+            return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
+        }
+        let local_unchanged = match &base {
+            Some(b) => b.sha256 == local.sha256,
+            None => is_empty(&local.record_counts),
+        };
+        let fast_forward = match &base {
+            Some(b) => manifest.is_ancestor(&b.sha256, &head.sha256),
+            None => true,
+        };
+        if local_unchanged && fast_forward {
+            let version = self.pull(db, &head, progress).await?;
+            return Ok(SyncOutcome::Pulled { version, safety: None, forced: false });
+        }
+        if base.as_ref().is_some_and(|b| manifest.is_ancestor(&head.sha256, &b.sha256)) {
+            let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+            return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
+        }
+        // Both sides changed: keep the local state first.
+        let stored = match manifest.find_sha(&local.sha256) {
+            Some(v) => v.clone(),
+            None => {
+                let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+                let v = self.store_snapshot(db, &local, Reason::Manual, &manifest, None, progress).await?;
+                sync_state::set_base(&self.dbs.state, db, &v.key, &v.sha256, "backup").await?;
+                sync_state::backup_stored(&self.dbs.state, db, &v.key, covered).await?;
+                v
+            }
+        };
+        if force {
+            let version = self.pull(db, &head, progress).await?;
+            return Ok(SyncOutcome::Pulled { version, safety: Some(stored), forced: true });
+        }
+        Ok(SyncOutcome::Diverged(divergence(&manifest, stored, head, base.map(|b| b.sha256))))
+    }
+
+    /// Downloads `head`, verifies it, brings it to the current schema and swaps
+    /// it in; it becomes the base.
+    async fn pull(&self, db: &str, head: &Version, progress: ProgressFn<'_>) -> Result<Version> {
+        let live = self.db(db)?.clone();
+        let verified = self.fetch_verified(head, progress).await?;
+        crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz).await.map_err(|e| {
+            Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key))
+        })?;
+        progress(Progress { database: db.into(), phase: "swap", done: 0, total: 0 });
+        live.replace_file(&verified.file)
+            .await
+            .map_err(|e| Error::internal("replacing the database file", e))?;
+        sync_state::set_base(&self.dbs.state, db, &head.key, &head.sha256, "sync").await?;
+        let (site, sha) = (self.site.clone(), head.sha256.clone());
+        self.update_manifest(db, |m| {
+            m.bases.insert(site.clone(), sha.clone());
+            Ok(())
+        })
+        .await?;
+        tracing::info!(database = db, key = %head.key, site = %head.site, "pulled the newest version");
+        Ok(head.clone())
+    }
+
+    /// Merges the remote head of `db` into the local database. Conflicts
+    /// without `prefer` stop it before anything is written.
+    pub async fn merge(
+        &self,
+        db: &str,
+        prefer: Option<Prefer>,
+        progress: ProgressFn<'_>,
+    ) -> Result<MergeOutcome> {
+        let _guard = self.lock(db).await?;
+        let live = self.db(db)?.clone();
+        let (manifest, _) = self.manifest(db).await?;
+        let head =
+            manifest.head().cloned().ok_or_else(|| Error::refused(format!("no version of {db} to merge")))?;
+        let base = sync_state::base(&self.dbs.state, db).await?;
+        if base.as_ref().is_some_and(|b| manifest.is_ancestor(&head.sha256, &b.sha256)) {
+            return Err(Error::refused(format!(
+                "{db} already contains the remote head {}; nothing to merge",
+                head.key
+            )));
+        }
+        let verified = self.fetch_verified(&head, progress).await?;
+        crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz).await.map_err(|e| {
+            Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key))
+        })?;
+        progress(Progress { database: db.into(), phase: "merge", done: 0, total: 0 });
+        let merged = merge::merge(&live, &verified.file, prefer).await?;
+        if !merged.applied {
+            return Ok(MergeOutcome { merged, version: None, remote: head });
+        }
+        let (fresh, _) = self.manifest(db).await?;
+        let snap = snapshot::take(&live, &self.tmp_dir).await?;
+        let version = self
+            .store_snapshot(db, &snap, Reason::Merge, &fresh, Some(head.sha256.clone()), progress)
+            .await?;
+        sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "merge").await?;
+        let (site, sha) = (self.site.clone(), version.sha256.clone());
+        self.update_manifest(db, |m| {
+            m.bases.insert(site.clone(), sha.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(MergeOutcome { merged, version: Some(version), remote: head })
+    }
+}
+
+fn divergence(m: &Manifest, local: Version, remote: Version, base: Option<String>) -> Divergence {
+    let remote_versions = m
+        .versions
+        .iter()
+        .filter(|v| v.site != local.site)
+        .filter(|v| base.as_deref().is_none_or(|b| !m.is_ancestor(&v.sha256, b)))
+        .filter(|v| m.is_ancestor(&v.sha256, &remote.sha256))
+        .count();
+    let mut tables: Vec<&String> = local.record_counts.keys().chain(remote.record_counts.keys()).collect();
+    tables.sort();
+    tables.dedup();
+    let row_differences = tables
+        .into_iter()
+        .map(|t| {
+            (
+                t.clone(),
+                local.record_counts.get(t).copied().unwrap_or(0),
+                remote.record_counts.get(t).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    Divergence { local, remote, base, remote_versions, row_differences }
+}

@@ -1,0 +1,100 @@
+//! The Python lab-script example (`examples/python/casman_client.py`) against
+//! a real casmand: stubs generated from `proto/` with grpcio-tools into a temp
+//! directory, then the script lists parts, records a connection, traces the
+//! chain and waits for a backup.
+//!
+//! Python comes from `$CASMAN_PYTHON` (set by tests/run, which installs grpcio
+//! and grpcio-tools into the project's venv), else the venv at
+//! `${CASMAN_VENV:-~/.cache/casman-venv}`. Without grpcio the test prints a
+//! note and passes, unless `CASMAN_PYTHON` was set explicitly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use casman_tests::Daemon;
+
+fn python() -> Option<PathBuf> {
+    let explicit = std::env::var_os("CASMAN_PYTHON").map(PathBuf::from);
+    let python = explicit.clone().unwrap_or_else(|| {
+        let venv = std::env::var_os("CASMAN_VENV").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/casman-venv")
+        });
+        venv.join("bin/python")
+    });
+    let ok = Command::new(&python)
+        .args(["-c", "import grpc, grpc_tools.protoc"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        explicit.is_none(),
+        "{}: grpcio/grpcio-tools missing (tests/run installs them)",
+        python.display()
+    );
+    eprintln!("SKIPPED: no Python with grpcio and grpcio-tools at {} (run tests/run)", python.display());
+    None
+}
+
+#[test]
+fn the_python_example_talks_to_casmand() {
+    let Some(python) = python() else { return };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stubs = tempfile::Builder::new().prefix("casman-pystubs-").tempdir().unwrap();
+    let protos: Vec<PathBuf> = std::fs::read_dir(repo.join("proto/casman/v1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "proto"))
+        .map(|p| Path::new("casman/v1").join(p.file_name().unwrap()))
+        .collect();
+    let out = Command::new(&python)
+        .args(["-m", "grpc_tools.protoc", "-I"])
+        .arg(repo.join("proto"))
+        .arg(format!("--python_out={}", stubs.path().display()))
+        .arg(format!("--grpc_python_out={}", stubs.path().display()))
+        .args(&protos)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "protoc: {}", String::from_utf8_lossy(&out.stderr));
+
+    let d = Daemon::start();
+    let out = Command::new(&python)
+        .arg(repo.join("examples/python/casman_client.py"))
+        .arg("--socket")
+        .arg(&d.socket)
+        .env("PYTHONPATH", stubs.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "example failed: {stdout}\n{}\n--- daemon log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log_text()
+    );
+    for want in [
+        "parts_before: 0",
+        "added: ANT00001P1 LNA00001P1",
+        "parts_after: 2",
+        "connected: ANT00001P1 -> LNA00001P1",
+        "chain: ANT00001P1 -> LNA00001P1",
+        "refused: ",
+        "backup_done: parts.db ",
+        "backup_done: assembled_casm.db ",
+    ] {
+        assert!(stdout.contains(want), "output lacks {want:?}:\n{stdout}");
+    }
+    // What the script did is what casmanctl sees.
+    let chain = d.ctl_ok(&["chain", "ANT00001P1"]);
+    assert!(chain.contains("LNA00001P1"), "{chain}");
+    let backups = d.ctl_json(&["sync", "list"]).to_string();
+    assert!(backups.contains("parts.db"), "{backups}");
+}
