@@ -177,3 +177,16 @@ fn writes_by_other_programs_are_counted_once() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(count(), "3");
 }
+
+#[test]
+fn maintenance_runs_by_itself_when_due() {
+    let m = moto();
+    let d = Daemon::start_with(opts(&m).env("CASMAN_SYNC__MAINTENANCE_INTERVAL", "1s"));
+    stock(&d, 1);
+    // Never run before: it runs soon after start, then every interval.
+    wait_for("two scheduled maintenance runs", DEADLINE, || {
+        (state(&d, "SELECT COUNT(*) FROM maintenance_runs").parse::<u32>().unwrap_or(0) >= 2).then_some(())
+    });
+    let status = d.ctl_json(&["sync", "status"]);
+    assert!(status["maintenance"]["last_at"].is_string(), "{status}");
+}

@@ -37,6 +37,33 @@ struct Scheduler {
     ctx: Context,
 }
 
+/// When maintenance is due: `maintenance_interval` after the last run. A run
+/// missed while the daemon was down (or never made) happens soon after start;
+/// after a failed attempt the next waits at least an interval (capped at an hour).
+async fn maintenance_due(
+    ctx: &Context,
+    started: tokio::time::Instant,
+    last_attempt: Option<tokio::time::Instant>,
+) -> tokio::time::Instant {
+    let interval = ctx.config().sync.maintenance_interval;
+    let now = tokio::time::Instant::now();
+    let soon = started + interval.min(Duration::from_secs(120));
+    let last = crate::backup::maintenance::last_maintenance(&ctx.dbs().state).await;
+    let due = match last.and_then(|(at, _)| at.parse::<jiff::Timestamp>().ok()) {
+        Some(at) => {
+            let next =
+                at.checked_add(jiff::SignedDuration::try_from(interval).unwrap_or_default()).unwrap_or(at);
+            now + Duration::try_from(next.duration_since(jiff::Timestamp::now())).unwrap_or(Duration::ZERO)
+        }
+        None => now,
+    };
+    let due = due.max(soon);
+    match last_attempt {
+        Some(t) => due.max(t + interval.min(Duration::from_secs(3600))),
+        None => due,
+    }
+}
+
 fn no_progress(_: Progress) {}
 
 impl Scheduler {
@@ -47,7 +74,10 @@ impl Scheduler {
             self.report_newer_versions().await;
         }
         self.work_due().await;
+        let started = tokio::time::Instant::now();
+        let mut last_attempt = None;
         loop {
+            let maintenance_at = maintenance_due(&self.ctx, started, last_attempt).await;
             let wait = self.next_wakeup().await;
             tokio::select! {
                 _ = stop.changed() => break,
@@ -65,6 +95,10 @@ impl Scheduler {
                         self.ctx.record(Activity::Write { database: db, action: "external", writes: 1 }).await;
                         tracing::info!(database = db, "write by another program counted");
                     }
+                }
+                _ = tokio::time::sleep_until(maintenance_at), if !self.ctx.backups().store().is_none() => {
+                    last_attempt = Some(tokio::time::Instant::now());
+                    self.maintain().await
                 }
                 _ = tokio::time::sleep(wait) => self.work_due().await,
             }
@@ -142,6 +176,16 @@ impl Scheduler {
             }
         }
         self.update_status().await;
+    }
+
+    /// Runs storage maintenance (the weekly timer).
+    async fn maintain(&self) {
+        match self.ctx.backups().maintain(&no_progress).await {
+            Ok(report) => tracing::info!(summary = %report.summary(), "scheduled maintenance done"),
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduled maintenance failed; it runs again at the next interval")
+            }
+        }
     }
 
     /// With `sync_on_start`: says which databases have a newer version at
