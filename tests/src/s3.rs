@@ -158,6 +158,19 @@ impl MotoServer {
         );
     }
 
+    /// Options for a casmand backing up to this server's `bucket` as `site`
+    /// (path-style addressing, test credentials).
+    pub fn daemon_opts(&self, bucket: &str, site: &str) -> crate::DaemonOpts {
+        crate::DaemonOpts::default()
+            .env("CASMAN_SYNC_BACKEND", "s3")
+            .env("R2_ENDPOINT", &self.endpoint)
+            .env("R2_BUCKET_NAME", bucket)
+            .env("R2_ACCESS_KEY_ID", "test")
+            .env("R2_SECRET_ACCESS_KEY", "test")
+            .env("CASMAN_STORE__PATH_STYLE", "true")
+            .env("CASMAN_SITE_ID", site)
+    }
+
     /// Creates `bucket` (moto does not check signatures: a bare PUT will do).
     pub fn create_bucket(&self, bucket: &str) {
         let status = http(self.port, "PUT", &format!("/{bucket}")).expect("moto answers");

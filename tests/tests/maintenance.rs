@@ -14,14 +14,7 @@ use serde_json::Value;
 const BUCKET: &str = "casman-test";
 
 fn opts(m: &MotoServer) -> DaemonOpts {
-    DaemonOpts::default()
-        .env("CASMAN_SYNC_BACKEND", "s3")
-        .env("R2_ENDPOINT", &m.endpoint)
-        .env("R2_BUCKET_NAME", BUCKET)
-        .env("R2_ACCESS_KEY_ID", "test")
-        .env("R2_SECRET_ACCESS_KEY", "test")
-        .env("CASMAN_STORE__PATH_STYLE", "true")
-        .env("CASMAN_SITE_ID", "lab")
+    m.daemon_opts(BUCKET, "lab")
 }
 
 fn sdk(endpoint: &str) -> aws_sdk_s3::Client {

@@ -17,14 +17,7 @@ fn moto() -> MotoServer {
 }
 
 fn s3_opts(m: &MotoServer, site: &str) -> DaemonOpts {
-    DaemonOpts::default()
-        .env("CASMAN_SYNC_BACKEND", "s3")
-        .env("R2_ENDPOINT", &m.endpoint)
-        .env("R2_BUCKET_NAME", BUCKET)
-        .env("R2_ACCESS_KEY_ID", "test")
-        .env("R2_SECRET_ACCESS_KEY", "test")
-        .env("CASMAN_STORE__PATH_STYLE", "true")
-        .env("CASMAN_SITE_ID", site)
+    m.daemon_opts(BUCKET, site)
 }
 
 fn month(offset_months: i32) -> String {

@@ -17,13 +17,7 @@ fn moto() -> MotoServer {
 }
 
 fn opts(m: &MotoServer) -> DaemonOpts {
-    DaemonOpts::default()
-        .env("CASMAN_SYNC_BACKEND", "s3")
-        .env("R2_ENDPOINT", &m.endpoint)
-        .env("R2_BUCKET_NAME", BUCKET)
-        .env("R2_ACCESS_KEY_ID", "test")
-        .env("R2_SECRET_ACCESS_KEY", "test")
-        .env("CASMAN_SITE_ID", "lab")
+    m.daemon_opts(BUCKET, "lab")
         .env("CASMAN_SYNC__RETRY_INITIAL", "200ms")
         .env("CASMAN_SYNC__RETRY_MAX", "1s")
 }

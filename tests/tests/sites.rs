@@ -5,7 +5,7 @@
 
 use std::process::Stdio;
 
-use casman_tests::{DEADLINE, Daemon, DaemonOpts, MotoServer, sqlite, wait_for};
+use casman_tests::{DEADLINE, Daemon, MotoServer, sqlite, wait_for};
 use serde_json::Value;
 
 const BUCKET: &str = "casman-sites";
@@ -19,13 +19,7 @@ fn moto() -> MotoServer {
 /// A site; automatic backups are off (high count) so the tests decide when.
 fn site(m: &MotoServer, name: &str) -> Daemon {
     Daemon::start_with(
-        DaemonOpts::default()
-            .env("CASMAN_SYNC_BACKEND", "s3")
-            .env("R2_ENDPOINT", &m.endpoint)
-            .env("R2_BUCKET_NAME", BUCKET)
-            .env("R2_ACCESS_KEY_ID", "test")
-            .env("R2_SECRET_ACCESS_KEY", "test")
-            .env("CASMAN_SITE_ID", name)
+        m.daemon_opts(BUCKET, name)
             .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000")
             .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false"),
     )
@@ -182,16 +176,7 @@ fn sync_on_start_with_the_store_offline_does_no_harm() {
     a.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
     a.ctl_ok(&["sync", "backup"]);
     m.stop();
-    let b = Daemon::start_with(
-        DaemonOpts::default()
-            .env("CASMAN_SYNC_BACKEND", "s3")
-            .env("R2_ENDPOINT", &m.endpoint)
-            .env("R2_BUCKET_NAME", BUCKET)
-            .env("R2_ACCESS_KEY_ID", "test")
-            .env("R2_SECRET_ACCESS_KEY", "test")
-            .env("CASMAN_SITE_ID", "field")
-            .env("CASMAN_AUTO_SYNC_ON_INSTALL", "true"),
-    );
+    let b = Daemon::start_with(m.daemon_opts(BUCKET, "field").env("CASMAN_AUTO_SYNC_ON_INSTALL", "true"));
     b.ctl_ok(&["parts", "add", "ANTENNA", "2", "1"]);
     assert_eq!(b.ctl_json(&["parts", "count"])["total"], 2);
     let err = b.ctl_err(&["sync", "sync"], 1);

@@ -67,20 +67,6 @@ fn progress_message(p: Progress) -> TransferProgress {
     }
 }
 
-fn databases(requested: &[String]) -> Result<Vec<&'static str>, Error> {
-    if requested.is_empty() {
-        return Ok(layout::BACKED_UP.to_vec());
-    }
-    requested
-        .iter()
-        .map(|d| {
-            layout::BACKED_UP.iter().copied().find(|b| *b == d.trim()).ok_or_else(|| {
-                Error::invalid(format!("database {d:?}: expected parts.db or assembled_casm.db"))
-            })
-        })
-        .collect()
-}
-
 type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Runs `work` in a task with a progress sender; returns the receiving stream.
@@ -101,7 +87,7 @@ impl Backups for BackupsApi {
 
     async fn backup(&self, req: Request<BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
         let caller = Caller::of(&req);
-        let dbs = databases(&req.into_inner().databases)?;
+        let dbs = layout::databases(&req.into_inner().databases)?;
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
             for db in dbs {
@@ -147,7 +133,7 @@ impl Backups for BackupsApi {
         let wanted = if r.database.trim().is_empty() { vec![] } else { vec![r.database] };
         self.ctx.backups().check_quota(Op::List).await?;
         let mut versions = Vec::new();
-        for db in databases(&wanted)? {
+        for db in layout::databases(&wanted)? {
             let (m, _) = self.ctx.backups().manifest(db).await?;
             versions.extend(m.newest_first().into_iter().map(version_message));
         }
@@ -214,7 +200,7 @@ impl Backups for BackupsApi {
             versions.push(svc.find_version(&r.key).await?);
         } else {
             let wanted = if r.database.trim().is_empty() { vec![] } else { vec![r.database.clone()] };
-            for db in databases(&wanted)? {
+            for db in layout::databases(&wanted)? {
                 let (m, _) = svc.manifest(db).await?;
                 let list = m.newest_first();
                 versions.extend(list.into_iter().take(if r.all { usize::MAX } else { 1 }).cloned());

@@ -39,20 +39,6 @@ impl SyncApi {
     }
 }
 
-fn databases(requested: &[String]) -> Result<Vec<&'static str>, Error> {
-    if requested.is_empty() {
-        return Ok(layout::BACKED_UP.to_vec());
-    }
-    requested
-        .iter()
-        .map(|d| {
-            layout::BACKED_UP.iter().copied().find(|b| *b == d.trim()).ok_or_else(|| {
-                Error::invalid(format!("database {d:?}: expected parts.db or assembled_casm.db"))
-            })
-        })
-        .collect()
-}
-
 fn progress_message(p: Progress) -> TransferProgress {
     TransferProgress {
         database: p.database,
@@ -145,7 +131,7 @@ impl Sync for SyncApi {
     ) -> Result<Response<Self::SyncDatabasesStream>, Status> {
         let caller = Caller::of(&req);
         let r = req.into_inner();
-        let dbs = databases(&r.databases)?;
+        let dbs = layout::databases(&r.databases)?;
         if r.force {
             authz::require_admin(caller.peer, self.ctx.admin_gid(), "a forced sync")?;
         }
@@ -186,7 +172,7 @@ impl Sync for SyncApi {
     async fn merge(&self, req: Request<MergeRequest>) -> Result<Response<Self::MergeStream>, Status> {
         let caller = Caller::of(&req);
         let r = req.into_inner();
-        let dbs = databases(&r.databases)?;
+        let dbs = layout::databases(&r.databases)?;
         let prefer = match r.prefer.trim() {
             "" => None,
             "local" => Some(Prefer::Local),

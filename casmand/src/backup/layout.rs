@@ -10,6 +10,22 @@ use crate::error::{Error, Result};
 /// Databases that are backed up.
 pub const BACKED_UP: [&str; 2] = ["parts.db", "assembled_casm.db"];
 
+/// The databases named in a request (`parts.db`, `assembled_casm.db`); none
+/// means both.
+pub fn databases(requested: &[String]) -> Result<Vec<&'static str>> {
+    if requested.is_empty() {
+        return Ok(BACKED_UP.to_vec());
+    }
+    requested
+        .iter()
+        .map(|d| {
+            BACKED_UP.iter().copied().find(|b| *b == d.trim()).ok_or_else(|| {
+                Error::invalid(format!("database {d:?}: expected parts.db or assembled_casm.db"))
+            })
+        })
+        .collect()
+}
+
 /// Prefix of every backup object.
 pub const ROOT: &str = "backups";
 

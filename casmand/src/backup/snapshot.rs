@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use sqlx::{ConnectOptions, Connection, sqlite::SqliteConnectOptions};
+use sqlx::Connection;
 
 use super::codec;
 use crate::{
@@ -79,13 +79,7 @@ fn normalise_header(path: &Path) -> std::io::Result<()> {
 /// Row counts of the main tables and the schema version of an SQLite file.
 pub async fn describe(path: &Path) -> Result<(BTreeMap<String, i64>, i64)> {
     let err = |e: sqlx::Error| Error::internal("reading a snapshot", e);
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .read_only(true)
-        .disable_statement_logging()
-        .connect()
-        .await
-        .map_err(err)?;
+    let mut conn = preflight::read_only(path).await.map_err(err)?;
     let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
         .fetch_all(&mut conn)
         .await

@@ -8,12 +8,11 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    str::FromStr,
 };
 
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
-use sqlx::{ConnectOptions, Connection, Row, SqliteConnection, sqlite::SqliteConnectOptions};
+use sqlx::{Connection, Row, SqliteConnection};
 
 use super::{Db, DbError, adopt_tables};
 
@@ -128,14 +127,7 @@ pub async fn plan(path: &Path, tz: &TimeZone) -> Result<Option<Plan>, DbError> {
         return Ok(None);
     }
     let err = |e: sqlx::Error| DbError::Open { path: path.to_path_buf(), reason: e.to_string() };
-    let mut conn = SqliteConnectOptions::from_str("sqlite://")
-        .map_err(err)?
-        .filename(path)
-        .read_only(true)
-        .disable_statement_logging()
-        .connect()
-        .await
-        .map_err(err)?;
+    let mut conn = super::preflight::read_only(path).await.map_err(err)?;
     let tables = table_names(&mut conn).await.map_err(err)?;
     let _ = conn.close().await;
     if tables.iter().any(|t| t == "casman_meta")

@@ -32,23 +32,26 @@ pub async fn check(path: &Path) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Runs `PRAGMA integrity_check` on a read-only connection and returns its
-/// result (`"ok"` when sound).
-pub async fn integrity_check(path: &Path) -> Result<String, DbError> {
-    let err = |e: sqlx::Error| DbError::Open { path: path.to_path_buf(), reason: e.to_string() };
-    let mut conn = SqliteConnectOptions::from_str("sqlite://")
-        .map_err(err)?
+/// A read-only connection to the SQLite file at `path`, outside any pool.
+pub async fn read_only(path: &Path) -> Result<sqlx::SqliteConnection, sqlx::Error> {
+    SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .read_only(true)
         .disable_statement_logging()
         .connect()
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.message().contains("not a database") => {
-                DbError::NotSqlite { path: path.to_path_buf() }
-            }
-            _ => err(e),
-        })?;
+}
+
+/// Runs `PRAGMA integrity_check` on a read-only connection and returns its
+/// result (`"ok"` when sound).
+pub async fn integrity_check(path: &Path) -> Result<String, DbError> {
+    let err = |e: sqlx::Error| DbError::Open { path: path.to_path_buf(), reason: e.to_string() };
+    let mut conn = read_only(path).await.map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.message().contains("not a database") => {
+            DbError::NotSqlite { path: path.to_path_buf() }
+        }
+        _ => err(e),
+    })?;
     let rows: Vec<String> =
         sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&mut conn).await.map_err(|e| match &e {
             sqlx::Error::Database(d)

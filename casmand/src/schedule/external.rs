@@ -2,17 +2,44 @@
 //! script), seen with `notify` and confirmed with `PRAGMA data_version` on
 //! casmand's own writer connection: that number changes only when *another*
 //! connection commits, so casmand's own writes are never counted twice.
-//! Bursts of file events are debounced into one check.
+//! Bursts of file events are debounced into one check. The watcher runs in
+//! its own task, so nothing cancels a check half way.
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
 use notify::{RecursiveMode, Watcher as _};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast::error::RecvError, mpsc, watch};
 
 use crate::{
+    activity::Activity,
     context::Context,
     db::{ASSEMBLED_DB, Db, PARTS_DB},
 };
+
+/// Starts the watcher task; it stops when `stop` becomes true.
+pub fn spawn(ctx: Context, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut watcher = Watcher::start(&ctx);
+        let mut activity = ctx.activity().subscribe();
+        watcher.baseline().await;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                event = activity.recv() => match event {
+                    Ok(Activity::Restored { database }) => watcher.rebaseline(database).await,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                },
+                burst = watcher.next_burst() => {
+                    for db in watcher.committed_by_others(burst).await {
+                        ctx.record(Activity::Write { database: db, action: "external", writes: 1 }).await;
+                        tracing::info!(database = db, "write by another program counted");
+                    }
+                }
+            }
+        }
+    })
+}
 
 /// File events within this window are one burst.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -37,7 +64,7 @@ async fn data_version(db: &Db) -> Option<i64> {
 impl Watcher {
     /// Starts watching `ctx`'s data directory. If the watch cannot be set up,
     /// external writes are simply not counted (logged once).
-    pub fn start(ctx: &Context) -> Watcher {
+    fn start(ctx: &Context) -> Watcher {
         let dbs = vec![ctx.dbs().parts.clone(), ctx.dbs().assembled.clone()];
         let (tx, rx) = mpsc::channel(256);
         let handler = move |res: notify::Result<notify::Event>| {
@@ -64,7 +91,7 @@ impl Watcher {
     }
 
     /// Forgets the baseline of `db` (its file was replaced).
-    pub async fn rebaseline(&mut self, db: &'static str) {
+    async fn rebaseline(&mut self, db: &'static str) {
         if let Some(d) = self.dbs.iter().find(|d| d.name == db)
             && let Some(v) = data_version(d).await
         {
@@ -72,17 +99,18 @@ impl Watcher {
         }
     }
 
-    /// Waits for a burst of file events and returns the databases another
-    /// program committed to since the last check. Pending forever when not
-    /// watching.
-    pub async fn changed(&mut self) -> Vec<&'static str> {
-        if self.versions.is_empty() {
-            for d in self.dbs.clone() {
-                if let Some(v) = data_version(&d).await {
-                    self.versions.insert(d.name, v);
-                }
+    /// Records the current `data_version` of every database.
+    async fn baseline(&mut self) {
+        for d in self.dbs.clone() {
+            if let Some(v) = data_version(&d).await {
+                self.versions.insert(d.name, v);
             }
         }
+    }
+
+    /// Waits for a burst of file events (debounced) and returns the databases
+    /// touched. Pending forever when not watching.
+    async fn next_burst(&mut self) -> Vec<&'static str> {
         let Some(rx) = self.events.as_mut() else { return std::future::pending().await };
         let Some(first) = rx.recv().await else { return std::future::pending().await };
         let mut touched = vec![first];
@@ -92,6 +120,12 @@ impl Watcher {
                 touched.push(db);
             }
         }
+        touched
+    }
+
+    /// Of the `touched` databases, those another program committed to since
+    /// the last check.
+    async fn committed_by_others(&mut self, touched: Vec<&'static str>) -> Vec<&'static str> {
         let mut changed = Vec::new();
         for db in touched {
             let Some(d) = self.dbs.iter().find(|d| d.name == db) else { continue };

@@ -30,7 +30,11 @@ const DATABASES: [&str; 2] = [PARTS_DB, ASSEMBLED_DB];
 
 /// Starts the scheduler; it stops when `stop` becomes true.
 pub fn spawn(ctx: Context, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(Scheduler { ctx }.run(stop))
+    let watcher = external::spawn(ctx.clone(), stop.clone());
+    tokio::spawn(async move {
+        Scheduler { ctx }.run(stop).await;
+        let _ = watcher.await;
+    })
 }
 
 struct Scheduler {
@@ -69,7 +73,6 @@ fn no_progress(_: Progress) {}
 impl Scheduler {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut activity = self.ctx.activity().subscribe();
-        let mut external = external::Watcher::start(&self.ctx);
         if self.ctx.config().sync.sync_on_start {
             self.report_newer_versions().await;
         }
@@ -87,15 +90,9 @@ impl Scheduler {
                     }
                     Ok(Activity::PartsGenerated { .. }) => self.work_due().await,
                     Ok(Activity::Write { .. }) | Err(RecvError::Lagged(_)) => self.work_due().await,
-                    Ok(Activity::Restored { database }) => external.rebaseline(database).await,
+                    Ok(Activity::Restored { .. }) => {}
                     Err(RecvError::Closed) => break,
                 },
-                changed = external.changed() => {
-                    for db in changed {
-                        self.ctx.record(Activity::Write { database: db, action: "external", writes: 1 }).await;
-                        tracing::info!(database = db, "write by another program counted");
-                    }
-                }
                 _ = tokio::time::sleep_until(maintenance_at), if !self.ctx.backups().store().is_none() => {
                     last_attempt = Some(tokio::time::Instant::now());
                     self.maintain().await
