@@ -183,3 +183,15 @@ fn sync_on_start_with_the_store_offline_does_no_harm() {
     assert!(err.contains("unreachable"), "{err}");
     wait_for("b still serving", DEADLINE, || b.ctl(&["status"]).status.success().then_some(()));
 }
+
+#[test]
+fn sync_on_start_fetches_the_other_sites_work() {
+    let m = moto();
+    let a = site(&m, "lab");
+    a.ctl_ok(&["parts", "add", "LNA", "4", "1"]);
+    a.ctl_ok(&["sync", "backup"]);
+    let b = Daemon::start_with(m.daemon_opts(BUCKET, "field").env("CASMAN_AUTO_SYNC_ON_INSTALL", "true"));
+    wait_for("the parts pulled at start", DEADLINE, || {
+        (b.ctl_json(&["parts", "count"])["total"] == 4).then_some(())
+    });
+}

@@ -74,7 +74,7 @@ impl Scheduler {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut activity = self.ctx.activity().subscribe();
         if self.ctx.config().sync.sync_on_start {
-            self.report_newer_versions().await;
+            self.sync_on_start().await;
         }
         self.work_due().await;
         let started = tokio::time::Instant::now();
@@ -185,21 +185,28 @@ impl Scheduler {
         }
     }
 
-    /// With `sync_on_start`: says which databases have a newer version at
-    /// another site (fetching them is `casmanctl sync sync`).
-    async fn report_newer_versions(&self) {
+    /// With `sync_on_start` (CAsMan's `CASMAN_AUTO_SYNC_ON_INSTALL`): fetch
+    /// newer versions from other sites, by the sync rules: a database with
+    /// local changes is never replaced (a divergence is stored and logged).
+    /// An unreachable store is logged; the daemon serves regardless.
+    async fn sync_on_start(&self) {
         for db in DATABASES {
-            let Ok((manifest, _)) = self.ctx.backups().manifest(db).await else { continue };
-            let base = sync_state::base(&self.ctx.dbs().state, db).await.ok().flatten();
-            if let Some(head) = manifest.head()
-                && base.as_ref().map(|b| &b.sha256) != Some(&head.sha256)
-            {
-                tracing::info!(
+            match self.ctx.backups().sync(db, false, &no_progress).await {
+                Ok(crate::backup::sync::SyncOutcome::Pulled { version, .. }) => {
+                    self.ctx.record(Activity::Restored { database: db }).await;
+                    tracing::info!(database = db, key = %version.key, site = %version.site, "sync on start: pulled");
+                }
+                Ok(crate::backup::sync::SyncOutcome::Diverged(d)) => tracing::warn!(
                     database = db,
-                    site = %head.site,
-                    key = %head.key,
-                    "a newer version exists at another site; run `casmanctl sync sync` to fetch it"
-                );
+                    site = %d.remote.site,
+                    remote = %d.remote.key,
+                    local = %d.local.key,
+                    "sync on start: diverged from another site; local changes kept (casmanctl sync merge)"
+                ),
+                Ok(_) => tracing::info!(database = db, "sync on start: nothing to fetch"),
+                Err(e) => {
+                    tracing::warn!(database = db, error = %e, "sync on start failed; serving the local database")
+                }
             }
         }
     }
