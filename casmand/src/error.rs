@@ -62,6 +62,10 @@ impl From<sqlx::Error> for Error {
         match &e {
             sqlx::Error::RowNotFound => Error::NotFound("no such row".into()),
             sqlx::Error::PoolTimedOut => Error::Unavailable("the database is busy; try again".into()),
+            // The file was replaced (restore, sync) while this request was starting.
+            sqlx::Error::PoolClosed => {
+                Error::Unavailable("the database was being replaced by a restore or sync; try again".into())
+            }
             _ => Error::internal("database error", e),
         }
     }

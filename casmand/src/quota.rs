@@ -623,7 +623,7 @@ impl Quota {
 
 async fn write(db: &Db, counts: &BTreeMap<String, Counts>, storage: &[(String, (u64, u64))]) -> Result<()> {
     let now = crate::timestamp::now();
-    let mut tx = db.writer().begin().await?;
+    let mut tx = db.writer().await.begin().await?;
     for (month, c) in counts.iter().filter(|(_, c)| !c.is_zero()) {
         sqlx::query(
             "INSERT INTO quota_ledger (month, class_a, class_b, free, backups, restores, updated_at)
@@ -666,7 +666,7 @@ async fn load(db: &Db, month: &str) -> Result<Loaded> {
     let row: Option<(i64, i64, i64, i64, i64)> =
         sqlx::query_as("SELECT class_a, class_b, free, backups, restores FROM quota_ledger WHERE month = ?")
             .bind(month)
-            .fetch_optional(&db.reader())
+            .fetch_optional(&db.reader().await)
             .await?;
     let n = |v: i64| v.max(0) as u64;
     let counts = row
@@ -680,7 +680,7 @@ async fn load(db: &Db, month: &str) -> Result<Loaded> {
         .unwrap_or_default();
     let storage: Vec<(String, i64, i64)> =
         sqlx::query_as("SELECT database, stored_bytes, versions FROM quota_storage")
-            .fetch_all(&db.reader())
+            .fetch_all(&db.reader().await)
             .await?;
     Ok((counts, storage.into_iter().map(|(d, b, v)| (d, (n(b), n(v)))).collect()))
 }

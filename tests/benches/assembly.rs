@@ -115,7 +115,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let big = Databases::open(&data, &jiff::tz::TimeZone::UTC).await.unwrap();
-    let mut tx = big.assembled.writer().begin().await.unwrap();
+    let mut tx = big.assembled.writer().await.begin().await.unwrap();
     let prefixes = ["ANT", "LNA", "CXS", "CXL", "BAC"];
     let chains = 20_000u32;
     for n in 1..=chains {
@@ -143,8 +143,10 @@ async fn main() {
         }
     }
     tx.commit().await.unwrap();
-    let rows: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM assembly").fetch_one(&big.assembled.reader()).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assembly")
+        .fetch_one(&big.assembled.reader().await)
+        .await
+        .unwrap();
     big.close().await;
     let bench = Bench::start_in(dir).await;
     let client = AssemblyClient::new(bench.channel.clone());

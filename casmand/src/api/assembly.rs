@@ -131,7 +131,7 @@ impl Assembly for AssemblyApi {
     ) -> Result<Response<ValidatePartResponse>, Status> {
         let dbs = self.ctx.dbs();
         let part = scans::resolve(&dbs.parts, &req.into_inner().part).await?;
-        let mut conn = dbs.assembled.reader().acquire().await.map_err(Error::from)?;
+        let mut conn = dbs.assembled.reader().await.acquire().await.map_err(Error::from)?;
         let edges = assembly::edges_touching(&mut conn, &[&part.id]).await?;
         Ok(Response::new(ValidatePartResponse {
             part: part.id,

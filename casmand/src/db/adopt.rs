@@ -169,7 +169,7 @@ fn copy_original(path: &Path) -> Result<PathBuf, DbError> {
 /// Runs the adoption of `db` in one transaction.
 pub async fn run(db: &Db, plan: Plan) -> Result<Report, DbError> {
     let err = |reason: String| DbError::Adopt { path: db.path.clone(), reason };
-    let mut tx = db.writer().begin_with("BEGIN IMMEDIATE").await.map_err(|e| err(e.to_string()))?;
+    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await.map_err(|e| err(e.to_string()))?;
     let mut rec = Recorder { at: crate::timestamp::now(), counts: BTreeMap::new() };
     let mut report = Report {
         database: db.name.to_owned(),
@@ -227,7 +227,7 @@ pub async fn run(db: &Db, plan: Plan) -> Result<Report, DbError> {
 pub async fn report(db: &Db) -> Result<Option<Report>, sqlx::Error> {
     let json: Option<String> = sqlx::query_scalar("SELECT value FROM casman_meta WHERE key = ?")
         .bind(REPORT_KEY)
-        .fetch_optional(&db.reader())
+        .fetch_optional(&db.reader().await)
         .await?;
     Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
 }

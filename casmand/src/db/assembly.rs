@@ -58,7 +58,7 @@ impl AssemblyRow {
 /// Every row, in id order.
 pub async fn all_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM assembly ORDER BY id");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&db.reader()).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&db.reader().await).await?)
 }
 
 /// Rows in which any of `parts` is either end, in id order.
@@ -102,7 +102,7 @@ pub async fn edges_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Resu
 /// The chain through `part`, walked hop by hop over indexed lookups (no full
 /// scan of the log). Stops after 64 parts, far beyond a real chain.
 pub async fn trace(db: &Db, part: &str) -> Result<Chain> {
-    let mut conn = db.reader().acquire().await?;
+    let mut conn = db.reader().await.acquire().await?;
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut frontier: Vec<String> = vec![part.to_owned()];
     let mut edges: Vec<Edge> = Vec::new();
@@ -126,7 +126,7 @@ pub async fn trace(db: &Db, part: &str) -> Result<Chain> {
 
 /// Every row in which `part` is either end, newest first.
 pub async fn history(db: &Db, part: &str) -> Result<Vec<AssemblyRow>> {
-    let mut conn = db.reader().acquire().await?;
+    let mut conn = db.reader().await.acquire().await?;
     let mut rows = rows_touching(&mut conn, &[part]).await?;
     rows.sort_by(|a, b| (&b.scan_time, b.id).cmp(&(&a.scan_time, a.id)));
     Ok(rows)

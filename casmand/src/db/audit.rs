@@ -31,7 +31,7 @@ pub async fn record(state: &Db, entry: AuditEntry<'_>) -> Result<()> {
     .bind(entry.action)
     .bind(entry.database)
     .bind(entry.detail.to_string())
-    .execute(&state.writer())
+    .execute(&state.writer().await)
     .await?;
     Ok(())
 }

@@ -69,7 +69,7 @@ const COLUMNS: &str = "id, chassis, CAST(slot AS TEXT) AS slot, CAST(serial_numb
 /// Every board, by chassis then slot.
 pub async fn list(db: &Db) -> Result<Vec<BoardRow>> {
     let sql = format!("SELECT {COLUMNS} FROM snap_boards ORDER BY chassis, slot");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&db.reader()).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&db.reader().await).await?)
 }
 
 /// The board in `board`'s chassis and slot, if configured.
@@ -78,7 +78,7 @@ pub async fn get(db: &Db, board: SnapBoardId) -> Result<Option<BoardRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(board.chassis()))
         .bind(board.slot().to_string())
-        .fetch_optional(&db.reader())
+        .fetch_optional(&db.reader().await)
         .await?)
 }
 
@@ -129,7 +129,7 @@ fn conflicts(line: u64, b: &SnapBoard, kept: &[&BoardRow]) -> Vec<CsvError> {
 /// line, and nothing changes. Changed boards are deleted and re-inserted with
 /// their id and `date_added` (so boards may swap feng_ids, IPs, serials).
 pub async fn load(db: &Db, rows: &[Numbered<SnapBoard>]) -> Result<BoardsLoaded> {
-    let mut tx = db.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     let sql = format!("SELECT {COLUMNS} FROM snap_boards ORDER BY chassis, slot");
     let existing: Vec<BoardRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
     let in_file = |r: &BoardRow| r.board_id().is_some_and(|id| rows.iter().any(|n| n.row.board == id));

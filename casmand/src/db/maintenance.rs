@@ -21,7 +21,7 @@ pub struct TableDump {
 
 /// Every table of `db` (casman's bookkeeping tables included), rows in id order.
 pub async fn dump(db: &Db, limit: u32) -> Result<Vec<TableDump>> {
-    let mut conn = db.reader().acquire().await?;
+    let mut conn = db.reader().await.acquire().await?;
     let mut out = Vec::new();
     for table in table_names(&mut conn).await? {
         if table.starts_with("_sqlx") {
@@ -73,12 +73,12 @@ pub async fn clear(db: &Db) -> Result<Cleared> {
     let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
     let safety_copy = dir.join(format!("{}.{stamp}.pre-clear", db.name));
     let _ = std::fs::remove_file(&safety_copy);
-    let mut tx = db.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     // VACUUM INTO cannot run inside a transaction; the copy is taken on a reader
     // while we hold the write lock, so it is exactly what is about to be cleared.
     sqlx::query("VACUUM INTO ?")
         .bind(safety_copy.display().to_string())
-        .execute(&db.reader())
+        .execute(&db.reader().await)
         .await
         .map_err(|e| Error::internal("taking the safety copy", e))?;
     let done = sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;

@@ -157,7 +157,7 @@ async fn conflicts(
 /// Merges the database file `other` into `db`. Without `prefer`, any conflict
 /// stops the merge before anything is written.
 pub async fn merge(db: &Db, other: &Path, prefer: Option<Prefer>) -> Result<Merged> {
-    let pool = db.writer();
+    let pool = db.writer().await;
     let mut conn = pool.acquire().await?;
     sqlx::query("ATTACH DATABASE ? AS remote")
         .bind(other.display().to_string())

@@ -88,7 +88,7 @@ impl Db {
     /// Applies the migrations.
     pub async fn migrate(&self) -> Result<(), DbError> {
         self.migrator
-            .run(&self.writer())
+            .run(&self.writer().await)
             .await
             .map_err(|e| DbError::Migrate { path: self.path.clone(), reason: e.to_string() })
     }
@@ -100,15 +100,23 @@ impl Db {
         }
     }
 
+    /// Waits while the file is being replaced.
+    async fn ready(&self) {
+        let mut rx = self.replacing.subscribe();
+        let _ = rx.wait_for(|replacing| !*replacing).await;
+    }
+
     /// The writer pool (one connection: write transactions are serialised).
-    /// While the file is being replaced, requests fail with "try again"
-    /// (the old pool is closed) rather than touch the wrong file.
-    pub fn writer(&self) -> SqlitePool {
+    /// Waits while the file is being replaced, so requests arriving meanwhile
+    /// run on the new file.
+    pub async fn writer(&self) -> SqlitePool {
+        self.ready().await;
         self.pools().writer
     }
 
-    /// The read-only pool.
-    pub fn reader(&self) -> SqlitePool {
+    /// The read-only pool; waits while the file is being replaced.
+    pub async fn reader(&self) -> SqlitePool {
+        self.ready().await;
         self.pools().reader
     }
 
@@ -168,7 +176,7 @@ impl Db {
     /// Number of the newest applied migration, 0 when none.
     pub async fn schema_version(&self) -> i64 {
         sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.reader())
+            .fetch_one(&self.reader().await)
             .await
             .unwrap_or(0)
     }

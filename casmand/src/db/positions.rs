@@ -71,13 +71,13 @@ async fn by_grid(conn: &mut SqliteConnection, code: &str) -> Result<Option<Posit
 
 /// The position of base antenna `antenna` (`ANT00001`), if it has one.
 pub async fn get_by_antenna(db: &Db, antenna: &str) -> Result<Option<PositionRow>> {
-    let mut conn = db.reader().acquire().await?;
+    let mut conn = db.reader().await.acquire().await?;
     by_antenna(&mut conn, antenna).await
 }
 
 /// The position at `code`, if occupied.
 pub async fn get_by_grid(db: &Db, code: GridCode) -> Result<Option<PositionRow>> {
-    let mut conn = db.reader().acquire().await?;
+    let mut conn = db.reader().await.acquire().await?;
     by_grid(&mut conn, &code.to_string()).await
 }
 
@@ -94,7 +94,7 @@ pub async fn list(db: &Db, array_id: Option<char>) -> Result<Vec<PositionRow>> {
         Some(a) => q.bind(a.to_string()),
         None => q,
     };
-    Ok(q.fetch_all(&db.reader()).await?)
+    Ok(q.fetch_all(&db.reader().await).await?)
 }
 
 /// What an assignment did.
@@ -121,7 +121,7 @@ pub async fn assign(
     force: bool,
 ) -> Result<Assigned> {
     let grid = code.to_string();
-    let mut tx = db.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     let known: Option<String> = sqlx::query_scalar(
         "SELECT part_number FROM parts WHERE part_number IN (?, ?) ORDER BY part_number LIMIT 1",
     )
@@ -187,7 +187,7 @@ pub async fn assign(
 /// Removes the position of base antenna `antenna`; returns the removed row.
 pub async fn remove(db: &Db, antenna: &str) -> Result<Option<PositionRow>> {
     let sql = format!("DELETE FROM antenna_positions WHERE antenna_number = ? RETURNING {COLUMNS}");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(antenna).fetch_optional(&db.writer()).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(antenna).fetch_optional(&db.writer().await).await?)
 }
 
 async fn coordinate_of(conn: &mut SqliteConnection, grid: &str) -> Result<Option<CoordinateRow>> {
@@ -202,7 +202,7 @@ async fn coordinate_of(conn: &mut SqliteConnection, grid: &str) -> Result<Option
 
 /// The surveyed coordinates of `code`, if loaded.
 pub async fn coordinate(db: &Db, code: GridCode) -> Result<Option<CoordinateRow>> {
-    let mut conn = db.reader().acquire().await?;
+    let mut conn = db.reader().await.acquire().await?;
     coordinate_of(&mut conn, &code.to_string()).await
 }
 
@@ -218,7 +218,7 @@ pub struct CoordinatesLoaded {
 /// Upserts `rows` into `grid_positions` and copies each row's coordinates
 /// onto the `antenna_positions` row of the same grid code, in one transaction.
 pub async fn load_coordinates(db: &Db, rows: &[GridPosition]) -> Result<CoordinatesLoaded> {
-    let mut tx = db.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     let mut out = CoordinatesLoaded { loaded: 0, positions_updated: 0 };
     for r in rows {
         let code = r.grid_code.to_string();

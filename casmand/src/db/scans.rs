@@ -97,7 +97,7 @@ async fn append(conn: &mut SqliteConnection, e: NewEvent<'_>) -> Result<i64> {
 
 /// Records `source -> target` if every rule allows it; returns the new edge.
 pub async fn connect(assembled: &Db, source: &Resolved, target: &Resolved) -> Result<Edge> {
-    let mut tx = assembled.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = assembled.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     let edges = edges_touching(&mut tx, &[&source.id, &target.id]).await?;
     check_connection(&source.terminal(), &target.terminal(), &edges)?;
     let at = timestamp::now();
@@ -155,7 +155,7 @@ async fn disconnect_edge(conn: &mut SqliteConnection, edge: &Edge, at: &str) -> 
 /// Disconnects `a` and `b` (either order); refused if they are not connected.
 /// Returns the edge that was removed.
 pub async fn disconnect(assembled: &Db, a: &str, b: &str) -> Result<Edge> {
-    let mut tx = assembled.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = assembled.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     let edges = edges_touching(&mut tx, &[a, b]).await?;
     let edge = check_disconnection(a, b, &edges)?.clone();
     disconnect_edge(&mut tx, &edge, &timestamp::now()).await?;
@@ -165,7 +165,7 @@ pub async fn disconnect(assembled: &Db, a: &str, b: &str) -> Result<Edge> {
 
 /// Disconnects every current edge of `part`; returns them (none is not an error).
 pub async fn remove(assembled: &Db, part: &str) -> Result<Vec<Edge>> {
-    let mut tx = assembled.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = assembled.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     let edges = edges_touching(&mut tx, &[part]).await?;
     let at = timestamp::now();
     for e in &edges {
