@@ -27,6 +27,18 @@ pub enum Activity {
     },
 }
 
+impl Activity {
+    /// The database and number of writes this counts as for the backup
+    /// triggers (a restore counts none: the file was replaced, not written).
+    pub fn counted(&self) -> Option<(&'static str, u32)> {
+        match self {
+            Activity::Write { database, writes, .. } => Some((*database, *writes)),
+            Activity::PartsGenerated { .. } => Some((crate::db::PARTS_DB, 1)),
+            Activity::Restored { .. } => None,
+        }
+    }
+}
+
 /// Sender side of the activity channel (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct ActivityBus {

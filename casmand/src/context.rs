@@ -128,13 +128,7 @@ impl Context {
     /// Records `activity`: write counts are persisted in state.db first (they
     /// drive the backup triggers and must survive a crash), then announced.
     pub async fn record(&self, activity: crate::activity::Activity) {
-        use crate::activity::Activity;
-        let counted = match &activity {
-            Activity::Write { database, writes, .. } => Some((*database, *writes)),
-            Activity::PartsGenerated { .. } => Some((crate::db::PARTS_DB, 1)),
-            Activity::Restored { .. } => None,
-        };
-        if let Some((db, n)) = counted
+        if let Some((db, n)) = activity.counted()
             && let Err(e) = crate::db::sync_state::count_writes(&self.inner.dbs.state, db, n).await
         {
             tracing::warn!(database = db, error = %e, "could not count a write");

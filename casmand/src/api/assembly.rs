@@ -37,8 +37,8 @@ impl AssemblyApi {
     }
 
     async fn written(&self, caller: &Caller, action: &'static str, detail: serde_json::Value) {
-        caller.audit(&self.ctx, action, ASSEMBLED_DB, detail).await;
-        self.ctx.record(Activity::Write { database: ASSEMBLED_DB, action, writes: 1 }).await;
+        let activity = Activity::Write { database: ASSEMBLED_DB, action, writes: 1 };
+        caller.audit_activity(&self.ctx, action, ASSEMBLED_DB, detail, activity).await;
     }
 }
 

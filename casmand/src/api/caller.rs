@@ -36,6 +36,31 @@ impl Caller {
     /// Appends a mutating request to the audit log; a failure to record is
     /// logged, never turned into a failed request (the change is already committed).
     pub async fn audit(&self, ctx: &Context, action: &str, database: &str, detail: serde_json::Value) {
+        self.audit_counting(ctx, action, database, detail, None).await
+    }
+
+    /// Audits a mutating request and records its `activity` (write count in
+    /// the same state.db transaction, then announced).
+    pub async fn audit_activity(
+        &self,
+        ctx: &Context,
+        action: &str,
+        database: &str,
+        detail: serde_json::Value,
+        activity: crate::activity::Activity,
+    ) {
+        self.audit_counting(ctx, action, database, detail, activity.counted()).await;
+        ctx.activity().publish(activity);
+    }
+
+    async fn audit_counting(
+        &self,
+        ctx: &Context,
+        action: &str,
+        database: &str,
+        detail: serde_json::Value,
+        writes: Option<(&'static str, u32)>,
+    ) {
         let entry = AuditEntry {
             peer: self.peer,
             operator: self.operator.as_deref(),
@@ -43,7 +68,7 @@ impl Caller {
             database,
             detail: detail.clone(),
         };
-        if let Err(e) = audit::record(&ctx.dbs().state, entry).await {
+        if let Err(e) = audit::record_counting(&ctx.dbs().state, entry, writes).await {
             tracing::warn!(action, error = %e, "could not write the audit log");
         }
         // Field names: see crate::logging (CASMAN_OPERATION, CASMAN_PART, ... in the journal).

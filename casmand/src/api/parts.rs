@@ -78,15 +78,15 @@ impl Parts for PartsApi {
         let rows = parts::generate(&self.ctx.dbs().parts, part_type, pol, r.count, numbers).await?;
         let numbers: Vec<&str> = rows.iter().map(|r| r.part_number.as_str()).collect();
         caller
-            .audit(
+            .audit_activity(
                 &self.ctx,
                 "parts.add",
                 PARTS_DB,
                 json!({"part_type": part_type.name(), "polarization": pol.as_str(), "count": r.count,
                        "first": numbers.first(), "last": numbers.last()}),
+                Activity::PartsGenerated { count: r.count },
             )
             .await;
-        self.ctx.record(Activity::PartsGenerated { count: r.count }).await;
         Ok(Response::new(AddPartsResponse { parts: rows.into_iter().map(part_message).collect() }))
     }
 

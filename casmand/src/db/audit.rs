@@ -20,6 +20,14 @@ pub struct AuditEntry<'a> {
 
 /// Appends `entry` to the audit log.
 pub async fn record(state: &Db, entry: AuditEntry<'_>) -> Result<()> {
+    record_counting(state, entry, None).await
+}
+
+/// Appends `entry` to the audit log and, in the same transaction (one sync
+/// to disk instead of two), counts `writes` = (database, n) for the backup
+/// triggers.
+pub async fn record_counting(state: &Db, entry: AuditEntry<'_>, writes: Option<(&str, u32)>) -> Result<()> {
+    let mut tx = state.writer().await.begin().await?;
     sqlx::query(
         "INSERT INTO audit_log (at, uid, gid, pid, operator, action, database, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -31,7 +39,11 @@ pub async fn record(state: &Db, entry: AuditEntry<'_>) -> Result<()> {
     .bind(entry.action)
     .bind(entry.database)
     .bind(entry.detail.to_string())
-    .execute(&state.writer().await)
+    .execute(&mut *tx)
     .await?;
+    if let Some((database, n)) = writes {
+        super::sync_state::count_writes_on(&mut tx, database, n).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }

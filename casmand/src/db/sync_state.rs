@@ -76,7 +76,11 @@ pub async fn backup_stored(state: &Db, database: &str, key: &str, covered: i64) 
 /// Counts `writes` writes to `database` (persisted at once: counts survive a
 /// crash).
 pub async fn count_writes(state: &Db, database: &str, writes: u32) -> Result<()> {
-    let now = timestamp::now();
+    count_writes_on(&mut *state.writer().await.acquire().await?, database, writes).await
+}
+
+/// [`count_writes`] on a given connection (inside the caller's transaction).
+pub async fn count_writes_on(conn: &mut sqlx::SqliteConnection, database: &str, writes: u32) -> Result<()> {
     sqlx::query(
         "INSERT INTO activity (database, writes_since_backup, last_write_at, first_unsaved_write_at)
          VALUES (?1, ?2, ?3, ?3)
@@ -87,8 +91,8 @@ pub async fn count_writes(state: &Db, database: &str, writes: u32) -> Result<()>
     )
     .bind(database)
     .bind(i64::from(writes))
-    .bind(now)
-    .execute(&state.writer().await)
+    .bind(timestamp::now())
+    .execute(conn)
     .await?;
     Ok(())
 }
