@@ -666,7 +666,7 @@ async fn load(db: &Db, month: &str) -> Result<Loaded> {
     let row: Option<(i64, i64, i64, i64, i64)> =
         sqlx::query_as("SELECT class_a, class_b, free, backups, restores FROM quota_ledger WHERE month = ?")
             .bind(month)
-            .fetch_optional(&db.reader().await)
+            .fetch_optional(&*db.reader().await)
             .await?;
     let n = |v: i64| v.max(0) as u64;
     let counts = row
@@ -680,7 +680,7 @@ async fn load(db: &Db, month: &str) -> Result<Loaded> {
         .unwrap_or_default();
     let storage: Vec<(String, i64, i64)> =
         sqlx::query_as("SELECT database, stored_bytes, versions FROM quota_storage")
-            .fetch_all(&db.reader().await)
+            .fetch_all(&*db.reader().await)
             .await?;
     Ok((counts, storage.into_iter().map(|(d, b, v)| (d, (n(b), n(v)))).collect()))
 }

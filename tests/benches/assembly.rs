@@ -144,7 +144,7 @@ async fn main() {
     }
     tx.commit().await.unwrap();
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assembly")
-        .fetch_one(&big.assembled.reader().await)
+        .fetch_one(&*big.assembled.reader().await)
         .await
         .unwrap();
     big.close().await;

@@ -237,14 +237,14 @@ impl BackupService {
 
 async fn verified_at(state: &Db, keys: &[String]) -> Result<HashMap<String, String>> {
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, verified_at FROM verified_versions")
-        .fetch_all(&state.reader().await)
+        .fetch_all(&*state.reader().await)
         .await?;
     Ok(rows.into_iter().filter(|(k, _)| keys.contains(k)).collect())
 }
 
 async fn failed_verifications(state: &Db) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar("SELECT key FROM verified_versions WHERE NOT ok")
-        .fetch_all(&state.reader().await)
+        .fetch_all(&*state.reader().await)
         .await?)
 }
 
@@ -260,7 +260,7 @@ async fn record_verification(state: &Db, v: &Version, problem: Option<&str>) -> 
     .bind(crate::timestamp::now())
     .bind(problem.is_none())
     .bind(problem)
-    .execute(&state.writer().await)
+    .execute(&*state.writer().await)
     .await?;
     Ok(())
 }
@@ -268,11 +268,11 @@ async fn record_verification(state: &Db, v: &Version, problem: Option<&str>) -> 
 /// Drops the records of versions that no longer exist.
 async fn forget_verifications(state: &Db, present: &[String]) -> Result<()> {
     let known: Vec<String> =
-        sqlx::query_scalar("SELECT key FROM verified_versions").fetch_all(&state.reader().await).await?;
+        sqlx::query_scalar("SELECT key FROM verified_versions").fetch_all(&*state.reader().await).await?;
     for key in known.iter().filter(|k| !present.contains(k)) {
         sqlx::query("DELETE FROM verified_versions WHERE key = ?")
             .bind(key)
-            .execute(&state.writer().await)
+            .execute(&*state.writer().await)
             .await?;
     }
     Ok(())
@@ -284,11 +284,11 @@ async fn record_run(state: &Db, report: &MaintenanceReport, summary: &str) -> Re
         .bind(&report.at)
         .bind(summary)
         .bind(json)
-        .execute(&state.writer().await)
+        .execute(&*state.writer().await)
         .await?;
     // Keep a year of weekly runs.
     sqlx::query("DELETE FROM maintenance_runs WHERE id NOT IN (SELECT id FROM maintenance_runs ORDER BY id DESC LIMIT 60)")
-        .execute(&state.writer().await)
+        .execute(&*state.writer().await)
         .await?;
     Ok(())
 }
@@ -296,7 +296,7 @@ async fn record_run(state: &Db, report: &MaintenanceReport, summary: &str) -> Re
 /// When maintenance last ran and its summary.
 pub async fn last_maintenance(state: &Db) -> Option<(String, String)> {
     sqlx::query_as("SELECT at, summary FROM maintenance_runs ORDER BY id DESC LIMIT 1")
-        .fetch_optional(&state.reader().await)
+        .fetch_optional(&*state.reader().await)
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the last maintenance run");

@@ -185,7 +185,7 @@ impl BackupService {
                 serde_json::json!({"from": restored.key, "at": crate::timestamp::now(), "site": self.site});
             sqlx::query("INSERT OR REPLACE INTO casman_meta (key, value) VALUES ('restored', ?)")
                 .bind(note.to_string())
-                .execute(&db.writer().await)
+                .execute(&*db.writer().await)
                 .await?;
             let snap = super::snapshot::take(db, &self.tmp_dir).await?;
             let v = self.store_snapshot(db.name, &snap, Reason::Restore, &m, None, progress).await?;
@@ -214,7 +214,7 @@ async fn local_safety_copy(db: &crate::db::Db) -> Result<PathBuf> {
     let path = dir.join(format!("{}.{stamp}.pre-restore", db.name));
     sqlx::query("VACUUM INTO ?")
         .bind(path.display().to_string())
-        .execute(&db.reader().await)
+        .execute(&*db.reader().await)
         .await
         .map_err(|e| Error::internal("taking the local safety copy", e))?;
     Ok(path)

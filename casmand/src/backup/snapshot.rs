@@ -42,7 +42,7 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
     // VACUUM INTO accepts an existing empty file.
     sqlx::query("VACUUM INTO ?")
         .bind(file.display().to_string())
-        .execute(&db.reader().await)
+        .execute(&*db.reader().await)
         .await
         .map_err(|e| Error::internal("taking a snapshot (VACUUM INTO)", e))?;
     normalise_header(&file).map_err(|e| Error::internal("normalising the snapshot", e))?;

@@ -90,7 +90,7 @@ async fn activity(state: &Db, db: &str) -> Result<(i64, Option<String>, Option<S
         "SELECT writes_since_backup, last_backup_at, last_backup_key FROM activity WHERE database = ?",
     )
     .bind(db)
-    .fetch_optional(&state.reader().await)
+    .fetch_optional(&*state.reader().await)
     .await?;
     Ok(row.unwrap_or((0, None, None)))
 }
@@ -101,7 +101,7 @@ async fn pending(state: &Db, db: &str) -> Result<Option<Pending>> {
          WHERE database = ?",
     )
     .bind(db)
-    .fetch_optional(&state.reader().await)
+    .fetch_optional(&*state.reader().await)
     .await?)
 }
 

@@ -227,7 +227,7 @@ pub async fn run(db: &Db, plan: Plan) -> Result<Report, DbError> {
 pub async fn report(db: &Db) -> Result<Option<Report>, sqlx::Error> {
     let json: Option<String> = sqlx::query_scalar("SELECT value FROM casman_meta WHERE key = ?")
         .bind(REPORT_KEY)
-        .fetch_optional(&db.reader().await)
+        .fetch_optional(&*db.reader().await)
         .await?;
     Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
 }

@@ -58,7 +58,7 @@ impl AssemblyRow {
 /// Every row, in id order.
 pub async fn all_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM assembly ORDER BY id");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&db.reader().await).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
 }
 
 /// Rows in which any of `parts` is either end, in id order.

@@ -69,7 +69,7 @@ const COLUMNS: &str = "id, chassis, CAST(slot AS TEXT) AS slot, CAST(serial_numb
 /// Every board, by chassis then slot.
 pub async fn list(db: &Db) -> Result<Vec<BoardRow>> {
     let sql = format!("SELECT {COLUMNS} FROM snap_boards ORDER BY chassis, slot");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&db.reader().await).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
 }
 
 /// The board in `board`'s chassis and slot, if configured.
@@ -78,7 +78,7 @@ pub async fn get(db: &Db, board: SnapBoardId) -> Result<Option<BoardRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(board.chassis()))
         .bind(board.slot().to_string())
-        .fetch_optional(&db.reader().await)
+        .fetch_optional(&*db.reader().await)
         .await?)
 }
 

@@ -78,7 +78,7 @@ pub async fn clear(db: &Db) -> Result<Cleared> {
     // while we hold the write lock, so it is exactly what is about to be cleared.
     sqlx::query("VACUUM INTO ?")
         .bind(safety_copy.display().to_string())
-        .execute(&db.reader().await)
+        .execute(&*db.reader().await)
         .await
         .map_err(|e| Error::internal("taking the safety copy", e))?;
     let done = sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;

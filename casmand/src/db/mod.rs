@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use sqlx::migrate::Migrator;
 
-pub use pool::Db;
+pub use pool::{Db, PoolRef};
 
 /// Migrations of parts.db.
 pub static PARTS_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/parts");

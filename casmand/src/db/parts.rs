@@ -167,7 +167,7 @@ pub async fn list(db: &Db, filter: &PartFilter) -> Result<Vec<PartRow>> {
     if filter.limit > 0 {
         q.push(" LIMIT ").push_bind(filter.limit as i64);
     }
-    Ok(q.build_query_as::<PartRow>().fetch_all(&db.reader().await).await?)
+    Ok(q.build_query_as::<PartRow>().fetch_all(&*db.reader().await).await?)
 }
 
 /// The part with this number: canonical spelling first, then exactly as given
@@ -182,7 +182,7 @@ pub async fn get(db: &Db, number: &str) -> Result<Option<PartRow>> {
     .bind(&canonical)
     .bind(number.trim())
     .bind(&canonical)
-    .fetch_optional(&db.reader().await)
+    .fetch_optional(&*db.reader().await)
     .await?)
 }
 
@@ -192,6 +192,6 @@ pub async fn count(db: &Db) -> Result<Vec<(Option<String>, Option<String>, i64)>
         "SELECT part_type, polarization, COUNT(*) FROM parts GROUP BY part_type, polarization
          ORDER BY part_type, polarization",
     )
-    .fetch_all(&db.reader().await)
+    .fetch_all(&*db.reader().await)
     .await?)
 }

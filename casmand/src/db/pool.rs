@@ -17,7 +17,7 @@ use sqlx::{
     migrate::Migrator,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use tokio::sync::watch;
+use tokio::sync::{OwnedRwLockReadGuard, RwLock as Gate};
 
 use super::DbError;
 
@@ -35,8 +35,26 @@ pub struct Db {
     pub path: PathBuf,
     migrator: &'static Migrator,
     pools: Arc<RwLock<Pools>>,
-    /// `true` while the file is being replaced; accessors wait for `false`.
-    replacing: Arc<watch::Sender<bool>>,
+    /// Held (shared) by every request from the moment it takes a pool until
+    /// its statement started; taken exclusively while the file is replaced, so
+    /// no request can pick up a pool that is about to close.
+    gate: Arc<Gate<()>>,
+}
+
+/// A pool handed to one request, holding the gate open until it is dropped
+/// (the end of the statement that took it). Dereferences to the pool.
+#[derive(Debug)]
+pub struct PoolRef {
+    pool: SqlitePool,
+    _gate: OwnedRwLockReadGuard<()>,
+}
+
+impl std::ops::Deref for PoolRef {
+    type Target = SqlitePool;
+
+    fn deref(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,14 +99,13 @@ impl Db {
     /// `migrator` is applied by [`Db::migrate`] and after a file replacement.
     pub async fn open(name: &'static str, path: PathBuf, migrator: &'static Migrator) -> Result<Db, DbError> {
         let pools = open_pools(&path).await?;
-        let (tx, _) = watch::channel(false);
-        Ok(Db { name, path, migrator, pools: Arc::new(RwLock::new(pools)), replacing: Arc::new(tx) })
+        Ok(Db { name, path, migrator, pools: Arc::new(RwLock::new(pools)), gate: Arc::new(Gate::new(())) })
     }
 
     /// Applies the migrations.
     pub async fn migrate(&self) -> Result<(), DbError> {
         self.migrator
-            .run(&self.writer().await)
+            .run(&*self.writer().await)
             .await
             .map_err(|e| DbError::Migrate { path: self.path.clone(), reason: e.to_string() })
     }
@@ -100,29 +117,18 @@ impl Db {
         }
     }
 
-    /// Waits while the file is being replaced.
-    async fn ready(&self) {
-        let mut rx = self.replacing.subscribe();
-        let _ = rx.wait_for(|replacing| !*replacing).await;
-    }
-
     /// The writer pool (one connection: write transactions are serialised).
     /// Waits while the file is being replaced, so requests arriving meanwhile
     /// run on the new file.
-    pub async fn writer(&self) -> SqlitePool {
-        self.ready().await;
-        self.pools().writer
+    pub async fn writer(&self) -> PoolRef {
+        let gate = self.gate.clone().read_owned().await;
+        PoolRef { pool: self.pools().writer, _gate: gate }
     }
 
     /// The read-only pool; waits while the file is being replaced.
-    pub async fn reader(&self) -> SqlitePool {
-        self.ready().await;
-        self.pools().reader
-    }
-
-    /// True while the file is being replaced.
-    pub fn replacing(&self) -> bool {
-        *self.replacing.borrow()
+    pub async fn reader(&self) -> PoolRef {
+        let gate = self.gate.clone().read_owned().await;
+        PoolRef { pool: self.pools().reader, _gate: gate }
     }
 
     /// Closes every connection after checkpointing the WAL into the main file.
@@ -141,7 +147,9 @@ impl Db {
     /// old file is reopened unchanged.
     pub async fn replace_file(&self, new_file: &Path) -> Result<(), DbError> {
         let fail = |reason: String| DbError::Open { path: self.path.clone(), reason };
-        self.replacing.send_replace(true);
+        // Exclusive: every request that took a pool has started its statement
+        // (connections it holds are waited for by close()); new ones wait.
+        let gate = self.gate.clone().write_owned().await;
         let result = async {
             self.close().await;
             for side in ["-wal", "-shm"] {
@@ -167,7 +175,7 @@ impl Db {
                 Err(poisoned) => *poisoned.into_inner() = pools.clone(),
             }
         }
-        self.replacing.send_replace(false);
+        drop(gate);
         result?;
         reopened?;
         self.migrate().await
@@ -176,7 +184,7 @@ impl Db {
     /// Number of the newest applied migration, 0 when none.
     pub async fn schema_version(&self) -> i64 {
         sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.reader().await)
+            .fetch_one(&*self.reader().await)
             .await
             .unwrap_or(0)
     }

@@ -94,7 +94,7 @@ pub async fn list(db: &Db, array_id: Option<char>) -> Result<Vec<PositionRow>> {
         Some(a) => q.bind(a.to_string()),
         None => q,
     };
-    Ok(q.fetch_all(&db.reader().await).await?)
+    Ok(q.fetch_all(&*db.reader().await).await?)
 }
 
 /// What an assignment did.
@@ -187,7 +187,7 @@ pub async fn assign(
 /// Removes the position of base antenna `antenna`; returns the removed row.
 pub async fn remove(db: &Db, antenna: &str) -> Result<Option<PositionRow>> {
     let sql = format!("DELETE FROM antenna_positions WHERE antenna_number = ? RETURNING {COLUMNS}");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(antenna).fetch_optional(&db.writer().await).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(antenna).fetch_optional(&*db.writer().await).await?)
 }
 
 async fn coordinate_of(conn: &mut SqliteConnection, grid: &str) -> Result<Option<CoordinateRow>> {

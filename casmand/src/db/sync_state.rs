@@ -21,7 +21,7 @@ pub struct Base {
 pub async fn base(state: &Db, database: &str) -> Result<Option<Base>> {
     Ok(sqlx::query_as("SELECT key, sha256, set_at, reason FROM sync_base WHERE database = ?")
         .bind(database)
-        .fetch_optional(&state.reader().await)
+        .fetch_optional(&*state.reader().await)
         .await?)
 }
 
@@ -37,7 +37,7 @@ pub async fn set_base(state: &Db, database: &str, key: &str, sha256: &str, reaso
     .bind(sha256)
     .bind(timestamp::now())
     .bind(reason)
-    .execute(&state.writer().await)
+    .execute(&*state.writer().await)
     .await?;
     Ok(())
 }
@@ -46,7 +46,7 @@ pub async fn set_base(state: &Db, database: &str, key: &str, sha256: &str, reaso
 pub async fn writes_since_backup(state: &Db, database: &str) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT writes_since_backup FROM activity WHERE database = ?")
         .bind(database)
-        .fetch_optional(&state.reader().await)
+        .fetch_optional(&*state.reader().await)
         .await?
         .unwrap_or(0))
 }
@@ -68,7 +68,7 @@ pub async fn backup_stored(state: &Db, database: &str, key: &str, covered: i64) 
     .bind(timestamp::now())
     .bind(key)
     .bind(covered)
-    .execute(&state.writer().await)
+    .execute(&*state.writer().await)
     .await?;
     Ok(())
 }
@@ -117,7 +117,7 @@ pub async fn activity(state: &Db, database: &str) -> Result<Activity> {
          FROM activity WHERE database = ?",
     )
     .bind(database)
-    .fetch_optional(&state.reader().await)
+    .fetch_optional(&*state.reader().await)
     .await?
     .unwrap_or_default())
 }
@@ -145,7 +145,7 @@ pub async fn pending(state: &Db) -> Result<Vec<Pending>> {
         "SELECT database, reason, first_failed_at, attempts, last_error, next_attempt_at FROM pending_backups
          ORDER BY database",
     )
-    .fetch_all(&state.reader().await)
+    .fetch_all(&*state.reader().await)
     .await?)
 }
 
@@ -161,7 +161,7 @@ pub async fn backup_failed(state: &Db, database: &str, reason: &str, error: &str
     .bind(timestamp::now())
     .bind(error)
     .bind(next)
-    .execute(&state.writer().await)
+    .execute(&*state.writer().await)
     .await?;
     Ok(())
 }
@@ -170,7 +170,7 @@ pub async fn backup_failed(state: &Db, database: &str, reason: &str, error: &str
 pub async fn backup_landed(state: &Db, database: &str) -> Result<()> {
     sqlx::query("DELETE FROM pending_backups WHERE database = ?")
         .bind(database)
-        .execute(&state.writer().await)
+        .execute(&*state.writer().await)
         .await?;
     Ok(())
 }
