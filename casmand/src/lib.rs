@@ -103,6 +103,7 @@ pub async fn run(
             return Err(e);
         }
     };
+    clear_tmp_dir(&config.data_dir.join("tmp"));
     systemd::status("opening databases");
     let dbs = match db::Databases::open(&config.data_dir, &tz).await {
         Ok(dbs) => dbs,
@@ -187,6 +188,23 @@ pub async fn run(
     dbs.close().await;
     tracing::info!("casmand stopped");
     result
+}
+
+/// Removes what a killed daemon left in `<data_dir>/tmp` (half-written
+/// snapshots and downloads). Only this daemon, holding the data-directory
+/// lock, writes there, so nothing in it is in use at start. A file that cannot
+/// be removed is logged, never fatal.
+fn clear_tmp_dir(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let removed =
+            if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        match removed {
+            Ok(()) => tracing::info!(path = %path.display(), "removed a temporary file left by an earlier run"),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover temporary file"),
+        }
+    }
 }
 
 /// Takes an exclusive lock on `<data_dir>/casmand.lock` for the daemon's
