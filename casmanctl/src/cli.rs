@@ -21,6 +21,10 @@ pub struct Cli {
     /// When to use colour.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// How long to wait for a daemon that does not answer at all (hung, or
+    /// stopped): `10s`, `1m`. Long work that the daemon is doing is not cut.
+    #[arg(long, global = true, value_name = "DURATION", env = "CASMAN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -25,9 +25,13 @@ pub struct Conn {
 
 impl Conn {
     /// Connects to `socket`, or to the default socket.
-    pub async fn open(socket: Option<PathBuf>, operator: Option<String>) -> Result<Conn, CtlError> {
+    pub async fn open(
+        socket: Option<PathBuf>,
+        operator: Option<String>,
+        timeout: std::time::Duration,
+    ) -> Result<Conn, CtlError> {
         let socket = socket.unwrap_or_else(|| default_socket_path(Side::Client));
-        let channel = casman_proto::client::connect(&socket).await?;
+        let channel = casman_proto::client::connect_with_timeout(&socket, timeout).await?;
         Ok(Conn { channel, operator })
     }
 

@@ -13,7 +13,7 @@ pub enum CtlError {
     )]
     Connect(#[from] ConnectError),
     /// The daemon refused or failed the request.
-    #[error("{}", .0.message())]
+    #[error("{}", rpc_message(.0))]
     Rpc(#[from] tonic::Status),
     /// Bad input found before anything was sent.
     #[error("{0}")]
@@ -21,6 +21,22 @@ pub enum CtlError {
     /// Local I/O (reading a CSV, writing output).
     #[error("{0}")]
     Io(String),
+}
+
+/// The daemon's message, or, when the connection itself failed under the
+/// request (no answer to the keep-alive pings), what that means.
+fn rpc_message(s: &tonic::Status) -> String {
+    let lost = matches!(s.code(), Code::Unavailable | Code::Unknown | Code::Cancelled);
+    let mut text = s.message().to_ascii_lowercase();
+    let mut src = std::error::Error::source(s);
+    while let Some(e) = src {
+        text.push_str(&e.to_string().to_ascii_lowercase());
+        src = e.source();
+    }
+    if lost && (text.contains("keep-alive") || text.contains("keepalive") || text.contains("timed out")) {
+        return "casmand stopped answering (no reply within --timeout): it may be stopped, hung or overloaded".into();
+    }
+    s.message().to_owned()
 }
 
 impl CtlError {

@@ -60,7 +60,7 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
         }
         Command::Man => cmd::meta::man(),
         command => {
-            let conn = Conn::open(cli.socket, cli.operator).await?;
+            let conn = Conn::open(cli.socket, cli.operator, cli.timeout).await?;
             match command {
                 Command::Status => cmd::daemon::status(&conn, cli.json).await,
                 Command::Config => cmd::daemon::config(&conn, cli.json).await,

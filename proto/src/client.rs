@@ -1,6 +1,9 @@
 //! A tonic channel to casmand over its Unix socket.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -23,9 +26,25 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
+/// How long a client waits for a daemon that does not answer, by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens a gRPC channel to the daemon listening on `socket`, with the
+/// default timeout ([`connect_with_timeout`]).
+pub async fn connect(socket: &Path) -> Result<Channel, ConnectError> {
+    connect_with_timeout(socket, DEFAULT_TIMEOUT).await
+}
+
 /// Opens a gRPC channel to the daemon listening on `socket`. The connection is
 /// made eagerly, so a missing or dead daemon is reported here.
-pub async fn connect(socket: &Path) -> Result<Channel, ConnectError> {
+///
+/// `timeout` bounds how long the client waits on a daemon that does not
+/// answer at all (hung, overloaded past its limits, or stopped with SIGSTOP):
+/// connecting must finish within it, and while a request is open the client
+/// pings the daemon every `timeout` and gives up when a ping goes unanswered
+/// for `timeout`. A daemon that is alive but busy with long work (a large
+/// backup, a long stream) answers the pings, so long requests are not cut.
+pub async fn connect_with_timeout(socket: &Path, timeout: Duration) -> Result<Channel, ConnectError> {
     let path = socket.to_path_buf();
     let err = |reason: String| ConnectError { socket: path.clone(), reason };
     if !path.exists() {
@@ -33,18 +52,24 @@ pub async fn connect(socket: &Path) -> Result<Channel, ConnectError> {
     }
     // The URI is required by tonic but never resolved: the connector below
     // ignores it and dials the Unix socket.
-    let endpoint = Endpoint::try_from("http://casmand.invalid").map_err(|e| err(e.to_string()))?;
+    let endpoint = Endpoint::try_from("http://casmand.invalid")
+        .map_err(|e| err(e.to_string()))?
+        .connect_timeout(timeout)
+        .http2_keep_alive_interval(timeout)
+        .keep_alive_timeout(timeout)
+        .keep_alive_while_idle(true);
     let dial = path.clone();
-    endpoint
-        .connect_with_connector(service_fn(move |_: Uri| {
+    let connecting = endpoint.connect_with_connector(service_fn(move |_: Uri| {
             let dial = dial.clone();
             async move {
                 let stream = tokio::net::UnixStream::connect(dial).await?;
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }
-        }))
+        }));
+    let connected = tokio::time::timeout(timeout, connecting)
         .await
-        .map_err(|e| {
+        .map_err(|_| err(format!("it did not answer within {timeout:?} (stopped, hung or overloaded?)")))?;
+    connected.map_err(|e| {
             let mut reason = e.to_string();
             let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
             while let Some(s) = src {
