@@ -24,6 +24,9 @@ pub mod systemd;
 pub mod timestamp;
 pub mod web;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::{future::Future, path::PathBuf};
 
 use casman_proto::socket::{Side, default_socket_path};
