@@ -172,6 +172,25 @@ fn database_print_and_clear_with_confirmation_and_a_safety_copy() {
     assert_eq!(audit.lines().collect::<Vec<_>>(), ["parts.add", "database.clear"]);
 }
 
+#[test]
+fn database_print_streams_a_table_larger_than_one_message() {
+    // 2 x 40,000 parts: about 6 MB of rows, more than one gRPC message may
+    // carry (4 MB): the dump must arrive in pages, complete and in order.
+    let d = Daemon::start();
+    d.ctl_ok(&["parts", "add", "ANTENNA", "40000", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "40000", "2"]);
+    let dump = d.ctl_json(&["database", "print", "--parts"]);
+    let parts = dump["tables"].as_array().unwrap().iter().find(|t| t["table"] == "parts").unwrap();
+    let rows = parts["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 80_000);
+    let col = parts["columns"].as_array().unwrap().iter().position(|c| c == "part_number").unwrap();
+    assert_eq!(rows[0][col], "ANT00001P1");
+    assert_eq!(rows[79_999][col], "LNA40000P2");
+    let text = d.ctl_ok(&["database", "print", "--parts", "--limit", "2500"]);
+    assert!(text.contains("== parts.db : parts (2500 rows)"), "{}", &text[..text.len().min(2000)]);
+    assert!(text.contains("ANT02500P1") && !text.contains("ANT02501P1"));
+}
+
 /// The "Common Queries" of seeds/database-guide.md, run unchanged with the
 /// sqlite3 shell on a database built with casmanctl.
 #[test]

@@ -86,25 +86,50 @@ pub async fn run(conn: &Conn, cmd: DatabaseCmd, as_json: bool) -> Result<(), Ctl
     }
 }
 
+/// Prints the dump as it streams in, one page (at most 1,000 rows) at a time,
+/// so memory stays bounded however large the database. `--json` writes the
+/// documented shape `{"tables": [{"database", "table", "columns", "rows"}]}`
+/// incrementally.
 async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result<(), CtlError> {
+    use std::io::Write;
     let req = PrintDatabaseRequest { databases: dbs.iter().map(|s| s.to_string()).collect(), limit };
     let mut stream = conn.database().print_database(conn.request(req)).await?.into_inner();
-    let mut tables = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let io = |e: std::io::Error| CtlError::Io(format!("writing the dump: {e}"));
+    let mut open_table = false;
+    if as_json {
+        write!(out, "{{\"tables\": [").map_err(io)?;
+    }
+    let mut first_table = true;
     while let Some(t) = stream.message().await? {
         if as_json {
-            tables.push(json!({
-                "database": t.database,
-                "table": t.table,
-                "columns": t.columns,
-                "rows": t.rows.iter().map(|r| r.values.iter().map(|v| {
-                    if v.is_null { Value::Null } else { json!(v.value) }
-                }).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            }));
+            if !t.continuation {
+                if open_table {
+                    write!(out, "]}}").map_err(io)?;
+                }
+                let head = json!({ "database": t.database, "table": t.table, "columns": t.columns });
+                let head = head.to_string();
+                let comma = if first_table { "" } else { "," };
+                write!(out, "{comma}\n  {}, \"rows\": [", &head[..head.len() - 1]).map_err(io)?;
+                open_table = true;
+                first_table = false;
+            }
+            for (i, r) in t.rows.iter().enumerate() {
+                let row: Vec<Value> =
+                    r.values.iter().map(|v| if v.is_null { Value::Null } else { json!(v.value) }).collect();
+                let comma = if i == 0 && !t.continuation { "" } else { "," };
+                write!(out, "{comma}\n    {}", Value::Array(row)).map_err(io)?;
+            }
             continue;
         }
-        println!("== {} : {} ({} rows)", t.database, t.table, t.rows.len());
+        if !t.continuation {
+            writeln!(out, "== {} : {} ({} rows)", t.database, t.table, t.table_rows).map_err(io)?;
+            if t.table_rows == 0 {
+                writeln!(out, "(No entries in this table)").map_err(io)?;
+            }
+        }
         if t.rows.is_empty() {
-            println!("(No entries in this table)");
             continue;
         }
         let mut table = output::table(t.columns.iter().map(String::as_str));
@@ -113,12 +138,15 @@ async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result
                 r.values.iter().map(|v| if v.is_null { "NULL".to_owned() } else { v.value.clone() }),
             );
         }
-        println!("{table}");
+        writeln!(out, "{table}").map_err(io)?;
     }
     if as_json {
-        output::json(&json!({ "tables": tables }));
+        if open_table {
+            write!(out, "]}}").map_err(io)?;
+        }
+        writeln!(out, "\n]}}").map_err(io)?;
     }
-    Ok(())
+    out.flush().map_err(io)
 }
 
 async fn clear(conn: &Conn, dbs: Vec<&str>, yes: Vec<String>, as_json: bool) -> Result<(), CtlError> {

@@ -8,6 +8,7 @@ use casman_proto::v1::{
     ValueChanges, database_server::Database,
 };
 use futures_util::Stream;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
@@ -43,6 +44,27 @@ impl DatabaseApi {
     }
 }
 
+/// One page of a table, as the API sends it.
+fn table_dump(p: maintenance::TablePage) -> TableDump {
+    TableDump {
+        database: p.database.to_owned(),
+        table: p.table,
+        columns: p.columns,
+        rows: p
+            .rows
+            .into_iter()
+            .map(|row| TableRow {
+                values: row
+                    .into_iter()
+                    .map(|v| NullableString { is_null: v.is_none(), value: v.unwrap_or_default() })
+                    .collect(),
+            })
+            .collect(),
+        table_rows: p.table_rows,
+        continuation: p.continuation,
+    }
+}
+
 type DumpStream = Pin<Box<dyn Stream<Item = Result<TableDump, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -59,31 +81,21 @@ impl Database for DatabaseApi {
         } else {
             r.databases
         };
-        let mut out = Vec::new();
-        for name in names {
-            let db = self.db(&name)?;
-            for t in maintenance::dump(db, r.limit).await? {
-                out.push(Ok(TableDump {
-                    database: db.name.to_owned(),
-                    table: t.table,
-                    columns: t.columns,
-                    rows: t
-                        .rows
-                        .into_iter()
-                        .map(|row| TableRow {
-                            values: row
-                                .into_iter()
-                                .map(|v| NullableString {
-                                    is_null: v.is_none(),
-                                    value: v.unwrap_or_default(),
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                }));
+        let dbs = names.iter().map(|n| self.db(n).cloned()).collect::<Result<Vec<_>, _>>()?;
+        // Pages flow through a small channel: the daemon holds at most a few
+        // pages per client, however large the table and however slow the
+        // client.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            for db in dbs {
+                if let Err(e) = maintenance::dump(&db, r.limit, &tx).await {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
             }
-        }
-        Ok(Response::new(Box::pin(futures_util::stream::iter(out))))
+        });
+        let stream = ReceiverStream::new(rx).map(|page| page.map(table_dump).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn clear_database(

@@ -8,42 +8,79 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{ASSEMBLED_DB, Db, PARTS_DB, adopt::table_names};
 use crate::error::{Error, Result};
 
-/// One table's contents, every value as text (NULL as `None`).
+/// Rows in one page of a dump: what one message to a client carries.
+pub const DUMP_PAGE_ROWS: u32 = 1000;
+
+/// One page of a table's contents, every value as text (NULL as `None`).
 #[derive(Debug, Clone)]
-pub struct TableDump {
+pub struct TablePage {
+    /// The database file it comes from.
+    pub database: &'static str,
     /// Table name.
     pub table: String,
     /// Column names.
     pub columns: Vec<String>,
-    /// Rows.
+    /// Rows of this page, in rowid order.
     pub rows: Vec<Vec<Option<String>>>,
+    /// Rows of the whole table (at most the dump's limit), counted when its
+    /// first page was read.
+    pub table_rows: u64,
+    /// False on a table's first page, true on the pages after it.
+    pub continuation: bool,
 }
 
-/// Every table of `db` (casman's bookkeeping tables included), rows in id order.
-pub async fn dump(db: &Db, limit: u32) -> Result<Vec<TableDump>> {
-    let mut conn = db.reader().await.acquire().await?;
-    let mut out = Vec::new();
-    for table in table_names(&mut conn).await? {
-        if table.starts_with("_sqlx") {
-            continue;
-        }
-        let columns: Vec<String> =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
-                .fetch_all(&mut *conn)
-                .await?;
+/// Dumps every table of `db` page by page into `tx`, at most `limit` rows a
+/// table (0 = all), [`DUMP_PAGE_ROWS`] rows a page. Each page is its own short
+/// query from the last rowid seen, so memory stays at one page whatever the
+/// table's size, and a slow reader holds no transaction or lock (a restore
+/// may replace the file between two pages; later pages then come from the new
+/// file). Stops early, without error, when the receiver is gone.
+pub async fn dump(db: &Db, limit: u32, tx: &tokio::sync::mpsc::Sender<Result<TablePage>>) -> Result<()> {
+    let tables = {
+        let mut conn = db.reader().await.acquire().await?;
+        table_names(&mut conn).await?
+    };
+    for table in tables.into_iter().filter(|t| !t.starts_with("_sqlx")) {
+        let (columns, count) = {
+            let mut conn = db.reader().await.acquire().await?;
+            let columns: Vec<String> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let count: i64 =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM \"{table}\""))).fetch_one(&mut *conn).await?;
+            (columns, count.max(0) as u64)
+        };
+        let table_rows = if limit > 0 { count.min(u64::from(limit)) } else { count };
         let select = columns.iter().map(|c| format!("CAST(\"{c}\" AS TEXT)")).collect::<Vec<_>>().join(", ");
-        let mut sql = format!("SELECT {select} FROM \"{table}\" ORDER BY rowid");
-        if limit > 0 {
-            sql.push_str(&format!(" LIMIT {limit}"));
+        let sql = format!("SELECT rowid, {select} FROM \"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
+        let (mut after, mut sent, mut continuation) = (i64::MIN, 0u64, false);
+        loop {
+            let want = (table_rows - sent).min(u64::from(DUMP_PAGE_ROWS));
+            let rows = {
+                let mut conn = db.reader().await.acquire().await?;
+                sqlx::query(AssertSqlSafe(sql.clone())).bind(after).bind(want as i64).fetch_all(&mut *conn).await?
+            };
+            let got = rows.len() as u64;
+            if let Some(last) = rows.last() {
+                after = last.try_get::<i64, _>(0)?;
+            }
+            let rows = rows
+                .iter()
+                .map(|r| (1..=columns.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect())
+                .collect();
+            let page = TablePage { database: db.name, table: table.clone(), columns: columns.clone(), rows, table_rows, continuation };
+            if tx.send(Ok(page)).await.is_err() {
+                return Ok(());
+            }
+            sent += got;
+            continuation = true;
+            if got < want || want == 0 || sent >= table_rows {
+                break;
+            }
         }
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
-        let rows = rows
-            .iter()
-            .map(|r| (0..columns.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect())
-            .collect();
-        out.push(TableDump { table, columns, rows });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// What clearing did.
