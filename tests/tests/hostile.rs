@@ -30,3 +30,28 @@ fn a_stopped_daemon_gives_a_one_line_error_instead_of_a_hang() {
     let out = d.ctl(&["--timeout", "5s", "status"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_csv_with_hundreds_of_bad_rows_gets_a_short_clear_refusal() {
+    let d = Daemon::start();
+    let mut csv = String::from("chassis,slot,sn,mac,ip,feng_id,notes\n");
+    for i in 0..500 {
+        csv.push_str(&format!("9,Z,{i},not-a-mac,1.2.3.4,0,bad row\n"));
+    }
+    let path = d.dir.path().join("bad.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let path = path.to_str().unwrap();
+    let stderr = d.ctl_err(&["database", "load-snap-boards", "--csv", path], 2);
+    assert!(stderr.contains("problems in the CSV file, nothing was loaded"), "{stderr}");
+    assert!(stderr.contains("line 2,") && stderr.contains("more (the first 20 are shown)"), "{stderr}");
+    assert!(stderr.len() < 8192, "{} bytes", stderr.len());
+    let boards = d.ctl_json(&["snap", "list"]);
+    assert_eq!(boards["boards"].as_array().unwrap().len(), 0, "nothing loaded: {boards}");
+
+    // A file larger than one request may carry: refused before sending.
+    let big = d.dir.path().join("big.csv");
+    let row = "1,A,1,00:29:c4:e8:18:05,192.168.120.53,0,".to_owned() + &"x".repeat(200) + "\n";
+    std::fs::write(&big, csv.lines().next().unwrap().to_owned() + "\n" + &row.repeat(25_000)).unwrap();
+    let stderr = d.ctl_err(&["database", "load-snap-boards", "--csv", big.to_str().unwrap()], 2);
+    assert!(stderr.contains("takes at most") && stderr.contains("split it"), "{stderr}");
+}

@@ -60,8 +60,24 @@ pub struct CoordinateArgs {
     coordinate_system: Option<String>,
 }
 
+/// The largest CSV file one request carries: gRPC's default message limit
+/// (4 MiB, which casmand keeps), less room for the rest of the request.
+pub const CSV_LIMIT: u64 = 4 * 1024 * 1024 - 64 * 1024;
+
 /// Reads a CSV file named on the command line.
 pub fn read_csv(path: &Path) -> Result<String, CtlError> {
+    // A request larger than the daemon decodes would be refused after being
+    // sent, with a transport error; say it plainly first.
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > CSV_LIMIT
+    {
+        return Err(CtlError::Usage(format!(
+            "CSV file {} is {}; casmand takes at most {} in one request: split it into smaller files",
+            path.display(),
+            output::bytes(meta.len()),
+            output::bytes(CSV_LIMIT)
+        )));
+    }
     std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => CtlError::Io(format!("CSV file not found: {}", path.display())),
         _ => CtlError::Io(format!("cannot read {}: {e}", path.display())),

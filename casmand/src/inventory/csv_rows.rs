@@ -89,12 +89,23 @@ impl fmt::Display for CsvError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvErrors(pub Vec<CsvError>);
 
+/// Problems named one by one in a message; the rest are counted.
+pub const CSV_ERRORS_SHOWN: usize = 20;
+
 impl fmt::Display for CsvErrors {
+    /// The count, then the first [`CSV_ERRORS_SHOWN`] problems (each value cut
+    /// to 60 characters), so that a file with thousands of bad rows still
+    /// gives a message that fits a reply.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
         write!(f, "{n} problem{} in the CSV file, nothing was loaded", if n == 1 { "" } else { "s" })?;
-        for e in &self.0 {
-            write!(f, "; {e}")?;
+        for e in self.0.iter().take(CSV_ERRORS_SHOWN) {
+            let value: String = e.value.chars().take(60).collect();
+            let cut = if value.len() < e.value.len() { "…" } else { "" };
+            write!(f, "; line {}, {} {value:?}{cut}: {}", e.line, e.field, e.rule)?;
+        }
+        if n > CSV_ERRORS_SHOWN {
+            write!(f, "; and {} more (the first {CSV_ERRORS_SHOWN} are shown)", n - CSV_ERRORS_SHOWN)?;
         }
         Ok(())
     }
