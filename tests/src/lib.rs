@@ -340,5 +340,7 @@ pub fn sqlite(db: &Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+pub mod fault_proxy;
 pub mod s3;
+pub use fault_proxy::{Fault, FaultProxy};
 pub use s3::{MotoServer, S3sFs};
