@@ -15,7 +15,9 @@ pub fn require_admin(peer: Option<Peer>, admin_gid: Option<u32>, what: &str) -> 
         return Ok(());
     }
     if let Some(gid) = admin_gid
-        && (peer.gid == gid || peer.pid.is_some_and(|pid| supplementary_groups(pid).contains(&gid)))
+        && (peer.gid == gid
+            || user_groups(peer.uid).contains(&gid)
+            || peer.pid.is_some_and(|pid| supplementary_groups(pid).contains(&gid)))
     {
         return Ok(());
     }
@@ -29,7 +31,23 @@ pub fn require_admin(peer: Option<Peer>, admin_gid: Option<u32>, what: &str) -> 
     )))
 }
 
-/// The supplementary groups of process `pid`, from `/proc/<pid>/status`.
+/// The groups of user `uid` in the user database (`/etc/group` and any other
+/// NSS source), as `usermod -aG` records them. This works under the unit's
+/// `ProtectProc=invisible`, which hides other users' `/proc/<pid>` from the
+/// daemon; an unknown uid has none.
+fn user_groups(uid: u32) -> Vec<u32> {
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return Vec::new();
+    };
+    let Ok(name) = std::ffi::CString::new(user.name) else { return Vec::new() };
+    nix::unistd::getgrouplist(&name, user.gid)
+        .map(|gs| gs.into_iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_default()
+}
+
+/// The supplementary groups of process `pid`, from `/proc/<pid>/status`, when
+/// the daemon may see it (groups the process holds that the user database
+/// does not list, e.g. after `newgrp`).
 fn supplementary_groups(pid: i32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -59,5 +77,12 @@ mod tests {
         assert!(err.contains("admin group"), "{err}");
         assert!(require_admin(Some(stranger), Some(4242), "clear").is_ok());
         assert!(require_admin(None, Some(4242), "clear").is_err());
+    }
+
+    #[test]
+    fn groups_come_from_the_user_database() {
+        // root is in the user database with primary group 0 everywhere.
+        assert!(user_groups(0).contains(&0));
+        assert!(user_groups(4_000_000_000).is_empty(), "an unknown uid has no groups");
     }
 }

@@ -204,8 +204,12 @@ fn clear_tmp_dir(dir: &std::path::Path) {
         let removed =
             if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         match removed {
-            Ok(()) => tracing::info!(path = %path.display(), "removed a temporary file left by an earlier run"),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover temporary file"),
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed a temporary file left by an earlier run")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover temporary file")
+            }
         }
     }
 }

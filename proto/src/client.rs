@@ -60,22 +60,22 @@ pub async fn connect_with_timeout(socket: &Path, timeout: Duration) -> Result<Ch
         .keep_alive_while_idle(true);
     let dial = path.clone();
     let connecting = endpoint.connect_with_connector(service_fn(move |_: Uri| {
-            let dial = dial.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(dial).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(stream))
-            }
-        }));
+        let dial = dial.clone();
+        async move {
+            let stream = tokio::net::UnixStream::connect(dial).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
+        }
+    }));
     let connected = tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| err(format!("it did not answer within {timeout:?} (stopped, hung or overloaded?)")))?;
     connected.map_err(|e| {
-            let mut reason = e.to_string();
-            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-            while let Some(s) = src {
-                reason = s.to_string();
-                src = s.source();
-            }
-            err(reason)
-        })
+        let mut reason = e.to_string();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            reason = s.to_string();
+            src = s.source();
+        }
+        err(reason)
+    })
 }

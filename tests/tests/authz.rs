@@ -90,3 +90,76 @@ fn the_admin_group_may_clear() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!d.ctl_ok(&["--json", "parts", "list"]).contains("ANT00001P1"), "parts.db was cleared");
 }
+
+/// A user and group created for one test and removed after it.
+struct TempAccount {
+    user: &'static str,
+    group: &'static str,
+}
+
+impl Drop for TempAccount {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(self.user).status();
+        let _ = Command::new("groupdel").arg(self.group).status();
+    }
+}
+
+/// Membership recorded only in the user database (`usermod -aG`, as an
+/// administrator adds operators) counts, although the process does not hold
+/// the group and the daemon may not see its /proc entry (the unit's
+/// `ProtectProc=invisible`): the client runs with its groups cleared, so
+/// neither its gid nor /proc can grant it.
+#[test]
+fn admin_group_membership_in_the_user_database_counts_without_proc() {
+    let have = |cmd: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !can_setpriv() || !have("useradd") || !have("groupadd") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs root, setpriv, useradd and groupadd for this test"
+        );
+        eprintln!("SKIPPED: needs root, setpriv, useradd and groupadd");
+        return;
+    }
+    const ADMIN_GID: u32 = 47_131;
+    const OP_UID: u32 = 47_132;
+    let account = TempAccount { user: "casmantop", group: "casmantadm" };
+    drop(Command::new("userdel").arg(account.user).status());
+    drop(Command::new("groupdel").arg(account.group).status());
+    let ok = |c: &mut Command| c.status().is_ok_and(|s| s.success());
+    assert!(ok(Command::new("groupadd").args(["-g", &ADMIN_GID.to_string(), account.group])));
+    assert!(ok(Command::new("useradd").args([
+        "--no-create-home",
+        "--uid",
+        &OP_UID.to_string(),
+        "--user-group",
+        "--groups",
+        account.group,
+        account.user
+    ])));
+    let (d, ctl) = daemon(&format!("socket_mode = \"0666\"\nadmin_group = \"{ADMIN_GID}\"\n"));
+    d.ctl_ok(&["parts", "add", "ANTENNA", "1", "1"]);
+    let primary =
+        String::from_utf8(Command::new("id").args(["-g", account.user]).output().unwrap().stdout).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", &OP_UID.to_string(), "--regid", primary.trim(), "--clear-groups"])
+        .arg(&ctl)
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["database", "clear", "--parts", "--yes", "parts.db"])
+        .env("HOME", "/")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "a member of the admin group was refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.ctl_ok(&["--json", "parts", "list"]).contains("ANT00001P1"), "parts.db was cleared");
+}

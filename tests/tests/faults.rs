@@ -116,10 +116,9 @@ fn scans_are_served_while_an_upload_stalls() {
     let (_m, p, d) = setup();
     connect(&d, 1);
     p.inject("PUT", VERSION, Fault::Stall(std::time::Duration::from_secs(6)), 1);
-    let mut backup = d.ctl_cmd().args(["sync", "backup", "--assembled"]).stdout(Stdio::null()).spawn().unwrap();
-    wait_for("the upload to reach the proxy", DEADLINE, || {
-        (!p.applied().is_empty()).then_some(())
-    });
+    let mut backup =
+        d.ctl_cmd().args(["sync", "backup", "--assembled"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("the upload to reach the proxy", DEADLINE, || (!p.applied().is_empty()).then_some(()));
     for i in 2..=6 {
         connect(&d, i);
     }

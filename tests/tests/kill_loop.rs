@@ -27,9 +27,9 @@ use std::{
 
 use casman_proto::v1::{
     AddPartsRequest, AssignPositionRequest, BackupRequest, ConnectRequest, DisconnectRequest,
-    ListBackupsRequest, LoadSnapBoardsRequest, RestoreRequest, VerifyRequest, assembly_client::AssemblyClient,
-    backup_event, backups_client::BackupsClient, parts_client::PartsClient, positions_client::PositionsClient,
-    restore_event, snap_boards_client::SnapBoardsClient, verify_event,
+    ListBackupsRequest, LoadSnapBoardsRequest, RestoreRequest, VerifyRequest,
+    assembly_client::AssemblyClient, backup_event, backups_client::BackupsClient, parts_client::PartsClient,
+    positions_client::PositionsClient, restore_event, snap_boards_client::SnapBoardsClient, verify_event,
 };
 use casman_tests::{Daemon, sqlite};
 use tonic::{Code, transport::Channel};
@@ -48,7 +48,9 @@ enum Outcome {
 fn outcome<T>(r: &Result<T, tonic::Status>) -> Outcome {
     match r {
         Ok(_) => Outcome::Acked,
-        Err(s) if matches!(s.code(), Code::FailedPrecondition | Code::InvalidArgument | Code::AlreadyExists) => {
+        Err(s)
+            if matches!(s.code(), Code::FailedPrecondition | Code::InvalidArgument | Code::AlreadyExists) =>
+        {
             Outcome::Refused
         }
         Err(_) => Outcome::Unknown,
@@ -109,7 +111,10 @@ type Shared = Arc<Mutex<Ledger>>;
 
 fn seed() -> u64 {
     std::env::var("CASMAN_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
     })
 }
 
@@ -162,7 +167,13 @@ async fn parts_writer(ch: Channel, ledger: Shared, stop: Arc<AtomicBool>, mut rn
 
 /// Connects and disconnects pairs in `pairs`, now and then trying a refused
 /// connection (LNA -> ANT, the wrong way round).
-async fn scan_writer(ch: Channel, ledger: Shared, stop: Arc<AtomicBool>, pairs: Vec<u32>, mut rng: fastrand::Rng) {
+async fn scan_writer(
+    ch: Channel,
+    ledger: Shared,
+    stop: Arc<AtomicBool>,
+    pairs: Vec<u32>,
+    mut rng: fastrand::Rng,
+) {
     let mut client = AssemblyClient::new(ch);
     while !stop.load(Ordering::Relaxed) {
         let live: Vec<u32> = {
@@ -259,7 +270,9 @@ async fn snap_writer(ch: Channel, ledger: Shared, stop: Arc<AtomicBool>, trial: 
     while !stop.load(Ordering::Relaxed) {
         k += 1;
         let note = format!("trial {trial} load {k}");
-        let csv = format!("chassis,slot,sn,mac,ip,feng_id,notes\n1,A,152,00:29:c4:e8:18:05,192.168.120.53,0,{note}\n");
+        let csv = format!(
+            "chassis,slot,sn,mac,ip,feng_id,notes\n1,A,152,00:29:c4:e8:18:05,192.168.120.53,0,{note}\n"
+        );
         let r = client.load_snap_boards(LoadSnapBoardsRequest { csv, source: "kill-loop.csv".into() }).await;
         let o = outcome(&r);
         let mut l = ledger.lock().unwrap();
@@ -291,7 +304,9 @@ async fn backup_writer(ch: Channel, stop: Arc<AtomicBool>, mut rng: fastrand::Rn
                 }
             }
             1 => {
-                let Ok(s) = client.verify(VerifyRequest { database: String::new(), all: false, key: String::new() }).await
+                let Ok(s) = client
+                    .verify(VerifyRequest { database: String::new(), all: false, key: String::new() })
+                    .await
                 else {
                     return;
                 };
@@ -303,11 +318,13 @@ async fn backup_writer(ch: Channel, stop: Arc<AtomicBool>, mut rng: fastrand::Rn
                 }
             }
             _ => {
-                let Ok(list) = client.list_backups(ListBackupsRequest { database: String::new() }).await else {
+                let Ok(list) = client.list_backups(ListBackupsRequest { database: String::new() }).await
+                else {
                     return;
                 };
                 let Some(v) = list.into_inner().versions.into_iter().next() else { continue };
-                let Ok(s) = client.restore(RestoreRequest { key: v.key, no_backup: true, to_client: true }).await
+                let Ok(s) =
+                    client.restore(RestoreRequest { key: v.key, no_backup: true, to_client: true }).await
                 else {
                     return;
                 };
@@ -388,10 +405,11 @@ fn check(d: &Daemon, l: &Ledger) -> u64 {
         checked += 1;
     }
 
-    let placed: BTreeMap<String, String> = rows(&parts_db, "SELECT antenna_number, grid_code FROM antenna_positions")
-        .into_iter()
-        .filter_map(|r| r.split_once('|').map(|(a, g)| (a.to_owned(), g.to_owned())))
-        .collect();
+    let placed: BTreeMap<String, String> =
+        rows(&parts_db, "SELECT antenna_number, grid_code FROM antenna_positions")
+            .into_iter()
+            .filter_map(|r| r.split_once('|').map(|(a, g)| (a.to_owned(), g.to_owned())))
+            .collect();
     for (a, g) in &l.placed {
         assert_eq!(placed.get(a), Some(g), "acknowledged position {a} at {g} is missing");
         checked += 1;
@@ -419,14 +437,37 @@ fn temp_files(d: &Daemon) -> usize {
 }
 
 /// One chaos trial: all writers at once, a kill at a random moment.
-async fn chaos_trial(d: &mut Daemon, ledger: &Shared, codes: &Arc<Mutex<Vec<String>>>, rng: &mut fastrand::Rng, t: u32) {
+async fn chaos_trial(
+    d: &mut Daemon,
+    ledger: &Shared,
+    codes: &Arc<Mutex<Vec<String>>>,
+    rng: &mut fastrand::Rng,
+    t: u32,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     let ch = channel(d).await;
     let (a, b): (Vec<u32>, Vec<u32>) = (1..=PAIRS).partition(|i| i % 2 == 0);
-    tasks.push(tokio::spawn(parts_writer(ch.clone(), ledger.clone(), stop.clone(), fastrand::Rng::with_seed(rng.u64(..)))));
-    tasks.push(tokio::spawn(scan_writer(ch.clone(), ledger.clone(), stop.clone(), a, fastrand::Rng::with_seed(rng.u64(..)))));
-    tasks.push(tokio::spawn(scan_writer(ch.clone(), ledger.clone(), stop.clone(), b, fastrand::Rng::with_seed(rng.u64(..)))));
+    tasks.push(tokio::spawn(parts_writer(
+        ch.clone(),
+        ledger.clone(),
+        stop.clone(),
+        fastrand::Rng::with_seed(rng.u64(..)),
+    )));
+    tasks.push(tokio::spawn(scan_writer(
+        ch.clone(),
+        ledger.clone(),
+        stop.clone(),
+        a,
+        fastrand::Rng::with_seed(rng.u64(..)),
+    )));
+    tasks.push(tokio::spawn(scan_writer(
+        ch.clone(),
+        ledger.clone(),
+        stop.clone(),
+        b,
+        fastrand::Rng::with_seed(rng.u64(..)),
+    )));
     tasks.push(tokio::spawn(position_writer(ch.clone(), ledger.clone(), stop.clone(), codes.clone())));
     tasks.push(tokio::spawn(snap_writer(ch.clone(), ledger.clone(), stop.clone(), t)));
     tasks.push(tokio::spawn(backup_writer(ch, stop.clone(), fastrand::Rng::with_seed(rng.u64(..)))));
@@ -447,7 +488,8 @@ async fn restore_trial(d: &mut Daemon, ledger: &Shared, rng: &mut fastrand::Rng)
     let ch = channel(d).await;
     let mut backups = BackupsClient::new(ch.clone());
     let mut parts = PartsClient::new(ch);
-    let mut s = backups.backup(BackupRequest { databases: vec!["parts.db".into()] }).await.unwrap().into_inner();
+    let mut s =
+        backups.backup(BackupRequest { databases: vec!["parts.db".into()] }).await.unwrap().into_inner();
     let mut key = None;
     while let Some(ev) = s.message().await.unwrap() {
         if let Some(backup_event::Event::Done(done)) = ev.event {
@@ -457,11 +499,13 @@ async fn restore_trial(d: &mut Daemon, ledger: &Shared, rng: &mut fastrand::Rng)
     let key = match key {
         Some(k) if !k.is_empty() => k,
         _ => {
-            let list = backups.list_backups(ListBackupsRequest { database: "parts.db".into() }).await.unwrap();
+            let list =
+                backups.list_backups(ListBackupsRequest { database: "parts.db".into() }).await.unwrap();
             list.into_inner().versions[0].key.clone()
         }
     };
-    let before: BTreeSet<String> = rows(&d.data_dir.join("parts.db"), "SELECT part_number FROM parts").into_iter().collect();
+    let before: BTreeSet<String> =
+        rows(&d.data_dir.join("parts.db"), "SELECT part_number FROM parts").into_iter().collect();
     let added = parts
         .add_parts(AddPartsRequest { part_type: "COAXLONG".into(), count: 2, polarization: "P1".into() })
         .await
@@ -477,9 +521,12 @@ async fn restore_trial(d: &mut Daemon, ledger: &Shared, rng: &mut fastrand::Rng)
             assert!(l.issued.insert(p.part_number.clone()), "part number {} issued twice", p.part_number);
         }
     }
-    let after: BTreeSet<String> = before.iter().cloned().chain(added.iter().map(|p| p.part_number.clone())).collect();
+    let after: BTreeSet<String> =
+        before.iter().cloned().chain(added.iter().map(|p| p.part_number.clone())).collect();
     let restore = tokio::spawn(async move {
-        let Ok(s) = backups.restore(RestoreRequest { key, no_backup: false, to_client: false }).await else { return };
+        let Ok(s) = backups.restore(RestoreRequest { key, no_backup: false, to_client: false }).await else {
+            return;
+        };
         let mut s = s.into_inner();
         while let Ok(Some(_)) = s.message().await {}
     });
@@ -488,8 +535,12 @@ async fn restore_trial(d: &mut Daemon, ledger: &Shared, rng: &mut fastrand::Rng)
     let _ = restore.await;
     d.restart();
     integrity(d);
-    let now: BTreeSet<String> = rows(&d.data_dir.join("parts.db"), "SELECT part_number FROM parts").into_iter().collect();
-    assert!(now == before || now == after, "parts.db after a killed restore is neither the old nor the restored file");
+    let now: BTreeSet<String> =
+        rows(&d.data_dir.join("parts.db"), "SELECT part_number FROM parts").into_iter().collect();
+    assert!(
+        now == before || now == after,
+        "parts.db after a killed restore is neither the old nor the restored file"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -519,7 +570,9 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments() {
                 rows(&d.data_dir.join("parts.db"), "SELECT part_number FROM parts").into_iter().collect();
             l.parts.retain(|p| stored.contains(p));
             let placed: BTreeSet<String> =
-                rows(&d.data_dir.join("parts.db"), "SELECT antenna_number FROM antenna_positions").into_iter().collect();
+                rows(&d.data_dir.join("parts.db"), "SELECT antenna_number FROM antenna_positions")
+                    .into_iter()
+                    .collect();
             let gone: Vec<String> = l.placed.keys().filter(|a| !placed.contains(*a)).cloned().collect();
             for a in gone {
                 l.placed.remove(&a);

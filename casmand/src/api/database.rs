@@ -8,8 +8,8 @@ use casman_proto::v1::{
     ValueChanges, database_server::Database,
 };
 use futures_util::Stream;
-use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use serde_json::json;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use super::caller::Caller;

@@ -47,8 +47,9 @@ pub async fn dump(db: &Db, limit: u32, tx: &tokio::sync::mpsc::Sender<Result<Tab
                 sqlx::query_scalar(AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
                     .fetch_all(&mut *conn)
                     .await?;
-            let count: i64 =
-                sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM \"{table}\""))).fetch_one(&mut *conn).await?;
+            let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM \"{table}\"")))
+                .fetch_one(&mut *conn)
+                .await?;
             (columns, count.max(0) as u64)
         };
         let table_rows = if limit > 0 { count.min(u64::from(limit)) } else { count };
@@ -59,7 +60,11 @@ pub async fn dump(db: &Db, limit: u32, tx: &tokio::sync::mpsc::Sender<Result<Tab
             let want = (table_rows - sent).min(u64::from(DUMP_PAGE_ROWS));
             let rows = {
                 let mut conn = db.reader().await.acquire().await?;
-                sqlx::query(AssertSqlSafe(sql.clone())).bind(after).bind(want as i64).fetch_all(&mut *conn).await?
+                sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(after)
+                    .bind(want as i64)
+                    .fetch_all(&mut *conn)
+                    .await?
             };
             let got = rows.len() as u64;
             if let Some(last) = rows.last() {
@@ -67,9 +72,18 @@ pub async fn dump(db: &Db, limit: u32, tx: &tokio::sync::mpsc::Sender<Result<Tab
             }
             let rows = rows
                 .iter()
-                .map(|r| (1..=columns.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect())
+                .map(|r| {
+                    (1..=columns.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()
+                })
                 .collect();
-            let page = TablePage { database: db.name, table: table.clone(), columns: columns.clone(), rows, table_rows, continuation };
+            let page = TablePage {
+                database: db.name,
+                table: table.clone(),
+                columns: columns.clone(),
+                rows,
+                table_rows,
+                continuation,
+            };
             if tx.send(Ok(page)).await.is_err() {
                 return Ok(());
             }
