@@ -50,10 +50,52 @@ impl Error {
         Error::FailedPrecondition(msg.into())
     }
 
-    /// An internal error whose detail is logged, not shown.
+    /// An internal error whose detail is logged, not shown. A failure of the
+    /// machine rather than of casman (the disk full, a permission, a path that
+    /// is not a directory) is told as what it is, with the context, since the
+    /// operator can fix it: std and SQLite both end such messages with the
+    /// OS error number, which is what is looked at.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
+        let detail = detail.to_string();
         tracing::error!(context, error = %detail, "internal error");
-        Error::Internal(context.to_owned())
+        match os_error(&detail) {
+            Some(OsFault::Full) => Error::ResourceExhausted(format!(
+                "{context}: no space left on the device ({detail}); nothing was written: free space and try again"
+            )),
+            Some(OsFault::Denied) => Error::FailedPrecondition(format!(
+                "{context}: permission denied ({detail}): check the owner and mode of casmand's directories"
+            )),
+            Some(OsFault::NotADirectory) => {
+                Error::FailedPrecondition(format!("{context}: a path is not a directory ({detail})"))
+            }
+            Some(OsFault::ReadOnly) => {
+                Error::FailedPrecondition(format!("{context}: the file system is read-only ({detail})"))
+            }
+            None => Error::Internal(context.to_owned()),
+        }
+    }
+}
+
+/// Failures of the machine that an operator can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OsFault {
+    Full,
+    Denied,
+    NotADirectory,
+    ReadOnly,
+}
+
+/// Reads the OS error number std prints (`... (os error 28)`).
+fn os_error(detail: &str) -> Option<OsFault> {
+    let start = detail.rfind("(os error ")? + "(os error ".len();
+    let code: i32 = detail[start..].split(')').next()?.parse().ok()?;
+    use nix::errno::Errno;
+    match Errno::from_raw(code) {
+        Errno::ENOSPC | Errno::EDQUOT => Some(OsFault::Full),
+        Errno::EACCES | Errno::EPERM => Some(OsFault::Denied),
+        Errno::ENOTDIR => Some(OsFault::NotADirectory),
+        Errno::EROFS => Some(OsFault::ReadOnly),
+        _ => None,
     }
 }
 
@@ -66,7 +108,38 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::PoolClosed => {
                 Error::Unavailable("the database was being replaced by a restore or sync; try again".into())
             }
+            // SQLite's own codes for a full disk and a read-only file.
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("13") => {
+                tracing::error!(error = %e, "database write failed: disk full");
+                Error::ResourceExhausted(
+                    "the disk holding the databases is full (database or disk is full); nothing was written: free space and try again"
+                        .into(),
+                )
+            }
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("8") => {
+                tracing::error!(error = %e, "database write failed: read-only");
+                Error::FailedPrecondition(
+                    "the database file is read-only (attempt to write a readonly database): check its owner and mode".into(),
+                )
+            }
             _ => Error::internal("database error", e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_failures_are_told_as_what_they_are() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = Error::internal("writing the snapshot", full);
+        assert!(matches!(e, Error::ResourceExhausted(_)), "{e:?}");
+        assert!(e.to_string().contains("writing the snapshot") && e.to_string().contains("no space"), "{e}");
+        let denied = std::io::Error::from_raw_os_error(13);
+        assert!(matches!(Error::internal("opening /backups", denied), Error::FailedPrecondition(_)));
+        let other = std::io::Error::other("boom");
+        assert_eq!(Error::internal("a thing", other).to_string(), "internal error: a thing");
     }
 }
