@@ -7,10 +7,11 @@ use std::time::Duration;
 
 const UNITS: [(u64, &str); 4] = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
 
-/// `d` as one number and unit when that is exact: the largest unit that
-/// divides it, except that one day is written `24h` (as the README does);
-/// otherwise the parts from days down, `1d 2h 3m 4s`. Milliseconds are kept
-/// (`1500ms`, `1s 500ms` for a remainder), zero is `0s`.
+/// `d` as one number and unit when that is exact: the largest of days,
+/// hours and minutes that divides it, except that one day is written `24h`
+/// (as the README does), and seconds under two minutes (`90s`); otherwise
+/// the parts from days down, `1d 2h 3m 4s`. Milliseconds are kept (`1500ms`
+/// under two seconds, else a last part `500ms`); zero is `0s`.
 pub fn format(d: Duration) -> String {
     let millis = d.as_millis();
     if millis == 0 {
@@ -18,16 +19,18 @@ pub fn format(d: Duration) -> String {
     }
     let secs = d.as_secs();
     let ms = d.subsec_millis();
-    if ms != 0 && secs < 60 {
-        return format!("{millis}ms");
-    }
     if ms == 0 {
         if secs == 86_400 {
             return "24h".into();
         }
-        if let Some((size, unit)) = UNITS.iter().find(|(size, _)| secs.is_multiple_of(*size)) {
+        if let Some((size, unit)) = UNITS[..3].iter().find(|(size, _)| secs.is_multiple_of(*size)) {
             return format!("{}{unit}", secs / size);
         }
+        if secs < 120 {
+            return format!("{secs}s");
+        }
+    } else if secs < 2 {
+        return format!("{millis}ms");
     }
     let mut parts = Vec::new();
     let mut rest = secs;
