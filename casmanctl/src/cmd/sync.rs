@@ -60,7 +60,8 @@ pub enum SyncCmd {
         #[arg(long)]
         wide: bool,
     },
-    /// Restore a version (a key from `sync list`, e.g.
+    /// Restore a version (a key as `sync list` prints it, e.g.
+    /// backups/parts.db/20261201_212528_lab_3_parts.db.zst, or CAsMan's
     /// backups/parts.db/20241208_143022_parts.db) over the live database, or
     /// with --dest write a verified copy to PATH and leave the database alone.
     Restore {
