@@ -170,10 +170,11 @@ pub async fn missing_parts(parts: &Db, assembled: &Db) -> Result<Vec<String>> {
         .collect();
     let mut missing: BTreeSet<String> = BTreeSet::new();
     for id in referenced {
-        if let Ok(n) = PartNumber::parse(&id) {
-            if n.part_type() != PartType::Snap && !held.contains(&n.to_string()) {
-                missing.insert(n.to_string());
-            }
+        if let Ok(n) = PartNumber::parse(&id)
+            && n.part_type() != PartType::Snap
+            && !held.contains(&n.to_string())
+        {
+            missing.insert(n.to_string());
         }
     }
     Ok(missing.into_iter().collect())
