@@ -29,9 +29,7 @@ impl Issued {
         if first > last {
             return;
         }
-        let runs = self.runs.entry((part_type, pol)).or_default();
-        runs.push((first, last));
-        normalize(runs);
+        insert(self.runs.entry((part_type, pol)).or_default(), first, last);
     }
 
     /// Adds one part number.
@@ -42,6 +40,23 @@ impl Issued {
     /// Adds a stored part id if it is a part number (any spelling);
     /// historic formats, SNAP ports and anything else are ignored.
     pub fn add_id(&mut self, id: &str) {
+        // The canonical spelling, without allocating (a start reads every id).
+        let b = id.as_bytes();
+        if b.len() == 10
+            && b[..3].iter().all(u8::is_ascii_uppercase)
+            && b[3..8].iter().all(u8::is_ascii_digit)
+            && b[8] == b'P'
+            && let Some(t) = PartType::from_abbreviation(&id[..3])
+            && let Ok(n) = id[3..8].parse::<u32>()
+        {
+            let pol = match b[9] {
+                b'1' => Polarization::P1,
+                b'2' => Polarization::P2,
+                _ => return,
+            };
+            self.add_run(t, pol, n, n);
+            return;
+        }
         if let Ok(n) = PartNumber::parse(id) {
             self.add(n);
         }
@@ -90,17 +105,19 @@ impl Issued {
     }
 }
 
-/// Sorts runs and joins overlapping or adjacent ones.
-fn normalize(runs: &mut Vec<(u32, u32)>) {
-    runs.sort_unstable();
-    let mut out: Vec<(u32, u32)> = Vec::with_capacity(runs.len());
-    for &(a, b) in runs.iter() {
-        match out.last_mut() {
-            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
+/// Inserts `first..=last` into sorted disjoint runs, joining it with the
+/// runs it overlaps or touches (a binary search, no re-sort).
+fn insert(runs: &mut Vec<(u32, u32)>, first: u32, last: u32) {
+    // Runs ending before `first - 1` stay left of the new one.
+    let start = runs.partition_point(|&(_, b)| b.saturating_add(1) < first);
+    // Runs starting after `last + 1` stay right of it.
+    let end = runs.partition_point(|&(a, _)| a <= last.saturating_add(1));
+    if start == end {
+        runs.insert(start, (first, last));
+        return;
     }
-    *runs = out;
+    let joined = (first.min(runs[start].0), last.max(runs[end - 1].1));
+    runs.splice(start..end, [joined]);
 }
 
 #[cfg(test)]
@@ -149,6 +166,22 @@ mod tests {
         assert_eq!(s.iter().count(), 2);
         assert!(s.contains(PartNumber::parse("ANT00004P1").unwrap_or_else(|e| panic!("{e}"))));
         assert!(!s.contains(PartNumber::parse("ANT00005P1").unwrap_or_else(|e| panic!("{e}"))));
+    }
+
+    #[test]
+    fn scattered_numbers_insert_in_order() {
+        let mut s = Issued::new();
+        for n in [50, 10, 30, 11, 49, 31, 12, 90, 1, 29] {
+            s.add_run(ANT, P1, n, n);
+        }
+        assert_eq!(s.runs(ANT, P1), &[(1, 1), (10, 12), (29, 31), (49, 50), (90, 90)]);
+        s.add_run(ANT, P1, 2, 95);
+        assert_eq!(s.runs(ANT, P1), &[(1, 95)]);
+        let mut t = Issued::new();
+        t.add_id("ANT00007P3");
+        t.add_id("ANT00000P1");
+        t.add_id("XYZ00001P1");
+        assert!(t.is_empty());
     }
 
     #[test]
