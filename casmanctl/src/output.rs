@@ -31,9 +31,10 @@ pub fn bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
-/// Human-readable duration, to the second (`3h 12m 5s`).
+/// A duration as the README and the configuration write it (`90s`, `24h`,
+/// `7d`; `3h 12m 5s` when no single unit is exact).
 pub fn duration_secs(secs: u64) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+    casman_proto::duration::format_secs(secs)
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub struct Config {
     /// generate parts while sharing a bucket get disjoint ranges.
     pub part_number_range: String,
     /// How long in-flight requests may run after SIGTERM before they are cut.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config_duration")]
     pub shutdown_timeout: Duration,
     /// Backup triggers, retention and sync (`database.sync` in CAsMan's config.yaml).
     pub sync: SyncConfig,
@@ -160,19 +160,19 @@ pub struct SyncConfig {
     #[serde(deserialize_with = "lenient_bool")]
     pub sync_on_start: bool,
     /// How often storage-class maintenance runs.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config_duration")]
     pub maintenance_interval: Duration,
     /// First wait before retrying a failed backup; it doubles per failure.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config_duration")]
     pub retry_initial: Duration,
     /// Longest wait between retries.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config_duration")]
     pub retry_max: Duration,
     /// Storage class every version is kept in.
     pub storage_class: String,
     /// Maintenance downloads and checks a rotating sample of versions so
     /// that every version is verified within this period.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config_duration")]
     pub verify_period: Duration,
 }
 
@@ -536,7 +536,7 @@ mod hours_or_humantime {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        humantime_serde::serialize(d, s)
+        crate::config_duration::serialize(d, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

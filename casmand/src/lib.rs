@@ -10,6 +10,7 @@ pub mod authz;
 pub mod backup;
 pub mod config;
 pub mod config_credentials;
+pub mod config_duration;
 pub mod config_env;
 pub mod context;
 pub mod db;

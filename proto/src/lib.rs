@@ -3,6 +3,7 @@
 //! used by casmanctl, the tests and any Rust lab script.
 
 pub mod client;
+pub mod duration;
 pub mod socket;
 
 /// Generated messages, clients and servers of package `casman.v1`.

@@ -83,7 +83,9 @@ async fn main() {
     let local_dir = tempfile::tempdir().unwrap();
     let dbs = Databases::open(local_dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
     for t in [PartType::Antenna, PartType::Lna] {
-        casmand::db::parts::generate(&dbs.parts, t, Polarization::P1, 16, 1..=99_999).await.unwrap();
+        casmand::db::parts::generate(&dbs.parts, &dbs.state, t, Polarization::P1, 16, 1..=99_999)
+            .await
+            .unwrap();
     }
 
     let connect = median(101, || {

@@ -39,6 +39,15 @@ fn sigterm_exits_zero_and_removes_the_socket() {
 }
 
 #[test]
+fn ctrl_c_stops_the_daemon_like_sigterm() {
+    let mut d = Daemon::start();
+    d.signal(Signal::SIGINT);
+    let status = d.wait_exit(DEADLINE);
+    assert!(status.success(), "exit status {status}; log:\n{}", d.log_text());
+    assert!(!d.socket.exists(), "socket left behind");
+}
+
+#[test]
 fn a_second_daemon_on_the_same_socket_is_refused() {
     let d = Daemon::start();
     let out = Daemon::command(d.dir.path(), &DaemonOpts::default()).stdin(Stdio::null()).output().unwrap();

@@ -11,4 +11,5 @@ pub mod prompt;
 pub mod scan;
 pub mod snap;
 pub mod sync;
+pub mod sync_list;
 pub mod sync_sites;

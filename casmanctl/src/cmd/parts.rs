@@ -32,11 +32,15 @@ pub enum PartsCmd {
     },
 }
 
+/// What a TYPE may be: the same list as the README's "Part types" and
+/// casmand's error message.
+const PART_TYPES: &str = "Part type: ANTENNA (ANT, 1), LNA (2), COAXSHORT (CXS, 3), COAXLONG (CXL, 4), \
+                          BACBOARD (BAC, 5), SNAP (SNP, 6), in any case; SNAP ports are not generated";
+
 /// `parts add` arguments: positional (documented form) or flags (CAsMan's form).
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// Part type: ANTENNA/ANT, LNA, COAXSHORT/CXS, COAXLONG/CXL, BACBOARD/BAC.
-    #[arg(value_name = "TYPE")]
+    #[arg(value_name = "TYPE", help = PART_TYPES)]
     part_type_pos: Option<String>,
     /// How many (1-99999).
     #[arg(value_name = "COUNT")]
@@ -58,8 +62,7 @@ pub struct AddArgs {
 /// `parts list` filters.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only this type.
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", help = PART_TYPES)]
     part_type: Option<String>,
     /// Only this polarization (1, 2, P1, P2).
     #[arg(long)]

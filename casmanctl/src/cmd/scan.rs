@@ -277,7 +277,7 @@ pub async fn history(conn: &Conn, part: String, as_json: bool) -> Result<(), Ctl
         println!("No events for {part}.");
         return Ok(());
     }
-    let mut t = output::table(["time", "event", "part", "other part", "status"]);
+    let mut t = output::table(["time", "row id", "part", "other part", "status"]);
     for e in &h.events {
         t.add_row([
             e.scan_time.clone(),

@@ -56,8 +56,12 @@ pub enum SyncCmd {
         /// parts.db or assembled_casm.db.
         #[arg(long, value_name = "DB")]
         db: Option<String>,
+        /// One table row per version with every column (wider than 100 columns).
+        #[arg(long)]
+        wide: bool,
     },
-    /// Restore a version (a key from `sync list`, e.g.
+    /// Restore a version (a key as `sync list` prints it, e.g.
+    /// backups/parts.db/20261201_212528_lab_3_parts.db.zst, or CAsMan's
     /// backups/parts.db/20241208_143022_parts.db) over the live database, or
     /// with --dest write a verified copy to PATH and leave the database alone.
     Restore {
@@ -122,7 +126,7 @@ pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlErro
             super::sync_sites::merge(conn, parts, assembled, prefer, as_json).await
         }
         SyncCmd::Backup { parts, assembled } => backup(conn, selected(parts, assembled), as_json).await,
-        SyncCmd::List { db } => list(conn, db, as_json).await,
+        SyncCmd::List { db, wide } => list(conn, db, wide, as_json).await,
         SyncCmd::Restore { key, dest, no_backup } => restore(conn, key, dest, no_backup, as_json).await,
         SyncCmd::Verify { db, all, key } => verify(conn, db, all, key, as_json).await,
         SyncCmd::Status => status(conn, as_json).await,
@@ -170,7 +174,7 @@ async fn backup(conn: &Conn, databases: Vec<String>, as_json: bool) -> Result<()
     Ok(())
 }
 
-async fn list(conn: &Conn, db: Option<String>, as_json: bool) -> Result<(), CtlError> {
+async fn list(conn: &Conn, db: Option<String>, wide: bool, as_json: bool) -> Result<(), CtlError> {
     let r = conn
         .backups()
         .list_backups(conn.request(ListBackupsRequest { database: db.unwrap_or_default() }))
@@ -185,23 +189,10 @@ async fn list(conn: &Conn, db: Option<String>, as_json: bool) -> Result<(), CtlE
         return Ok(());
     }
     println!("Available Backups ({}):", r.versions.len());
-    let mut t = output::table(["key", "time", "size", "records", "reason", "site", "checksum"]);
-    for v in &r.versions {
-        let main = if v.database == "parts.db" { "parts" } else { "assembly" };
-        let records = v.record_counts.get(main).map(|n| format!("{n} {main}")).unwrap_or_else(|| "-".into());
-        let sha = if v.sha256.len() > 16 { format!("{}...", &v.sha256[..16]) } else { v.sha256.clone() };
-        let reason = if v.branch { format!("{} (branch)", v.reason) } else { v.reason.clone() };
-        t.add_row([
-            v.key.clone(),
-            v.created_at.clone(),
-            output::bytes(v.stored_bytes),
-            records,
-            reason,
-            v.site.clone(),
-            sha,
-        ]);
+    print!("{}", super::sync_list::render(&r.versions, wide));
+    if wide {
+        println!();
     }
-    println!("{t}");
     Ok(())
 }
 
@@ -256,6 +247,7 @@ async fn restore(
             "safety_backup": done.safety_backup.as_ref().map(version_json),
             "local_copy": done.local_copy,
             "checksum_checked": done.checksum_checked,
+            "missing_parts": done.missing_parts,
         }));
         return Ok(());
     }
@@ -267,6 +259,16 @@ async fn restore(
                 println!("  the previous state is kept as {}", s.key);
             }
             println!("  local copy of the previous state: {}", done.local_copy);
+            if !done.missing_parts.is_empty() {
+                println!(
+                    "  ⚠ the assembly log references {} part(s) that parts.db no longer holds \
+                     (their numbers stay issued and are not generated again):",
+                    done.missing_parts.len()
+                );
+                for p in &done.missing_parts {
+                    println!("    {p}");
+                }
+            }
         }
     }
     if !done.checksum_checked {

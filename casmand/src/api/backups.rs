@@ -166,7 +166,7 @@ impl Backups for BackupsApi {
                 match svc.restore_in_place(&r.key, !r.no_backup, &progress).await {
                     Ok(done) => {
                         caller
-                            .audit(&ctx, "sync.restore", db, json!({"key": done.version.key, "safety_backup": done.safety_backup.as_ref().map(|v| v.key.clone())}))
+                            .audit(&ctx, "sync.restore", db, json!({"key": done.version.key, "safety_backup": done.safety_backup.as_ref().map(|v| v.key.clone()), "missing_parts": done.missing_parts}))
                             .await;
                         ctx.record(crate::activity::Activity::Restored { database: db }).await;
                         Ok(RestoreDone {
@@ -174,6 +174,7 @@ impl Backups for BackupsApi {
                             safety_backup: done.safety_backup.as_ref().map(version_message),
                             local_copy: done.local_copy.display().to_string(),
                             checksum_checked: done.version.sha256 != "unknown",
+                            missing_parts: done.missing_parts.clone(),
                         })
                     }
                     Err(e) => Err(e),
@@ -295,5 +296,6 @@ async fn to_client(
         safety_backup: None,
         local_copy: String::new(),
         checksum_checked: verified.checksum_checked,
+        missing_parts: Vec::new(),
     })
 }

@@ -115,7 +115,7 @@ impl Database for DatabaseApi {
             .into());
         }
         authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("clearing {}", db.name))?;
-        let cleared = maintenance::clear(db).await?;
+        let cleared = maintenance::clear(db, &self.ctx.dbs().state).await?;
         caller
             .audit(
                 &self.ctx,

@@ -75,7 +75,9 @@ impl Parts for PartsApi {
         let part_type = PartType::parse(&r.part_type)?;
         let pol = Polarization::parse(&r.polarization)?;
         let numbers = self.ctx.config().part_numbers().unwrap_or(1..=99_999);
-        let rows = parts::generate(&self.ctx.dbs().parts, part_type, pol, r.count, numbers).await?;
+        let rows =
+            parts::generate(&self.ctx.dbs().parts, &self.ctx.dbs().state, part_type, pol, r.count, numbers)
+                .await?;
         let numbers: Vec<&str> = rows.iter().map(|r| r.part_number.as_str()).collect();
         caller
             .audit_activity(

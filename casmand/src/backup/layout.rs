@@ -50,7 +50,9 @@ pub fn database_of(key: &str) -> Result<&'static str> {
     let mut parts = key.trim().split('/');
     let (Some(ROOT), Some(db), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Error::invalid(format!(
-            "backup key {key:?}: expected backups/<database>/<file>, e.g. backups/parts.db/20241208_143022_parts.db"
+            "backup key {key:?}: expected backups/<database>/<file> as `casmanctl sync list` prints it, \
+             e.g. backups/parts.db/20261201_212528_lab_3_parts.db.zst (CAsMan's \
+             backups/parts.db/20241208_143022_parts.db works too)"
         )));
     };
     let db = BACKED_UP.iter().find(|d| **d == db).ok_or_else(|| {
@@ -95,8 +97,13 @@ mod tests {
             "backups/parts.db/20260101_120000_lab_3_parts.db.zst"
         );
         assert_eq!(database_of("backups/parts.db/20241208_143022_parts.db").ok(), Some("parts.db"));
+        assert_eq!(
+            database_of("backups/assembled_casm.db/20261201_212528_lab_3_assembled_casm.db.zst").ok(),
+            Some("assembled_casm.db")
+        );
         assert!(database_of("backups/other.db/x").is_err());
-        assert!(database_of("parts.db").is_err());
+        let e = database_of("parts.db").map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("backups/parts.db/20261201_212528_lab_3_parts.db.zst"), "{e}");
         assert!(is_legacy_version("backups/parts.db/20241208_143022_parts.db", "parts.db"));
         assert!(!is_legacy_version("backups/parts.db/20241208_143022_lab_1_parts.db.zst", "parts.db"));
         assert!(!is_legacy_version("backups/parts.db/20241208_143022_parts.db.metadata.json", "parts.db"));

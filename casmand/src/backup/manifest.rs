@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::inventory::{Issued, PartType, Polarization};
+
 /// Format number of the manifest.
 pub const FORMAT: u32 = 1;
 
@@ -104,6 +106,38 @@ pub struct Manifest {
     /// version: with it, every site sees the whole fleet's use of the quota.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ledgers: BTreeMap<String, crate::quota::SiteLedger>,
+    /// The part numbers each site knows as issued (parts.db manifest only),
+    /// as of its last stored version: `{"lab": {"ANTENNA P1": [[1, 40]]}}`.
+    /// Every site raises its own record from them, so no site issues a
+    /// number another one already gave out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub issued: BTreeMap<String, IssuedRuns>,
+}
+
+/// Issued numbers of one site: `"TYPE POL"` to runs `[first, last]`.
+pub type IssuedRuns = BTreeMap<String, Vec<[u32; 2]>>;
+
+/// The manifest form of an issued set.
+pub fn issued_runs(set: &Issued) -> IssuedRuns {
+    set.iter()
+        .map(|(t, p, runs)| {
+            (format!("{} {}", t.name(), p.as_str()), runs.iter().map(|&(a, b)| [a, b]).collect())
+        })
+        .collect()
+}
+
+/// An issued set from its manifest form; unknown types are skipped.
+pub fn issued_set(runs: &IssuedRuns) -> Issued {
+    let mut set = Issued::new();
+    for (key, runs) in runs {
+        let Some((t, p)) = key.split_once(' ') else { continue };
+        if let (Ok(t), Ok(p)) = (PartType::parse(t), Polarization::parse(p)) {
+            for [a, b] in runs {
+                set.add_run(t, p, *a, (*b).min(crate::inventory::MAX_PART_NUMBER));
+            }
+        }
+    }
+    set
 }
 
 impl Manifest {
@@ -115,7 +149,17 @@ impl Manifest {
             versions: Vec::new(),
             bases: Default::default(),
             ledgers: Default::default(),
+            issued: Default::default(),
         }
+    }
+
+    /// Every number any site published as issued.
+    pub fn published_issued(&self) -> Issued {
+        let mut set = Issued::new();
+        for runs in self.issued.values() {
+            set.extend(&issued_set(runs));
+        }
+        set
     }
 
     /// Parses a manifest.
@@ -239,5 +283,26 @@ pub(crate) mod tests {
         assert_eq!(m.next_seq("elsewhere"), 1);
         let round = Manifest::parse(&m.to_bytes()).unwrap_or_default();
         assert_eq!(round, m);
+    }
+
+    #[test]
+    fn published_issued_numbers_round_trip_and_join() {
+        let mut lab = Issued::new();
+        lab.add_run(PartType::Antenna, Polarization::P1, 1, 40);
+        let mut field = Issued::new();
+        field.add_run(PartType::Antenna, Polarization::P1, 50_000, 50_002);
+        field.add_run(PartType::Lna, Polarization::P2, 7, 7);
+        let mut m = Manifest::new("parts.db");
+        m.issued.insert("lab".into(), issued_runs(&lab));
+        m.issued.insert("field".into(), issued_runs(&field));
+        let round = Manifest::parse(&m.to_bytes()).unwrap_or_default();
+        assert_eq!(round, m);
+        assert_eq!(m.issued["lab"]["ANTENNA P1"], vec![[1, 40]]);
+        let all = round.published_issued();
+        assert_eq!(all.runs(PartType::Antenna, Polarization::P1), &[(1, 40), (50_000, 50_002)]);
+        assert_eq!(all.runs(PartType::Lna, Polarization::P2), &[(7, 7)]);
+        // An older manifest without the field still reads.
+        let old = br#"{"format":1,"database":"parts.db","versions":[]}"#;
+        assert!(Manifest::parse(old).unwrap_or_default().published_issued().is_empty());
     }
 }

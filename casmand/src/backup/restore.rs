@@ -4,7 +4,7 @@
 //! running daemon. A failure at any step leaves the current database untouched
 //! and says which check failed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{
     codec, layout,
@@ -12,7 +12,7 @@ use super::{
     service::{BackupService, Progress, ProgressFn, store_err},
 };
 use crate::{
-    db::{preflight, sync_state},
+    db::{issued, preflight, sync_state},
     error::{Error, Result},
 };
 
@@ -36,6 +36,8 @@ pub struct Restored {
     pub safety_backup: Option<Version>,
     /// A local copy of what was there before.
     pub local_copy: PathBuf,
+    /// Part numbers the assembly log references that parts.db no longer holds.
+    pub missing_parts: Vec<String>,
 }
 
 impl BackupService {
@@ -141,6 +143,13 @@ impl BackupService {
                 version.key
             ))
         })?;
+        // Every number the current files, the restored one and the other
+        // sites mention stays known as issued, whatever the restored file holds.
+        self.learn_issued(Some((&verified.file, db_name))).await.map_err(|e| {
+            Error::refused(format!(
+                "the issued part numbers could not be recorded ({e}); nothing was changed"
+            ))
+        })?;
         // A local copy always; a safety backup in the store unless declined.
         let local_copy = local_safety_copy(&db).await?;
         let safety = if safety_backup {
@@ -162,8 +171,40 @@ impl BackupService {
         // Record the restored state as the newest version, descending from the
         // current head, so that no sync (here or at another site) undoes it.
         self.record_restore(&db, &version, progress).await;
+        let missing_parts =
+            issued::missing_parts(&self.dbs.parts, &self.dbs.assembled).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot compare the assembly log with parts.db");
+                Vec::new()
+            });
+        if !missing_parts.is_empty() {
+            tracing::warn!(
+                database = db_name,
+                missing = missing_parts.len(),
+                parts = %missing_parts.join(" "),
+                "the assembly log references parts that parts.db no longer holds"
+            );
+        }
         tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), "restored");
-        Ok(Restored { version, safety_backup: safety, local_copy })
+        Ok(Restored { version, safety_backup: safety, local_copy, missing_parts })
+    }
+
+    /// Records in state.db every part number known anywhere as issued: those
+    /// the live parts.db and assembly log mention, those of `incoming` (a file
+    /// about to replace or be merged into a live database, and its name), and
+    /// those other sites published in the parts.db manifest (when the store
+    /// answers; the files alone are enough to go on).
+    pub(super) async fn learn_issued(&self, incoming: Option<(&Path, &str)>) -> Result<()> {
+        let mut set = issued::in_live(&self.dbs.parts).await?;
+        set.extend(&issued::in_live(&self.dbs.assembled).await?);
+        if let Some((path, name)) = incoming {
+            set.extend(&issued::in_file(path, name).await?);
+        }
+        match self.manifest(crate::db::PARTS_DB).await {
+            Ok((m, _)) => set.extend(&m.published_issued()),
+            Err(e) => tracing::debug!(error = %e, "issued numbers of other sites not read"),
+        }
+        issued::record(&self.dbs.state, &set).await?;
+        Ok(())
     }
 }
 
@@ -188,8 +229,11 @@ impl BackupService {
                 .execute(&*db.writer().await)
                 .await?;
             let snap = super::snapshot::take(db, &self.tmp_dir).await?;
+            let covered = sync_state::writes_since_backup(state, db.name).await?;
             let v = self.store_snapshot(db.name, &snap, Reason::Restore, &m, None, progress).await?;
             sync_state::set_base(state, db.name, &v.key, &v.sha256, "backup").await?;
+            // The last backup is now this version (its key and its time).
+            sync_state::backup_stored(state, db.name, &v.key, &v.created_at, covered).await?;
             let (site, sha) = (self.site.clone(), v.sha256.clone());
             self.update_manifest(db.name, |m| {
                 m.bases.insert(site.clone(), sha.clone());

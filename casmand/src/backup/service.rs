@@ -231,12 +231,12 @@ impl BackupService {
         let (manifest, _) = self.manifest(db).await?;
         if let Some(newest) = manifest.newest().filter(|v| v.sha256 == snap.sha256) {
             tracing::info!(database = db, key = %newest.key, "unchanged since the newest version; nothing uploaded");
-            sync_state::backup_stored(&self.dbs.state, db, &newest.key, covered).await?;
+            sync_state::backup_stored(&self.dbs.state, db, &newest.key, &newest.created_at, covered).await?;
             return Ok(Outcome { version: newest.clone(), uploaded: false });
         }
         let version = self.store_snapshot(db, &snap, reason, &manifest, None, progress).await?;
         sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
-        sync_state::backup_stored(&self.dbs.state, db, &version.key, covered).await?;
+        sync_state::backup_stored(&self.dbs.state, db, &version.key, &version.created_at, covered).await?;
         // Not after a safety copy: the version about to be restored may be the
         // oldest kept one; the next regular backup applies retention, by which
         // time the restored version is the protected base.
@@ -308,9 +308,19 @@ impl BackupService {
             branch: false,
         };
         let ledger = self.quota().site_ledger().await;
+        // parts.db's manifest carries the numbers this site knows as issued.
+        let issued = match db {
+            crate::db::PARTS_DB => {
+                Some(super::manifest::issued_runs(&crate::db::issued::load(&self.dbs.state).await?))
+            }
+            _ => None,
+        };
         let recorded = self
             .update_manifest(db, |m| {
                 m.ledgers.insert(self.site.clone(), ledger.clone());
+                if let Some(issued) = &issued {
+                    m.issued.insert(self.site.clone(), issued.clone());
+                }
                 // A branch: this site's base is not the head any more (another
                 // site stored something meanwhile). Stored all the same.
                 // A merge descends from the head it merged; a site may move past

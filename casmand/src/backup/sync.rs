@@ -80,6 +80,11 @@ impl BackupService {
         let _guard = self.lock(db).await?;
         let live = self.db(db)?.clone();
         let (manifest, _) = self.manifest(db).await?;
+        // Whatever happens next, the numbers other sites issued are known here.
+        let published = manifest.published_issued();
+        if !published.is_empty() {
+            crate::db::issued::record(&self.dbs.state, &published).await?;
+        }
         let Some(head) = manifest.head().cloned() else {
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
@@ -121,7 +126,7 @@ impl BackupService {
                 let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
                 let v = self.store_snapshot(db, &local, Reason::Manual, &manifest, None, progress).await?;
                 sync_state::set_base(&self.dbs.state, db, &v.key, &v.sha256, "backup").await?;
-                sync_state::backup_stored(&self.dbs.state, db, &v.key, covered).await?;
+                sync_state::backup_stored(&self.dbs.state, db, &v.key, &v.created_at, covered).await?;
                 v
             }
         };
@@ -140,6 +145,7 @@ impl BackupService {
         crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz).await.map_err(|e| {
             Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key))
         })?;
+        self.learn_issued(Some((&verified.file, live.name))).await?;
         progress(Progress { database: db.into(), phase: "swap", done: 0, total: 0 });
         live.replace_file(&verified.file)
             .await
@@ -179,6 +185,7 @@ impl BackupService {
         crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz).await.map_err(|e| {
             Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key))
         })?;
+        self.learn_issued(Some((&verified.file, live.name))).await?;
         progress(Progress { database: db.into(), phase: "merge", done: 0, total: 0 });
         let merged = merge::merge(&live, &verified.file, prefer).await?;
         if !merged.applied {

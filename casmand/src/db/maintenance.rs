@@ -108,8 +108,10 @@ pub struct Cleared {
 
 /// Deletes every row of the main table of `db` (`parts` in parts.db, `assembly`
 /// in assembled_casm.db), as CAsMan's `database clear` did, after writing a
-/// consistent copy of the whole file to `<data dir>/safety/`.
-pub async fn clear(db: &Db) -> Result<Cleared> {
+/// consistent copy of the whole file to `<data dir>/safety/`. Every part
+/// number the cleared rows mention is recorded in `state` first, so none is
+/// issued again.
+pub async fn clear(db: &Db, state: &Db) -> Result<Cleared> {
     let table = match db.name {
         PARTS_DB => "parts",
         ASSEMBLED_DB => "assembly",
@@ -132,6 +134,11 @@ pub async fn clear(db: &Db) -> Result<Cleared> {
         .execute(&*db.reader().await)
         .await
         .map_err(|e| Error::internal("taking the safety copy", e))?;
+    let mentioned = match db.name {
+        PARTS_DB => super::issued::in_parts(&mut tx).await?,
+        _ => super::issued::in_assembly(&mut tx).await?,
+    };
+    super::issued::record(state, &mentioned).await?;
     let done = sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Cleared { rows_deleted: done.rows_affected(), safety_copy })

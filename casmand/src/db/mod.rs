@@ -8,6 +8,7 @@ mod adopt_tables;
 pub mod assembly;
 pub mod audit;
 pub mod boards;
+pub mod issued;
 pub mod maintenance;
 pub mod merge;
 pub mod parts;
@@ -111,6 +112,18 @@ impl Databases {
         let parts = open_one(dir, PARTS_DB, &PARTS_MIGRATIONS, Some(tz)).await?;
         let assembled = open_one(dir, ASSEMBLED_DB, &ASSEMBLED_MIGRATIONS, Some(tz)).await?;
         let state = open_one(dir, STATE_DB, &STATE_MIGRATIONS, None).await?;
+        // Every number the files mention is known as issued before the first
+        // request (the old part_sequences marks, adopted CAsMan files).
+        let started = std::time::Instant::now();
+        let known = issued::absorb_live(&parts, &assembled, &state).await.map_err(|e| DbError::Open {
+            path: dir.join(STATE_DB),
+            reason: format!("recording issued part numbers: {e}"),
+        })?;
+        tracing::info!(
+            duration_ms = started.elapsed().as_millis() as u64,
+            runs = known.iter().map(|(_, _, r)| r.len()).sum::<usize>(),
+            "issued part numbers recorded"
+        );
         Ok(Databases { parts, assembled, state })
     }
 

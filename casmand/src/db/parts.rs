@@ -45,9 +45,12 @@ pub struct PartFilter {
 /// numbers one above the highest ever issued, never reused, never past 99999.
 /// With several sites, each generates within its own `range` of numbers
 /// (configuration `part_number_range`), so sites never issue the same number,
-/// even offline.
+/// even offline. The numbers known as issued are kept in `state` (see
+/// [`super::issued`]), which no restore, pull, merge or clear of parts.db
+/// rolls back; they are recorded there before the parts are committed.
 pub async fn generate(
     db: &Db,
+    state: &Db,
     part_type: PartType,
     pol: Polarization,
     count: u32,
@@ -82,8 +85,12 @@ pub async fn generate(
     // The issued mark counts only inside this site's range (a merge may bring
     // in another site's higher mark).
     let issued = issued.filter(|n| (lo..=hi).contains(n));
-    let highest =
-        highest_row.max(issued).map(|n| n.clamp(0, 99_999) as u32).or(Some(lo as u32 - 1).filter(|n| *n > 0));
+    let known = super::issued::load(state).await?.highest_in(part_type, pol, lo as u32, hi as u32);
+    let highest = highest_row
+        .max(issued)
+        .map(|n| n.clamp(0, 99_999) as u32)
+        .max(known)
+        .or(Some(lo as u32 - 1).filter(|n| *n > 0));
     let range = next_numbers(highest, count)?;
     if i64::from(*range.end()) > hi {
         return Err(Error::refused(format!(
@@ -119,15 +126,21 @@ pub async fn generate(
             date_modified: Some(now.clone()),
         });
     }
+    // parts.db's own mark stays the highest number issued of the type (any site).
     sqlx::query(
         "INSERT INTO part_sequences (part_type, polarization, highest) VALUES (?, ?, ?)
-         ON CONFLICT (part_type, polarization) DO UPDATE SET highest = excluded.highest",
+         ON CONFLICT (part_type, polarization) DO UPDATE SET highest = MAX(highest, excluded.highest)",
     )
     .bind(part_type.name())
     .bind(pol.as_str())
     .bind(*range.end() as i64)
     .execute(&mut *tx)
     .await?;
+    // Known as issued before the parts exist: a crash in between burns the
+    // numbers (never reused), it never lets them be issued again.
+    let mut batch = crate::inventory::Issued::new();
+    batch.add_run(part_type, pol, *range.start(), *range.end());
+    super::issued::record(state, &batch).await?;
     tx.commit().await?;
     Ok(rows)
 }

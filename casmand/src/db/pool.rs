@@ -147,6 +147,12 @@ impl Db {
     /// old file is reopened unchanged.
     pub async fn replace_file(&self, new_file: &Path) -> Result<(), DbError> {
         let fail = |reason: String| DbError::Open { path: self.path.clone(), reason };
+        // The new file takes the mode of the one it replaces (a downloaded
+        // temporary file is 0600).
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            std::fs::set_permissions(new_file, meta.permissions())
+                .map_err(|e| fail(format!("setting the mode of {}: {e}", new_file.display())))?;
+        }
         // Exclusive: every request that took a pool has started its statement
         // (connections it holds are waited for by close()); new ones wait.
         let gate = self.gate.clone().write_owned().await;
@@ -189,8 +195,10 @@ impl Db {
             .unwrap_or(0)
     }
 
-    /// Size of the main file in bytes.
+    /// Size of the database on disk in bytes: the main file and its WAL
+    /// (committed data may still live in the WAL until a checkpoint).
     pub fn size_bytes(&self) -> u64 {
-        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+        let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        len(&self.path) + len(&PathBuf::from(format!("{}-wal", self.path.display())))
     }
 }

@@ -51,11 +51,12 @@ pub async fn writes_since_backup(state: &Db, database: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// Records a stored backup of `database` that covers the first `covered`
-/// counted writes (those made before its snapshot): the counter goes down by
-/// that many, only now that the version is stored; writes made during the
-/// backup stay counted.
-pub async fn backup_stored(state: &Db, database: &str, key: &str, covered: i64) -> Result<()> {
+/// Records that version `key`, made at `at`, holds `database`, covering the
+/// first `covered` counted writes (those made before its snapshot): the
+/// counter goes down by that many, only now that the version is stored;
+/// writes made during the backup stay counted. The last backup's time and key
+/// are always those of the same version.
+pub async fn backup_stored(state: &Db, database: &str, key: &str, at: &str, covered: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO activity (database, writes_since_backup, last_backup_at, last_backup_key) VALUES (?, 0, ?, ?)
          ON CONFLICT (database) DO UPDATE SET
@@ -65,7 +66,7 @@ pub async fn backup_stored(state: &Db, database: &str, key: &str, covered: i64) 
              last_backup_key = excluded.last_backup_key",
     )
     .bind(database)
-    .bind(timestamp::now())
+    .bind(at)
     .bind(key)
     .bind(covered)
     .execute(&*state.writer().await)

@@ -23,8 +23,9 @@ pub enum PartType {
 }
 
 /// What [`PartType::parse`] accepts, for error messages.
-const ACCEPTED: &str = "one of ANTENNA, LNA, COAXSHORT, COAXLONG, BACBOARD, SNAP \
-                        (or ANT, LNA, CXS, CXL, BAC, SNP, or the numbers 1-6)";
+/// The same list as the README's "Part types" and `casmanctl parts add --help`.
+const ACCEPTED: &str = "one of ANTENNA (ANT, 1), LNA (2), COAXSHORT (CXS, 3), COAXLONG (CXL, 4), \
+                        BACBOARD (BAC, 5), SNAP (SNP, 6), in any case";
 
 impl PartType {
     /// All types in chain order.
@@ -170,8 +171,26 @@ mod tests {
             let e = PartType::parse(bad).unwrap_err();
             assert!(matches!(e, Error::InvalidArgument(_)), "{bad}");
             let msg = e.to_string();
-            assert!(msg.contains(&format!("{bad:?}")) && msg.contains("ANTENNA, LNA"), "{msg}");
+            assert!(msg.contains(&format!("{bad:?}")) && msg.contains(ACCEPTED), "{msg}");
         }
+    }
+
+    #[test]
+    fn the_readme_lists_what_parse_accepts() {
+        // Every type with its abbreviation (when it differs) and number, in
+        // the message and, word for word, in the README.
+        for t in PartType::ALL {
+            let entry = if t.abbreviation() == t.name() {
+                format!("{} ({})", t.name(), t.config_number())
+            } else {
+                format!("{} ({}, {})", t.name(), t.abbreviation(), t.config_number())
+            };
+            assert!(ACCEPTED.contains(&entry), "{entry} not in {ACCEPTED}");
+        }
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let list = ACCEPTED.trim_start_matches("one of ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = readme.split_whitespace().collect::<Vec<_>>().join(" ").replace('`', "");
+        assert!(text.contains(&list), "README.md lacks the part-type list {list:?}");
     }
 
     #[test]
