@@ -255,9 +255,10 @@ fn interleaved_sheets_and_a4_follow_the_configuration() {
     if !tools_present() {
         return;
     }
-    let d = Daemon::start_with(
-        DaemonOpts::default().config("[labels]\npolarizations = \"interleaved\"\npage_size = \"a4\"\n"),
-    );
+    let d =
+        Daemon::start_with(DaemonOpts::default().config(
+            "[labels]\npolarizations = \"interleaved\"\npage_size = \"a4\"\ncoax_use_barcode = false\n",
+        ));
     let pdf = d.dir.path().join("i.pdf");
     d.ctl_ok(&["labels", "LNA", "1", "40", "--out", pdf.to_str().unwrap()]);
     let pages = decode_sheet(&pdf, 360, 225);
@@ -268,6 +269,24 @@ fn interleaved_sheets_and_a4_follow_the_configuration() {
     assert_eq!(pages.concat(), expected);
     let text = String::from_utf8_lossy(&std::fs::read(&pdf).unwrap()).into_owned();
     assert!(text.contains("/MediaBox [0 0 595.27"), "A4 media box");
+
+    // CAsMan's text-only coax labels: the coax size, and no barcode at all.
+    let imgs = d.dir.path().join("coax");
+    d.ctl_ok(&[
+        "labels",
+        "CXS",
+        "1",
+        "1",
+        "--polarization",
+        "1",
+        "--format",
+        "png",
+        "--out",
+        imgs.to_str().unwrap(),
+    ]);
+    let png = imgs.join("COAXSHORT/P1/CXS00001P1.png");
+    assert_eq!(png_size(&png), (300, 102));
+    assert_eq!(zbar(&[png]), Vec::<String>::new());
 }
 
 #[test]

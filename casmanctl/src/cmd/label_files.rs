@@ -5,6 +5,7 @@
 
 use std::{
     io::Write,
+    os::unix::fs::PermissionsExt,
     path::{Component, Path, PathBuf},
 };
 
@@ -99,11 +100,15 @@ pub fn write(files: Vec<Received>, dest: &Dest) -> Result<Vec<Written>, CtlError
     for (f, target) in files.into_iter().zip(targets) {
         let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        // Mode 0666 less the umask, like any file the operator creates
+        // (tempfile's default is 0600). No fsync: labels are regenerated
+        // at will, and one fsync per image made a 100-image run take a minute.
         let mut tmp = tempfile::Builder::new()
             .prefix(".casmanctl-labels")
+            .permissions(std::fs::Permissions::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| io_err(dir, e))?;
-        tmp.write_all(&f.data).and_then(|()| tmp.as_file().sync_all()).map_err(|e| io_err(&target, e))?;
+        tmp.write_all(&f.data).map_err(|e| io_err(&target, e))?;
         staged.push((tmp, target, f));
     }
     staged
