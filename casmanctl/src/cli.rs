@@ -63,6 +63,11 @@ pub enum Command {
     /// SNAP boards and ports: list, show, port, generate-csv.
     #[command(subcommand)]
     Snap(crate::cmd::snap::SnapCmd),
+    /// Barcode labels of a range of parts: PDF sheets, or PNG/SVG images.
+    Labels(crate::cmd::labels::LabelsArgs),
+    /// CAsMan's label commands: `barcode printpages`.
+    #[command(subcommand)]
+    Barcode(crate::cmd::labels::BarcodeCmd),
     /// Assembly scans: connect, disconnect, interactive scanning, remove.
     #[command(subcommand)]
     Scan(crate::cmd::scan::ScanCmd),

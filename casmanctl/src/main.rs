@@ -71,6 +71,8 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                 Command::Snap(c) => cmd::snap::run(&conn, c, cli.json).await,
                 Command::Scan(c) => cmd::scan::run(&conn, c, cli.json).await,
                 Command::Sync(c) => cmd::sync::run(&conn, c, cli.json).await,
+                Command::Labels(a) => cmd::labels::labels(&conn, a, cli.json).await,
+                Command::Barcode(c) => cmd::labels::barcode(&conn, c, cli.json).await,
                 Command::Chain { part } => cmd::scan::chain(&conn, part, cli.json).await,
                 Command::History { part } => cmd::scan::history(&conn, part, cli.json).await,
                 Command::Visualize(c) => cmd::scan::visualize(&conn, c, cli.json).await,

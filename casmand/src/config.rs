@@ -58,6 +58,8 @@ pub struct Config {
     pub quota: QuotaConfig,
     /// The read-only web views (off unless `listen` is set).
     pub http: HttpConfig,
+    /// Barcode label sizes and sheet layout (`barcode` in CAsMan's config.yaml).
+    pub labels: casman_labels::LabelsConfig,
 }
 
 /// The web views served over HTTP (see `crate::web`).
@@ -262,6 +264,7 @@ impl Default for Config {
             store: StoreConfig { bucket_name: "casman-databases".into(), ..Default::default() },
             quota: QuotaConfig::default(),
             http: HttpConfig::default(),
+            labels: casman_labels::LabelsConfig::default(),
         }
     }
 }
@@ -467,6 +470,7 @@ impl Config {
             return bad("legacy_timezone", &format!("{tz:?}"), "not a known IANA time zone");
         }
         self.http.address()?;
+        self.labels.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
     }
 

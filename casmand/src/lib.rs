@@ -16,6 +16,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod inventory;
+pub mod labels;
 pub mod logging;
 pub mod peer;
 pub mod quota;

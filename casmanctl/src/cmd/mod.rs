@@ -3,6 +3,8 @@
 pub mod daemon;
 pub mod database;
 pub mod grid;
+pub mod label_files;
+pub mod labels;
 pub mod meta;
 pub mod parts;
 pub mod positions;

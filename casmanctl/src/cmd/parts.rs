@@ -57,6 +57,9 @@ pub struct AddArgs {
     /// Polarization (flag form).
     #[arg(long, value_name = "POL", conflicts_with = "polarization_pos")]
     polarization: Option<String>,
+    /// Also write the PDF label sheet of exactly the new parts to FILE.
+    #[arg(long, value_name = "FILE.pdf")]
+    labels: Option<std::path::PathBuf>,
 }
 
 /// `parts list` filters.
@@ -170,14 +173,33 @@ async fn add(conn: &Conn, a: AddArgs, as_json: bool) -> Result<(), CtlError> {
         .add_parts(conn.request(AddPartsRequest { part_type, count, polarization }))
         .await?
         .into_inner();
+    let numbers: Vec<String> = resp.parts.iter().map(|p| p.part_number.clone()).collect();
+    let sheet = match &a.labels {
+        Some(path) => Some(super::labels::sheet_of(conn, numbers.clone(), path).await),
+        None => None,
+    };
     if as_json {
-        output::json(
-            &json!({ "parts": resp.parts.iter().map(|p| p.part_number.clone()).collect::<Vec<_>>() }),
-        );
-    } else {
-        for p in &resp.parts {
-            println!("{}", p.part_number);
+        let mut out = json!({ "parts": numbers });
+        if let Some(Ok(w)) = &sheet {
+            out["labels"] = json!({"file": w.path, "pages": w.pages});
         }
+        output::json(&out);
+    } else {
+        for n in &numbers {
+            println!("{n}");
+        }
+    }
+    match sheet {
+        Some(Ok(w)) if !as_json => {
+            eprintln!("labels: {} ({} label(s), {} page(s))", w.path.display(), w.ids.len(), w.pages)
+        }
+        Some(Err(e)) => {
+            return Err(CtlError::Io(format!(
+                "the parts above were generated, but their label sheet was not written: {e}; \
+                 print it with `casmanctl labels TYPE FROM TO`"
+            )));
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod backups;
 pub mod caller;
 pub mod daemon;
 pub mod database;
+pub mod labels;
 pub mod parts;
 pub mod positions;
 pub mod snap;
@@ -43,6 +44,7 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
     }
     let assembly_svc =
         casman_proto::v1::assembly_server::AssemblyServer::new(assembly::AssemblyApi::new(ctx.clone()));
+    let labels_svc = casman_proto::v1::labels_server::LabelsServer::new(labels::LabelsApi::new(ctx.clone()));
     let backups_svc =
         casman_proto::v1::backups_server::BackupsServer::new(backups::BackupsApi::new(ctx.clone()));
     for name in [
@@ -51,6 +53,7 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
         "casman.v1.Database",
         "casman.v1.Assembly",
         "casman.v1.Backups",
+        "casman.v1.Labels",
     ] {
         health_reporter.set_service_status(name, ServingStatus::Serving).await;
     }
@@ -66,5 +69,6 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
         .add_service(backups_svc)
         .add_service(sync_svc)
         .add_service(positions_svc)
-        .add_service(snap_svc))
+        .add_service(snap_svc)
+        .add_service(labels_svc))
 }
