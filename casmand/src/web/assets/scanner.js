@@ -81,7 +81,7 @@
     const c = el("div", { class: "card part" + (bad ? " bad" : ""), "data-role": role, "data-part": p.id },
       el("span", { class: "role", text: role }),
       el("span", { class: "id", text: p.id }),
-      el("span", { class: "type", text: [p.type, p.polarization ? "P" + p.polarization : null].filter(Boolean).join(" ") }));
+      el("span", { class: "type", text: [p.type, p.polarization || null].filter(Boolean).join(" ") }));
     if (conns && conns.length) {
       const ul = el("ul", { class: "conns" });
       for (const e of conns) ul.append(el("li", { text: e.source + " → " + e.target + "  (since " + e.since + ")" }));
@@ -152,7 +152,7 @@
       setPrompt("Pick the SNAP port below, or scan its label");
       openPicker("connect");
     } else {
-      setPrompt("Scan the target (" + next + (r.part.polarization ? " P" + r.part.polarization : "") + ")");
+      setPrompt("Scan the target (" + next + (r.part.polarization ? " " + r.part.polarization : "") + ")");
     }
   }
 
@@ -429,7 +429,7 @@
     $("signin-token-label").hidden = !me.token_needed;
     $("who").textContent = me.signed_in ? me.operator + (me.admin ? " (admin)" : "") : "not signed in";
     $("admin-link").hidden = !me.admin;
-    if (me.signed_in) focusScan(); else $("signin-name").focus();
+    if (me.signed_in) { startLive(); focusScan(); } else $("signin-name").focus();
     return me;
   }
 
@@ -517,13 +517,16 @@
     });
   }
 
-  // Live indicator: other devices' writes arrive as server-sent events.
-  if (window.EventSource) {
+  // Live indicator: other devices' writes arrive as server-sent events
+  // (once signed in: the stream needs the token or a sign-in).
+  let events = null;
+  function startLive() {
+    if (events || !window.EventSource) return;
     const live = $("live");
-    const es = new EventSource("/events");
-    es.addEventListener("hello", () => { live.textContent = "live"; live.classList.add("on"); });
-    es.addEventListener("change", () => { document.body.dataset.changes = String(Number(document.body.dataset.changes || 0) + 1); });
-    es.onerror = () => { live.textContent = "reconnecting"; live.classList.remove("on"); };
+    events = new EventSource("/events");
+    events.addEventListener("hello", () => { live.textContent = "live"; live.classList.add("on"); });
+    events.addEventListener("change", () => { document.body.dataset.changes = String(Number(document.body.dataset.changes || 0) + 1); });
+    events.onerror = () => { live.textContent = "reconnecting"; live.classList.remove("on"); };
   }
 
   whoAmI().then(() => setMode("connect")).catch((e) => show("norecord", "casmand is not answering", e.message));
