@@ -44,7 +44,10 @@ fn artifacts() -> PathBuf {
 fn a_technician_scans_a_day_of_work_on_a_phone() {
     let chromium = std::env::var("CASMAN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let (Some(modules), true) = (playwright_dir(), Path::new(&chromium).exists()) else {
-        assert!(std::env::var("CI").is_err(), "CI: the scanner browser test needs {chromium} and playwright-core");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI: the scanner browser test needs {chromium} and playwright-core"
+        );
         println!("skipped: needs {chromium} and playwright-core (tests/run installs both)");
         return;
     };
@@ -97,7 +100,10 @@ fn a_technician_scans_a_day_of_work_on_a_phone() {
     assert_eq!(pair("CXS00001P1", "CXL00001P1", "disconnected"), "1");
     assert_eq!(pair("ANT00003P1", "CXS00003P1", "connected"), "0", "refusals write nothing");
     assert_eq!(pair("ANT00003P1", "LNA00003P2", "connected"), "0");
-    let placed = sqlite(&d.data_dir.join("parts.db"), "SELECT antenna_number FROM antenna_positions WHERE grid_code = 'CC000E01'");
+    let placed = sqlite(
+        &d.data_dir.join("parts.db"),
+        "SELECT antenna_number FROM antenna_positions WHERE grid_code = 'CC000E01'",
+    );
     assert_eq!(placed.trim(), "ANT00003");
     for name in [
         "scanner-signin.png",

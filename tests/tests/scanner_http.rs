@@ -30,7 +30,8 @@ struct Reply {
 
 impl Reply {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
 
     /// The `name=value` of a Set-Cookie header.
@@ -200,8 +201,15 @@ fn scanner_writes_need_sign_in_and_same_origin_and_record_once() {
     for (i, (s, t, rule)) in refusals.iter().enumerate() {
         let check = bob.get(&format!("/scanner/api/check?source={s}&target={t}"));
         assert_eq!(check.status, 200, "{}", check.body);
-        assert!(check.json()["problem"].as_str().unwrap_or("").contains(rule), "check {s} -> {t}: {}", check.body);
-        let r = bob.post("/scanner/api/connect", json!({"request_id": format!("refused-{i:04}"), "source": s, "target": t}));
+        assert!(
+            check.json()["problem"].as_str().unwrap_or("").contains(rule),
+            "check {s} -> {t}: {}",
+            check.body
+        );
+        let r = bob.post(
+            "/scanner/api/connect",
+            json!({"request_id": format!("refused-{i:04}"), "source": s, "target": t}),
+        );
         assert_eq!(r.status, 409, "{}", r.body);
         assert!(r.json()["error"].as_str().unwrap().contains(rule), "{s} -> {t}: {}", r.body);
     }
@@ -235,8 +243,10 @@ fn scanner_writes_need_sign_in_and_same_origin_and_record_once() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = bob.post("/scanner/api/remove", json!({"request_id": "remove-00001", "part": "LNA00001P1"}));
     assert_eq!(r.status, 400, "remove needs its confirmation: {}", r.body);
-    let r =
-        bob.post("/scanner/api/remove", json!({"request_id": "remove-00001", "part": "LNA00001P1", "confirm": true}));
+    let r = bob.post(
+        "/scanner/api/remove",
+        json!({"request_id": "remove-00001", "part": "LNA00001P1", "confirm": true}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["ended"].as_array().unwrap().len(), 1);
     let now = bob.get("/scanner/api/part?id=LNA00001P1").json();
@@ -258,7 +268,10 @@ fn positions_need_a_second_confirmation_to_evict_or_move() {
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("Center row"), "{}", bad.body);
 
-    let r = bob.post("/scanner/api/assign", json!({"request_id": "assign-00001", "antenna": "ANT00001P1", "grid_code": "CN002E03"}));
+    let r = bob.post(
+        "/scanner/api/assign",
+        json!({"request_id": "assign-00001", "antenna": "ANT00001P1", "grid_code": "CN002E03"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     // ANT00002 onto the same position: refused until the eviction is confirmed.
     let ask = json!({"request_id": "assign-00002", "antenna": "ANT00002", "grid_code": "CN002E03"});
@@ -268,9 +281,12 @@ fn positions_need_a_second_confirmation_to_evict_or_move() {
     assert_eq!(j["evicts"], "ANT00001");
     assert!(j["error"].as_str().unwrap().contains("occupied by ANT00001"), "{j}");
     let at = |code: &str| {
-        sqlite(&d.data_dir.join("parts.db"), &format!("SELECT antenna_number FROM antenna_positions WHERE grid_code = '{code}'"))
-            .trim()
-            .to_owned()
+        sqlite(
+            &d.data_dir.join("parts.db"),
+            &format!("SELECT antenna_number FROM antenna_positions WHERE grid_code = '{code}'"),
+        )
+        .trim()
+        .to_owned()
     };
     assert_eq!(at("CN002E03"), "ANT00001", "nothing changed yet");
     // Confirming someone else is not confirming the occupant.
@@ -291,7 +307,10 @@ fn positions_need_a_second_confirmation_to_evict_or_move() {
     assert_eq!(bob.post("/scanner/api/assign", yes).status, 200);
     assert_eq!(at("CC000E01"), "ANT00002");
     assert_eq!(at("CN002E03"), "");
-    let audit = sqlite(&d.data_dir.join("state.db"), "SELECT count(*) FROM audit_log WHERE action = 'positions.assign' AND operator = 'bob' AND client = '127.0.0.1'");
+    let audit = sqlite(
+        &d.data_dir.join("state.db"),
+        "SELECT count(*) FROM audit_log WHERE action = 'positions.assign' AND operator = 'bob' AND client = '127.0.0.1'",
+    );
     assert_eq!(audit.trim(), "3");
 }
 
@@ -310,26 +329,37 @@ fn admin_loads_csv_all_or_nothing_and_is_for_admins() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["parts"], json!(["LNA00004P1", "LNA00005P1"]));
     assert_eq!(alice.post("/admin/api/add-parts", add).json()["replayed"], true);
-    let lnas = sqlite(&d.data_dir.join("parts.db"), "SELECT count(*) FROM parts WHERE part_type = 'LNA' AND polarization = 'P1'");
+    let lnas = sqlite(
+        &d.data_dir.join("parts.db"),
+        "SELECT count(*) FROM parts WHERE part_type = 'LNA' AND polarization = 'P1'",
+    );
     assert_eq!(lnas.trim(), "5");
 
     // A bad line: nothing loaded, the line named.
     let csv = "chassis,slot,sn,mac,ip,feng_id,notes\n1,A,101,00:29:c4:e8:01:0a,192.168.120.10,3,\n\
                1,Q,102,00:29:c4:e8:01:0b,192.168.120.11,4,\n";
-    let r = alice.post("/admin/api/load-snap-boards", json!({"request_id": "boards-00001", "csv": csv, "file_name": "b.csv"}));
+    let r = alice.post(
+        "/admin/api/load-snap-boards",
+        json!({"request_id": "boards-00001", "csv": csv, "file_name": "b.csv"}),
+    );
     let j = r.json();
     assert_eq!(j["ok"], false, "{j}");
     assert_eq!(j["problems"][0]["line"], 3, "{j}");
     assert_eq!(j["problems"][0]["field"], "slot", "{j}");
     assert_eq!(sqlite(&d.data_dir.join("parts.db"), "SELECT count(*) FROM snap_boards").trim(), "0");
     let good = csv.replace(",Q,", ",B,");
-    let r = alice.post("/admin/api/load-snap-boards", json!({"request_id": "boards-00002", "csv": good, "file_name": "b.csv"}));
+    let r = alice.post(
+        "/admin/api/load-snap-boards",
+        json!({"request_id": "boards-00002", "csv": good, "file_name": "b.csv"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(sqlite(&d.data_dir.join("parts.db"), "SELECT count(*) FROM snap_boards").trim(), "2");
 
     let coords = "grid_code,latitude,longitude,height,coordinate_system,notes\nCC000E01,37.2,-118.2,1183.8,WGS84,\n\
                   CC000E02,north,-118.2,1183.8,WGS84,\n";
-    let j = alice.post("/admin/api/load-coordinates", json!({"request_id": "coords-00001", "csv": coords})).json();
+    let j = alice
+        .post("/admin/api/load-coordinates", json!({"request_id": "coords-00001", "csv": coords}))
+        .json();
     assert_eq!(j["problems"][0]["line"], 3, "{j}");
     assert_eq!(sqlite(&d.data_dir.join("parts.db"), "SELECT count(*) FROM grid_positions").trim(), "0");
 
@@ -344,7 +374,8 @@ fn admin_loads_csv_all_or_nothing_and_is_for_admins() {
 
 #[test]
 fn the_listener_speaks_https_with_a_certificate() {
-    let (Ok(_), Ok(_)) = (Command::new("openssl").arg("version").output(), Command::new("curl").arg("--version").output())
+    let (Ok(_), Ok(_)) =
+        (Command::new("openssl").arg("version").output(), Command::new("curl").arg("--version").output())
     else {
         assert!(std::env::var("CI").is_err(), "openssl and curl are needed for the TLS test");
         println!("skipped: needs openssl and curl");
@@ -353,7 +384,17 @@ fn the_listener_speaks_https_with_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
         .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -380,9 +421,15 @@ fn the_listener_speaks_https_with_a_certificate() {
     });
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     let cookie = out.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie")).unwrap_or("");
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     // Plain HTTP gets no page.
-    let plain = Command::new("curl").args(["-sS", "-m", "5", &format!("http://127.0.0.1:{port}/scanner")]).output().unwrap();
+    let plain = Command::new("curl")
+        .args(["-sS", "-m", "5", &format!("http://127.0.0.1:{port}/scanner")])
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("<html"), "plain HTTP must not be served");
 }
 

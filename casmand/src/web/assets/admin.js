@@ -33,7 +33,8 @@
       extra = el("ul", "problems");
       for (const p of r.problems) extra.append(el("li", null, "line " + p.line + ", " + p.field + " " + JSON.stringify(p.value) + ": " + p.rule));
     }
-    box(out, "refused", "Refused — nothing changed", r.error, extra);
+    // With problems listed, the headline is enough of the message.
+    box(out, "refused", "Refused — nothing changed", r.problems ? r.error.split(";")[0] : r.error, extra);
   }
 
   async function upload(fileInput, path, out) {

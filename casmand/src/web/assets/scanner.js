@@ -68,6 +68,8 @@
 
   function show(kind, title, text, extra) {
     result.replaceChildren(el("div", { class: "box " + kind, "data-kind": kind }, el("strong", { text: title }), text ? el("span", { text }) : null, extra || null));
+    // On a phone the answer must be in sight, with its buttons.
+    if (kind !== "info") result.scrollIntoView({ block: "nearest" });
   }
   function clearResult() { result.replaceChildren(); }
 
@@ -122,6 +124,9 @@
     };
     setPrompt(prompts[st.mode]);
     $("chain-label").hidden = st.mode !== "connect";
+    confirmBtn.hidden = st.mode === "history";
+    const pick = $("snap-pick-toggle");
+    if (pick) pick.hidden = st.mode !== "disconnect";
     document.body.dataset.step = "source";
     focusScan();
   }
@@ -303,7 +308,7 @@
     const ch = $("snap-chassis"), sl = $("snap-slot");
     ch.replaceChildren(); sl.replaceChildren(); $("snap-ports").replaceChildren();
     for (let c = 1; c <= 4; c++) {
-      const b = el("button", { type: "button", "data-chassis": String(c), text: "Chassis " + c });
+      const b = el("button", { type: "button", "data-chassis": String(c), "aria-label": "Chassis " + c, text: String(c) });
       b.addEventListener("click", () => {
         for (const x of ch.children) x.setAttribute("aria-pressed", String(x === b));
         sl.replaceChildren(); $("snap-ports").replaceChildren();
@@ -329,7 +334,7 @@
       const usable = st.pickerFor === "connect" ? !taken : taken;
       const b = el("button", { type: "button", "data-port": p.id, class: taken ? "occupied" : "free", disabled: !usable,
         title: taken ? p.id + " is connected to " + p.occupant : p.id + " is free" },
-        String(p.port).padStart(2, "0"), el("small", { text: taken ? p.occupant : "free" }));
+        el("span", { class: "n", text: String(p.port).padStart(2, "0") }), el("small", { text: taken ? p.occupant : "free" }));
       if (usable) b.addEventListener("click", () => pickPort(p.id));
       box.append(b);
     }
