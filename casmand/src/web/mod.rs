@@ -204,8 +204,16 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 
 /// Pages anyone may load, to sign in: the scanner shell, its assets, sign-in.
 fn open_path(path: &str) -> bool {
-    matches!(path, "/scanner" | "/scanner/" | "/scanner/api/me" | "/scanner/api/signin" | "/favicon.ico")
-        || path.starts_with("/assets/")
+    matches!(
+        path,
+        "/scanner"
+            | "/scanner/"
+            | "/scanner/api/me"
+            | "/scanner/api/signin"
+            | "/assets/scanner.css"
+            | "/assets/scanner.js"
+            | "/favicon.ico"
+    )
 }
 
 /// Checks the token (when one is configured) and adds security headers.
