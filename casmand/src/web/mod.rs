@@ -246,8 +246,9 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
         }
         if by_query {
             set_cookie = HeaderValue::from_str(&format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                hex::encode(want)
+                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{}",
+                hex::encode(want),
+                if web.tls { "; Secure" } else { "" }
             ))
             .ok();
             // Take the token out of the address bar (and of the history).
