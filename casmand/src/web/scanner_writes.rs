@@ -143,6 +143,9 @@ pub(super) struct AssignBody {
 /// Assigns a position. An occupied position or an antenna placed elsewhere
 /// is refused with `needs_confirmation` naming who is evicted / where from,
 /// until the request confirms exactly that; only then is the write forced.
+/// (Occupancy is read just before the write: an antenna placed there by
+/// someone else in between is evicted by a forced write too; without
+/// anything to confirm the write is not forced and the database refuses.)
 pub(super) async fn assign(
     State(web): State<Web>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,

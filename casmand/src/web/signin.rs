@@ -147,6 +147,8 @@ pub(super) async fn sign_in(
         Ok(op) => op,
         Err(e) => {
             tracing::warn!(client = %client.ip(), name = body.name.trim(), "web sign-in refused");
+            // Slows down guessing tokens (one connection at a time).
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             return Err(ApiError(e));
         }
     };
