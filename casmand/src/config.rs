@@ -16,6 +16,7 @@ use figment::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::config_env::EnvLayer;
+pub use crate::config_http::HttpOperator;
 
 /// The system-wide configuration file, read when it exists and no `--config`
 /// is given.
@@ -71,12 +72,23 @@ pub struct HttpConfig {
     /// Access token every request must carry; secret. Required when
     /// `listen` is not a loopback address.
     pub token: Option<String>,
+    /// Scanner operators with their own tokens (`[[http.operators]]`), see
+    /// [`crate::config_http`].
+    pub operators: Vec<HttpOperator>,
+    /// PEM certificate chain: with `tls_key`, the listener speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl HttpConfig {
     /// A copy with the token replaced by [`REDACTED`].
     pub fn redacted(&self) -> HttpConfig {
-        HttpConfig { listen: self.listen.clone(), token: self.token.as_ref().map(|_| REDACTED.to_owned()) }
+        HttpConfig {
+            token: self.token.as_ref().map(|_| REDACTED.to_owned()),
+            operators: self.operators.iter().map(HttpOperator::redacted).collect(),
+            ..self.clone()
+        }
     }
 
     /// The address to serve on, if any, checked: an IP address and port, and
@@ -89,7 +101,9 @@ impl HttpConfig {
                 "key `http.listen` = {listen:?}: must be an IP address and port, e.g. \"127.0.0.1:8998\""
             ))
         })?;
-        let has_token = self.token.as_deref().is_some_and(|t| !t.trim().is_empty());
+        self.check_signin()?;
+        let has_token =
+            self.token.as_deref().is_some_and(|t| !t.trim().is_empty()) || !self.operators.is_empty();
         if !addr.ip().is_loopback() && !has_token {
             return Err(ConfigError::Invalid(format!(
                 "key `http.listen` = {listen:?} is not a loopback address, so `http.token` must be set \
@@ -107,6 +121,9 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("listen", &redacted.listen)
             .field("token", &redacted.token)
+            .field("operators", &redacted.operators)
+            .field("tls_cert", &redacted.tls_cert)
+            .field("tls_key", &redacted.tls_key)
             .finish()
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod config_credentials;
 pub mod config_duration;
 pub mod config_env;
+pub mod config_http;
 pub mod context;
 pub mod db;
 pub mod error;

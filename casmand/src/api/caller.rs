@@ -19,6 +19,8 @@ pub struct Caller {
     pub peer: Option<Peer>,
     /// Operator name, if given.
     pub operator: Option<String>,
+    /// Where an HTTP request came from (`http 192.0.2.7:51234`); `None` on the socket.
+    pub client: Option<String>,
 }
 
 impl Caller {
@@ -30,7 +32,7 @@ impl Caller {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.trim().chars().take(64).collect::<String>())
             .filter(|s| !s.is_empty());
-        Caller { peer: Peer::of(req), operator }
+        Caller { peer: Peer::of(req), operator, client: None }
     }
 
     /// Appends a mutating request to the audit log; a failure to record is
@@ -64,6 +66,7 @@ impl Caller {
         let entry = AuditEntry {
             peer: self.peer,
             operator: self.operator.as_deref(),
+            client: self.client.as_deref(),
             action,
             database,
             detail: detail.clone(),
@@ -79,6 +82,7 @@ impl Caller {
             key = detail.get("key").and_then(|k| k.as_str()),
             peer_uid = self.peer.map(|p| p.uid),
             operator = self.operator.as_deref(),
+            client = self.client.as_deref(),
             detail = %detail,
             "request applied"
         );

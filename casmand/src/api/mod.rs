@@ -13,6 +13,7 @@ pub mod snap;
 pub mod status;
 pub mod sync;
 pub mod sync_status;
+pub mod writes;
 
 use std::time::Duration;
 

@@ -7,17 +7,12 @@ use casman_proto::v1::{
     ListPartsRequest, ListPartsResponse, Part, PartCount, parts_server::Parts,
 };
 use futures_util::Stream;
-use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::caller::Caller;
 use crate::{
-    activity::Activity,
     context::Context,
-    db::{
-        PARTS_DB,
-        parts::{self, PartFilter, PartRow},
-    },
+    db::parts::{self, PartFilter, PartRow},
     error::Error,
     inventory::{PartId, PartType, Polarization, classify_part_id},
 };
@@ -74,21 +69,7 @@ impl Parts for PartsApi {
         let r = req.into_inner();
         let part_type = PartType::parse(&r.part_type)?;
         let pol = Polarization::parse(&r.polarization)?;
-        let numbers = self.ctx.config().part_numbers().unwrap_or(1..=99_999);
-        let rows =
-            parts::generate(&self.ctx.dbs().parts, &self.ctx.dbs().state, part_type, pol, r.count, numbers)
-                .await?;
-        let numbers: Vec<&str> = rows.iter().map(|r| r.part_number.as_str()).collect();
-        caller
-            .audit_activity(
-                &self.ctx,
-                "parts.add",
-                PARTS_DB,
-                json!({"part_type": part_type.name(), "polarization": pol.as_str(), "count": r.count,
-                       "first": numbers.first(), "last": numbers.last()}),
-                Activity::PartsGenerated { count: r.count },
-            )
-            .await;
+        let rows = super::writes::add_parts(&self.ctx, &caller, part_type, pol, r.count).await?;
         Ok(Response::new(AddPartsResponse { parts: rows.into_iter().map(part_message).collect() }))
     }
 

@@ -153,7 +153,7 @@ impl Positions for PositionsApi {
         let antenna = antenna_base(&r.antenna)?;
         let code = grid_code(&r.grid_code)?;
         let notes = Some(r.notes.trim()).filter(|n| !n.is_empty());
-        let a = positions::assign(&self.ctx.dbs().parts, &antenna, code, notes, r.force).await?;
+        let a = super::writes::assign_position(&self.ctx, &caller, &antenna, code, notes, r.force).await?;
         let mut message = format!("Assigned {antenna} to {code}");
         if let Some(p) = &a.previous {
             message.push_str(&format!("; moved from {p}"));
@@ -161,16 +161,6 @@ impl Positions for PositionsApi {
         if let Some(e) = &a.evicted {
             message.push_str(&format!("; evicted {e}, which now has no position"));
         }
-        caller
-            .audit(
-                &self.ctx,
-                "positions.assign",
-                PARTS_DB,
-                json!({"antenna": antenna, "grid_code": code.to_string(), "force": r.force,
-                       "previous": a.previous, "evicted": a.evicted}),
-            )
-            .await;
-        self.ctx.record(Activity::Write { database: PARTS_DB, action: "positions.assign", writes: 1 }).await;
         Ok(Response::new(AssignPositionResponse {
             position: Some(position_message(a.row)),
             previous_grid_code: a.previous.unwrap_or_default(),

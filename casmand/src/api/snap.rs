@@ -7,15 +7,13 @@ use casman_proto::v1::{
     LoadSnapBoardsRequest, LoadSnapBoardsResponse, SnapBoardConfig, SnapPortDetail,
     snap_boards_server::SnapBoards,
 };
-use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::{caller::Caller, positions::date_or_today};
 use crate::{
-    activity::Activity,
     context::Context,
     db::{
-        PARTS_DB, assembly,
+        assembly,
         boards::{self, BoardRow},
         positions,
     },
@@ -140,26 +138,7 @@ impl SnapBoards for SnapApi {
         let caller = Caller::of(&req);
         let r = req.into_inner();
         let file = parse_snap_boards(&r.csv).map_err(Error::from)?;
-        let done = boards::load(&self.ctx.dbs().parts, &file.rows).await?;
-        let writes = done.inserted.len() + done.updated.len();
-        if writes > 0 {
-            caller
-                .audit(
-                    &self.ctx,
-                    "database.load_snap_boards",
-                    PARTS_DB,
-                    json!({"source": r.source, "loaded": ids(&done.inserted), "updated": ids(&done.updated),
-                           "unchanged": done.unchanged.len()}),
-                )
-                .await;
-            self.ctx
-                .record(Activity::Write {
-                    database: PARTS_DB,
-                    action: "database.load_snap_boards",
-                    writes: 1,
-                })
-                .await;
-        }
+        let done = super::writes::load_snap_boards(&self.ctx, &caller, &file, &r.source).await?;
         Ok(Response::new(LoadSnapBoardsResponse {
             loaded: count(done.inserted.len()),
             updated: count(done.updated.len()),

@@ -10,6 +10,8 @@ pub struct AuditEntry<'a> {
     pub peer: Option<Peer>,
     /// The operator name the client gave (`--operator`), if any.
     pub operator: Option<&'a str>,
+    /// The HTTP client address of a web request (the socket has none).
+    pub client: Option<&'a str>,
     /// What was done (`parts.add`, `scan.connect`, ...).
     pub action: &'a str,
     /// Which database changed.
@@ -29,13 +31,15 @@ pub async fn record(state: &Db, entry: AuditEntry<'_>) -> Result<()> {
 pub async fn record_counting(state: &Db, entry: AuditEntry<'_>, writes: Option<(&str, u32)>) -> Result<()> {
     let mut tx = state.writer().await.begin().await?;
     sqlx::query(
-        "INSERT INTO audit_log (at, uid, gid, pid, operator, action, database, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log (at, uid, gid, pid, operator, client, action, database, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(timestamp::now())
     .bind(entry.peer.map(|p| p.uid as i64))
     .bind(entry.peer.map(|p| p.gid as i64))
     .bind(entry.peer.and_then(|p| p.pid).map(i64::from))
     .bind(entry.operator)
+    .bind(entry.client)
     .bind(entry.action)
     .bind(entry.database)
     .bind(entry.detail.to_string())
@@ -46,4 +50,35 @@ pub async fn record_counting(state: &Db, entry: AuditEntry<'_>, writes: Option<(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// One audit entry as read back (for the scanner's history).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    /// When it was recorded.
+    pub at: String,
+    /// Socket peer uid, if the request came over the socket.
+    pub uid: Option<i64>,
+    /// Operator name given.
+    pub operator: Option<String>,
+    /// HTTP client address, if it came over HTTP.
+    pub client: Option<String>,
+    /// The action (`scan.connect`, ...).
+    pub action: String,
+    /// Details as JSON text.
+    pub detail: Option<String>,
+}
+
+/// The newest `limit` entries of actions starting with `prefix` whose detail
+/// names `part` (as a JSON string or inside one), newest first.
+pub async fn naming(state: &Db, prefix: &str, part: &str, limit: u32) -> Result<Vec<AuditRow>> {
+    Ok(sqlx::query_as(
+        "SELECT at, uid, operator, client, action, detail FROM audit_log
+         WHERE substr(action, 1, length(?1)) = ?1 AND instr(detail, ?2) > 0 ORDER BY id DESC LIMIT ?3",
+    )
+    .bind(prefix)
+    .bind(part)
+    .bind(i64::from(limit))
+    .fetch_all(&*state.reader().await)
+    .await?)
 }

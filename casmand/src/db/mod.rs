@@ -17,6 +17,7 @@ pub mod positions;
 pub mod preflight;
 pub mod scans;
 pub mod sync_state;
+pub mod web_requests;
 
 use std::path::{Path, PathBuf};
 

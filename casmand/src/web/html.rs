@@ -8,11 +8,12 @@ pub fn esc(s: &str) -> String {
     xml_escape(s)
 }
 
-const NAV: [(&str, &str, &str); 4] = [
+const NAV: [(&str, &str, &str); 5] = [
     ("chains", "/chains", "Chains"),
     ("grid", "/grid", "Core grid"),
     ("snap", "/snap", "SNAP ports"),
     ("status", "/status", "Status"),
+    ("scanner", "/scanner", "Scanner"),
 ];
 
 /// A whole page: `title` (escaped here), the nav with `active` marked, and

@@ -9,13 +9,26 @@
 //! ([`crate::config::HttpConfig::address`]). Pages embed no external
 //! resources (the field network may be offline) and no inline script, so a
 //! strict Content-Security-Policy applies.
+//!
+//! `/scanner` (and `/admin`) are the field scanner: signed-in operators
+//! record connections and positions from a phone ([`signin`],
+//! [`scanner_writes`]), through the same write entry points as the gRPC API
+//! ([`crate::api::writes`]). Optional TLS: [`tls`].
 
+mod admin;
 mod chains;
 mod events;
 mod grid;
+mod history;
 mod html;
+mod json;
+mod request_ids;
+mod scanner;
+mod scanner_writes;
+mod signin;
 mod snap;
 mod status;
+mod tls;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -25,32 +38,50 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{get, post},
 };
 use tokio::{net::TcpListener, sync::watch};
 
-use crate::{config::Config, context::Context};
+use crate::{
+    config::{Config, HttpOperator},
+    context::Context,
+};
 
 /// Name of the cookie holding the (hex-encoded) token.
 const COOKIE: &str = "casman_token";
 
 const CSS: &str = include_str!("assets/style.css");
 const JS: &str = include_str!("assets/app.js");
+const SCANNER_CSS: &str = include_str!("assets/scanner.css");
+const SCANNER_JS: &str = include_str!("assets/scanner.js");
+const ADMIN_JS: &str = include_str!("assets/admin.js");
 
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
 struct Web {
     ctx: Context,
     token: Option<Arc<str>>,
+    /// `[[http.operators]]`.
+    operators: Arc<[HttpOperator]>,
+    /// Whether the listener speaks HTTPS (cookies are then `Secure`).
+    tls: bool,
+    /// Scanner request ids being answered.
+    ids: Arc<request_ids::InFlight>,
     stop: watch::Receiver<bool>,
 }
 
 /// A listener bound to `http.listen`, ready to serve.
-#[derive(Debug)]
 pub struct Bound {
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     /// The address actually bound (port 0 resolved).
     pub addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound").field("addr", &self.addr).field("tls", &self.tls.is_some()).finish()
+    }
 }
 
 /// Binds `http.listen` if it is set. Errors (a malformed address, a
@@ -58,21 +89,32 @@ pub struct Bound {
 /// start-up, with a message naming the key.
 pub async fn bind(config: &Config) -> Result<Option<Bound>, String> {
     let Some(addr) = config.http.address().map_err(|e| e.to_string())? else { return Ok(None) };
+    let tls = match (&config.http.tls_cert, &config.http.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let listener =
         TcpListener::bind(addr).await.map_err(|e| format!("http.listen {addr}: cannot listen: {e}"))?;
     let addr = listener.local_addr().unwrap_or(addr);
-    Ok(Some(Bound { listener, addr }))
+    Ok(Some(Bound { listener, tls, addr }))
 }
 
 /// Serves the views on `bound` until `stop` turns true; open event streams
 /// end then too, so the shutdown is not held up by browsers.
 pub async fn serve(bound: Bound, ctx: Context, stop: watch::Receiver<bool>) {
     let token = ctx.config().http.token.as_deref().filter(|t| !t.trim().is_empty()).map(Arc::from);
-    let web = Web { ctx, token, stop: stop.clone() };
+    let operators: Arc<[HttpOperator]> = ctx.config().http.operators.clone().into();
+    let tls = bound.tls.is_some();
+    let web = Web { ctx, token, operators, tls, ids: Arc::default(), stop: stop.clone() };
     let app = router(web);
+    if let Some(acceptor) = bound.tls {
+        tracing::info!(address = %bound.addr, "serving the web views and the scanner over HTTPS");
+        tls::serve(bound.listener, acceptor, app, stop).await;
+        return;
+    }
     let mut stop = stop;
     tracing::info!(address = %bound.addr, "serving the web views");
-    let served = axum::serve(bound.listener, app)
+    let served = axum::serve(bound.listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
         })
@@ -91,6 +133,31 @@ fn router(web: Web) -> Router {
         .route("/snap/port/{port}", get(snap::port_fragment))
         .route("/status", get(status::page))
         .route("/events", get(events::stream))
+        .route("/scanner", get(scanner::page))
+        .route("/scanner/", get(scanner::page))
+        .route("/scanner/api/me", get(signin::me))
+        .route("/scanner/api/signin", post(signin::sign_in))
+        .route("/scanner/api/signout", post(signin::sign_out))
+        .route("/scanner/api/part", get(scanner::part))
+        .route("/scanner/api/check", get(scanner::check))
+        .route("/scanner/api/snap", get(scanner::snap_ports))
+        .route("/scanner/api/layout", get(scanner::layout))
+        .route("/scanner/api/grid", get(scanner::grid))
+        .route("/scanner/api/antenna", get(scanner::antenna))
+        .route("/scanner/api/history", get(scanner::part_history))
+        .route("/scanner/api/connect", post(scanner_writes::connect))
+        .route("/scanner/api/disconnect", post(scanner_writes::disconnect))
+        .route("/scanner/api/remove", post(scanner_writes::remove))
+        .route("/scanner/api/assign", post(scanner_writes::assign))
+        .route("/admin", get(scanner::admin_page))
+        .route("/admin/api/load-snap-boards", post(admin::load_snap_boards))
+        .route("/admin/api/load-coordinates", post(admin::load_coordinates))
+        .route("/admin/api/add-parts", post(admin::add_parts))
+        .route("/admin/api/backup", post(admin::backup))
+        .route("/admin/api/sync-status", get(admin::sync_status))
+        .route("/assets/scanner.css", get(|| async { asset(SCANNER_CSS, "text/css; charset=utf-8") }))
+        .route("/assets/scanner.js", get(|| async { asset(SCANNER_JS, "text/javascript; charset=utf-8") }))
+        .route("/assets/admin.js", get(|| async { asset(ADMIN_JS, "text/javascript; charset=utf-8") }))
         .route("/assets/style.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
         .route("/assets/app.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
@@ -119,21 +186,45 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The value of cookie `name`.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .and_then(|(_, v)| hex::decode(v).ok())
-        .and_then(|b| String::from_utf8(b).ok())
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE).and_then(|v| hex::decode(v).ok()).and_then(|b| String::from_utf8(b).ok())
+}
+
+/// Pages anyone may load, to sign in: the scanner shell, its assets, sign-in.
+fn open_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/scanner"
+            | "/scanner/"
+            | "/scanner/api/me"
+            | "/scanner/api/signin"
+            | "/assets/scanner.css"
+            | "/assets/scanner.js"
+            | "/favicon.ico"
+    )
 }
 
 /// Checks the token (when one is configured) and adds security headers.
 async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
     let mut set_cookie = None;
+    // A signed-in operator's cookie grants what the site token grants.
+    let signed_in = signin::operator(&web, req.headers()).is_some();
+    let needs_token = web.token.is_some() || !web.operators.is_empty();
+    if needs_token && web.token.is_none() && !open_path(req.uri().path()) && !signed_in {
+        return refused();
+    }
     if let Some(token) = &web.token {
         let want = token.as_bytes();
         let bearer = req
@@ -147,24 +238,17 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
         let by_query = query.as_deref().is_some_and(|t| same(t.as_bytes(), want));
         let ok = by_query
             || bearer.as_deref().is_some_and(|t| same(t.as_bytes(), want))
-            || cookie.as_deref().is_some_and(|t| same(t.as_bytes(), want));
+            || cookie.as_deref().is_some_and(|t| same(t.as_bytes(), want))
+            || open_path(req.uri().path())
+            || signed_in;
         if !ok {
-            let body = html::page(
-                "Access token required",
-                "",
-                "<p class=\"empty\">This casmand requires its access token (<code>http.token</code>): \
-                 send <code>Authorization: Bearer &lt;token&gt;</code>, or open a page once with \
-                 <code>?token=&lt;token&gt;</code>.</p>",
-            );
-            let mut r = (StatusCode::UNAUTHORIZED, Html(body)).into_response();
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            secure(r.headers_mut());
-            return r;
+            return refused();
         }
         if by_query {
             set_cookie = HeaderValue::from_str(&format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                hex::encode(want)
+                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{}",
+                hex::encode(want),
+                if web.tls { "; Secure" } else { "" }
             ))
             .ok();
             // Take the token out of the address bar (and of the history).
@@ -192,6 +276,20 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
     if let Some(c) = set_cookie {
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
+    secure(r.headers_mut());
+    r
+}
+
+fn refused() -> Response {
+    let body = html::page(
+        "Access token required",
+        "",
+        "<p class=\"empty\">This casmand requires its access token (<code>http.token</code>): \
+         send <code>Authorization: Bearer &lt;token&gt;</code>, open a page once with \
+         <code>?token=&lt;token&gt;</code>, or <a href=\"/scanner\">sign in on the scanner</a>.</p>",
+    );
+    let mut r = (StatusCode::UNAUTHORIZED, Html(body)).into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     secure(r.headers_mut());
     r
 }
