@@ -79,6 +79,8 @@ struct Ledger {
     placed: BTreeMap<String, String>,
     /// Antennas whose placement went unanswered (may or may not be placed).
     placed_unknown: BTreeMap<String, String>,
+    /// How many antennas were tried so far (each antenna is placed once).
+    placements_tried: u32,
     /// SNAP board notes: the last acknowledged load and later unanswered ones.
     snap_notes_acked: Option<String>,
     snap_notes_unknown: Vec<String>,
@@ -235,8 +237,9 @@ async fn position_writer(ch: Channel, ledger: Shared, stop: Arc<AtomicBool>, cod
     while !stop.load(Ordering::Relaxed) {
         let Some(code) = codes.lock().unwrap().pop() else { return };
         let n = {
-            let l = ledger.lock().unwrap();
-            PLACED_FROM + (l.placed.len() + l.placed_unknown.len()) as u32
+            let mut l = ledger.lock().unwrap();
+            l.placements_tried += 1;
+            PLACED_FROM + l.placements_tried - 1
         };
         let antenna = format!("ANT{n:05}");
         let r = client
