@@ -55,3 +55,29 @@ fn a_csv_with_hundreds_of_bad_rows_gets_a_short_clear_refusal() {
     let stderr = d.ctl_err(&["database", "load-snap-boards", "--csv", big.to_str().unwrap()], 2);
     assert!(stderr.contains("takes at most") && stderr.contains("split it"), "{stderr}");
 }
+
+/// `GET /` on the loopback web listener with `Host: host`; the status code.
+fn get_with_host(port: u16, host: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn the_loopback_web_listener_answers_only_to_loopback_names() {
+    let port = casman_tests::s3::free_port();
+    let d = Daemon::start_with(
+        casman_tests::DaemonOpts::default().env("CASMAN_HTTP__LISTEN", format!("127.0.0.1:{port}")),
+    );
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")] {
+        assert_eq!(get_with_host(port, &host), 200, "{host}");
+    }
+    // A page of another site whose name was rebound to 127.0.0.1.
+    assert_eq!(get_with_host(port, &format!("evil.example:{port}")), 421);
+    drop(d);
+}

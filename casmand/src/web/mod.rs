@@ -65,6 +65,9 @@ struct Web {
     operators: Arc<[HttpOperator]>,
     /// Whether the listener speaks HTTPS (cookies are then `Secure`).
     tls: bool,
+    /// Whether the listener is on a loopback address (the `Host` header must
+    /// then name the loopback too).
+    loopback: bool,
     /// Scanner request ids being answered.
     ids: Arc<request_ids::InFlight>,
     stop: watch::Receiver<bool>,
@@ -105,7 +108,8 @@ pub async fn serve(bound: Bound, ctx: Context, stop: watch::Receiver<bool>) {
     let token = ctx.config().http.token.as_deref().filter(|t| !t.trim().is_empty()).map(Arc::from);
     let operators: Arc<[HttpOperator]> = ctx.config().http.operators.clone().into();
     let tls = bound.tls.is_some();
-    let web = Web { ctx, token, operators, tls, ids: Arc::default(), stop: stop.clone() };
+    let loopback = bound.addr.ip().is_loopback();
+    let web = Web { ctx, token, operators, tls, loopback, ids: Arc::default(), stop: stop.clone() };
     let app = router(web);
     if let Some(acceptor) = bound.tls {
         tracing::info!(address = %bound.addr, "serving the web views and the scanner over HTTPS");
@@ -218,6 +222,9 @@ fn open_path(path: &str) -> bool {
 
 /// Checks the token (when one is configured) and adds security headers.
 async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
+    if web.loopback && !loopback_host(req.headers()) {
+        return misdirected();
+    }
     let mut set_cookie = None;
     // A signed-in operator's cookie grants what the site token grants.
     let signed_in = signin::operator(&web, req.headers()).is_some();
@@ -280,6 +287,36 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
     r
 }
 
+/// True when the request's `Host` names a loopback address (`localhost`,
+/// `127.x.x.x`, `[::1]`, with or without a port). A page served on the
+/// loopback listener under any other name is a DNS-rebinding attempt: a site
+/// the browser loaded pointing its own name at 127.0.0.1 to read the views.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        // HTTP/1.0 clients without Host are not browsers.
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn misdirected() -> Response {
+    let mut r = (
+        StatusCode::MISDIRECTED_REQUEST,
+        "casmand's web views on a loopback address answer only to localhost, 127.0.0.1 or [::1]",
+    )
+        .into_response();
+    secure(r.headers_mut());
+    r
+}
+
 fn refused() -> Response {
     let body = html::page(
         "Access token required",
@@ -334,6 +371,23 @@ type PageResult = Result<Html<String>, WebError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_names_reach_the_loopback_listener() {
+        let with = |h: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, HeaderValue::from_static(h));
+            loopback_host(&m)
+        };
+        for ok in ["localhost", "LOCALHOST:8998", "127.0.0.1:8998", "127.1.2.3", "[::1]:8998", "[::1]"] {
+            assert!(with(ok), "{ok}");
+        }
+        for bad in
+            ["evil.example:8998", "evil.example", "192.168.1.5:8998", "localhost.evil.example", "[::2]:80"]
+        {
+            assert!(!with(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn token_comparison_and_cookie() {
