@@ -7,6 +7,7 @@ pub mod adopt;
 mod adopt_tables;
 pub mod assembly;
 pub mod audit;
+pub mod batch;
 pub mod boards;
 pub mod maintenance;
 pub mod merge;
@@ -148,8 +149,25 @@ pub async fn prepare_replacement(path: &Path, name: &'static str, tz: &TimeZone)
     };
     preflight::check(path).await?;
     let db = open_path(path.to_path_buf(), name, migrator, Some(tz)).await?;
+    // Restore and pull: the kept current state of the incoming copy is
+    // rebuilt from its log (whatever wrote the copy).
+    let rebuilt = if name == ASSEMBLED_DB { rebuild_kept_state(&db).await } else { Ok(()) };
     db.close().await;
-    Ok(())
+    rebuilt
+}
+
+/// Rebuilds the kept current state of assembled_casm.db from its log.
+async fn rebuild_kept_state(db: &Db) -> Result<(), DbError> {
+    match assembly::rebuild_db(db).await {
+        Ok(n) => {
+            tracing::info!(database = db.name, connections = n, "current state rebuilt from the log");
+            Ok(())
+        }
+        Err(e) => Err(DbError::Migrate {
+            path: db.path.clone(),
+            reason: format!("rebuilding the current state: {e}"),
+        }),
+    }
 }
 
 async fn open_path(
@@ -163,9 +181,15 @@ async fn open_path(
         None => None,
     };
     let db = Db::open(name, path.clone(), migrator).await?;
+    let adopted = adopt_plan.is_some();
     if let Some(plan) = adopt_plan {
         adopt::run(&db, plan).await?;
     }
     db.migrate().await?;
+    // Adoption, or the first start with the kept state (migration 0003): build
+    // it from the log. Afterwards every event keeps it up to date itself.
+    if name == ASSEMBLED_DB && (adopted || !assembly::was_rebuilt(&db).await.unwrap_or(false)) {
+        rebuild_kept_state(&db).await?;
+    }
     Ok(db)
 }
