@@ -302,3 +302,118 @@ async fn in_transaction(conn: &mut SqliteConnection, ops: &[&ScanOp]) -> Result<
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{
+        db::{Databases, assembly, parts},
+        inventory::{PartType, Polarization},
+    };
+
+    async fn stocked() -> (tempfile::TempDir, Databases) {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::open(dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
+        for t in [PartType::Antenna, PartType::Lna] {
+            parts::generate(&dbs.parts, t, Polarization::P1, 3, 1..=99_999).await.unwrap();
+        }
+        (dir, dbs)
+    }
+
+    async fn connect(dbs: &Databases, a: &str, b: &str) -> ScanOp {
+        ScanOp::Connect {
+            source: scans::resolve(&dbs.parts, a).await.unwrap(),
+            target: scans::resolve(&dbs.parts, b).await.unwrap(),
+        }
+    }
+
+    async fn log_rows(dbs: &Databases) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM assembly")
+            .fetch_one(&*dbs.assembled.reader().await)
+            .await
+            .unwrap()
+    }
+
+    /// Refusals inside a batch write nothing; each request sees the ones
+    /// before it; the others commit.
+    #[tokio::test]
+    async fn a_refused_request_in_a_batch_writes_nothing_and_the_others_commit() {
+        let (_dir, dbs) = stocked().await;
+        let ops = [
+            connect(&dbs, "ANT00001P1", "LNA00001P1").await,
+            // Sees the first request: LNA00001P1 already receives.
+            connect(&dbs, "ANT00002P1", "LNA00001P1").await,
+            ScanOp::Disconnect { a: "ANT00003P1".into(), b: "LNA00003P1".into() },
+            connect(&dbs, "ANT00002P1", "LNA00002P1").await,
+            ScanOp::Remove { part: "LNA00001P1".into() },
+            connect(&dbs, "ANT00001P1", "LNA00001P1").await,
+            // Same pair again in the same batch: refused.
+            connect(&dbs, "ANT00001P1", "LNA00001P1").await,
+        ];
+        let refs: Vec<&ScanOp> = ops.iter().collect();
+        let results = run_batch(&dbs.assembled, &refs).await;
+        assert!(matches!(&results[0], Ok(Applied::Connected(_))));
+        let e = results[1].as_ref().unwrap_err().to_string();
+        assert!(e.contains("LNA00001P1 already receives from ANT00001P1"), "{e}");
+        let e = results[2].as_ref().unwrap_err().to_string();
+        assert!(e.contains("ANT00003P1 and LNA00003P1 are not connected"), "{e}");
+        assert!(matches!(&results[3], Ok(Applied::Connected(_))));
+        assert!(matches!(&results[4], Ok(Applied::Removed(v)) if v.len() == 1));
+        assert!(matches!(&results[5], Ok(Applied::Connected(_))));
+        let e = results[6].as_ref().unwrap_err().to_string();
+        assert!(e.contains("already connected"), "{e}");
+        // Four events: two connects, the removal's disconnect, the reconnect.
+        assert_eq!(log_rows(&dbs).await, 4);
+        let drift = assembly::check(&dbs.assembled).await.unwrap();
+        assert!(drift.is_clean(), "{drift:?}");
+        let pairs: Vec<(String, String)> = assembly::current(&dbs.assembled)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.source, e.target))
+            .collect();
+        assert_eq!(pairs.len(), 2);
+        assert!(pairs.contains(&("ANT00001P1".into(), "LNA00001P1".into())));
+        assert!(pairs.contains(&("ANT00002P1".into(), "LNA00002P1".into())));
+        // A lone refused request writes nothing either.
+        let lone = connect(&dbs, "ANT00003P1", "LNA00001P1").await;
+        assert!(run_batch(&dbs.assembled, &[&lone]).await[0].is_err());
+        assert_eq!(log_rows(&dbs).await, 4);
+    }
+
+    /// Through the queue: concurrent submissions, one winner per contested
+    /// part, audit entries and one write count per batch in state.db.
+    #[tokio::test]
+    async fn submissions_race_and_are_audited() {
+        let (_dir, dbs) = stocked().await;
+        let gc = GroupCommit::start(dbs.assembled.clone(), dbs.state.clone());
+        let mut tasks = Vec::new();
+        for a in 1..=3 {
+            let op = connect(&dbs, &format!("ANT0000{a}P1"), "LNA00002P1").await;
+            let gc = gc.clone();
+            tasks.push(tokio::spawn(async move { gc.submit(op, Who::default()).await }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                wins += 1;
+            }
+        }
+        assert_eq!(wins, 1);
+        assert_eq!(log_rows(&dbs).await, 1);
+        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'scan.connect'")
+            .fetch_one(&*dbs.state.reader().await)
+            .await
+            .unwrap();
+        assert_eq!(audited, 1);
+        let writes: i64 = sqlx::query_scalar(
+            "SELECT writes_since_backup FROM activity WHERE database = 'assembled_casm.db'",
+        )
+        .fetch_one(&*dbs.state.reader().await)
+        .await
+        .unwrap();
+        assert_eq!(writes, 1);
+    }
+}
