@@ -14,7 +14,8 @@
 //!
 //! The fixture: `../shared/bench/make_fixture_dbs.py OUT` (100,000 events,
 //! 100,010 parts), copied into an empty data directory (casmand adopts it);
-//! `CASMAN_BENCH_FIXTURE=DIR` uses an existing one.
+//! `CASMAN_BENCH_FIXTURE=DIR` uses an existing one (`CASMAN_SHARED_DIR` names
+//! shared/ when it is not beside the checkout).
 //!
 //! Run: `cargo build --release --bins && cargo bench -p casman-tests --bench assembly`
 
@@ -56,7 +57,10 @@ fn fixture(scratch: &Path) -> PathBuf {
     if let Ok(dir) = std::env::var("CASMAN_BENCH_FIXTURE") {
         return PathBuf::from(dir);
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/make_fixture_dbs.py");
+    let shared = std::env::var_os("CASMAN_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let script = shared.join("bench/make_fixture_dbs.py");
     let out = scratch.join("fixture");
     let status = std::process::Command::new("python3").arg(&script).arg(&out).status().expect("python3");
     assert!(status.success(), "{} failed", script.display());

@@ -372,8 +372,12 @@ fn chains_and_connections_stream_as_data() {
     assert!(text.contains("ANT00001P1 ---> LNA00001P1") && text.contains("packet index 149"), "{text}");
 }
 
+/// A file of `shared/legacy/` (beside the checkout, or under `$CASMAN_SHARED_DIR`).
 fn legacy(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/legacy").join(name);
+    let shared = std::env::var_os("CASMAN_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let p = shared.join("legacy").join(name);
     p.exists().then_some(p)
 }
 
@@ -484,9 +488,11 @@ fn the_readme_queries_answer_correctly_on_the_legacy_databases() {
 /// log (`database check` recomputes it) alike.
 #[test]
 fn the_golden_edges_come_out_of_the_kept_state_and_the_log() {
-    let (Some(db), Some(state)) =
-        (legacy("assembled_casm-2026-01.db"), legacy("golden/assembled_casm-2026-01.current_state.txt"))
-    else {
+    let (Some(db), Some(state), Some(ascii)) = (
+        legacy("assembled_casm-2026-01.db"),
+        legacy("golden/assembled_casm-2026-01.current_state.txt"),
+        legacy("golden/assembled_casm-2026-01.ascii_chains.txt"),
+    ) else {
         eprintln!("skipped: ../shared/legacy is absent");
         return;
     };
@@ -522,4 +528,7 @@ fn the_golden_edges_come_out_of_the_kept_state_and_the_log() {
             .map(|r| (r[0].clone(), r[1].clone()))
             .collect();
     assert_eq!(view, golden);
+    // The ASCII view (drawn from the kept state) is the Python tool's.
+    let v = d.ctl_json(&["visualize", "chains"]);
+    assert_eq!(format!("{}\n", v["text"].as_str().unwrap()), std::fs::read_to_string(&ascii).unwrap());
 }
