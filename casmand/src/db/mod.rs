@@ -134,7 +134,7 @@ async fn open_one(
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
 ) -> Result<Db, DbError> {
-    open_path(dir.join(name), name, migrator, legacy_tz).await
+    open_path(dir.join(name), name, migrator, legacy_tz, false).await
 }
 
 /// Brings a downloaded copy of `name` (a file about to replace the live one)
@@ -148,12 +148,12 @@ pub async fn prepare_replacement(path: &Path, name: &'static str, tz: &TimeZone)
         _ => &STATE_MIGRATIONS,
     };
     preflight::check(path).await?;
-    let db = open_path(path.to_path_buf(), name, migrator, Some(tz)).await?;
-    // Restore and pull: the kept current state of the incoming copy is
-    // rebuilt from its log (whatever wrote the copy).
-    let rebuilt = if name == ASSEMBLED_DB { rebuild_kept_state(&db).await } else { Ok(()) };
+    // Restore and pull (and the other site's copy in a merge): the kept
+    // current state of the incoming copy is rebuilt from its log, whatever
+    // wrote the copy.
+    let db = open_path(path.to_path_buf(), name, migrator, Some(tz), true).await?;
     db.close().await;
-    rebuilt
+    Ok(())
 }
 
 /// Rebuilds the kept current state of assembled_casm.db from its log.
@@ -175,6 +175,7 @@ async fn open_path(
     name: &'static str,
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
+    rebuild: bool,
 ) -> Result<Db, DbError> {
     let adopt_plan = match legacy_tz {
         Some(tz) => adopt::plan(&path, tz).await?,
@@ -188,7 +189,7 @@ async fn open_path(
     db.migrate().await?;
     // Adoption, or the first start with the kept state (migration 0003): build
     // it from the log. Afterwards every event keeps it up to date itself.
-    if name == ASSEMBLED_DB && (adopted || !assembly::was_rebuilt(&db).await.unwrap_or(false)) {
+    if name == ASSEMBLED_DB && (rebuild || adopted || !assembly::was_rebuilt(&db).await.unwrap_or(false)) {
         rebuild_kept_state(&db).await?;
     }
     Ok(db)
