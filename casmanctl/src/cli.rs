@@ -81,6 +81,22 @@ pub enum Command {
         /// The part.
         part: String,
     },
+    /// Every current connection, as data (`--json` for scripts).
+    Connections {
+        /// Only connections of this part.
+        #[arg(long, value_name = "PART")]
+        part: Option<String>,
+        /// Only connections with an end of this type (ANTENNA, LNA, ..., SNAP).
+        #[arg(long = "type", value_name = "TYPE")]
+        part_type: Option<String>,
+    },
+    /// Every chain of current connections, as data: parts with types and
+    /// polarizations, SNAP port, board and packet index (`--json` for scripts).
+    Chains {
+        /// Only chains that reach a SNAP port.
+        #[arg(long)]
+        complete: bool,
+    },
     /// Views of the assembly.
     #[command(subcommand)]
     Visualize(crate::cmd::scan::VisualizeCmd),

@@ -76,6 +76,10 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                 Command::Chain { part } => cmd::scan::chain(&conn, part, cli.json).await,
                 Command::History { part } => cmd::scan::history(&conn, part, cli.json).await,
                 Command::Visualize(c) => cmd::scan::visualize(&conn, c, cli.json).await,
+                Command::Connections { part, part_type } => {
+                    cmd::current::connections(&conn, part, part_type, cli.json).await
+                }
+                Command::Chains { complete } => cmd::current::chains(&conn, complete, cli.json).await,
                 Command::Completions { .. } | Command::Man => Ok(()),
             }
         }

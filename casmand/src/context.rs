@@ -3,15 +3,22 @@
 
 use std::{
     path::PathBuf,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
 use crate::{
-    activity::ActivityBus,
+    activity::{Activity, ActivityBus},
+    api::caller::Caller,
     backup::service::BackupService,
     config::{Backend, Config, Loaded},
-    db::Databases,
+    db::{
+        ASSEMBLED_DB, Databases,
+        batch::{GroupCommit, Who},
+        scans::{self, Applied, ScanOp, canonical_id},
+    },
+    error::{Error, Result},
+    inventory::Edge,
 };
 
 /// Cheap-to-clone handle on the daemon's shared state.
@@ -31,6 +38,8 @@ struct Inner {
     activity: ActivityBus,
     admin_gid: Option<u32>,
     backups: BackupService,
+    /// The group-commit queue of assembly writes, started on first use.
+    scans: OnceLock<GroupCommit>,
 }
 
 /// A snapshot of the daemon's status, transport-free.
@@ -97,6 +106,7 @@ impl Context {
                 backups,
                 activity: ActivityBus::default(),
                 admin_gid,
+                scans: OnceLock::new(),
                 started_at: jiff::Timestamp::now()
                     .round(jiff::Unit::Second)
                     .unwrap_or_else(|_| jiff::Timestamp::now())
@@ -134,6 +144,68 @@ impl Context {
             tracing::warn!(database = db, error = %e, "could not count a write");
         }
         self.inner.activity.publish(activity);
+    }
+
+    /// The queue in front of the assembly writer (group commit, see
+    /// [`crate::db::batch`]); started on first use.
+    pub fn group_commit(&self) -> &GroupCommit {
+        self.inner.scans.get_or_init(|| {
+            GroupCommit::start(self.inner.dbs.assembled.clone(), self.inner.dbs.state.clone())
+        })
+    }
+
+    /// Connects `source -> target` as scanned (any case, SNAP ports in either
+    /// form) for `caller`: resolves both parts, then checks every rule and
+    /// appends the event in a group-committed transaction; audited. The entry
+    /// point of every front end (gRPC, web).
+    pub async fn connect(&self, caller: &Caller, source: &str, target: &str) -> Result<Edge> {
+        let dbs = self.dbs();
+        let source = scans::resolve(&dbs.parts, source).await?;
+        let target = scans::resolve(&dbs.parts, target).await?;
+        match self.scan(caller, ScanOp::Connect { source, target }).await? {
+            Applied::Connected(e) => Ok(e),
+            other => Err(Error::internal("connect", format!("{other:?}"))),
+        }
+    }
+
+    /// Disconnects `a` and `b` (either order, as scanned) for `caller`.
+    pub async fn disconnect(&self, caller: &Caller, a: &str, b: &str) -> Result<Edge> {
+        let (a, b) = (canonical_id(a), canonical_id(b));
+        if a.is_empty() || b.is_empty() {
+            return Err(Error::invalid("disconnect needs two part numbers"));
+        }
+        match self.scan(caller, ScanOp::Disconnect { a, b }).await? {
+            Applied::Disconnected(e) => Ok(e),
+            other => Err(Error::internal("disconnect", format!("{other:?}"))),
+        }
+    }
+
+    /// Disconnects every current connection of `part` for `caller`; returns them.
+    pub async fn remove_part(&self, caller: &Caller, part: &str) -> Result<Vec<Edge>> {
+        let part = canonical_id(part);
+        if part.is_empty() {
+            return Err(Error::invalid("remove needs a part number"));
+        }
+        match self.scan(caller, ScanOp::Remove { part }).await? {
+            Applied::Removed(e) => Ok(e),
+            other => Err(Error::internal("remove", format!("{other:?}"))),
+        }
+    }
+
+    /// Submits one write to the group commit; once it is durable (with its
+    /// audit entry), logs it and announces the activity.
+    async fn scan(&self, caller: &Caller, op: ScanOp) -> Result<Applied> {
+        let who = Who { peer: caller.peer, operator: caller.operator.clone(), client: caller.client.clone() };
+        let (applied, audited) = self.group_commit().submit(op, who).await?;
+        if let Some(a) = audited {
+            caller.log_applied(a.action, ASSEMBLED_DB, &a.detail);
+            self.activity().publish(Activity::Write {
+                database: ASSEMBLED_DB,
+                action: a.action,
+                writes: a.writes,
+            });
+        }
+        Ok(applied)
     }
 
     /// Where writes are announced.

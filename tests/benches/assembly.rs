@@ -1,193 +1,299 @@
-//! Assembly benchmarks: connect/disconnect round trips through the socket
-//! (median latency with one client; throughput with 1, 4 and 16 concurrent
-//! clients, synchronous=FULL), each against the same transaction run in
-//! process without gRPC; and chain lookup on a log of 100k rows.
+//! Assembly benchmarks on the field-size fixture (issue 13), all measured in
+//! one run, on one disk, against the real (release) casmand binary over its
+//! socket:
 //!
-//! Run: `cargo bench -p casman-tests --bench assembly`
+//! * per-event latency on a fresh pair, and on the same pair after 5,000 more
+//!   events of it (ratio; goal <= 1.2);
+//! * events/s with 1, 4 and 16 concurrent clients against the raw SQLite
+//!   floor (WAL, synchronous=FULL, one INSERT per COMMIT, one writer, same
+//!   directory) (goals: 16 clients >= 1.5x the floor, one client <= 2 ms/event);
+//! * casmand's CPU per event at 16 clients (from /proc);
+//! * `chain PART` and `history PART` on the fixture.
+//!
+//! Medians with min and max over repeated runs.
+//!
+//! The fixture: `../shared/bench/make_fixture_dbs.py OUT` (100,000 events,
+//! 100,010 parts), copied into an empty data directory (casmand adopts it);
+//! `CASMAN_BENCH_FIXTURE=DIR` uses an existing one (`CASMAN_SHARED_DIR` names
+//! shared/ when it is not beside the checkout).
+//!
+//! Run: `cargo build --release --bins && cargo bench -p casman-tests --bench assembly`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::time::Instant;
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use casman_proto::v1::{
-    AddPartsRequest, ConnectRequest, DisconnectRequest, GetChainRequest, assembly_client::AssemblyClient,
-    parts_client::PartsClient,
+    AddPartsRequest, ConnectRequest, DisconnectRequest, GetChainRequest, GetHistoryRequest,
+    assembly_client::AssemblyClient, parts_client::PartsClient,
 };
-use casmand::{
-    db::{Databases, scans},
-    inventory::{PartType, Polarization},
-};
-use common::{Bench, median, report};
+use casman_tests::{Daemon, DaemonOpts};
+use common::raw_pool;
+use tonic::transport::Channel;
 
-async fn cycles_grpc(c: &mut AssemblyClient<tonic::transport::Channel>, k: u32, n: u32) {
-    let (a, l) = (format!("ANT{k:05}P1"), format!("LNA{k:05}P1"));
-    for _ in 0..n {
-        c.connect(ConnectRequest { source: a.clone(), target: l.clone() }).await.unwrap();
-        c.disconnect(DisconnectRequest { a: a.clone(), b: l.clone() }).await.unwrap();
-    }
+type Client = AssemblyClient<Channel>;
+
+/// Median, min and max of `xs`.
+fn stats(xs: &mut [f64]) -> (f64, f64, f64) {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
 }
 
-async fn cycles_local(dbs: &Databases, k: u32, n: u32) {
-    let (a, l) = (format!("ANT{k:05}P1"), format!("LNA{k:05}P1"));
-    for _ in 0..n {
-        let s = scans::resolve(&dbs.parts, &a).await.unwrap();
-        let t = scans::resolve(&dbs.parts, &l).await.unwrap();
-        scans::connect(&dbs.assembled, &s, &t).await.unwrap();
-        scans::disconnect(&dbs.assembled, &a, &l).await.unwrap();
-    }
+fn fmt_ms((med, min, max): (f64, f64, f64)) -> String {
+    format!("median {:>7.3} ms (min {:.3}, max {:.3})", med * 1e3, min * 1e3, max * 1e3)
 }
 
-/// Events per second of `clients` concurrent clients doing `n` cycles each.
-async fn throughput_grpc(client: &AssemblyClient<tonic::transport::Channel>, clients: u32, n: u32) -> f64 {
+fn fmt_rate((med, min, max): (f64, f64, f64)) -> String {
+    format!("median {med:>7.0}/s (min {min:.0}, max {max:.0})")
+}
+
+/// The fixture directory: made once per run unless given.
+fn fixture(scratch: &Path) -> PathBuf {
+    if let Ok(dir) = std::env::var("CASMAN_BENCH_FIXTURE") {
+        return PathBuf::from(dir);
+    }
+    let shared = std::env::var_os("CASMAN_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let script = shared.join("bench/make_fixture_dbs.py");
+    let out = scratch.join("fixture");
+    let status = std::process::Command::new("python3").arg(&script).arg(&out).status().expect("python3");
+    assert!(status.success(), "{} failed", script.display());
+    out
+}
+
+/// casmand's CPU time so far (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // /proc reports in USER_HZ, 100 on Linux.
+    ticks / 100.0
+}
+
+/// New parts of `t` (P1) generated through the socket.
+async fn new_parts(channel: &Channel, t: &str, n: u32) -> Vec<String> {
+    let mut p = PartsClient::new(channel.clone());
+    let r = p
+        .add_parts(AddPartsRequest { part_type: t.into(), count: n, polarization: "1".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    r.parts.into_iter().map(|p| p.part_number).collect()
+}
+
+/// One connect and one disconnect of `a -> b`; returns each event's latency.
+async fn cycle(c: &mut Client, a: &str, b: &str) -> [f64; 2] {
     let t = Instant::now();
-    let tasks: Vec<_> = (1..=clients)
-        .map(|k| {
-            let mut c = client.clone();
-            tokio::spawn(async move { cycles_grpc(&mut c, k, n).await })
+    c.connect(ConnectRequest { source: a.into(), target: b.into() }).await.unwrap();
+    let t1 = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    c.disconnect(DisconnectRequest { a: a.into(), b: b.into() }).await.unwrap();
+    [t1, t.elapsed().as_secs_f64()]
+}
+
+/// Latencies of `events` events (connect/disconnect cycles) on one pair.
+async fn latencies(c: &mut Client, a: &str, b: &str, events: u32) -> Vec<f64> {
+    let mut out = Vec::new();
+    for _ in 0..events / 2 {
+        out.extend(cycle(c, a, b).await);
+    }
+    out
+}
+
+/// Events/s of `clients` concurrent clients, each cycling its own pair
+/// `events_each / 2` times; also casmand's CPU seconds during the run.
+async fn throughput(
+    c: &Client,
+    pairs: &[(String, String)],
+    clients: usize,
+    events_each: u32,
+    pid: u32,
+) -> (f64, f64) {
+    let cpu0 = cpu_seconds(pid);
+    let t = Instant::now();
+    let tasks: Vec<_> = pairs[..clients]
+        .iter()
+        .cloned()
+        .map(|(a, b)| {
+            let mut c = c.clone();
+            tokio::spawn(async move {
+                for _ in 0..events_each / 2 {
+                    cycle(&mut c, &a, &b).await;
+                }
+            })
         })
         .collect();
     for task in tasks {
         task.await.unwrap();
     }
-    f64::from(clients * n * 2) / t.elapsed().as_secs_f64()
+    let wall = t.elapsed().as_secs_f64();
+    let events = f64::from(events_each) * clients as f64;
+    (events / wall, (cpu_seconds(pid) - cpu0) / events)
 }
 
-async fn throughput_local(dbs: &Databases, clients: u32, n: u32) -> f64 {
+/// The floor: one INSERT per COMMIT, one writer, WAL, synchronous=FULL, in
+/// `dir` (the daemon's disk). Events/s.
+async fn floor(pool: &sqlx::SqlitePool, n: u32) -> f64 {
     let t = Instant::now();
-    let tasks: Vec<_> = (1..=clients)
-        .map(|k| {
-            let dbs = dbs.clone();
-            tokio::spawn(async move { cycles_local(&dbs, k, n).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
+    for i in 0..n {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query(
+            "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to, connected_to_type,
+                 connected_polarization, connected_scan_time, connection_status)
+             VALUES (?, 'ANTENNA', 'P1', '2026-01-01T00:00:00Z', ?, 'LNA', 'P1', '2026-01-01T00:00:00Z', 'connected')",
+        )
+        .bind(format!("ANT{:05}P1", i % 99_999 + 1))
+        .bind(format!("LNA{:05}P1", i % 99_999 + 1))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
     }
-    f64::from(clients * n * 2) / t.elapsed().as_secs_f64()
+    f64::from(n) / t.elapsed().as_secs_f64()
+}
+
+async fn timed<F: std::future::Future<Output = ()>>(f: F) -> f64 {
+    let t = Instant::now();
+    f.await;
+    t.elapsed().as_secs_f64()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // --- latency and throughput -------------------------------------------------
-    let bench = Bench::start().await;
-    let mut parts = PartsClient::new(bench.channel.clone());
-    for t in ["ANTENNA", "LNA"] {
-        parts
-            .add_parts(AddPartsRequest { part_type: t.into(), count: 16, polarization: "1".into() })
-            .await
-            .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let fixture = fixture(scratch.path());
+    let dir = tempfile::Builder::new().prefix("casman-bench-").tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    for f in ["parts.db", "assembled_casm.db"] {
+        std::fs::copy(fixture.join(f), dir.path().join("data").join(f)).unwrap();
     }
-    let mut client = AssemblyClient::new(bench.channel.clone());
-    let local_dir = tempfile::tempdir().unwrap();
-    let dbs = Databases::open(local_dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
-    for t in [PartType::Antenna, PartType::Lna] {
-        casmand::db::parts::generate(&dbs.parts, &dbs.state, t, Polarization::P1, 16, 1..=99_999)
-            .await
-            .unwrap();
-    }
+    let started = Instant::now();
+    // Production log level (info: one "request applied" line per write).
+    let d = Daemon::start_in(dir, DaemonOpts::default().env("CASMAN_LOG", "info"));
+    println!("fixture adopted and daemon ready in {:.1} s", started.elapsed().as_secs_f64());
+    let pid = d.pid();
+    let channel = casman_proto::client::connect(&d.socket).await.unwrap();
+    let mut c = AssemblyClient::new(channel.clone());
+    // The fixture's log names parts up to number 12500 that parts.db lacks:
+    // generate past them, so the pairs have no history.
+    let ants = new_parts(&channel, "ANTENNA", 2_520).await;
+    let lnas = new_parts(&channel, "LNA", 2_520).await;
+    let pairs: Vec<(String, String)> = ants.into_iter().zip(lnas).skip(2_520 - 17).collect();
+    let (a, b) = pairs[16].clone();
+    println!("fresh pair {a} -> {b}; fixture: 100,000 events; release build; 2 workers in the client");
 
-    let connect = median(101, || {
-        let mut c = client.clone();
-        async move {
-            c.connect(ConnectRequest { source: "ANT00001P1".into(), target: "LNA00001P1".into() })
-                .await
-                .unwrap();
-            c.disconnect(DisconnectRequest { a: "ANT00001P1".into(), b: "LNA00001P1".into() }).await.unwrap();
-        }
-    })
-    .await;
-    let local = median(101, || cycles_local(&dbs, 1, 1)).await;
-    report("connect+disconnect, 1 client (socket)", connect / 2, "same transactions in process", local / 2);
+    // --- latency: fresh pair vs the same pair after 5,000 more events ----------------
+    latencies(&mut c, &a, &b, 20).await; // warm-up
+    let mut fresh = latencies(&mut c, &a, &b, 400).await;
+    let t = Instant::now();
+    latencies(&mut c, &a, &b, 5_000).await;
+    let grow = t.elapsed().as_secs_f64();
+    let mut after = latencies(&mut c, &a, &b, 400).await;
+    let (fresh, after) = (stats(&mut fresh), stats(&mut after));
+    println!("per event, 1 client, fresh pair            : {}", fmt_ms(fresh));
+    println!("per event, same pair after 5,000 more      : {}", fmt_ms(after));
+    println!(
+        "  ratio after/fresh (median) {:.2} (goal <= 1.2); the 5,000 events took {:.1} s",
+        after.0 / fresh.0,
+        grow
+    );
 
-    for clients in [1, 4, 16] {
-        let n = 160 / clients;
-        let grpc = throughput_grpc(&client, clients, n).await;
-        let loc = throughput_local(&dbs, clients, n).await;
-        println!(
-            "throughput, {clients:>2} concurrent clients: {grpc:>8.0} events/s via socket | {loc:>8.0} events/s in process | ratio {:.2}",
-            loc / grpc
-        );
-    }
-    cycles_grpc(&mut client, 1, 1).await;
-    bench.stop().await;
-
-    // --- chain lookup on 100k rows -------------------------------------------------
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let big = Databases::open(&data, &jiff::tz::TimeZone::UTC).await.unwrap();
-    let mut tx = big.assembled.writer().await.begin().await.unwrap();
-    let prefixes = ["ANT", "LNA", "CXS", "CXL", "BAC"];
-    let chains = 20_000u32;
-    for n in 1..=chains {
-        let ids: Vec<String> = prefixes
-            .iter()
-            .map(|p| format!("{p}{n:05}P1"))
-            .chain(std::iter::once(format!(
-                "SNAP{}{}{:02}",
-                1 + n % 4,
-                (b'A' + (n % 11) as u8) as char,
-                n % 12
-            )))
-            .collect();
-        for w in ids.windows(2) {
-            sqlx::query(
-                "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to, connected_to_type,
-                 connected_polarization, connected_scan_time, connection_status)
-                 VALUES (?, 'X', 'P1', '2026-01-01T00:00:00Z', ?, 'Y', 'P1', '2026-01-01T00:00:00Z', 'connected')",
-            )
-            .bind(&w[0])
-            .bind(&w[1])
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        }
-    }
-    tx.commit().await.unwrap();
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assembly")
-        .fetch_one(&*big.assembled.reader().await)
-        .await
-        .unwrap();
-    big.close().await;
-    let bench = Bench::start_in(dir).await;
-    let client = AssemblyClient::new(bench.channel.clone());
-    let mut k = 0u32;
-    let grpc = median(201, || {
-        k = k % chains + 97;
-        let mut c = client.clone();
-        async move {
-            let r = c.get_chain(GetChainRequest { part: format!("CXS{k:05}P1") }).await.unwrap().into_inner();
-            assert_eq!(r.parts.len(), 6);
-        }
-    })
-    .await;
-    let assembled = casmand::db::Db::open(
-        "assembled_casm.db",
-        bench.dir.path().join("data/assembled_casm.db"),
-        &casmand::db::ASSEMBLED_MIGRATIONS,
+    // --- throughput vs the raw SQLite floor, same disk --------------------------------
+    let floor_pool = raw_pool(d.data_dir.join("floor.db")).await;
+    sqlx::query(
+        "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, part_type TEXT, polarization TEXT,
+             scan_time TEXT, connected_to TEXT, connected_to_type TEXT, connected_polarization TEXT,
+             connected_scan_time TEXT, connection_status TEXT DEFAULT 'connected')",
     )
+    .execute(&floor_pool)
     .await
     .unwrap();
-    let mut k = 0u32;
-    let local = median(201, || {
-        k = k % chains + 97;
-        let db = assembled.clone();
-        async move {
-            let c = casmand::db::assembly::trace(&db, &format!("CXS{k:05}P1")).await.unwrap();
-            assert_eq!(c.parts.len(), 6);
+    floor(&floor_pool, 100).await;
+    const RUNS: usize = 5;
+    let mut floors = Vec::new();
+    let mut rows: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
+    for clients in [1usize, 4, 16] {
+        rows.push((clients, Vec::new(), Vec::new()));
+    }
+    // Interleaved, so that the floor and every client count see the same disk weather.
+    for _ in 0..RUNS {
+        floors.push(floor(&floor_pool, 1_000).await);
+        for (clients, rates, cpus) in rows.iter_mut() {
+            let events_each = (1_600 / *clients as u32).max(200);
+            let (rate, cpu) = throughput(&c, &pairs, *clients, events_each, pid).await;
+            rates.push(rate);
+            cpus.push(cpu);
         }
-    })
-    .await;
-    let full = median(5, || {
-        let db = assembled.clone();
-        async move {
-            let edges = casmand::db::assembly::current(&db).await.unwrap();
-            assert!(edges.len() >= 100_000);
-        }
-    })
-    .await;
-    report(&format!("chain lookup, {rows} assembly rows (socket)"), grpc, "same trace in process", local);
-    report("  (for scale) current state of all rows", full, "chain lookup in process", local);
-    bench.stop().await;
+    }
+    let floor_stats = stats(&mut floors);
+    println!("raw SQLite floor (1 INSERT per COMMIT)     : {}", fmt_rate(floor_stats));
+    for (clients, rates, cpus) in rows.iter_mut() {
+        let r = stats(rates);
+        let cpu = stats(cpus);
+        println!(
+            "events/s, {clients:>2} client(s) via socket       : {} | {:.2}x floor | {:.3} ms/event | casmand CPU {:.0} us/event (min {:.0}, max {:.0}), {:.2} cores",
+            fmt_rate(r),
+            r.0 / floor_stats.0,
+            1e3 / r.0,
+            cpu.0 * 1e6,
+            cpu.1 * 1e6,
+            cpu.2 * 1e6,
+            cpu.0 * r.0
+        );
+    }
+    let r16 = stats(&mut rows[2].1.clone()).0;
+    let r1 = stats(&mut rows[0].1.clone()).0;
+    println!(
+        "  goals: 16 clients {:.2}x floor (>= 1.5) | 1 client {:.3} ms/event (<= 2) | latency ratio {:.2} (<= 1.2)",
+        r16 / floor_stats.0,
+        1e3 / r1,
+        after.0 / fresh.0
+    );
+
+    // --- chain PART and history PART on the fixture -----------------------------------
+    let mut chain = Vec::new();
+    let mut history = Vec::new();
+    for i in 0..201u32 {
+        let k = 1 + (i * 7919) % 10_000;
+        let part = format!("CXS{k:05}P1");
+        let mut c2 = c.clone();
+        chain.push(
+            timed(async move {
+                let r = c2.get_chain(GetChainRequest { part }).await.unwrap().into_inner();
+                assert!(r.parts.len() >= 4, "{:?}", r.parts);
+            })
+            .await,
+        );
+        let part = format!("LNA{k:05}P1");
+        let mut c2 = c.clone();
+        history.push(
+            timed(async move {
+                c2.get_history(GetHistoryRequest { part }).await.unwrap();
+            })
+            .await,
+        );
+    }
+    println!("chain PART on the fixture (socket)         : {}", fmt_ms(stats(&mut chain)));
+    println!("history PART on the fixture (socket)       : {}", fmt_ms(stats(&mut history)));
+    let mut fresh_history = Vec::new();
+    for _ in 0..51 {
+        let mut c2 = c.clone();
+        let part = a.clone();
+        fresh_history.push(
+            timed(async move {
+                c2.get_history(GetHistoryRequest { part }).await.unwrap();
+            })
+            .await,
+        );
+    }
+    println!("history PART of the pair with 5,820 events : {}", fmt_ms(stats(&mut fresh_history)));
+    drop(d);
 }

@@ -41,6 +41,14 @@ pub enum DatabaseCmd {
     },
     /// What casmand changed when adopting the Python CAsMan's files.
     Adoption,
+    /// Compare the kept current state of assembled_casm.db (table
+    /// active_connections) with the state recomputed from the whole log;
+    /// exit 1 on any drift. `--repair` rebuilds it from the log.
+    Check {
+        /// Rebuild the kept state from the log if it differs.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Load grid coordinates from a CSV file (grid_code,latitude,longitude,height,
     /// coordinate_system,notes) into parts.db; coordinates are copied onto
     /// assigned antenna positions. Any bad row loads nothing unless --skip-bad-rows.
@@ -79,6 +87,7 @@ pub async fn run(conn: &Conn, cmd: DatabaseCmd, as_json: bool) -> Result<(), Ctl
             clear(conn, selected(parts, assembled), yes, as_json).await
         }
         DatabaseCmd::Adoption => adoption(conn, as_json).await,
+        DatabaseCmd::Check { repair } => super::current::check(conn, repair, as_json).await,
         DatabaseCmd::LoadCoordinates { csv, skip_bad_rows } => {
             super::grid::load_coordinates(conn, &csv, skip_bad_rows, as_json).await
         }

@@ -1,28 +1,33 @@
 //! `casman.v1.Assembly`: connect, disconnect, remove, validate, chain,
-//! history, ASCII chains.
+//! history, ASCII chains, current connections and chains as data, drift check.
+//! Writes go through the daemon's entry points ([`Context::connect`], ...),
+//! which the web front end calls too.
+
+use std::{collections::HashMap, pin::Pin};
 
 use casman_proto::v1::{
-    AssemblyEvent, ChainSnapPort, ConnectRequest, ConnectResponse, Connection, DisconnectRequest,
-    DisconnectResponse, GetChainRequest, GetChainResponse, GetHistoryRequest, GetHistoryResponse,
-    RemovePartRequest, RemovePartResponse, RenderChainsRequest, RenderChainsResponse, ValidatePartRequest,
-    ValidatePartResponse, assembly_server::Assembly,
+    AssemblyEvent, ChainInfo, ChainSnapPort, CheckCurrentStateRequest, CheckCurrentStateResponse,
+    ConnectRequest, ConnectResponse, Connection, CurrentConnection, DisconnectRequest, DisconnectResponse,
+    GetChainRequest, GetChainResponse, GetHistoryRequest, GetHistoryResponse, ListChainsRequest,
+    ListConnectionsRequest, RemovePartRequest, RemovePartResponse, RenderChainsRequest, RenderChainsResponse,
+    ValidatePartRequest, ValidatePartResponse, assembly_server::Assembly,
 };
-use serde_json::json;
+use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
 use super::caller::Caller;
 use crate::{
-    activity::Activity,
     context::Context,
     db::{
-        ASSEMBLED_DB, assembly,
-        assembly::AssemblyRow,
-        boards,
+        assembly::{self, AssemblyRow, Current},
+        boards::{self, BoardRow},
         scans::{self, canonical_id},
     },
     error::Error,
-    inventory::{Edge, ascii_chains, current_edges},
+    inventory::{Edge, PartType, SnapBoardId, SnapPort, ascii_chains},
 };
+
+type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Implementation of the Assembly service.
 #[derive(Debug, Clone)]
@@ -35,11 +40,39 @@ impl AssemblyApi {
     pub fn new(ctx: Context) -> Self {
         AssemblyApi { ctx }
     }
+}
 
-    async fn written(&self, caller: &Caller, action: &'static str, detail: serde_json::Value) {
-        let activity = Activity::Write { database: ASSEMBLED_DB, action, writes: 1 };
-        caller.audit_activity(&self.ctx, action, ASSEMBLED_DB, detail, activity).await;
+fn current_connection(c: Current) -> CurrentConnection {
+    CurrentConnection {
+        source: c.edge.source,
+        source_type: c.edge.source_type.unwrap_or_default(),
+        source_polarization: c.source_polarization.unwrap_or_default(),
+        target: c.edge.target,
+        target_type: c.edge.target_type.unwrap_or_default(),
+        target_polarization: c.target_polarization.unwrap_or_default(),
+        since: c.edge.scan_time,
+        event_id: c.edge.event_id,
     }
+}
+
+/// The SNAP port `port` with its board's details when `board` is configured.
+fn snap_port(port: SnapPort, board: Option<&BoardRow>) -> ChainSnapPort {
+    let mut info = ChainSnapPort {
+        port: port.to_string(),
+        chassis: port.chassis().into(),
+        slot: port.slot().to_string(),
+        port_number: port.port().into(),
+        ..Default::default()
+    };
+    if let Some(b) = board {
+        info.board_configured = true;
+        info.serial_number = b.serial_number.clone();
+        info.feng_id = b.feng_id as u32;
+        info.packet_index = (b.feng_id as u32) * 12 + u32::from(port.port());
+        info.mac_address = b.mac_address.clone();
+        info.ip_address = b.ip_address.clone();
+    }
+    info
 }
 
 fn connection(e: Edge) -> Connection {
@@ -73,16 +106,7 @@ impl Assembly for AssemblyApi {
     async fn connect(&self, req: Request<ConnectRequest>) -> Result<Response<ConnectResponse>, Status> {
         let caller = Caller::of(&req);
         let r = req.into_inner();
-        let dbs = self.ctx.dbs();
-        let source = scans::resolve(&dbs.parts, &r.source).await?;
-        let target = scans::resolve(&dbs.parts, &r.target).await?;
-        let edge = scans::connect(&dbs.assembled, &source, &target).await?;
-        self.written(
-            &caller,
-            "scan.connect",
-            json!({"source": edge.source, "target": edge.target, "event_id": edge.event_id}),
-        )
-        .await;
+        let edge = self.ctx.connect(&caller, &r.source, &r.target).await?;
         Ok(Response::new(ConnectResponse { connection: Some(connection(edge)) }))
     }
 
@@ -92,12 +116,7 @@ impl Assembly for AssemblyApi {
     ) -> Result<Response<DisconnectResponse>, Status> {
         let caller = Caller::of(&req);
         let r = req.into_inner();
-        let (a, b) = (canonical_id(&r.a), canonical_id(&r.b));
-        if a.is_empty() || b.is_empty() {
-            return Err(Error::invalid("disconnect needs two part numbers").into());
-        }
-        let edge = scans::disconnect(&self.ctx.dbs().assembled, &a, &b).await?;
-        self.written(&caller, "scan.disconnect", json!({"source": edge.source, "target": edge.target})).await;
+        let edge = self.ctx.disconnect(&caller, &r.a, &r.b).await?;
         Ok(Response::new(DisconnectResponse { connection: Some(connection(edge)) }))
     }
 
@@ -106,22 +125,7 @@ impl Assembly for AssemblyApi {
         req: Request<RemovePartRequest>,
     ) -> Result<Response<RemovePartResponse>, Status> {
         let caller = Caller::of(&req);
-        let part = canonical_id(&req.into_inner().part);
-        if part.is_empty() {
-            return Err(Error::invalid("remove needs a part number").into());
-        }
-        let edges = scans::remove(&self.ctx.dbs().assembled, &part).await?;
-        if !edges.is_empty() {
-            let ended: Vec<String> = edges.iter().map(|e| format!("{} -> {}", e.source, e.target)).collect();
-            caller.audit(&self.ctx, "scan.remove", ASSEMBLED_DB, json!({"part": part, "ended": ended})).await;
-            self.ctx
-                .record(Activity::Write {
-                    database: ASSEMBLED_DB,
-                    action: "scan.remove",
-                    writes: edges.len() as u32,
-                })
-                .await;
-        }
+        let edges = self.ctx.remove_part(&caller, &req.into_inner().part).await?;
         Ok(Response::new(RemovePartResponse { connections: edges.into_iter().map(connection).collect() }))
     }
 
@@ -156,25 +160,7 @@ impl Assembly for AssemblyApi {
         }
         let snap = match chain.snap_port {
             None => None,
-            Some(port) => {
-                let board = boards::get(&dbs.parts, port.board()).await?;
-                let mut info = ChainSnapPort {
-                    port: port.to_string(),
-                    chassis: port.chassis().into(),
-                    slot: port.slot().to_string(),
-                    port_number: port.port().into(),
-                    ..Default::default()
-                };
-                if let Some(b) = board {
-                    info.board_configured = true;
-                    info.serial_number = b.serial_number;
-                    info.feng_id = b.feng_id as u32;
-                    info.packet_index = (b.feng_id as u32) * 12 + u32::from(port.port());
-                    info.mac_address = b.mac_address;
-                    info.ip_address = b.ip_address;
-                }
-                Some(info)
-            }
+            Some(port) => Some(snap_port(port, boards::get(&dbs.parts, port.board()).await?.as_ref())),
         };
         Ok(Response::new(GetChainResponse { start: chain.start as u32, parts: chain.parts, snap }))
     }
@@ -192,12 +178,98 @@ impl Assembly for AssemblyApi {
         &self,
         _req: Request<RenderChainsRequest>,
     ) -> Result<Response<RenderChainsResponse>, Status> {
-        let rows = assembly::all_rows(&self.ctx.dbs().assembled).await?;
-        let events: Vec<_> = rows.iter().filter_map(AssemblyRow::event).collect();
-        let edges = current_edges(&events);
+        let edges = assembly::current(&self.ctx.dbs().assembled).await?;
         Ok(Response::new(RenderChainsResponse {
             text: ascii_chains(&edges),
             connections: edges.len() as u32,
+        }))
+    }
+
+    type ListConnectionsStream = Streamed<CurrentConnection>;
+
+    async fn list_connections(
+        &self,
+        req: Request<ListConnectionsRequest>,
+    ) -> Result<Response<Self::ListConnectionsStream>, Status> {
+        let r = req.into_inner();
+        let part = canonical_id(&r.part);
+        let part_type = match r.part_type.trim() {
+            "" => None,
+            t => Some(PartType::parse(t)?.name()),
+        };
+        let mut conn = self.ctx.dbs().assembled.reader().await.acquire().await.map_err(Error::from)?;
+        let mut current = if part.is_empty() {
+            assembly::current_all(&mut conn).await?
+        } else {
+            assembly::current_touching(&mut conn, &[&part]).await?
+        };
+        drop(conn);
+        if let Some(t) = part_type {
+            current.retain(|c| {
+                c.edge.source_type.as_deref() == Some(t) || c.edge.target_type.as_deref() == Some(t)
+            });
+        }
+        let items = current.into_iter().map(|c| Ok(current_connection(c)));
+        Ok(Response::new(Box::pin(futures_util::stream::iter(items))))
+    }
+
+    type ListChainsStream = Streamed<ChainInfo>;
+
+    async fn list_chains(
+        &self,
+        req: Request<ListChainsRequest>,
+    ) -> Result<Response<Self::ListChainsStream>, Status> {
+        let complete_only = req.into_inner().complete_only;
+        let dbs = self.ctx.dbs();
+        let mut conn = dbs.assembled.reader().await.acquire().await.map_err(Error::from)?;
+        let current = assembly::current_all(&mut conn).await?;
+        drop(conn);
+        let boards: HashMap<SnapBoardId, BoardRow> =
+            boards::list(&dbs.parts).await?.into_iter().filter_map(|b| Some((b.board_id()?, b))).collect();
+        let mut out = Vec::new();
+        for chain in assembly::chains(&current) {
+            let port = chain.parts.last().and_then(|p| SnapPort::parse(&p.part).ok());
+            if complete_only && port.is_none() {
+                continue;
+            }
+            out.push(Ok(ChainInfo {
+                snap: port.map(|p| snap_port(p, boards.get(&p.board()))),
+                cyclic: chain.cyclic,
+                parts: chain
+                    .parts
+                    .into_iter()
+                    .map(|p| casman_proto::v1::ChainPart {
+                        part: p.part,
+                        part_type: p.part_type.unwrap_or_default(),
+                        polarization: p.polarization.unwrap_or_default(),
+                    })
+                    .collect(),
+            }));
+        }
+        Ok(Response::new(Box::pin(futures_util::stream::iter(out))))
+    }
+
+    async fn check_current_state(
+        &self,
+        req: Request<CheckCurrentStateRequest>,
+    ) -> Result<Response<CheckCurrentStateResponse>, Status> {
+        let caller = Caller::of(&req);
+        let db = &self.ctx.dbs().assembled;
+        let drift = assembly::check(db).await?;
+        let repaired = req.into_inner().repair && !drift.is_clean();
+        if repaired {
+            let n = assembly::rebuild_db(db).await?;
+            let detail = serde_json::json!({"missing": drift.missing.len(), "extra": drift.extra.len(), "connections": n});
+            caller.audit(&self.ctx, "database.rebuild_current_state", db.name, detail).await;
+        }
+        Ok(Response::new(CheckCurrentStateResponse {
+            repaired,
+            events: drift.events,
+            by_log: drift.by_log,
+            kept: drift.kept,
+            clean: drift.is_clean(),
+            missing: drift.missing.into_iter().map(current_connection).collect(),
+            extra: drift.extra.into_iter().map(current_connection).collect(),
         }))
     }
 }

@@ -74,11 +74,17 @@ impl Caller {
         if let Err(e) = audit::record_counting(&ctx.dbs().state, entry, writes).await {
             tracing::warn!(action, error = %e, "could not write the audit log");
         }
+        self.log_applied(action, database, &detail);
+    }
+
+    /// Logs an applied request ("request applied", with the journal fields),
+    /// once its audit entry is written.
+    pub fn log_applied(&self, action: &str, database: &str, detail: &serde_json::Value) {
         // Field names: see crate::logging (CASMAN_OPERATION, CASMAN_PART, ... in the journal).
         tracing::info!(
             operation = action,
             database,
-            part = part_numbers(&detail).as_deref(),
+            part = part_numbers(detail).as_deref(),
             key = detail.get("key").and_then(|k| k.as_str()),
             peer_uid = self.peer.map(|p| p.uid),
             operator = self.operator.as_deref(),

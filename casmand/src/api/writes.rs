@@ -14,64 +14,27 @@ use crate::{
     activity::Activity,
     context::Context,
     db::{
-        ASSEMBLED_DB, PARTS_DB, boards, parts,
+        PARTS_DB, boards, parts,
         positions::{self, Assigned},
-        scans::{self, canonical_id},
     },
-    error::{Error, Result},
+    error::Result,
     inventory::{CsvFile, Edge, GridCode, PartType, Polarization, SnapBoard, SnapBoardId},
 };
 
-async fn written(ctx: &Context, caller: &Caller, action: &'static str, detail: serde_json::Value) {
-    let activity = Activity::Write { database: ASSEMBLED_DB, action, writes: 1 };
-    caller.audit_activity(ctx, action, ASSEMBLED_DB, detail, activity).await;
-}
-
-/// `Assembly.Connect`: records `source -> target` (ids as scanned).
+/// `Assembly.Connect`: records `source -> target` (ids as scanned), through
+/// the group commit ([`Context::connect`]).
 pub async fn connect(ctx: &Context, caller: &Caller, source: &str, target: &str) -> Result<Edge> {
-    let dbs = ctx.dbs();
-    let source = scans::resolve(&dbs.parts, source).await?;
-    let target = scans::resolve(&dbs.parts, target).await?;
-    let edge = scans::connect(&dbs.assembled, &source, &target).await?;
-    written(
-        ctx,
-        caller,
-        "scan.connect",
-        json!({"source": edge.source, "target": edge.target, "event_id": edge.event_id}),
-    )
-    .await;
-    Ok(edge)
+    ctx.connect(caller, source, target).await
 }
 
 /// `Assembly.Disconnect`: ends the connection between `a` and `b`.
 pub async fn disconnect(ctx: &Context, caller: &Caller, a: &str, b: &str) -> Result<Edge> {
-    let (a, b) = (canonical_id(a), canonical_id(b));
-    if a.is_empty() || b.is_empty() {
-        return Err(Error::invalid("disconnect needs two part numbers"));
-    }
-    let edge = scans::disconnect(&ctx.dbs().assembled, &a, &b).await?;
-    written(ctx, caller, "scan.disconnect", json!({"source": edge.source, "target": edge.target})).await;
-    Ok(edge)
+    ctx.disconnect(caller, a, b).await
 }
 
 /// `Assembly.RemovePart`: ends every connection of `part`.
 pub async fn remove_part(ctx: &Context, caller: &Caller, part: &str) -> Result<Vec<Edge>> {
-    let part = canonical_id(part);
-    if part.is_empty() {
-        return Err(Error::invalid("remove needs a part number"));
-    }
-    let edges = scans::remove(&ctx.dbs().assembled, &part).await?;
-    if !edges.is_empty() {
-        let ended: Vec<String> = edges.iter().map(|e| format!("{} -> {}", e.source, e.target)).collect();
-        caller.audit(ctx, "scan.remove", ASSEMBLED_DB, json!({"part": part, "ended": ended})).await;
-        ctx.record(Activity::Write {
-            database: ASSEMBLED_DB,
-            action: "scan.remove",
-            writes: edges.len() as u32,
-        })
-        .await;
-    }
-    Ok(edges)
+    ctx.remove_part(caller, part).await
 }
 
 /// `Positions.AssignPosition`: places base antenna `antenna` at `code`.

@@ -1,10 +1,11 @@
-//! SQL for the `assembly` event log: reading events and current edges,
-//! tracing chains hop by hop, and appending connect/disconnect events with the
-//! rules checked inside the write transaction.
+//! SQL for the `assembly` event log and its kept current state
+//! (`active_connections`, migrations/assembled/0003): reading events and
+//! current edges, tracing chains hop by hop, rebuilding the kept state from
+//! the log by the canonical rule and checking it for drift.
 
 use std::collections::BTreeSet;
 
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::Db;
 use crate::{
@@ -85,18 +86,210 @@ fn events(rows: &[AssemblyRow]) -> Vec<Event> {
     rows.iter().filter_map(AssemblyRow::event).collect()
 }
 
-/// All current connections (newest event per unordered pair).
-pub async fn current(db: &Db) -> Result<Vec<Edge>> {
-    Ok(current_edges(&events(&all_rows(db).await?)))
+/// A current connection as kept in `active_connections`: the edge and the
+/// polarizations its connecting event recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Current {
+    /// The edge, oriented as its connecting event recorded it.
+    pub edge: Edge,
+    /// Polarization recorded for the source.
+    pub source_polarization: Option<String>,
+    /// Polarization recorded for the target.
+    pub target_polarization: Option<String>,
 }
 
-/// Current connections touching any of `parts`. Exact, because the state of
-/// a pair depends only on the events of that pair.
+#[derive(FromRow)]
+struct KeptRow {
+    source: String,
+    source_type: Option<String>,
+    source_polarization: Option<String>,
+    target: String,
+    target_type: Option<String>,
+    target_polarization: Option<String>,
+    since: Option<String>,
+    event_id: i64,
+}
+
+impl From<KeptRow> for Current {
+    fn from(r: KeptRow) -> Current {
+        Current {
+            edge: Edge {
+                source: r.source,
+                source_type: r.source_type,
+                target: r.target,
+                target_type: r.target_type,
+                scan_time: r.since.unwrap_or_default(),
+                event_id: r.event_id,
+            },
+            source_polarization: r.source_polarization,
+            target_polarization: r.target_polarization,
+        }
+    }
+}
+
+const KEPT_COLUMNS: &str = "source, source_type, source_polarization, target, target_type, target_polarization, \
+                            since, event_id";
+/// The order [`current_edges`] returns: oldest first by (scan_time, event id).
+const KEPT_ORDER: &str = "ORDER BY COALESCE(since, ''), event_id";
+
+/// Every current connection, oldest first, read from the kept state (no
+/// pass over the log).
+pub async fn current_all(conn: &mut SqliteConnection) -> Result<Vec<Current>> {
+    let sql = format!("SELECT {KEPT_COLUMNS} FROM active_connections {KEPT_ORDER}");
+    let rows: Vec<KeptRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(Current::from).collect())
+}
+
+/// All current connections (newest event per unordered pair), oldest first.
+pub async fn current(db: &Db) -> Result<Vec<Edge>> {
+    let mut conn = db.reader().await.acquire().await?;
+    Ok(current_all(&mut conn).await?.into_iter().map(|c| c.edge).collect())
+}
+
+/// Current connections with any of `parts` at either end, oldest first,
+/// looked up in the kept state by index (the cost does not grow with the
+/// parts' history).
+pub async fn current_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<Current>> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT {KEPT_COLUMNS} FROM active_connections WHERE source IN ("));
+    let mut sep = q.separated(", ");
+    for p in parts {
+        sep.push_bind(p.to_string());
+    }
+    q.push(") OR target IN (");
+    let mut sep = q.separated(", ");
+    for p in parts {
+        sep.push_bind(p.to_string());
+    }
+    q.push(") ");
+    q.push(KEPT_ORDER);
+    let rows = q.build_query_as::<KeptRow>().fetch_all(conn).await?;
+    Ok(rows.into_iter().map(Current::from).collect())
+}
+
+/// Current connections touching any of `parts`, oldest first (from the kept state).
 pub async fn edges_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<Edge>> {
-    let rows = rows_touching(conn, parts).await?;
-    let mut edges = current_edges(&events(&rows));
-    edges.retain(|e| parts.contains(&e.source.as_str()) || parts.contains(&e.target.as_str()));
-    Ok(edges)
+    Ok(current_touching(conn, parts).await?.into_iter().map(|c| c.edge).collect())
+}
+
+/// Current connections recomputed from the whole log by the canonical rule
+/// ([`current_edges`]), with the polarizations of their events.
+pub async fn recompute(conn: &mut SqliteConnection) -> Result<Vec<Current>> {
+    let sql = format!("SELECT {COLUMNS} FROM assembly ORDER BY id");
+    let rows: Vec<AssemblyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+    let by_id: std::collections::HashMap<i64, &AssemblyRow> = rows.iter().map(|r| (r.id, r)).collect();
+    Ok(current_edges(&events(&rows))
+        .into_iter()
+        .map(|edge| {
+            let row = by_id.get(&edge.event_id);
+            Current {
+                source_polarization: row.and_then(|r| r.polarization.clone()),
+                target_polarization: row.and_then(|r| r.connected_polarization.clone()),
+                edge,
+            }
+        })
+        .collect())
+}
+
+/// `casman_meta` key recording when the kept state was last rebuilt from the log.
+pub const REBUILT_KEY: &str = "active_connections_rebuilt_at";
+
+/// Rebuilds the kept state from the whole log by the canonical rule, inside
+/// the caller's transaction (adoption, restore, pull, merge). Returns the
+/// number of current connections.
+pub async fn rebuild(conn: &mut SqliteConnection) -> Result<usize> {
+    let current = recompute(conn).await?;
+    sqlx::query("DELETE FROM active_connections").execute(&mut *conn).await?;
+    for c in &current {
+        let e = &c.edge;
+        let (lo, hi) = if e.source <= e.target { (&e.source, &e.target) } else { (&e.target, &e.source) };
+        sqlx::query(
+            "INSERT INTO active_connections (pair_lo, pair_hi, source, source_type, source_polarization, target,
+                 target_type, target_polarization, since, event_id)
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, scan_time, ? FROM assembly WHERE id = ?",
+        )
+        .bind(lo)
+        .bind(hi)
+        .bind(&e.source)
+        .bind(&e.source_type)
+        .bind(&c.source_polarization)
+        .bind(&e.target)
+        .bind(&e.target_type)
+        .bind(&c.target_polarization)
+        .bind(e.event_id)
+        .bind(e.event_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("INSERT INTO casman_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(REBUILT_KEY)
+        .bind(crate::timestamp::now())
+        .execute(&mut *conn)
+        .await?;
+    Ok(current.len())
+}
+
+/// Rebuilds the kept state of `db` in its own write transaction.
+pub async fn rebuild_db(db: &Db) -> Result<usize> {
+    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await?;
+    let n = rebuild(&mut tx).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Whether the kept state has ever been built from the log (false on a file
+/// that was just migrated or adopted).
+pub async fn was_rebuilt(db: &Db) -> Result<bool> {
+    let v: Option<String> = sqlx::query_scalar("SELECT value FROM casman_meta WHERE key = ?")
+        .bind(REBUILT_KEY)
+        .fetch_optional(&*db.reader().await)
+        .await?;
+    Ok(v.is_some())
+}
+
+/// What comparing the kept state with the log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Events in the log.
+    pub events: u64,
+    /// Current connections by the log (the canonical rule).
+    pub by_log: u64,
+    /// Rows of the kept state.
+    pub kept: u64,
+    /// Connections the log implies that the kept state lacks (or keeps differently).
+    pub missing: Vec<Current>,
+    /// Kept rows the log does not imply.
+    pub extra: Vec<Current>,
+}
+
+impl Drift {
+    /// Whether the kept state equals the log's.
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Compares the kept state with the state recomputed from the log, both read
+/// in one read transaction (one consistent snapshot).
+pub async fn check(db: &Db) -> Result<Drift> {
+    let mut conn = db.reader().await.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let by_log = recompute(&mut tx).await?;
+    let kept = current_all(&mut tx).await?;
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assembly").fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    let kept_set: std::collections::HashSet<&Current> = kept.iter().collect();
+    let log_set: std::collections::HashSet<&Current> = by_log.iter().collect();
+    Ok(Drift {
+        events: events as u64,
+        by_log: by_log.len() as u64,
+        kept: kept.len() as u64,
+        missing: by_log.iter().filter(|c| !kept_set.contains(c)).cloned().collect(),
+        extra: kept.iter().filter(|c| !log_set.contains(c)).cloned().collect(),
+    })
 }
 
 /// The chain through `part`, walked hop by hop over indexed lookups (no full
@@ -130,4 +323,80 @@ pub async fn history(db: &Db, part: &str) -> Result<Vec<AssemblyRow>> {
     let mut rows = rows_touching(&mut conn, &[part]).await?;
     rows.sort_by(|a, b| (&b.scan_time, b.id).cmp(&(&a.scan_time, a.id)));
     Ok(rows)
+}
+
+/// One part of a chain as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainPart {
+    /// The part id.
+    pub part: String,
+    /// Its type as recorded.
+    pub part_type: Option<String>,
+    /// Its polarization as recorded.
+    pub polarization: Option<String>,
+}
+
+/// A chain of current connections as data, head first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainData {
+    /// The parts in signal order.
+    pub parts: Vec<ChainPart>,
+    /// Whether the walk met a part twice (legacy data only).
+    pub cyclic: bool,
+}
+
+/// Every chain of `current` (as [`current_all`] returns it, oldest first):
+/// one per head (a part with no incoming edge), walked downstream along the
+/// oldest outgoing edge as [`crate::inventory::trace_chain`] does; then, for
+/// legacy data, a chain for every edge no walk took (a second branch out of a
+/// part, a loop). Linear in the number of connections.
+pub fn chains(current: &[Current]) -> Vec<ChainData> {
+    use std::collections::{HashMap, HashSet};
+    let mut out: HashMap<&str, usize> = HashMap::new();
+    let mut targets: HashSet<&str> = HashSet::new();
+    for (i, c) in current.iter().enumerate() {
+        out.entry(c.edge.source.as_str()).or_insert(i);
+        targets.insert(c.edge.target.as_str());
+    }
+    let mut used = vec![false; current.len()];
+    let mut result = Vec::new();
+    let walk = |start: usize, used: &mut Vec<bool>| {
+        let first = &current[start];
+        let mut parts = vec![ChainPart {
+            part: first.edge.source.clone(),
+            part_type: first.edge.source_type.clone(),
+            polarization: first.source_polarization.clone(),
+        }];
+        let mut seen: HashSet<&str> = HashSet::from([first.edge.source.as_str()]);
+        let mut cyclic = false;
+        let mut next = Some(start);
+        while let Some(i) = next {
+            let c = &current[i];
+            used[i] = true;
+            if !seen.insert(c.edge.target.as_str()) {
+                cyclic = true;
+                break;
+            }
+            parts.push(ChainPart {
+                part: c.edge.target.clone(),
+                part_type: c.edge.target_type.clone(),
+                polarization: c.target_polarization.clone(),
+            });
+            next = out.get(c.edge.target.as_str()).copied();
+        }
+        ChainData { parts, cyclic }
+    };
+    let mut heads_done: HashSet<&str> = HashSet::new();
+    for (i, c) in current.iter().enumerate() {
+        let s = c.edge.source.as_str();
+        if !targets.contains(s) && out.get(s) == Some(&i) && heads_done.insert(s) {
+            result.push(walk(i, &mut used));
+        }
+    }
+    for i in 0..current.len() {
+        if !used[i] {
+            result.push(walk(i, &mut used));
+        }
+    }
+    result
 }

@@ -29,12 +29,32 @@ pub async fn record(state: &Db, entry: AuditEntry<'_>) -> Result<()> {
 /// to disk instead of two), counts `writes` = (database, n) for the backup
 /// triggers.
 pub async fn record_counting(state: &Db, entry: AuditEntry<'_>, writes: Option<(&str, u32)>) -> Result<()> {
+    let writes: Vec<(&str, u32)> = writes.into_iter().collect();
+    record_many(state, std::slice::from_ref(&entry), &writes).await
+}
+
+/// Appends every entry of `entries` and counts every `writes` = (database, n)
+/// in one state.db transaction (one sync to disk for a whole batch of
+/// requests: see [`super::batch`]).
+pub async fn record_many(state: &Db, entries: &[AuditEntry<'_>], writes: &[(&str, u32)]) -> Result<()> {
     let mut tx = state.writer().await.begin().await?;
+    let at = timestamp::now();
+    for entry in entries {
+        insert(&mut tx, entry, &at).await?;
+    }
+    for (database, n) in writes {
+        super::sync_state::count_writes_on(&mut tx, database, *n).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert(conn: &mut sqlx::SqliteConnection, entry: &AuditEntry<'_>, at: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, uid, gid, pid, operator, client, action, database, detail)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(timestamp::now())
+    .bind(at)
     .bind(entry.peer.map(|p| p.uid as i64))
     .bind(entry.peer.map(|p| p.gid as i64))
     .bind(entry.peer.and_then(|p| p.pid).map(i64::from))
@@ -43,12 +63,8 @@ pub async fn record_counting(state: &Db, entry: AuditEntry<'_>, writes: Option<(
     .bind(entry.action)
     .bind(entry.database)
     .bind(entry.detail.to_string())
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    if let Some((database, n)) = writes {
-        super::sync_state::count_writes_on(&mut tx, database, n).await?;
-    }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -200,6 +200,10 @@ async fn merge_attached(conn: &mut SqliteConnection, name: &str, prefer: Option<
     } else {
         let n = sqlx::query(ASSEMBLY_ADD).execute(&mut *tx).await?.rows_affected();
         merged.added.push(("assembly", n));
+        // The triggers kept the state while the rows went in; it is rebuilt
+        // from the merged log by the canonical rule all the same, in the same
+        // transaction.
+        super::assembly::rebuild(&mut tx).await?;
     }
     tx.commit().await?;
     merged.applied = true;

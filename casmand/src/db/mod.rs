@@ -7,6 +7,7 @@ pub mod adopt;
 mod adopt_tables;
 pub mod assembly;
 pub mod audit;
+pub mod batch;
 pub mod boards;
 pub mod issued;
 pub mod maintenance;
@@ -147,7 +148,7 @@ async fn open_one(
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
 ) -> Result<Db, DbError> {
-    open_path(dir.join(name), name, migrator, legacy_tz).await
+    open_path(dir.join(name), name, migrator, legacy_tz, false).await
 }
 
 /// Brings a downloaded copy of `name` (a file about to replace the live one)
@@ -161,9 +162,26 @@ pub async fn prepare_replacement(path: &Path, name: &'static str, tz: &TimeZone)
         _ => &STATE_MIGRATIONS,
     };
     preflight::check(path).await?;
-    let db = open_path(path.to_path_buf(), name, migrator, Some(tz)).await?;
+    // Restore and pull (and the other site's copy in a merge): the kept
+    // current state of the incoming copy is rebuilt from its log, whatever
+    // wrote the copy.
+    let db = open_path(path.to_path_buf(), name, migrator, Some(tz), true).await?;
     db.close().await;
     Ok(())
+}
+
+/// Rebuilds the kept current state of assembled_casm.db from its log.
+async fn rebuild_kept_state(db: &Db) -> Result<(), DbError> {
+    match assembly::rebuild_db(db).await {
+        Ok(n) => {
+            tracing::info!(database = db.name, connections = n, "current state rebuilt from the log");
+            Ok(())
+        }
+        Err(e) => Err(DbError::Migrate {
+            path: db.path.clone(),
+            reason: format!("rebuilding the current state: {e}"),
+        }),
+    }
 }
 
 async fn open_path(
@@ -171,15 +189,22 @@ async fn open_path(
     name: &'static str,
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
+    rebuild: bool,
 ) -> Result<Db, DbError> {
     let adopt_plan = match legacy_tz {
         Some(tz) => adopt::plan(&path, tz).await?,
         None => None,
     };
     let db = Db::open(name, path.clone(), migrator).await?;
+    let adopted = adopt_plan.is_some();
     if let Some(plan) = adopt_plan {
         adopt::run(&db, plan).await?;
     }
     db.migrate().await?;
+    // Adoption, or the first start with the kept state (migration 0003): build
+    // it from the log. Afterwards every event keeps it up to date itself.
+    if name == ASSEMBLED_DB && (rebuild || adopted || !assembly::was_rebuilt(&db).await.unwrap_or(false)) {
+        rebuild_kept_state(&db).await?;
+    }
     Ok(db)
 }

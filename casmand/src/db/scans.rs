@@ -1,11 +1,18 @@
 //! Recording scans: connect, disconnect and remove events appended to the
-//! `assembly` log. Every rule is checked inside the write transaction
-//! (`BEGIN IMMEDIATE` on the single writer), against the current edges of the
-//! parts involved, so two scanners racing for the same part cannot both win.
+//! `assembly` log. Every rule is checked inside the write transaction (on the
+//! single writer), against the kept current state of the parts involved
+//! (`active_connections`, looked up by index), so two scanners racing for the
+//! same part cannot both win. The daemon batches concurrent requests into one
+//! transaction ([`super::batch`]); each request runs [`apply`] in arrival
+//! order inside it.
 
 use sqlx::SqliteConnection;
 
-use super::{Db, assembly::edges_touching, parts};
+use super::{
+    Db,
+    assembly::{Current, current_touching, edges_touching},
+    parts,
+};
 use crate::{
     error::{Error, Result},
     inventory::{
@@ -76,6 +83,8 @@ struct NewEvent<'a> {
     connected: bool,
 }
 
+/// Appends one event; the kept state follows in the same transaction (the
+/// `assembly_keep_insert` trigger).
 async fn append(conn: &mut SqliteConnection, e: NewEvent<'_>) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to, connected_to_type,
@@ -95,14 +104,90 @@ async fn append(conn: &mut SqliteConnection, e: NewEvent<'_>) -> Result<i64> {
     .await?)
 }
 
-/// Records `source -> target` if every rule allows it; returns the new edge.
-pub async fn connect(assembled: &Db, source: &Resolved, target: &Resolved) -> Result<Edge> {
-    let mut tx = assembled.writer().await.begin_with("BEGIN IMMEDIATE").await?;
-    let edges = edges_touching(&mut tx, &[&source.id, &target.id]).await?;
+/// A write request on the assembly log, its parts already resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanOp {
+    /// Connect `source -> target`.
+    Connect {
+        /// Upstream part.
+        source: Resolved,
+        /// Downstream part.
+        target: Resolved,
+    },
+    /// Disconnect two parts, either order (canonical ids).
+    Disconnect {
+        /// One end.
+        a: String,
+        /// The other end.
+        b: String,
+    },
+    /// Disconnect every current edge of a part (canonical id).
+    Remove {
+        /// The part.
+        part: String,
+    },
+}
+
+/// What an applied [`ScanOp`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The new connection.
+    Connected(Edge),
+    /// The connection that was ended, in its recorded orientation.
+    Disconnected(Edge),
+    /// The connections that were ended (none is not an error).
+    Removed(Vec<Edge>),
+}
+
+impl Applied {
+    /// Events it appended.
+    pub fn events(&self) -> u32 {
+        match self {
+            Applied::Connected(_) | Applied::Disconnected(_) => 1,
+            Applied::Removed(edges) => edges.len() as u32,
+        }
+    }
+}
+
+/// Checks the rules for `op` against the kept current state (by index: the
+/// cost does not depend on the parts' history) and appends its events, on
+/// `conn` inside the caller's write transaction. On a refusal nothing was
+/// written.
+pub async fn apply(conn: &mut SqliteConnection, op: &ScanOp, at: &str) -> Result<Applied> {
+    match op {
+        ScanOp::Connect { source, target } => {
+            connect_on(conn, source, target, at).await.map(Applied::Connected)
+        }
+        ScanOp::Disconnect { a, b } => {
+            let current = current_touching(conn, &[a, b]).await?;
+            let edges: Vec<Edge> = current.iter().map(|c| c.edge.clone()).collect();
+            let edge = check_disconnection(a, b, &edges)?;
+            let Some(kept) = current.iter().find(|c| c.edge.event_id == edge.event_id) else {
+                return Err(Error::internal("disconnect", "edge vanished"));
+            };
+            disconnect_edge(conn, kept, at).await?;
+            Ok(Applied::Disconnected(kept.edge.clone()))
+        }
+        ScanOp::Remove { part } => {
+            let current = current_touching(conn, &[part]).await?;
+            for c in &current {
+                disconnect_edge(conn, c, at).await?;
+            }
+            Ok(Applied::Removed(current.into_iter().map(|c| c.edge).collect()))
+        }
+    }
+}
+
+async fn connect_on(
+    conn: &mut SqliteConnection,
+    source: &Resolved,
+    target: &Resolved,
+    at: &str,
+) -> Result<Edge> {
+    let edges = edges_touching(conn, &[&source.id, &target.id]).await?;
     check_connection(&source.terminal(), &target.terminal(), &edges)?;
-    let at = timestamp::now();
     let id = append(
-        &mut tx,
+        conn,
         NewEvent {
             source: &source.id,
             source_type: Some(source.part_type.name()),
@@ -110,40 +195,34 @@ pub async fn connect(assembled: &Db, source: &Resolved, target: &Resolved) -> Re
             target: &target.id,
             target_type: Some(target.part_type.name()),
             target_pol: target.polarization.map(Polarization::as_str),
-            at: &at,
+            at,
             connected: true,
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(Edge {
         source: source.id.clone(),
         source_type: Some(source.part_type.name().to_owned()),
         target: target.id.clone(),
         target_type: Some(target.part_type.name().to_owned()),
-        scan_time: at,
+        scan_time: at.to_owned(),
         event_id: id,
     })
 }
 
-/// Appends a disconnect for `edge` (in its recorded orientation), copying the
-/// polarizations of the event that made it.
-async fn disconnect_edge(conn: &mut SqliteConnection, edge: &Edge, at: &str) -> Result<()> {
-    let pols: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT polarization, connected_polarization FROM assembly WHERE id = ?")
-            .bind(edge.event_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let (sp, tp) = pols.unwrap_or_default();
+/// Appends a disconnect for a kept edge (in its recorded orientation),
+/// copying the types and polarizations of the event that made it.
+async fn disconnect_edge(conn: &mut SqliteConnection, kept: &Current, at: &str) -> Result<()> {
+    let edge = &kept.edge;
     append(
         conn,
         NewEvent {
             source: &edge.source,
             source_type: edge.source_type.as_deref(),
-            source_pol: sp.as_deref(),
+            source_pol: kept.source_polarization.as_deref(),
             target: &edge.target,
             target_type: edge.target_type.as_deref(),
-            target_pol: tp.as_deref(),
+            target_pol: kept.target_polarization.as_deref(),
             at,
             connected: false,
         },
@@ -152,27 +231,40 @@ async fn disconnect_edge(conn: &mut SqliteConnection, edge: &Edge, at: &str) -> 
     Ok(())
 }
 
+/// Applies one op in its own write transaction (no batching: in-process
+/// callers and the benchmark's baseline; the daemon's requests go through
+/// [`super::batch::GroupCommit`]).
+pub async fn apply_alone(assembled: &Db, op: &ScanOp) -> Result<Applied> {
+    let mut tx = assembled.writer().await.begin_with("BEGIN IMMEDIATE").await?;
+    let applied = apply(&mut tx, op, &timestamp::now()).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Records `source -> target` if every rule allows it; returns the new edge.
+pub async fn connect(assembled: &Db, source: &Resolved, target: &Resolved) -> Result<Edge> {
+    let op = ScanOp::Connect { source: source.clone(), target: target.clone() };
+    match apply_alone(assembled, &op).await? {
+        Applied::Connected(e) => Ok(e),
+        other => Err(Error::internal("connect", format!("{other:?}"))),
+    }
+}
+
 /// Disconnects `a` and `b` (either order); refused if they are not connected.
 /// Returns the edge that was removed.
 pub async fn disconnect(assembled: &Db, a: &str, b: &str) -> Result<Edge> {
-    let mut tx = assembled.writer().await.begin_with("BEGIN IMMEDIATE").await?;
-    let edges = edges_touching(&mut tx, &[a, b]).await?;
-    let edge = check_disconnection(a, b, &edges)?.clone();
-    disconnect_edge(&mut tx, &edge, &timestamp::now()).await?;
-    tx.commit().await?;
-    Ok(edge)
+    match apply_alone(assembled, &ScanOp::Disconnect { a: a.to_owned(), b: b.to_owned() }).await? {
+        Applied::Disconnected(e) => Ok(e),
+        other => Err(Error::internal("disconnect", format!("{other:?}"))),
+    }
 }
 
 /// Disconnects every current edge of `part`; returns them (none is not an error).
 pub async fn remove(assembled: &Db, part: &str) -> Result<Vec<Edge>> {
-    let mut tx = assembled.writer().await.begin_with("BEGIN IMMEDIATE").await?;
-    let edges = edges_touching(&mut tx, &[part]).await?;
-    let at = timestamp::now();
-    for e in &edges {
-        disconnect_edge(&mut tx, e, &at).await?;
+    match apply_alone(assembled, &ScanOp::Remove { part: part.to_owned() }).await? {
+        Applied::Removed(e) => Ok(e),
+        other => Err(Error::internal("remove", format!("{other:?}"))),
     }
-    tx.commit().await?;
-    Ok(edges)
 }
 
 /// The canonical id of a scanned part for lookups that need no parts row

@@ -34,7 +34,7 @@ pub struct Event {
 }
 
 /// A current connection, oriented as its newest (connecting) event recorded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Edge {
     /// The upstream end.
     pub source: String,

@@ -1,0 +1,153 @@
+//! `casmanctl connections`, `casmanctl chains` and `casmanctl database check`:
+//! the current state of the assembly as data (streamed by casmand from its
+//! kept state), and the comparison of that state with the log.
+
+use casman_proto::v1::{
+    ChainInfo, ChainSnapPort, CheckCurrentStateRequest, CurrentConnection, ListChainsRequest,
+    ListConnectionsRequest,
+};
+use serde_json::{Value, json};
+
+use crate::{client::Conn, error::CtlError, output};
+
+fn connection_json(c: &CurrentConnection) -> Value {
+    json!({
+        "source": c.source, "source_type": c.source_type, "source_polarization": c.source_polarization,
+        "target": c.target, "target_type": c.target_type, "target_polarization": c.target_polarization,
+        "since": c.since, "event_id": c.event_id,
+    })
+}
+
+fn snap_json(s: &ChainSnapPort) -> Value {
+    let board = if s.board_configured {
+        json!({"serial_number": s.serial_number, "feng_id": s.feng_id, "packet_index": s.packet_index,
+               "mac_address": s.mac_address, "ip_address": s.ip_address})
+    } else {
+        Value::Null
+    };
+    json!({"port": s.port, "chassis": s.chassis, "slot": s.slot, "port_number": s.port_number, "board": board})
+}
+
+fn chain_json(c: &ChainInfo) -> Value {
+    json!({
+        "parts": c.parts.iter().map(|p| json!({
+            "part": p.part, "part_type": p.part_type, "polarization": p.polarization,
+        })).collect::<Vec<_>>(),
+        "snap": c.snap.as_ref().map(snap_json),
+        "cyclic": c.cyclic,
+    })
+}
+
+/// `casmanctl connections [--part P] [--type T]`: every current connection.
+pub async fn connections(
+    conn: &Conn,
+    part: Option<String>,
+    part_type: Option<String>,
+    as_json: bool,
+) -> Result<(), CtlError> {
+    let req =
+        ListConnectionsRequest { part: part.unwrap_or_default(), part_type: part_type.unwrap_or_default() };
+    let mut stream = conn.assembly().list_connections(conn.request(req)).await?.into_inner();
+    let mut all = Vec::new();
+    while let Some(c) = stream.message().await? {
+        all.push(c);
+    }
+    if as_json {
+        output::json(&json!({ "connections": all.iter().map(connection_json).collect::<Vec<_>>() }));
+        return Ok(());
+    }
+    if all.is_empty() {
+        println!("No current connections.");
+        return Ok(());
+    }
+    let mut t = output::table(["source", "type", "pol", "target", "type", "pol", "since", "event"]);
+    for c in &all {
+        t.add_row([
+            c.source.clone(),
+            c.source_type.clone(),
+            c.source_polarization.clone(),
+            c.target.clone(),
+            c.target_type.clone(),
+            c.target_polarization.clone(),
+            c.since.clone(),
+            c.event_id.to_string(),
+        ]);
+    }
+    println!("{t}");
+    println!("{} current connections", all.len());
+    Ok(())
+}
+
+/// `casmanctl chains [--complete]`: every chain as data.
+pub async fn chains(conn: &Conn, complete_only: bool, as_json: bool) -> Result<(), CtlError> {
+    let req = ListChainsRequest { complete_only };
+    let mut stream = conn.assembly().list_chains(conn.request(req)).await?.into_inner();
+    let mut all = Vec::new();
+    while let Some(c) = stream.message().await? {
+        all.push(c);
+    }
+    if as_json {
+        output::json(&json!({ "chains": all.iter().map(chain_json).collect::<Vec<_>>() }));
+        return Ok(());
+    }
+    if all.is_empty() {
+        println!("No chains.");
+        return Ok(());
+    }
+    for c in &all {
+        let parts: Vec<&str> = c.parts.iter().map(|p| p.part.as_str()).collect();
+        let mut line = parts.join(" ---> ");
+        if let Some(s) = c.snap.as_ref().filter(|s| s.board_configured) {
+            line.push_str(&format!(
+                "  [SN {} | F-engine {} | packet index {}]",
+                s.serial_number, s.feng_id, s.packet_index
+            ));
+        }
+        if c.cyclic {
+            line.push_str("  (loop)");
+        }
+        println!("{line}");
+    }
+    println!("{} chains", all.len());
+    Ok(())
+}
+
+/// `casmanctl database check`: the kept current state against the log.
+/// Exits 1 when they differ.
+pub async fn check(conn: &Conn, repair: bool, as_json: bool) -> Result<(), CtlError> {
+    let req = CheckCurrentStateRequest { repair };
+    let r = conn.assembly().check_current_state(conn.request(req)).await?.into_inner();
+    if as_json {
+        output::json(&json!({
+            "clean": r.clean, "repaired": r.repaired, "events": r.events, "by_log": r.by_log, "kept": r.kept,
+            "missing": r.missing.iter().map(connection_json).collect::<Vec<_>>(),
+            "extra": r.extra.iter().map(connection_json).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!(
+            "assembled_casm.db: {} events, {} current connections by the log, {} kept",
+            r.events, r.by_log, r.kept
+        );
+        for c in &r.missing {
+            println!("  missing from the kept state: {} -> {} (event {})", c.source, c.target, c.event_id);
+        }
+        for c in &r.extra {
+            println!("  kept but not in the log: {} -> {} (event {})", c.source, c.target, c.event_id);
+        }
+        if r.clean {
+            println!("current state matches the log");
+        } else if r.repaired {
+            println!("the kept current state was rebuilt from the log");
+        }
+    }
+    if r.clean || r.repaired {
+        Ok(())
+    } else {
+        Err(CtlError::Rpc(tonic::Status::data_loss(format!(
+            "the kept current state differs from the log ({} missing, {} extra); \
+             `casmanctl database check --repair` rebuilds it from the log",
+            r.missing.len(),
+            r.extra.len()
+        ))))
+    }
+}
