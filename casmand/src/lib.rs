@@ -20,6 +20,7 @@ pub mod peer;
 pub mod quota;
 pub mod schedule;
 pub mod server;
+pub mod uds_authority;
 pub mod systemd;
 pub mod timestamp;
 pub mod web;
@@ -28,6 +29,7 @@ use std::{future::Future, path::PathBuf};
 
 use casman_proto::socket::{Side, default_socket_path};
 use tokio::sync::watch;
+use futures_util::TryStreamExt;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::{config::Loaded, context::Context};
@@ -148,7 +150,9 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let mut server_stop = stop_rx.clone();
-    let incoming = UnixListenerStream::new(listener);
+    // Clients that send the socket path as :authority (grpcio, grpc-java)
+    // are served too: see `uds_authority`.
+    let incoming = UnixListenerStream::new(listener).map_ok(uds_authority::AuthorityFix::new);
     let serve = router.serve_with_incoming_shutdown(incoming, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     });
