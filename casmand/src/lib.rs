@@ -9,6 +9,8 @@ pub mod api;
 pub mod authz;
 pub mod backup;
 pub mod config;
+pub mod config_db_paths;
+pub mod config_yaml;
 pub mod config_credentials;
 pub mod config_env;
 pub mod context;
