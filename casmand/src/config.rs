@@ -424,10 +424,8 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         sources.push(format!("environment ({})", env.names().join(", ")));
     }
     if let Some(dir) = &db_paths {
-        sources.push(format!(
-            "environment (CASMAN_PARTS_DB/CASMAN_ASSEMBLED_DB: data_dir = {})",
-            dir.display()
-        ));
+        sources
+            .push(format!("environment (CASMAN_PARTS_DB/CASMAN_ASSEMBLED_DB: data_dir = {})", dir.display()));
     }
     if !creds.is_empty() {
         sources.push(format!("systemd credentials ({})", creds.names().join(", ")));

@@ -28,7 +28,9 @@ pub fn data_dir(
     let parts = parts.map(str::trim).filter(|p| !p.is_empty());
     let assembled = assembled.map(str::trim).filter(|p| !p.is_empty());
     let mut dirs: Vec<(&str, &str, PathBuf)> = Vec::new();
-    for (var, value, want) in [("CASMAN_PARTS_DB", parts, PARTS), ("CASMAN_ASSEMBLED_DB", assembled, ASSEMBLED)] {
+    for (var, value, want) in
+        [("CASMAN_PARTS_DB", parts, PARTS), ("CASMAN_ASSEMBLED_DB", assembled, ASSEMBLED)]
+    {
         let Some(value) = value else { continue };
         let path = base.join(value);
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

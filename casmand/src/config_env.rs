@@ -120,7 +120,12 @@ fn key_for(name: &str) -> Option<(String, Kind)> {
 fn is_top_level_key(rest: &str) -> bool {
     matches!(
         rest,
-        "SOCKET_MODE" | "SOCKET_GROUP" | "ADMIN_GROUP" | "LEGACY_TIMEZONE" | "SHUTDOWN_TIMEOUT" | "CONFIG_YAML"
+        "SOCKET_MODE"
+            | "SOCKET_GROUP"
+            | "ADMIN_GROUP"
+            | "LEGACY_TIMEZONE"
+            | "SHUTDOWN_TIMEOUT"
+            | "CONFIG_YAML"
     )
 }
 

@@ -80,9 +80,15 @@ impl YamlLayer {
         let text = |v: Option<&Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
         let (parts, assembled) = (text(dict.get("CASMAN_PARTS_DB")), text(dict.get("CASMAN_ASSEMBLED_DB")));
         let origin = format!("config.yaml {}", layer.path.display());
-        if let Some(dir) = crate::config_db_paths::data_dir(parts.as_deref(), assembled.as_deref(), base, &origin)? {
+        if let Some(dir) =
+            crate::config_db_paths::data_dir(parts.as_deref(), assembled.as_deref(), base, &origin)?
+        {
             let from = if parts.is_some() { "CASMAN_PARTS_DB" } else { "CASMAN_ASSEMBLED_DB" };
-            layer.mapped.push(("data_dir".into(), from.into(), Value::from(dir.to_string_lossy().into_owned())));
+            layer.mapped.push((
+                "data_dir".into(),
+                from.into(),
+                Value::from(dir.to_string_lossy().into_owned()),
+            ));
         }
         for (key, value) in &dict {
             match key.as_str() {
@@ -107,7 +113,8 @@ impl YamlLayer {
         }
         // r2 wins over database.sync (§7.1): keep the last value per key.
         let mut seen = std::collections::HashSet::new();
-        let mut kept: Vec<_> = layer.mapped.drain(..).rev().filter(|(k, _, _)| seen.insert(k.clone())).collect();
+        let mut kept: Vec<_> =
+            layer.mapped.drain(..).rev().filter(|(k, _, _)| seen.insert(k.clone())).collect();
         kept.reverse();
         layer.mapped = kept;
         Ok(layer)
@@ -199,11 +206,14 @@ fn list(v: &[String]) -> String {
 
 impl Provider for YamlLayer {
     fn metadata(&self) -> Metadata {
-        let names: Vec<(String, String)> = self.mapped.iter().map(|(k, y, _)| (k.clone(), y.clone())).collect();
-        Metadata::named(format!("{LAYER} {}", self.path.display())).interpolater(move |_: &Profile, path: &[&str]| {
-            let key = path.join(".");
-            names.iter().find(|(k, _)| *k == key).map(|(_, y)| y.clone()).unwrap_or(key)
-        })
+        let names: Vec<(String, String)> =
+            self.mapped.iter().map(|(k, y, _)| (k.clone(), y.clone())).collect();
+        Metadata::named(format!("{LAYER} {}", self.path.display())).interpolater(
+            move |_: &Profile, path: &[&str]| {
+                let key = path.join(".");
+                names.iter().find(|(k, _)| *k == key).map(|(_, y)| y.clone()).unwrap_or(key)
+            },
+        )
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {

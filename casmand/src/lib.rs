@@ -9,10 +9,10 @@ pub mod api;
 pub mod authz;
 pub mod backup;
 pub mod config;
-pub mod config_db_paths;
-pub mod config_yaml;
 pub mod config_credentials;
+pub mod config_db_paths;
 pub mod config_env;
+pub mod config_yaml;
 pub mod context;
 pub mod db;
 pub mod error;
@@ -22,16 +22,16 @@ pub mod peer;
 pub mod quota;
 pub mod schedule;
 pub mod server;
-pub mod uds_authority;
 pub mod systemd;
 pub mod timestamp;
+pub mod uds_authority;
 pub mod web;
 
 use std::{future::Future, path::PathBuf};
 
 use casman_proto::socket::{Side, default_socket_path};
-use tokio::sync::watch;
 use futures_util::TryStreamExt;
+use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::{config::Loaded, context::Context};

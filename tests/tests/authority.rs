@@ -7,72 +7,16 @@
 use std::{
     io::{Read, Write},
     os::unix::net::UnixStream,
-    path::PathBuf,
-    process::{Command, Stdio},
     time::Duration,
 };
 
-use casman_tests::Daemon;
-
-/// The venv Python with grpcio (installed by tests/run); under CI a missing
-/// grpcio fails the test.
-fn python() -> Option<PathBuf> {
-    let explicit = std::env::var_os("CASMAN_PYTHON").map(PathBuf::from);
-    let python = explicit.clone().unwrap_or_else(|| {
-        let venv = std::env::var_os("CASMAN_VENV").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/casman-venv")
-        });
-        venv.join("bin/python")
-    });
-    let ok = Command::new(&python)
-        .args(["-c", "import grpc"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        explicit.is_none() && std::env::var_os("CI").is_none(),
-        "{}: grpcio missing (tests/run installs it)",
-        python.display()
-    );
-    eprintln!("SKIPPED: no Python with grpcio at {} (run tests/run)", python.display());
-    None
-}
-
-/// grpcio with no channel options: its default `:authority` for a Unix
-/// target is the percent-encoded socket path.
-const DEFAULT_GRPCIO: &str = r#"
-import sys, grpc
-channel = grpc.insecure_channel("unix://" + sys.argv[1])
-check = channel.unary_unary("/grpc.health.v1.Health/Check")
-for _ in range(3):  # several requests on one connection (HPACK dynamic table)
-    reply = check(b"", timeout=10)
-    assert reply == b"\x08\x01", reply  # status: SERVING
-status = channel.unary_unary("/casman.v1.Daemon/GetStatus")(b"", timeout=10)
-print("ok", len(status))
-"#;
+use casman_tests::{Daemon, grpcio_python, run_default_grpcio};
 
 #[test]
 fn grpcio_with_default_options_is_served() {
-    let Some(python) = python() else { return };
+    let Some(python) = grpcio_python() else { return };
     let d = Daemon::start();
-    let out = Command::new(&python)
-        .args(["-c", DEFAULT_GRPCIO])
-        .arg(&d.socket)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "grpcio failed: {}\n{}\n--- daemon log ---\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        d.log_text()
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok "));
+    run_default_grpcio(&python, &d.socket, &d.log_text());
     // The rewrite was what made it work: grpcio did send the path.
     let log = d.log_text();
     assert!(log.contains("sent an invalid :authority") && log.contains("%2F"), "{log}");

@@ -67,7 +67,11 @@ fn every_key_with_a_casman_meaning_is_mapped() -> Result<(), Box<dyn std::error:
         "database.sync.cache_ttl_seconds",
         "r2.public_urls",
     ] {
-        assert!(layer.ignored().iter().any(|k| k == ignored), "{ignored} not reported: {:?}", layer.ignored());
+        assert!(
+            layer.ignored().iter().any(|k| k == ignored),
+            "{ignored} not reported: {:?}",
+            layer.ignored()
+        );
     }
     let line = layer.describe(&fig);
     assert!(line.contains("sync.backup_on_scan_count <- database.sync.backup_on_scan_count"), "{line}");

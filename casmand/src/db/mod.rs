@@ -5,6 +5,7 @@
 
 pub mod adopt;
 mod adopt_tables;
+pub mod adopt_trackers;
 pub mod assembly;
 pub mod audit;
 pub mod boards;
@@ -108,10 +109,18 @@ impl Databases {
         for name in [PARTS_DB, ASSEMBLED_DB, STATE_DB] {
             preflight::check(&dir.join(name)).await?;
         }
-        let parts = open_one(dir, PARTS_DB, &PARTS_MIGRATIONS, Some(tz)).await?;
-        let assembled = open_one(dir, ASSEMBLED_DB, &ASSEMBLED_MIGRATIONS, Some(tz)).await?;
-        let state = open_one(dir, STATE_DB, &STATE_MIGRATIONS, None).await?;
-        Ok(Databases { parts, assembled, state })
+        let (parts, parts_adopted) = open_one(dir, PARTS_DB, &PARTS_MIGRATIONS, Some(tz)).await?;
+        let (assembled, assembled_adopted) =
+            open_one(dir, ASSEMBLED_DB, &ASSEMBLED_MIGRATIONS, Some(tz)).await?;
+        let (state, _) = open_one(dir, STATE_DB, &STATE_MIGRATIONS, None).await?;
+        let dbs = Databases { parts, assembled, state };
+        let adopted: Vec<&'static str> = [(PARTS_DB, parts_adopted), (ASSEMBLED_DB, assembled_adopted)]
+            .into_iter()
+            .filter_map(|(n, a)| a.then_some(n))
+            .collect();
+        // The Python tool's trackers, read once on adoption.
+        adopt_trackers::import(&dbs, dir, &adopted).await?;
+        Ok(dbs)
     }
 
     /// The database called `name`.
@@ -132,7 +141,7 @@ async fn open_one(
     name: &'static str,
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
-) -> Result<Db, DbError> {
+) -> Result<(Db, bool), DbError> {
     open_path(dir.join(name), name, migrator, legacy_tz).await
 }
 
@@ -147,7 +156,7 @@ pub async fn prepare_replacement(path: &Path, name: &'static str, tz: &TimeZone)
         _ => &STATE_MIGRATIONS,
     };
     preflight::check(path).await?;
-    let db = open_path(path.to_path_buf(), name, migrator, Some(tz)).await?;
+    let (db, _) = open_path(path.to_path_buf(), name, migrator, Some(tz)).await?;
     db.close().await;
     Ok(())
 }
@@ -157,15 +166,16 @@ async fn open_path(
     name: &'static str,
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
-) -> Result<Db, DbError> {
+) -> Result<(Db, bool), DbError> {
     let adopt_plan = match legacy_tz {
         Some(tz) => adopt::plan(&path, tz).await?,
         None => None,
     };
     let db = Db::open(name, path.clone(), migrator).await?;
+    let adopted = adopt_plan.is_some();
     if let Some(plan) = adopt_plan {
         adopt::run(&db, plan).await?;
     }
     db.migrate().await?;
-    Ok(db)
+    Ok((db, adopted))
 }

@@ -312,7 +312,12 @@ mod tests {
         let first = d.decode(&hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"))?;
         assert_eq!(
             pairs(&first),
-            strs(&[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")])
+            strs(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":authority", "www.example.com")
+            ])
         );
         let second = d.decode(&hex("8286 84be 5886 a8eb 1064 9cbf"))?;
         assert_eq!(pairs(&second)[3], (":authority".into(), "www.example.com".into()));

@@ -28,8 +28,8 @@
 //! dependency to carry forever), or asking every lab script to set
 //! `grpc.default_authority` (the issue this fixes).
 
-mod huffman_table;
 pub mod hpack;
+mod huffman_table;
 
 use std::{
     io,
@@ -164,7 +164,9 @@ impl<S> AuthorityFix<S> {
             if self.input.len() < FRAME_HEADER_LEN {
                 return Ok(());
             }
-            let len = usize::from(self.input[0]) << 16 | usize::from(self.input[1]) << 8 | usize::from(self.input[2]);
+            let len = usize::from(self.input[0]) << 16
+                | usize::from(self.input[1]) << 8
+                | usize::from(self.input[2]);
             let kind = self.input[3];
             if kind != HEADERS && kind != CONTINUATION {
                 if self.pending.is_some() {

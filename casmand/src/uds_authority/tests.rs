@@ -77,7 +77,9 @@ fn header_blocks(bytes: &[u8]) -> Result<Vec<(u8, Vec<(String, String)>)>, hpack
                 first_flags,
                 fields
                     .into_iter()
-                    .map(|f| (String::from_utf8_lossy(&f.name).into(), String::from_utf8_lossy(&f.value).into()))
+                    .map(|f| {
+                        (String::from_utf8_lossy(&f.name).into(), String::from_utf8_lossy(&f.value).into())
+                    })
                     .collect(),
             ));
             block.clear();
