@@ -59,6 +59,10 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
             Ok(())
         }
         Command::Man => cmd::meta::man(),
+        Command::Commands => {
+            cmd::meta::list_commands();
+            Ok(())
+        }
         command => {
             let conn = Conn::open(cli.socket, cli.operator).await?;
             match command {
@@ -74,7 +78,7 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                 Command::Chain { part } => cmd::scan::chain(&conn, part, cli.json).await,
                 Command::History { part } => cmd::scan::history(&conn, part, cli.json).await,
                 Command::Visualize(c) => cmd::scan::visualize(&conn, c, cli.json).await,
-                Command::Completions { .. } | Command::Man => Ok(()),
+                Command::Completions { .. } | Command::Man | Command::Commands => Ok(()),
             }
         }
     }
