@@ -357,7 +357,7 @@ fn case_18_kernel_index_mapping() {
         let c = cells.iter().find(|c| c["grid_code"] == code).unwrap();
         assert!(c["kernel_index"].is_null() || c["kernel_index"] == -1, "{c}");
     }
-    assert_eq!(d.ctl_json(&["positions", "show", "cc000e01"])["kernel_index"].is_number(), true);
+    assert!(d.ctl_json(&["positions", "show", "cc000e01"])["kernel_index"].is_number());
 }
 
 /// The core layout (array C, 21 north, 21 south, 6 columns, expansion

@@ -53,7 +53,10 @@ async fn through(input: Vec<u8>) -> io::Result<Vec<u8>> {
 }
 
 /// Splits h2's input into frames and decodes each header block.
-fn header_blocks(bytes: &[u8]) -> Result<Vec<(u8, Vec<(String, String)>)>, hpack::HpackError> {
+/// A decoded header block: the HEADERS frame's flags and the fields.
+type Block = (u8, Vec<(String, String)>);
+
+fn header_blocks(bytes: &[u8]) -> Result<Vec<Block>, hpack::HpackError> {
     let mut rest = &bytes[PREFACE.len()..];
     let mut decoder = Decoder::default();
     let mut blocks = Vec::new();
