@@ -206,3 +206,39 @@ fn database_variables_pointing_elsewhere_are_refused_with_what_to_do() {
     assert!(err.contains("different directories") && err.contains("CASMAN_DATABASE_DIR"), "{err}");
     assert!(!dir.path().join("database").exists(), "an empty ./database was created");
 }
+
+/// Only an assembly database to adopt (parts.db is new), no backups
+/// configured: the tracker's count is each database's unsaved writes, its
+/// time their last backup, and the import is in the assembly report.
+#[test]
+fn trackers_are_imported_when_only_the_assembly_file_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    sqlite(
+        &data.join("assembled_casm.db"),
+        "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, part_type TEXT, polarization TEXT,
+           scan_time TEXT, connected_to TEXT, connected_to_type TEXT, connected_polarization TEXT,
+           connected_scan_time TEXT, connection_status TEXT);
+         INSERT INTO assembly VALUES (1,'ANT00001P1','ANTENNA','1','2025-12-08 19:52:54','LNA00001P1','LNA','1',
+           '2025-12-08 19:52:54','connected');",
+    );
+    std::fs::write(
+        data.join(".scan_tracker.json"),
+        "{\"last_backup_time\": \"2026-11-30T08:15:00.123456+00:00\", \"scans_since_backup\": 12}",
+    )
+    .unwrap();
+    let d = Daemon::start_in(
+        dir,
+        DaemonOpts::default().config("legacy_timezone = \"UTC\"\n").env("CASMAN_SYNC_BACKEND", "none"),
+    );
+    let s = d.ctl_json(&["sync", "status"]);
+    for db in s["databases"].as_array().unwrap() {
+        assert_eq!(db["writes_since_backup"], 12, "{s}");
+        assert_eq!(db["last_backup_at"], "2026-11-30T08:15:00Z", "{s}");
+    }
+    let adoption = d.ctl_json(&["database", "adoption"]).to_string();
+    assert!(adoption.contains(".scan_tracker.json imported: 12 write(s)"), "{adoption}");
+    assert!(adoption.contains("assembled_casm.db: first casman backup queued"), "{adoption}");
+    assert_eq!(sqlite(&d.data_dir.join("assembled_casm.db"), "SELECT COUNT(*) FROM assembly").trim(), "1");
+}

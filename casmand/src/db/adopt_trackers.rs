@@ -13,7 +13,7 @@
 //!
 //! An adopted database casman never backed up is queued for a backup at
 //! once (the retry queue keeps trying while offline). What was imported is
-//! added to the notes of parts.db's adoption report (`casmanctl database
+//! added to the notes of the adoption report (parts.db's when both were adopted) (`casmanctl database
 //! adoption`). The files themselves are left as they are.
 
 use std::path::Path;
@@ -206,9 +206,12 @@ pub async fn import(dbs: &Databases, dir: &Path, adopted: &[&'static str]) -> Re
     for n in &notes {
         tracing::info!(detail = %n, "adoption");
     }
-    if !notes.is_empty() {
-        adopt::add_notes(&dbs.parts, &notes).await.map_err(|e| DbError::Adopt {
-            path: dbs.parts.path.clone(),
+    // On the report of the first adopted file (parts.db when both were).
+    if let Some(db) = adopted.first().and_then(|name| dbs.by_name(name))
+        && !notes.is_empty()
+    {
+        adopt::add_notes(db, &notes).await.map_err(|e| DbError::Adopt {
+            path: db.path.clone(),
             reason: format!("recording the tracker import: {e}"),
         })?;
     }
