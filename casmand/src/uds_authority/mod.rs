@@ -43,7 +43,9 @@ use tonic::transport::server::Connected;
 /// What replaces an invalid `:authority`.
 pub const REPLACEMENT: &[u8] = b"localhost";
 
-const PREFACE_LEN: usize = 24;
+/// The HTTP/2 client connection preface.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const PREFACE_LEN: usize = PREFACE.len();
 const FRAME_HEADER_LEN: usize = 9;
 const HEADERS: u8 = 0x1;
 const CONTINUATION: u8 = 0x9;
@@ -142,12 +144,18 @@ impl<S> AuthorityFix<S> {
                 return Ok(());
             }
             if self.preface_left > 0 {
-                let n = self.preface_left.min(self.input.len());
-                let head: Vec<u8> = self.input.drain(..n).collect();
-                self.emit(&head);
-                self.preface_left -= n;
-                if self.preface_left > 0 {
+                if self.input.len() < PREFACE.len() {
+                    if !PREFACE.starts_with(&self.input) {
+                        // Not HTTP/2 (h2 answers it): nothing to parse.
+                        self.give_up_parsing();
+                    }
                     return Ok(());
+                }
+                let head: Vec<u8> = self.input.drain(..PREFACE.len()).collect();
+                self.emit(&head);
+                self.preface_left = 0;
+                if head != PREFACE {
+                    self.give_up_parsing();
                 }
                 continue;
             }

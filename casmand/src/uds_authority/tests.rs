@@ -161,3 +161,11 @@ async fn a_large_block_is_split_at_the_frame_size() -> Result<(), Box<dyn std::e
     assert_eq!(blocks[0].1.last().map(|(_, v)| v.len()), Some(20_000));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_that_is_not_http2_passes_untouched() -> Result<(), Box<dyn std::error::Error>> {
+    let mut input = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    input.extend(frame(HEADERS, END_HEADERS, 1, &first_block("%2Fx")));
+    assert_eq!(through(input.clone()).await?, input);
+    Ok(())
+}
