@@ -111,4 +111,8 @@ pub enum Command {
     /// Print the man page (roff) of casmanctl.
     #[command(hide = true)]
     Man,
+    /// List every command with a one-line description (also
+    /// `casmanctl --list-commands`, as CAsMan's `casman --list-commands`).
+    #[command(long_flag = "list-commands")]
+    Commands,
 }

@@ -59,6 +59,10 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
             Ok(())
         }
         Command::Man => cmd::meta::man(),
+        Command::Commands => {
+            cmd::meta::list_commands();
+            Ok(())
+        }
         command => {
             let conn = Conn::open(cli.socket, cli.operator, cli.timeout).await?;
             match command {
@@ -80,7 +84,7 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                     cmd::current::connections(&conn, part, part_type, cli.json).await
                 }
                 Command::Chains { complete } => cmd::current::chains(&conn, complete, cli.json).await,
-                Command::Completions { .. } | Command::Man => Ok(()),
+                Command::Completions { .. } | Command::Man | Command::Commands => Ok(()),
             }
         }
     }

@@ -1,5 +1,6 @@
 //! casmand's configuration, layered with figment, lowest to highest:
 //! built-in defaults < `/etc/casman/casmand.toml` (or `--config FILE`) <
+//! a CAsMan `config.yaml` (see [`crate::config_yaml`]) <
 //! environment (`CASMAN_*` and the CAsMan names, see [`crate::config_env`]) <
 //! systemd credentials (see [`crate::config_credentials`]) < command-line flags. Unknown keys and malformed values are errors that name
 //! the key and where it came from.
@@ -61,6 +62,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// Barcode label sizes and sheet layout (`barcode` in CAsMan's config.yaml).
     pub labels: casman_labels::LabelsConfig,
+    /// A CAsMan `config.yaml` read as a layer above this file (see
+    /// `crate::config_yaml`). Default: one found beside the databases; `""`
+    /// reads none.
+    pub config_yaml: Option<PathBuf>,
 }
 
 /// The web views served over HTTP (see `crate::web`).
@@ -282,6 +287,7 @@ impl Default for Config {
             quota: QuotaConfig::default(),
             http: HttpConfig::default(),
             labels: casman_labels::LabelsConfig::default(),
+            config_yaml: None,
         }
     }
 }
@@ -351,6 +357,9 @@ pub struct Overrides {
     /// `--site-id`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub site_id: Option<String>,
+    /// `--config-yaml`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_yaml: Option<PathBuf>,
 }
 
 /// Why the configuration could not be loaded.
@@ -383,7 +392,7 @@ pub struct Loaded {
 /// is read if it exists (or `$CONFIGURATION_DIRECTORY/casmand.toml` under systemd).
 pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
     let mut sources = vec!["defaults".to_owned()];
-    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    let mut base = Figment::from(Serialized::defaults(Config::default()));
     let path = match file {
         Some(p) => {
             std::fs::metadata(p)
@@ -393,32 +402,92 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         None => default_config_file(),
     };
     if let Some(p) = path {
-        fig = fig.merge(Toml::file_exact(&p));
+        base = base.merge(Toml::file_exact(&p));
         sources.push(format!("file {}", p.display()));
     }
     let env = EnvLayer::from_process();
+    let db_paths = db_paths_layer(&env)?;
+    let creds = crate::config_credentials::CredentialsLayer::from_process();
+    let flags = Serialized::defaults(overrides.clone());
+    let above = |fig: Figment| {
+        let fig = fig.merge(env.clone());
+        let fig = match &db_paths {
+            Some(dir) => fig.merge(Serialized::default("data_dir", dir)),
+            None => fig,
+        };
+        fig.merge(creds.clone()).merge(flags.clone())
+    };
+    // Which config.yaml (flag, key, or found beside the databases) is known
+    // only once every other layer is read.
+    let pre: Config = above(base.clone()).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
+    let yaml = match crate::config_yaml::locate(pre.config_yaml.as_deref(), &absolute(&pre.data_dir)) {
+        Some((p, found)) => {
+            let layer = crate::config_yaml::YamlLayer::read(&p)?;
+            if found {
+                tracing::info!(file = %layer.path().display(), "reading the CAsMan config.yaml found beside the databases (choose another with --config-yaml, or config_yaml = \"\" for none)");
+            }
+            if !layer.ignored().is_empty() {
+                tracing::warn!(file = %layer.path().display(), ignored = %layer.ignored().join(", "), "config.yaml keys without a casman meaning are ignored");
+            }
+            Some(layer)
+        }
+        None => None,
+    };
+    let fig = match &yaml {
+        Some(layer) => above(base.merge(layer.clone())),
+        None => above(base),
+    };
+    if let Some(layer) = &yaml {
+        sources.push(layer.describe(&fig));
+    }
     if !env.is_empty() {
         sources.push(format!("environment ({})", env.names().join(", ")));
     }
-    fig = fig.merge(env);
-    let creds = crate::config_credentials::CredentialsLayer::from_process();
+    if let Some(dir) = &db_paths {
+        sources
+            .push(format!("environment (CASMAN_PARTS_DB/CASMAN_ASSEMBLED_DB: data_dir = {})", dir.display()));
+    }
     if !creds.is_empty() {
         sources.push(format!("systemd credentials ({})", creds.names().join(", ")));
     }
-    fig = fig.merge(creds);
-    let flags = Serialized::defaults(overrides.clone());
     if overrides.data_dir.is_some()
         || overrides.socket.is_some()
         || overrides.socket_mode.is_some()
         || overrides.site_id.is_some()
+        || overrides.config_yaml.is_some()
     {
         sources.push("command-line flags".into());
     }
-    fig = fig.merge(flags);
     let mut config: Config = fig.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
     config.validate()?;
     config.data_dir = absolute(&config.data_dir);
     Ok(Loaded { config, sources })
+}
+
+/// The data directory named by the Python tool's `CASMAN_PARTS_DB` /
+/// `CASMAN_ASSEMBLED_DB` variables, checked against `CASMAN_DATABASE_DIR`.
+fn db_paths_layer(env: &EnvLayer) -> Result<Option<PathBuf>, ConfigError> {
+    let var = |n: &str| std::env::var(n).ok();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let Some(dir) = crate::config_db_paths::data_dir(
+        var("CASMAN_PARTS_DB").as_deref(),
+        var("CASMAN_ASSEMBLED_DB").as_deref(),
+        &cwd,
+        "environment",
+    )?
+    else {
+        return Ok(None);
+    };
+    if env.names().iter().any(|n| n == "CASMAN_DATABASE_DIR")
+        && let Some(set) = var("CASMAN_DATABASE_DIR")
+        && absolute(&cwd.join(&set)) != dir
+    {
+        return Err(ConfigError::Invalid(format!(
+            "CASMAN_DATABASE_DIR = {set:?} but CASMAN_PARTS_DB/CASMAN_ASSEMBLED_DB name {}: set one of them",
+            dir.display()
+        )));
+    }
+    Ok(Some(dir))
 }
 
 fn default_config_file() -> Option<PathBuf> {

@@ -50,6 +50,7 @@ const TEXT_KEYS: &[&str] = &[
     "admin_group",
     "site_id",
     "legacy_timezone",
+    "config_yaml",
     "sync.backend",
     "sync.storage_class",
     "store.bucket_name",
@@ -117,7 +118,15 @@ fn key_for(name: &str) -> Option<(String, Kind)> {
 
 /// `CASMAN_SOCKET_MODE` and the like: top-level keys also work without `__`.
 fn is_top_level_key(rest: &str) -> bool {
-    matches!(rest, "SOCKET_MODE" | "SOCKET_GROUP" | "ADMIN_GROUP" | "LEGACY_TIMEZONE" | "SHUTDOWN_TIMEOUT")
+    matches!(
+        rest,
+        "SOCKET_MODE"
+            | "SOCKET_GROUP"
+            | "ADMIN_GROUP"
+            | "LEGACY_TIMEZONE"
+            | "SHUTDOWN_TIMEOUT"
+            | "CONFIG_YAML"
+    )
 }
 
 impl Provider for EnvLayer {
@@ -176,6 +185,7 @@ mod tests {
             ("R2_BUCKET_NAME", "b"),
             ("CASMAN_LOG", "debug"),
             ("CASMAN_PARTS_DB", "x.db"),
+            ("CASMAN_BARCODE_DIR", "/srv/labels"),
             ("HOME", "/root"),
         ]);
         assert_eq!(l.names(), vec!["CASMAN_DATABASE_DIR", "R2_BUCKET_NAME"]);

@@ -10,9 +10,11 @@ pub mod authz;
 pub mod backup;
 pub mod config;
 pub mod config_credentials;
+pub mod config_db_paths;
 pub mod config_duration;
 pub mod config_env;
 pub mod config_http;
+pub mod config_yaml;
 pub mod context;
 pub mod db;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod schedule;
 pub mod server;
 pub mod systemd;
 pub mod timestamp;
+pub mod uds_authority;
 pub mod web;
 
 #[cfg(test)]
@@ -33,6 +36,7 @@ mod fuzz_tests;
 use std::{future::Future, path::PathBuf};
 
 use casman_proto::socket::{Side, default_socket_path};
+use futures_util::TryStreamExt;
 use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 
@@ -155,7 +159,9 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let mut server_stop = stop_rx.clone();
-    let incoming = UnixListenerStream::new(listener);
+    // Clients that send the socket path as :authority (grpcio, grpc-java)
+    // are served too: see `uds_authority`.
+    let incoming = UnixListenerStream::new(listener).map_ok(uds_authority::AuthorityFix::new);
     let serve = router.serve_with_incoming_shutdown(incoming, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     });

@@ -13,6 +13,10 @@ struct Args {
     /// Configuration file (default: /etc/casman/casmand.toml if it exists).
     #[arg(long, short = 'c', value_name = "FILE", env = "CASMAN_CONFIG")]
     config: Option<PathBuf>,
+    /// A CAsMan config.yaml to read as a layer above the configuration file
+    /// (default: one found beside the databases).
+    #[arg(long, value_name = "FILE")]
+    config_yaml: Option<PathBuf>,
     /// Data directory holding the databases (overrides configuration and environment).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         socket: args.socket,
         socket_mode: args.socket_mode,
         site_id: args.site_id,
+        config_yaml: args.config_yaml,
     };
     let loaded = match config::load(args.config.as_deref(), &overrides) {
         Ok(l) => l,

@@ -30,10 +30,8 @@ def main() -> int:
     ap.add_argument("--operator", default="lab-script", help="name recorded in the audit log")
     args = ap.parse_args()
 
-    # grpcio understands unix:///absolute/path targets. Its default :authority
-    # for them is the socket path, which the daemon's HTTP/2 stack rejects as a
-    # malformed authority: send "localhost" instead.
-    channel = grpc.insecure_channel(f"unix://{args.socket}", options=[("grpc.default_authority", "localhost")])
+    # grpcio understands unix:///absolute/path targets; no options needed.
+    channel = grpc.insecure_channel(f"unix://{args.socket}")
     grpc.channel_ready_future(channel).result(timeout=10)
     # The operator's name travels in a metadata header, as casmanctl --operator does.
     meta = [("x-casman-operator", args.operator)]

@@ -91,7 +91,7 @@ fn main() {
     let mut restores = Vec::new();
     for key in keys.iter().take(5) {
         let t = Instant::now();
-        d.ctl_ok(&["sync", "restore", key, "--no-backup"]);
+        d.ctl_ok(&["sync", "restore", key, "--no-backup", "--yes"]);
         restores.push(t.elapsed());
     }
 

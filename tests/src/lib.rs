@@ -340,6 +340,68 @@ pub fn sqlite(db: &Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The Python with grpcio for tests of lab-script clients: `$CASMAN_PYTHON`
+/// (set by tests/run, which installs grpcio into the project's venv), else
+/// that venv (`${CASMAN_VENV:-~/.cache/casman-venv}`). `None` (the test
+/// skips, saying so) only outside CI and when `CASMAN_PYTHON` is unset.
+pub fn grpcio_python() -> Option<PathBuf> {
+    let explicit = std::env::var_os("CASMAN_PYTHON").map(PathBuf::from);
+    let python = explicit.clone().unwrap_or_else(|| {
+        let venv = std::env::var_os("CASMAN_VENV").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/casman-venv")
+        });
+        venv.join("bin/python")
+    });
+    let ok = Command::new(&python)
+        .args(["-c", "import grpc"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        explicit.is_none() && std::env::var_os("CI").is_none(),
+        "{}: grpcio missing (tests/run installs it)",
+        python.display()
+    );
+    eprintln!("SKIPPED: no Python with grpcio at {} (run tests/run)", python.display());
+    None
+}
+
+/// A Python snippet using grpcio with no channel options (its default
+/// `:authority` for a Unix target is the percent-encoded socket path): three
+/// health checks on one connection and a GetStatus; prints `ok N`. The
+/// socket is its first argument.
+pub const DEFAULT_GRPCIO_CLIENT: &str = r#"
+import sys, grpc
+channel = grpc.insecure_channel("unix://" + sys.argv[1])
+check = channel.unary_unary("/grpc.health.v1.Health/Check")
+for _ in range(3):  # several requests on one connection (HPACK dynamic table)
+    reply = check(b"", timeout=10)
+    assert reply == b"\x08\x01", reply  # status: SERVING
+status = channel.unary_unary("/casman.v1.Daemon/GetStatus")(b"", timeout=10)
+print("ok", len(status))
+"#;
+
+/// Runs [`DEFAULT_GRPCIO_CLIENT`] with `python` against `socket`, asserting
+/// it succeeds.
+pub fn run_default_grpcio(python: &Path, socket: &Path, log: &str) {
+    let out = Command::new(python)
+        .args(["-c", DEFAULT_GRPCIO_CLIENT])
+        .arg(socket)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("ok "),
+        "grpcio with default options failed: {}\n{}\n--- daemon log ---\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
 pub mod fault_proxy;
 pub mod s3;
 pub use fault_proxy::{Fault, FaultProxy};

@@ -103,7 +103,7 @@ fn backup_then_restore_gives_identical_content_on_every_backend() {
 
         d.ctl_ok(&["parts", "add", "COAXLONG", "3", "2"]);
         assert_ne!(parts_rows(&d), before);
-        let out = d.ctl_json(&["sync", "restore", &key]);
+        let out = d.ctl_json(&["sync", "restore", &key, "--yes"]);
         assert_eq!(out["restored"]["key"], key.as_str());
         assert!(out["safety_backup"]["key"].as_str().unwrap().contains("_lab_2_"), "{out}");
         assert_eq!(parts_rows(&d), before, "{}: restored content differs", backend.name());
@@ -254,7 +254,7 @@ fn a_flipped_bit_is_refused_and_the_database_is_untouched() {
             Backend::Moto(m) => moto_flip(&m.endpoint, &key),
             Backend::S3s(s, _) => flip_a_bit(&s.root.join(BUCKET).join(&key)),
         }
-        let err = d.ctl_err(&["sync", "restore", &key], 1);
+        let err = d.ctl_err(&["sync", "restore", &key, "--yes"], 1);
         match backend {
             Backend::S3s(..) => assert!(err.contains(&key), "{err}"),
             _ => {
@@ -317,9 +317,9 @@ fn python_layout_versions_are_listed_and_restored_and_garbage_is_refused() {
     let listed = versions(&d, "parts.db");
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().all(|v| v["reason"] == "legacy" && v["codec"] == "none"));
-    let err = d.ctl_err(&["sync", "restore", &bad], 1);
+    let err = d.ctl_err(&["sync", "restore", &bad, "--yes"], 1);
     assert!(err.contains("not an SQLite database"), "{err}");
-    let out = d.ctl_json(&["sync", "restore", &good, "--no-backup"]);
+    let out = d.ctl_json(&["sync", "restore", &good, "--no-backup", "--yes"]);
     assert_eq!(out["checksum_checked"], true);
     // A CAsMan file is adopted before it goes live: 1 -> P1, every row kept.
     assert_eq!(
@@ -343,7 +343,7 @@ fn restoring_the_oldest_kept_version_works_with_retention_at_capacity() {
     assert!(!listed.contains(&keys[0]));
     let oldest = &keys[1];
     d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
-    d.ctl_ok(&["sync", "restore", oldest]);
+    d.ctl_ok(&["sync", "restore", oldest, "--yes"]);
     assert_eq!(d.ctl_json(&["parts", "count"])["total"], 2);
     // The restored version is the base: later backups keep it.
     for _ in 0..4 {
@@ -372,7 +372,7 @@ fn a_daemon_killed_during_restore_leaves_the_old_or_the_new_database() {
     for delay_us in [0u64, 2_000, 5_000, 10_000, 20_000, 40_000, 80_000, 160_000] {
         let mut restore = d
             .ctl_cmd()
-            .args(["sync", "restore", &key, "--no-backup"])
+            .args(["sync", "restore", &key, "--no-backup", "--yes"])
             .stderr(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

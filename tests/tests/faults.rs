@@ -98,7 +98,7 @@ fn a_truncated_download_is_refused_and_the_live_database_left_alone() {
     assert_eq!(rows(&d), "2");
     for fault in [Fault::ShortBody, Fault::ResetMidResponse] {
         p.inject("GET", VERSION, fault, 10);
-        let out = d.ctl(&["sync", "restore", &key, "--no-backup"]);
+        let out = d.ctl(&["sync", "restore", &key, "--no-backup", "--yes"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{fault:?}: a damaged download was restored: {stderr}");
         assert!(!stderr.contains("internal error"), "{fault:?}: says what failed: {stderr}");
@@ -107,7 +107,7 @@ fn a_truncated_download_is_refused_and_the_live_database_left_alone() {
     }
     assert!(!p.applied().is_empty());
     // Whole again, the same restore goes through.
-    d.ctl_ok(&["sync", "restore", &key, "--no-backup"]);
+    d.ctl_ok(&["sync", "restore", &key, "--no-backup", "--yes"]);
     assert_eq!(rows(&d), "1");
 }
 

@@ -70,11 +70,11 @@ fn no_number_is_issued_twice_across_restore_pull_merge_clear_and_restart() {
     issued.add(&lab, "ANTENNA", 3);
     issued.add(&lab, "LNA", 2);
     lab.ctl_ok(&["scan", "connect", "ANT00008P1", "LNA00002P1"]);
-    let restored = lab.ctl_json(&["sync", "restore", &old]);
+    let restored = lab.ctl_json(&["sync", "restore", &old, "--yes"]);
     assert_eq!(part_count(&lab), 5);
     // The restore names the parts the assembly log still references.
     assert_eq!(restored["missing_parts"], serde_json::json!(["ANT00008P1", "LNA00002P1"]), "{restored}");
-    let human = lab.ctl_ok(&["sync", "restore", &old, "--no-backup"]);
+    let human = lab.ctl_ok(&["sync", "restore", &old, "--no-backup", "--yes"]);
     assert!(human.contains("no longer holds") && human.contains("ANT00008P1"), "{human}");
     // Generation continues above every number ever issued.
     assert_eq!(issued.add(&lab, "ANTENNA", 2), ["ANT00009P1", "ANT00010P1"]);
@@ -95,7 +95,7 @@ fn no_number_is_issued_twice_across_restore_pull_merge_clear_and_restart() {
 
     // Field restores the oldest version (5 parts) and lab pulls it: lab's
     // file now lacks most of its numbers, its record does not.
-    field.ctl_ok(&["sync", "restore", &old]);
+    field.ctl_ok(&["sync", "restore", &old, "--yes"]);
     assert_eq!(issued.add(&field, "ANTENNA", 1), ["ANT50002P1"]);
     backup_parts(&field);
     assert_eq!(sync_parts(&lab, &[])["state"], "pulled");
@@ -126,7 +126,7 @@ fn no_number_is_issued_twice_across_restore_pull_merge_clear_and_restart() {
     assert_eq!(issued.add(&field, "ANTENNA", 1), ["ANT50005P1"]);
 
     // Restoring the first version once more, after all that: still nothing reused.
-    lab.ctl_ok(&["sync", "restore", &old]);
+    lab.ctl_ok(&["sync", "restore", &old, "--yes"]);
     issued.add(&lab, "ANTENNA", 3);
     issued.add(&lab, "LNA", 3);
     assert!(issued.0.len() > 30, "{:?}", issued.0);

@@ -147,7 +147,7 @@ fn status_reports_settings_databases_fleet_and_newer_versions() {
     let out = lab.ctl_json(&["sync", "backup", "--parts"]);
     let lab_key = out["backups"][0]["key"].as_str().unwrap().to_owned();
     // field continues from lab's version: its next version is the new head.
-    field.ctl_ok(&["sync", "restore", &lab_key, "--no-backup"]);
+    field.ctl_ok(&["sync", "restore", &lab_key, "--no-backup", "--yes"]);
     field.ctl_ok(&["parts", "add", "LNA", "3", "1"]);
     let field_key =
         field.ctl_json(&["sync", "backup", "--parts"])["backups"][0]["key"].as_str().unwrap().to_owned();

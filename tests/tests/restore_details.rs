@@ -34,7 +34,7 @@ fn after_a_restore_sync_status_names_the_restored_version_and_the_mode_is_kept()
     let parts = d.data_dir.join("parts.db");
     std::fs::set_permissions(&parts, std::fs::Permissions::from_mode(0o640)).unwrap();
 
-    d.ctl_ok(&["sync", "restore", &old]);
+    d.ctl_ok(&["sync", "restore", &old, "--yes"]);
     let mode = std::fs::metadata(&parts).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640, "parts.db mode after the restore: {mode:o}");
 

@@ -138,7 +138,7 @@ fn a_restore_is_not_undone_by_the_next_sync_here_or_elsewhere() {
     sync(&b, &["--parts"]);
     assert_eq!(b.ctl_json(&["parts", "count"])["total"], 6);
 
-    a.ctl_ok(&["sync", "restore", &old]);
+    a.ctl_ok(&["sync", "restore", &old, "--yes"]);
     assert_eq!(a.ctl_json(&["parts", "count"])["total"], 3);
     let r = sync(&a, &["--parts"]);
     assert_eq!(state_of(&r, "parts.db")["state"], "up-to-date", "{r:?}");

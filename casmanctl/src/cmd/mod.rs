@@ -12,6 +12,7 @@ pub mod positions;
 pub mod progress;
 pub mod prompt;
 pub mod scan;
+pub mod scan_interactive;
 pub mod snap;
 pub mod sync;
 pub mod sync_list;

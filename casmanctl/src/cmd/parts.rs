@@ -76,6 +76,10 @@ pub struct ListArgs {
     /// At most this many (0 = all).
     #[arg(long, default_value_t = 0)]
     limit: u32,
+    /// Every part (CAsMan's `parts list --all`; without filters or a limit
+    /// every part is listed anyway).
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
 }
 
 /// Runs a parts command.
@@ -87,7 +91,7 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
                 part_type: l.part_type.unwrap_or_default(),
                 polarization: l.polarization.unwrap_or_default(),
                 since: l.since.unwrap_or_default(),
-                limit: l.limit,
+                limit: if l.all { 0 } else { l.limit },
                 pattern: String::new(),
             };
             print_parts(list(conn, req).await?, as_json);
@@ -146,7 +150,9 @@ async fn add(conn: &Conn, a: AddArgs, as_json: bool) -> Result<(), CtlError> {
         (t, c, p) if prompt::interactive() => {
             let t = match t {
                 Some(t) => t,
-                None => prompt::ask("Part type (ANTENNA, LNA, COAXSHORT, COAXLONG, BACBOARD): ")?,
+                None => {
+                    prompt::ask("Part type (ANTENNA, LNA, COAXSHORT, COAXLONG, BACBOARD; 0 = all five): ")?
+                }
             };
             let c = match c {
                 Some(c) => c,
@@ -168,12 +174,18 @@ async fn add(conn: &Conn, a: AddArgs, as_json: bool) -> Result<(), CtlError> {
             ));
         }
     };
-    let resp = conn
-        .parts()
-        .add_parts(conn.request(AddPartsRequest { part_type, count, polarization }))
-        .await?
-        .into_inner();
-    let numbers: Vec<String> = resp.parts.iter().map(|p| p.part_number.clone()).collect();
+    // CAsMan's interactive `0`: every type that can be generated.
+    let types: Vec<String> = if part_type.trim() == "0" {
+        ["ANTENNA", "LNA", "COAXSHORT", "COAXLONG", "BACBOARD"].map(String::from).to_vec()
+    } else {
+        vec![part_type]
+    };
+    let mut numbers: Vec<String> = Vec::new();
+    for part_type in types {
+        let req = AddPartsRequest { part_type, count, polarization: polarization.clone() };
+        let resp = conn.parts().add_parts(conn.request(req)).await?.into_inner();
+        numbers.extend(resp.parts.into_iter().map(|p| p.part_number));
+    }
     let sheet = match &a.labels {
         Some(path) => Some(super::labels::sheet_of(conn, numbers.clone(), path).await),
         None => None,

@@ -23,3 +23,23 @@ pub fn show(prompt: &str) {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
 }
+
+/// Asks a person to confirm the destructive `what` (e.g. "restoring
+/// parts.db in place") unless `yes` (`--yes`). Without a terminal there is
+/// nobody to ask: the command is refused unless `--yes` was given.
+pub fn confirm(what: &str, yes: bool) -> Result<(), CtlError> {
+    if yes {
+        return Ok(());
+    }
+    if !interactive() {
+        return Err(CtlError::Usage(format!(
+            "{what} needs confirmation: run it on a terminal, or pass --yes (nothing was changed)"
+        )));
+    }
+    let answer = ask(&format!("{what}. Continue? [y/N] "))?;
+    if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(CtlError::Usage("not confirmed; nothing was changed".into()))
+    }
+}

@@ -1,15 +1,16 @@
 //! `casmanctl scan ...`, `chain`, `history`, `visualize chains`.
 
-use std::io::BufRead;
-
 use casman_proto::v1::{
     ConnectRequest, Connection, DisconnectRequest, GetChainRequest, GetHistoryRequest, RemovePartRequest,
-    RenderChainsRequest, ValidatePartRequest, ValidatePartResponse,
+    RenderChainsRequest, ValidatePartRequest,
 };
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::prompt;
+use super::{
+    prompt,
+    scan_interactive::{Mode, interactive},
+};
 use crate::{client::Conn, error::CtlError, output};
 
 /// Scan commands.
@@ -30,13 +31,15 @@ pub enum ScanCmd {
         b: String,
     },
     /// Interactive scanning: each line on stdin is a scan; pairs of scans
-    /// (source, then target) are connected. `quit` ends.
+    /// (source, then target) are connected; after a BACBOARD the SNAP chassis,
+    /// slot and port are asked for. `quit` ends, at any prompt.
     Connection {
         /// Chain mode: each target becomes the next source.
         #[arg(long)]
         chain: bool,
     },
-    /// Interactive scanning: pairs of scans are disconnected. `quit` ends.
+    /// Interactive scanning: scan a part, then choose one of its connections
+    /// by number (or scan its other end) to disconnect. `quit` ends.
     Disconnection,
     /// Disconnect every active connection of PART.
     Remove {
@@ -55,7 +58,8 @@ pub enum VisualizeCmd {
     Chains,
 }
 
-fn conn_json(c: &Connection) -> Value {
+/// The `--json` shape of a connection.
+pub(super) fn conn_json(c: &Connection) -> Value {
     json!({"source": c.source, "source_type": c.source_type, "target": c.target, "target_type": c.target_type,
            "scan_time": c.scan_time, "event_id": c.event_id})
 }
@@ -128,97 +132,6 @@ async fn remove(conn: &Conn, part: String, yes: bool, as_json: bool) -> Result<(
             println!("disconnected {} -X-> {}", c.source, c.target);
         }
     }
-    Ok(())
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Mode {
-    Connect { chain: bool },
-    Disconnect,
-}
-
-fn describe(v: &ValidatePartResponse) -> String {
-    let pol = if v.polarization.is_empty() { String::new() } else { format!(" {}", v.polarization) };
-    let links = if v.connections.is_empty() {
-        "no connections".to_owned()
-    } else {
-        v.connections.iter().map(|c| format!("{} -> {}", c.source, c.target)).collect::<Vec<_>>().join(", ")
-    };
-    format!("{} ({}{pol}; {links})", v.part, v.part_type)
-}
-
-/// The interactive scanner. Each stdin line is one scan (a USB barcode scanner
-/// types the label and Enter). Prompts and part descriptions go to stderr,
-/// results to stdout, so a piped session is scriptable. A bad scan is
-/// reported and the session goes on; `quit` or end of input ends it.
-async fn interactive(conn: &Conn, mode: Mode, as_json: bool) -> Result<(), CtlError> {
-    let verb = match mode {
-        Mode::Connect { .. } => "connect",
-        Mode::Disconnect => "disconnect",
-    };
-    eprintln!("Scanning to {verb}: scan the first part, then the second. Type quit to end.");
-    let mut lines = std::io::stdin().lock().lines();
-    let mut first: Option<ValidatePartResponse> = None;
-    let (mut done, mut refused) = (0u32, 0u32);
-    loop {
-        let role = if first.is_none() { "first" } else { "second" };
-        prompt::show(&format!("{role} part> "));
-        let Some(line) = lines.next() else { break };
-        let scan = line.map_err(|e| CtlError::Io(format!("reading stdin: {e}")))?.trim().to_owned();
-        if scan.is_empty() {
-            continue;
-        }
-        if matches!(scan.to_ascii_lowercase().as_str(), "quit" | "q" | "exit") {
-            break;
-        }
-        let checked =
-            conn.assembly().validate_part(conn.request(ValidatePartRequest { part: scan.clone() })).await;
-        let part = match checked {
-            Ok(p) => p.into_inner(),
-            Err(s) => {
-                eprintln!("  ✗ {scan}: {}", s.message());
-                refused += 1;
-                continue;
-            }
-        };
-        eprintln!("  ✓ {}", describe(&part));
-        let Some(src) = first.take() else {
-            first = Some(part);
-            continue;
-        };
-        let result = match mode {
-            Mode::Connect { .. } => conn
-                .assembly()
-                .connect(conn.request(ConnectRequest { source: src.part.clone(), target: part.part.clone() }))
-                .await
-                .map(|r| r.into_inner().connection),
-            Mode::Disconnect => conn
-                .assembly()
-                .disconnect(conn.request(DisconnectRequest { a: src.part.clone(), b: part.part.clone() }))
-                .await
-                .map(|r| r.into_inner().connection),
-        };
-        match result {
-            Ok(c) => {
-                let c = c.unwrap_or_default();
-                done += 1;
-                if as_json {
-                    println!("{}", json!({ "action": verb, "connection": conn_json(&c) }));
-                } else {
-                    let arrow = if matches!(mode, Mode::Connect { .. }) { "->" } else { "-X->" };
-                    println!("{verb}ed {} {arrow} {}", c.source, c.target);
-                }
-                if let Mode::Connect { chain: true } = mode {
-                    first = Some(part);
-                }
-            }
-            Err(s) => {
-                refused += 1;
-                eprintln!("  ✗ {}", s.message());
-            }
-        }
-    }
-    eprintln!("{done} {verb}ion(s) recorded, {refused} scan(s) refused");
     Ok(())
 }
 

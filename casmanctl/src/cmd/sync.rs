@@ -26,9 +26,14 @@ pub enum SyncCmd {
         /// Only assembled_casm.db.
         #[arg(long)]
         assembled: bool,
-        /// Replace diverged local changes with the other site's version (they are backed up first).
+        /// Replace the local file with the store's newest version whatever its
+        /// state (up to date, local changes, diverged), after storing the local
+        /// state as a safety version. Root or the admin group; asks first.
         #[arg(long)]
         force: bool,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long, short = 'y', requires = "force")]
+        yes: bool,
     },
     /// Bring a diverged database up to date by adding the other site's changes.
     Merge {
@@ -73,6 +78,9 @@ pub enum SyncCmd {
         /// Do not take a safety backup of the current database first.
         #[arg(long)]
         no_backup: bool,
+        /// Do not ask for confirmation of a restore in place (needed without a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Download versions and check their checksum and integrity (the newest by default).
     Verify {
@@ -119,7 +127,20 @@ fn show_progress(bar: &mut Bar, p: &TransferProgress) {
 /// Runs a sync command.
 pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlError> {
     match cmd {
-        SyncCmd::Sync { parts, assembled, force } => {
+        SyncCmd::Sync { parts, assembled, force, yes } => {
+            if force {
+                let which = match selected(parts, assembled).as_slice() {
+                    [db] => db.clone(),
+                    _ => "parts.db and assembled_casm.db".into(),
+                };
+                super::prompt::confirm(
+                    &format!(
+                        "A forced sync replaces {which} with the store's newest version (the local state is \
+                         stored first as a safety version)"
+                    ),
+                    yes,
+                )?;
+            }
             super::sync_sites::sync(conn, parts, assembled, force, as_json).await
         }
         SyncCmd::Merge { parts, assembled, prefer } => {
@@ -127,7 +148,12 @@ pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlErro
         }
         SyncCmd::Backup { parts, assembled } => backup(conn, selected(parts, assembled), as_json).await,
         SyncCmd::List { db, wide } => list(conn, db, wide, as_json).await,
-        SyncCmd::Restore { key, dest, no_backup } => restore(conn, key, dest, no_backup, as_json).await,
+        SyncCmd::Restore { key, dest, no_backup, yes } => {
+            if dest.is_none() {
+                super::prompt::confirm(&format!("Restoring {key} replaces the live database"), yes)?;
+            }
+            restore(conn, key, dest, no_backup, as_json).await
+        }
         SyncCmd::Verify { db, all, key } => verify(conn, db, all, key, as_json).await,
         SyncCmd::Status => status(conn, as_json).await,
         SyncCmd::Maintain => maintain(conn, as_json).await,

@@ -59,6 +59,10 @@ fn result_message(db: &str, outcome: SyncOutcome) -> SyncResult {
         SyncOutcome::Pulled { version, safety, forced } => {
             r.state = if forced { "forced" } else { "pulled" }.into();
             r.message = match &safety {
+                Some(s) if forced => format!(
+                    "{db}: replaced by {} from site {} (forced; the local state is kept as {})",
+                    version.key, version.site, s.key
+                ),
                 Some(s) => format!(
                     "{db}: replaced by {} from site {} (local changes kept as {})",
                     version.key, version.site, s.key

@@ -4,8 +4,13 @@
 //! the base is an ancestor of the remote head (a fast-forward), or the site is
 //! a new installation with no data of its own. When both sides changed, the
 //! local state is backed up first (a branch, nothing lost) and the divergence
-//! is reported; `--force` replaces it after that backup, `sync merge` brings
-//! the other side's changes in.
+//! is reported; `sync merge` brings the other side's changes in.
+//!
+//! `--force` ("force download even if up-to-date") replaces the local file
+//! with the store's newest version in every state (up to date, local ahead,
+//! diverged), after storing the local state as a pre-restore safety version
+//! (never a sync head, so no site pulls it back) unless the store already
+//! holds exactly that state.
 
 use super::{
     manifest::{Manifest, Reason, Version},
@@ -86,12 +91,33 @@ impl BackupService {
             crate::db::issued::record(&self.dbs.state, &published).await?;
         }
         let Some(head) = manifest.head().cloned() else {
+            if force {
+                return Err(Error::refused(format!(
+                    "the store holds no version of {db} to take; nothing was changed"
+                )));
+            }
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         };
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
         let local = snapshot::take(&live, &self.tmp_dir).await?;
         let base = sync_state::base(&self.dbs.state, db).await?;
+        if force {
+            let safety = match manifest.find_sha(&local.sha256) {
+                Some(v) => v.clone(),
+                None => {
+                    let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+                    let v = self
+                        .store_snapshot(db, &local, Reason::PreRestore, &manifest, None, progress)
+                        .await?;
+                    sync_state::backup_stored(&self.dbs.state, db, &v.key, &v.created_at, covered).await?;
+                    v
+                }
+            };
+            let version = self.pull(db, &head, progress).await?;
+            tracing::info!(database = db, key = %version.key, safety = %safety.key, "forced sync: local file replaced");
+            return Ok(SyncOutcome::Pulled { version, safety: Some(safety), forced: true });
+        }
         if local.sha256 == head.sha256 {
             if base.as_ref().map(|b| &b.sha256) != Some(&head.sha256) {
                 sync_state::set_base(&self.dbs.state, db, &head.key, &head.sha256, "sync").await?;
@@ -130,10 +156,6 @@ impl BackupService {
                 v
             }
         };
-        if force {
-            let version = self.pull(db, &head, progress).await?;
-            return Ok(SyncOutcome::Pulled { version, safety: Some(stored), forced: true });
-        }
         Ok(SyncOutcome::Diverged(divergence(&manifest, stored, head, base.map(|b| b.sha256))))
     }
 

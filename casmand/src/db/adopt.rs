@@ -252,3 +252,16 @@ async fn row_counts(conn: &mut SqliteConnection) -> Result<BTreeMap<String, i64>
     }
     Ok(out)
 }
+
+/// Appends `notes` to the adoption report of `db` (which must have one).
+pub async fn add_notes(db: &Db, notes: &[String]) -> Result<(), sqlx::Error> {
+    let Some(mut r) = report(db).await? else { return Ok(()) };
+    r.notes.extend(notes.iter().cloned());
+    let json = serde_json::to_string(&r).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    sqlx::query("UPDATE casman_meta SET value = ? WHERE key = ?")
+        .bind(json)
+        .bind(REPORT_KEY)
+        .execute(&*db.writer().await)
+        .await?;
+    Ok(())
+}

@@ -5,6 +5,7 @@
 
 pub mod adopt;
 mod adopt_tables;
+pub mod adopt_trackers;
 pub mod assembly;
 pub mod audit;
 pub mod batch;
@@ -111,9 +112,10 @@ impl Databases {
         for name in [PARTS_DB, ASSEMBLED_DB, STATE_DB] {
             preflight::check(&dir.join(name)).await?;
         }
-        let parts = open_one(dir, PARTS_DB, &PARTS_MIGRATIONS, Some(tz)).await?;
-        let assembled = open_one(dir, ASSEMBLED_DB, &ASSEMBLED_MIGRATIONS, Some(tz)).await?;
-        let state = open_one(dir, STATE_DB, &STATE_MIGRATIONS, None).await?;
+        let (parts, parts_adopted) = open_one(dir, PARTS_DB, &PARTS_MIGRATIONS, Some(tz)).await?;
+        let (assembled, assembled_adopted) =
+            open_one(dir, ASSEMBLED_DB, &ASSEMBLED_MIGRATIONS, Some(tz)).await?;
+        let (state, _) = open_one(dir, STATE_DB, &STATE_MIGRATIONS, None).await?;
         // Every number the files mention is known as issued before the first
         // request (the old part_sequences marks, adopted CAsMan files).
         let started = std::time::Instant::now();
@@ -126,7 +128,14 @@ impl Databases {
             runs = known.iter().map(|(_, _, r)| r.len()).sum::<usize>(),
             "issued part numbers recorded"
         );
-        Ok(Databases { parts, assembled, state })
+        let dbs = Databases { parts, assembled, state };
+        let adopted: Vec<&'static str> = [(PARTS_DB, parts_adopted), (ASSEMBLED_DB, assembled_adopted)]
+            .into_iter()
+            .filter_map(|(n, a)| a.then_some(n))
+            .collect();
+        // The Python tool's trackers, read once on adoption.
+        adopt_trackers::import(&dbs, dir, &adopted).await?;
+        Ok(dbs)
     }
 
     /// The database called `name`.
@@ -147,7 +156,7 @@ async fn open_one(
     name: &'static str,
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
-) -> Result<Db, DbError> {
+) -> Result<(Db, bool), DbError> {
     open_path(dir.join(name), name, migrator, legacy_tz, false).await
 }
 
@@ -165,7 +174,7 @@ pub async fn prepare_replacement(path: &Path, name: &'static str, tz: &TimeZone)
     // Restore and pull (and the other site's copy in a merge): the kept
     // current state of the incoming copy is rebuilt from its log, whatever
     // wrote the copy.
-    let db = open_path(path.to_path_buf(), name, migrator, Some(tz), true).await?;
+    let (db, _) = open_path(path.to_path_buf(), name, migrator, Some(tz), true).await?;
     db.close().await;
     Ok(())
 }
@@ -190,7 +199,7 @@ async fn open_path(
     migrator: &'static Migrator,
     legacy_tz: Option<&TimeZone>,
     rebuild: bool,
-) -> Result<Db, DbError> {
+) -> Result<(Db, bool), DbError> {
     let adopt_plan = match legacy_tz {
         Some(tz) => adopt::plan(&path, tz).await?,
         None => None,
@@ -206,5 +215,5 @@ async fn open_path(
     if name == ASSEMBLED_DB && (rebuild || adopted || !assembly::was_rebuilt(&db).await.unwrap_or(false)) {
         rebuild_kept_state(&db).await?;
     }
-    Ok(db)
+    Ok((db, adopted))
 }
