@@ -328,6 +328,16 @@ fn admin_loads_csv_all_or_nothing_and_is_for_admins() {
     let r = alice.post("/admin/api/add-parts", add.clone());
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["parts"], json!(["LNA00004P1", "LNA00005P1"]));
+    // The batch's label sheet, for admins only.
+    let url = r.json()["labels_url"].as_str().unwrap().to_owned();
+    assert_eq!(url, "/admin/labels.pdf?parts=LNA00004P1,LNA00005P1");
+    let sheet = alice.get(&url);
+    assert_eq!(sheet.status, 200, "{}", sheet.body);
+    assert!(sheet.headers.contains("content-type: application/pdf"), "{}", sheet.headers);
+    assert!(sheet.headers.contains("labels_lna00004p1_lna00005p1.pdf"), "{}", sheet.headers);
+    assert!(sheet.body.starts_with("%PDF-"), "a PDF");
+    assert_eq!(bob.get(&url).status, 403);
+    assert_eq!(alice.get("/admin/labels.pdf?parts=").status, 400);
     assert_eq!(alice.post("/admin/api/add-parts", add).json()["replayed"], true);
     let lnas = sqlite(
         &d.data_dir.join("parts.db"),

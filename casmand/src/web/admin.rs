@@ -142,13 +142,70 @@ pub(super) async fn add_parts(
         .once(&web.ctx.dbs().state, &op, "parts.add", &b.request_id, async {
             let rows = writes::add_parts(&ctx, &caller, part_type, pol, b.count).await?;
             let numbers: Vec<&str> = rows.iter().map(|r| r.part_number.as_str()).collect();
-            Ok(json!({"ok": true, "parts": numbers, "message": match (numbers.first(), numbers.last()) {
+            let labels = format!("/admin/labels.pdf?parts={}", numbers.join(","));
+            Ok(json!({"ok": true, "parts": numbers, "labels_url": labels, "message": match (numbers.first(), numbers.last()) {
                 (Some(f), Some(l)) => format!("Added {} part(s): {f} … {l}", numbers.len()),
                 _ => "No parts added".to_owned(),
             }}))
         })
         .await?;
     Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LabelsQuery {
+    /// Part numbers (or SNAP port ids), comma-separated, in sheet order.
+    #[serde(default)]
+    parts: String,
+}
+
+/// Most labels one download carries (a sheet per batch, not per inventory).
+const MAX_LABELS: usize = 2_000;
+
+/// `GET /admin/labels.pdf?parts=ANT00001P1,ANT00002P1,...`: the label sheet
+/// of a batch (what `casmanctl parts add ... --labels` writes), laid out by
+/// `[labels]`. Offered after "Add parts"; reads nothing and writes nothing.
+pub(super) async fn labels_sheet(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<LabelsQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    // A download, not a write: no same-origin check (a link is a plain
+    // navigation), but an admin's sign-in like every /admin request.
+    match signin::operator(&web, &headers) {
+        Some(op) if op.admin => {}
+        Some(op) => {
+            return Err(ApiError(Error::PermissionDenied(format!(
+                "operator {:?} is not an admin (admin = true in [[http.operators]])",
+                op.name
+            ))));
+        }
+        None => {
+            return Err(ApiError(Error::PermissionDenied(
+                "not signed in: sign in on this device first".into(),
+            )));
+        }
+    }
+    let ids: Vec<&str> = q.parts.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if ids.is_empty() || ids.len() > MAX_LABELS {
+        return Err(Error::invalid(format!(
+            "a label sheet takes 1 to {MAX_LABELS} part numbers (parts=A,B,...), not {}",
+            ids.len()
+        ))
+        .into());
+    }
+    let pdf = crate::labels::sheet_of(&web.ctx.config().labels, &ids)?;
+    let name = format!("labels_{}_{}.pdf", ids[0], ids[ids.len() - 1])
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '.', "_");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        pdf,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

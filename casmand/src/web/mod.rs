@@ -159,6 +159,7 @@ fn router(web: Web) -> Router {
         .route("/admin/api/add-parts", post(admin::add_parts))
         .route("/admin/api/backup", post(admin::backup))
         .route("/admin/api/sync-status", get(admin::sync_status))
+        .route("/admin/labels.pdf", get(admin::labels_sheet))
         .route("/assets/scanner.css", get(|| async { asset(SCANNER_CSS, "text/css; charset=utf-8") }))
         .route("/assets/scanner.js", get(|| async { asset(SCANNER_JS, "text/javascript; charset=utf-8") }))
         .route("/assets/admin.js", get(|| async { asset(ADMIN_JS, "text/javascript; charset=utf-8") }))

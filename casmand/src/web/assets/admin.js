@@ -27,7 +27,13 @@
       box(out, "norecord", "NOT RECORDED", "No answer from casmand (" + e.message + "). Retry is safe.", retry);
       return;
     }
-    if (r.ok) { box(out, "ok", r.replayed ? "DONE (already, on the first try)" : "DONE", r.message); if (again) again(); return; }
+    if (r.ok) {
+      let link = null;
+      if (r.labels_url) { link = el("a", "big", "Download the label sheet (PDF)"); link.href = r.labels_url; link.id = "labels-link"; }
+      box(out, "ok", r.replayed ? "DONE (already, on the first try)" : "DONE", r.message, link);
+      if (again) again();
+      return;
+    }
     let extra = null;
     if (r.problems) {
       extra = el("ul", "problems");
