@@ -97,14 +97,7 @@ impl FaultProxy {
 
     /// Options for a casmand whose store is `bucket` behind this proxy.
     pub fn daemon_opts(&self, bucket: &str, site: &str) -> crate::DaemonOpts {
-        crate::DaemonOpts::default()
-            .env("CASMAN_SYNC_BACKEND", "s3")
-            .env("R2_ENDPOINT", &self.endpoint)
-            .env("R2_BUCKET_NAME", bucket)
-            .env("R2_ACCESS_KEY_ID", "test")
-            .env("R2_SECRET_ACCESS_KEY", "test")
-            .env("CASMAN_STORE__PATH_STYLE", "true")
-            .env("CASMAN_SITE_ID", site)
+        crate::s3::s3_daemon_opts(&self.endpoint, bucket, site)
     }
 }
 

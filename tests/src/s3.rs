@@ -62,6 +62,19 @@ pub fn moto_server_path() -> PathBuf {
     venv.join("bin/moto_server")
 }
 
+/// Options for a casmand backing up to `bucket` at the S3 `endpoint` as
+/// `site` (path-style addressing, test credentials).
+pub fn s3_daemon_opts(endpoint: &str, bucket: &str, site: &str) -> crate::DaemonOpts {
+    crate::DaemonOpts::default()
+        .env("CASMAN_SYNC_BACKEND", "s3")
+        .env("R2_ENDPOINT", endpoint)
+        .env("R2_BUCKET_NAME", bucket)
+        .env("R2_ACCESS_KEY_ID", "test")
+        .env("R2_SECRET_ACCESS_KEY", "test")
+        .env("CASMAN_STORE__PATH_STYLE", "true")
+        .env("CASMAN_SITE_ID", site)
+}
+
 /// moto's standalone S3 server on 127.0.0.1, killed on drop.
 #[derive(Debug)]
 pub struct MotoServer {
@@ -161,14 +174,7 @@ impl MotoServer {
     /// Options for a casmand backing up to this server's `bucket` as `site`
     /// (path-style addressing, test credentials).
     pub fn daemon_opts(&self, bucket: &str, site: &str) -> crate::DaemonOpts {
-        crate::DaemonOpts::default()
-            .env("CASMAN_SYNC_BACKEND", "s3")
-            .env("R2_ENDPOINT", &self.endpoint)
-            .env("R2_BUCKET_NAME", bucket)
-            .env("R2_ACCESS_KEY_ID", "test")
-            .env("R2_SECRET_ACCESS_KEY", "test")
-            .env("CASMAN_STORE__PATH_STYLE", "true")
-            .env("CASMAN_SITE_ID", site)
+        s3_daemon_opts(&self.endpoint, bucket, site)
     }
 
     /// Creates `bucket` (moto does not check signatures: a bare PUT will do).
