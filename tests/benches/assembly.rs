@@ -177,8 +177,24 @@ async fn main() {
     }
     let started = Instant::now();
     // Production log level (info: one "request applied" line per write).
-    let d = Daemon::start_in(dir, DaemonOpts::default().env("CASMAN_LOG", "info"));
-    println!("fixture adopted and daemon ready in {:.1} s", started.elapsed().as_secs_f64());
+    // Backups off unless CASMAN_BENCH_BACKUPS=1: the default trigger backs the
+    // 10 MB file up every 10 writes, which under sustained load means one
+    // snapshot + zstd after another, measured here apart from the write path.
+    let backups = std::env::var("CASMAN_BENCH_BACKUPS").is_ok_and(|v| v == "1");
+    let mut opts = DaemonOpts::default().env("CASMAN_LOG", "info");
+    if !backups {
+        opts = opts.env("CASMAN_SYNC_ENABLED", "false");
+    }
+    let d = Daemon::start_in(dir, opts);
+    println!(
+        "fixture adopted and daemon ready in {:.1} s; backups {}",
+        started.elapsed().as_secs_f64(),
+        if backups {
+            "on (every 10 writes, local directory)"
+        } else {
+            "off (CASMAN_BENCH_BACKUPS=1 turns them on)"
+        }
+    );
     let pid = d.pid();
     let channel = casman_proto::client::connect(&d.socket).await.unwrap();
     let mut c = AssemblyClient::new(channel.clone());
@@ -188,7 +204,10 @@ async fn main() {
     let lnas = new_parts(&channel, "LNA", 2_520).await;
     let pairs: Vec<(String, String)> = ants.into_iter().zip(lnas).skip(2_520 - 17).collect();
     let (a, b) = pairs[16].clone();
-    println!("fresh pair {a} -> {b}; fixture: 100,000 events; release build; 2 workers in the client");
+    println!(
+        "fresh pair {a} -> {b}; fixture: 100,000 events; {} build; 2 client threads in this process",
+        if cfg!(debug_assertions) { "DEBUG" } else { "release" }
+    );
 
     // --- latency: fresh pair vs the same pair after 5,000 more events ----------------
     latencies(&mut c, &a, &b, 20).await; // warm-up
