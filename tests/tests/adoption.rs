@@ -257,7 +257,7 @@ fn legacy(name: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipped: {} is absent", p.display());
+        casman_tests::skip(&format!("{} is absent", p.display()));
         None
     }
 }

@@ -58,7 +58,7 @@ fn as_other_user(ctl: &Path, socket: &Path, args: &[&str]) -> Output {
 #[test]
 fn another_user_may_record_but_clears_only_as_admin() {
     if !can_setpriv() {
-        eprintln!("SKIPPED: needs root and util-linux setpriv to act as a second uid");
+        casman_tests::skip("needs root and util-linux setpriv to act as a second uid");
         return;
     }
     let (d, ctl) = daemon("socket_mode = \"0666\"\n");
@@ -80,7 +80,7 @@ fn another_user_may_record_but_clears_only_as_admin() {
 #[test]
 fn the_admin_group_may_clear() {
     if !can_setpriv() {
-        eprintln!("SKIPPED: needs root and util-linux setpriv to act as a second uid");
+        casman_tests::skip("needs root and util-linux setpriv to act as a second uid");
         return;
     }
     let (d, ctl) = daemon(&format!("socket_mode = \"0666\"\nadmin_group = \"{GID}\"\n"));

@@ -39,7 +39,7 @@ fn artifacts() -> PathBuf {
 fn views_work_in_headless_chromium() {
     let chromium = std::env::var("CASMAN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let (Some(modules), true) = (playwright_dir(), Path::new(&chromium).exists()) else {
-        println!("skipped: needs {chromium} and playwright-core (tests/run installs both)");
+        casman_tests::skip(&format!("needs {chromium} and playwright-core (tests/run installs both)"));
         return;
     };
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

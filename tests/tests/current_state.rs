@@ -403,7 +403,7 @@ fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
 /// against casmand's own answers, for every part with events.
 fn check_queries_on(file: &str, golden_edges: Option<usize>, has_disconnects: bool) {
     let Some(src) = legacy(file) else {
-        eprintln!("skipped: ../shared/legacy is absent");
+        casman_tests::skip("../shared/legacy is absent");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -493,7 +493,7 @@ fn the_golden_edges_come_out_of_the_kept_state_and_the_log() {
         legacy("golden/assembled_casm-2026-01.current_state.txt"),
         legacy("golden/assembled_casm-2026-01.ascii_chains.txt"),
     ) else {
-        eprintln!("skipped: ../shared/legacy is absent");
+        casman_tests::skip("../shared/legacy is absent");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -55,7 +55,7 @@ fn can_unshare() -> bool {
 #[test]
 fn events_reach_the_journal_with_casman_fields() {
     if !can_unshare() {
-        eprintln!("SKIPPED: needs root and `unshare --mount` to fake journald's socket");
+        casman_tests::skip("needs root and `unshare --mount` to fake journald's socket");
         return;
     }
     let dir = tempfile::Builder::new().prefix("casman-journald-").tempdir().unwrap();

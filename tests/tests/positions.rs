@@ -14,7 +14,7 @@ fn legacy(name: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        println!("skipped: {} is absent", p.display());
+        casman_tests::skip(&format!("{} is absent", p.display()));
         None
     }
 }
