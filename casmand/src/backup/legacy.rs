@@ -69,6 +69,7 @@ pub async fn import(store: &Store, db: &str) -> Result<Manifest> {
             site: LEGACY_SITE.into(),
             seq: 0,
             sha256,
+            content_sha256: None,
             raw_bytes: raw,
             stored_bytes: info.size,
             codec: "none".into(),

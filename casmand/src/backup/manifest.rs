@@ -58,8 +58,14 @@ pub struct Version {
     pub site: String,
     /// Per-site sequence number.
     pub seq: u64,
-    /// SHA-256 of the raw (uncompressed) snapshot: the version's identity.
+    /// The version's identity: the SHA-256 of the raw (uncompressed)
+    /// snapshot, except for a restore record (see `content_sha256`).
     pub sha256: String,
+    /// For a restore record only: the SHA-256 of the content it points at
+    /// (the object under `key`, an older version's). A restore stores no new
+    /// object; its identity is new, so ancestry has no cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<String>,
     /// Size of the raw snapshot.
     pub raw_bytes: u64,
     /// Size of the stored object.
@@ -87,6 +93,38 @@ pub struct Version {
     /// that diverged from another site's work.
     #[serde(default)]
     pub branch: bool,
+}
+
+impl Version {
+    /// SHA-256 of the bytes stored under `key` (what a download must hash to).
+    pub fn content_sha(&self) -> &str {
+        self.content_sha256.as_deref().unwrap_or(&self.sha256)
+    }
+
+    /// A record that `self` was restored at `site` over `head` (SHA-256 of the
+    /// head then), at `now`, as sequence `seq`: the same object, a new
+    /// identity descending from the head, so sync never undoes the restore.
+    pub fn restored(&self, head: Option<&str>, site: &str, seq: u64, now: &str) -> Version {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in ["casman-restore", self.content_sha(), head.unwrap_or(""), site, now] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        Version {
+            sha256: hex::encode(h.finalize()),
+            content_sha256: Some(self.content_sha().to_owned()),
+            created_at: now.to_owned(),
+            site: site.to_owned(),
+            seq,
+            parent: head.map(str::to_owned),
+            merged_from: None,
+            reason: Reason::Restore,
+            casman_version: env!("CARGO_PKG_VERSION").into(),
+            branch: false,
+            ..self.clone()
+        }
+    }
 }
 
 /// The manifest of one database.
@@ -198,9 +236,16 @@ impl Manifest {
         self.versions.iter().find(|v| v.key == key)
     }
 
-    /// The version with this content.
-    pub fn find_sha(&self, sha: &str) -> Option<&Version> {
-        self.versions.iter().find(|v| v.sha256 == sha)
+    /// A version whose stored content has this SHA-256 (a version or a
+    /// restore record of it).
+    pub fn find_content(&self, sha: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.content_sha() == sha)
+    }
+
+    /// The content SHA-256 of the version with identity `id` (`id` itself
+    /// when no version has it: a base recorded before the manifest knew it).
+    pub fn content_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.versions.iter().find(|v| v.sha256 == id).map_or(id, Version::content_sha)
     }
 
     /// The next sequence number for `site`.
@@ -256,6 +301,7 @@ pub(crate) mod tests {
             site: site.into(),
             seq,
             sha256: format!("sha-{key}"),
+            content_sha256: None,
             raw_bytes: 10,
             stored_bytes: 5,
             codec: "zstd".into(),
@@ -283,6 +329,37 @@ pub(crate) mod tests {
         assert_eq!(m.next_seq("elsewhere"), 1);
         let round = Manifest::parse(&m.to_bytes()).unwrap_or_default();
         assert_eq!(round, m);
+    }
+
+    #[test]
+    fn a_restore_record_descends_from_the_head_and_points_at_the_old_content() {
+        let mut m = Manifest::new("assembled_casm.db");
+        let a = v("a", "2026-01-01T00:00:00Z", "lab", 1, Reason::Manual);
+        let mut b = v("b", "2026-01-02T00:00:00Z", "lab", 2, Reason::Manual);
+        b.parent = Some(a.sha256.clone());
+        m.versions.extend([a.clone(), b.clone()]);
+        let r = a.restored(Some(&b.sha256), "lab", 3, "2026-01-03T00:00:00Z");
+        assert_eq!((r.key.as_str(), r.content_sha()), ("a", a.sha256.as_str()));
+        assert_ne!(r.sha256, a.sha256);
+        m.versions.push(r.clone());
+        assert_eq!(m.head().map(|h| h.sha256.as_str()), Some(r.sha256.as_str()));
+        assert!(m.is_ancestor(&b.sha256, &r.sha256));
+        assert_eq!(m.content_of(&r.sha256), a.sha256);
+        assert_eq!(m.content_of("unknown"), "unknown");
+        assert_eq!(m.find_content(&b.sha256).map(|v| v.key.as_str()), Some("b"));
+        let round = Manifest::parse(&m.to_bytes()).unwrap_or_default();
+        assert_eq!(round, m);
+        // Old manifests (no content field) still read; the field is omitted when absent.
+        assert!(
+            !String::from_utf8_lossy(&Manifest::parse(&a_manifest(&a)).unwrap_or_default().to_bytes())
+                .contains("content_sha256")
+        );
+    }
+
+    fn a_manifest(a: &Version) -> Vec<u8> {
+        let mut m = Manifest::new("parts.db");
+        m.versions.push(a.clone());
+        m.to_bytes()
     }
 
     #[test]

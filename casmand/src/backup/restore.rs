@@ -101,9 +101,10 @@ impl BackupService {
             .await
             .map_err(|e| Error::internal("hashing", e))?
             .map_err(|e| Error::internal("hashing", e))?;
-        let checksum_checked = version.sha256 != "unknown";
-        if checksum_checked && sha != version.sha256 {
-            return Err(refuse(&format!("the SHA-256 check (expected {}, got {sha})", version.sha256)));
+        let expected = version.content_sha();
+        let checksum_checked = expected != "unknown";
+        if checksum_checked && sha != expected {
+            return Err(refuse(&format!("the SHA-256 check (expected {expected}, got {sha})")));
         }
         match preflight::check(&raw).await {
             Ok(()) => {}
@@ -150,8 +151,9 @@ impl BackupService {
                 "the issued part numbers could not be recorded ({e}); nothing was changed"
             ))
         })?;
-        // A local copy always; a safety backup in the store unless declined.
-        let local_copy = local_safety_copy(&db).await?;
+        // A safety backup in the store unless declined (nothing is uploaded
+        // when the current state is already stored); a local copy always:
+        // the replaced file itself, kept by link, not copied.
         let safety = if safety_backup {
             progress(Progress { database: db_name.into(), phase: "safety backup", done: 0, total: 0 });
             let outcome = self.backup_locked(&db, Reason::PreRestore, progress).await.map_err(|e| {
@@ -164,13 +166,14 @@ impl BackupService {
         } else {
             None
         };
+        let local_copy = local_copy_path(&db)?;
         progress(Progress { database: db_name.into(), phase: "swap", done: 0, total: 0 });
-        db.replace_file(&verified.file)
+        db.replace_file(&verified.file, Some(&local_copy))
             .await
             .map_err(|e| Error::internal("replacing the database file", e))?;
         // Record the restored state as the newest version, descending from the
         // current head, so that no sync (here or at another site) undoes it.
-        self.record_restore(&db, &version, progress).await;
+        self.record_restore(&db, &version).await;
         let missing_parts =
             issued::missing_parts(&self.dbs.parts, &self.dbs.assembled).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot compare the assembly log with parts.db");
@@ -209,38 +212,35 @@ impl BackupService {
 }
 
 impl BackupService {
-    /// After a restore in place: stores the restored state as a new version
-    /// (reason `restore`) whose parent is the current head, and makes it the
-    /// base. If the store refuses, the base is the restored version with
-    /// reason `restore`, which sync will not fast-forward over.
-    async fn record_restore(&self, db: &crate::db::Db, restored: &Version, progress: ProgressFn<'_>) {
+    /// After a restore in place: records in the manifest that `restored` is
+    /// now the state of this site, as a new version descending from the
+    /// current head that points at the same stored object (nothing is
+    /// uploaded), and makes it the base. If the store cannot be reached, the
+    /// base is the restored version with reason `restore`, which sync will
+    /// not fast-forward over.
+    async fn record_restore(&self, db: &crate::db::Db, restored: &Version) {
         let state = &self.dbs.state;
         let recorded = async {
-            let (m, _) = self.manifest(db.name).await?;
-            if let Some(head) = m.head() {
-                sync_state::set_base(state, db.name, &head.key, &head.sha256, "restore-parent").await?;
-            }
-            // The file notes its own restore, which also makes it a new version
-            // (content identical to the old one would be the old one).
-            let note =
-                serde_json::json!({"from": restored.key, "at": crate::timestamp::now(), "site": self.site});
-            sqlx::query("INSERT OR REPLACE INTO casman_meta (key, value) VALUES ('restored', ?)")
-                .bind(note.to_string())
-                .execute(&*db.writer().await)
-                .await?;
-            let snap = super::snapshot::take(db, &self.tmp_dir).await?;
             let covered = sync_state::writes_since_backup(state, db.name).await?;
-            let v = self.store_snapshot(db.name, &snap, Reason::Restore, &m, None, progress).await?;
-            sync_state::set_base(state, db.name, &v.key, &v.sha256, "backup").await?;
-            // The last backup is now this version (its key and its time).
-            sync_state::backup_stored(state, db.name, &v.key, &v.created_at, covered).await?;
-            let (site, sha) = (self.site.clone(), v.sha256.clone());
+            let now = crate::timestamp::now();
+            let mut record = None;
+            let site = self.site.clone();
             self.update_manifest(db.name, |m| {
-                m.bases.insert(site.clone(), sha.clone());
+                let r =
+                    restored.restored(m.head().map(|h| h.sha256.as_str()), &site, m.next_seq(&site), &now);
+                if m.versions.iter().all(|v| v.sha256 != r.sha256) {
+                    m.versions.push(r.clone());
+                }
+                m.bases.insert(site.clone(), r.sha256.clone());
+                record = Some(r);
                 Ok(())
             })
             .await?;
-            Ok::<_, Error>(v)
+            let r = record.ok_or_else(|| Error::internal("recording the restore", "no manifest update"))?;
+            sync_state::set_base(state, db.name, &r.key, &r.sha256, "backup").await?;
+            // The last backup is now this version (its key and its time).
+            sync_state::backup_stored(state, db.name, &r.key, &r.created_at, covered).await?;
+            Ok::<_, Error>(r)
         }
         .await;
         if let Err(e) = recorded {
@@ -250,18 +250,12 @@ impl BackupService {
     }
 }
 
-/// Writes a consistent copy of `db` to `<data dir>/safety/` before it is replaced.
-async fn local_safety_copy(db: &crate::db::Db) -> Result<PathBuf> {
+/// Where the file a restore replaces is kept: `<data dir>/safety/`.
+fn local_copy_path(db: &crate::db::Db) -> Result<PathBuf> {
     let dir = db.path.parent().map(|d| d.join("safety")).unwrap_or_else(|| PathBuf::from("safety"));
     std::fs::create_dir_all(&dir).map_err(|e| Error::internal("creating the safety directory", e))?;
     let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
-    let path = dir.join(format!("{}.{stamp}.pre-restore", db.name));
-    sqlx::query("VACUUM INTO ?")
-        .bind(path.display().to_string())
-        .execute(&*db.reader().await)
-        .await
-        .map_err(|e| Error::internal("taking the local safety copy", e))?;
-    Ok(path)
+    Ok(dir.join(format!("{}.{stamp}.pre-restore", db.name)))
 }
 
 /// The result of verifying one version.

@@ -23,12 +23,17 @@ pub fn doomed<'m>(
 ) -> Vec<&'m Version> {
     let day_ago = now.checked_sub(jiff::SignedDuration::from_hours(24 * SAFETY_COPY_DAYS)).unwrap_or(now);
     let cutoff = crate::timestamp::format(day_ago);
-    m.newest_first()
+    let doomed: Vec<&Version> = m
+        .newest_first()
         .into_iter()
         .skip(keep.max(1))
         .filter(|v| !(v.reason == Reason::PreRestore && v.created_at >= cutoff))
         .filter(|v| !protected.contains(&v.sha256))
-        .collect()
+        .collect();
+    // An object a kept version points at (a restore record shares its
+    // object with the restored version) stays, with every entry naming it.
+    let kept: Vec<&str> = m.versions.iter().filter(|v| !doomed.contains(v)).map(|v| v.key.as_str()).collect();
+    doomed.into_iter().filter(|v| !kept.contains(&v.key.as_str())).collect()
 }
 
 /// Applies retention to `db`'s versions; returns the keys deleted.
@@ -77,6 +82,7 @@ mod tests {
             site: "lab".into(),
             seq: 1,
             sha256: format!("sha-{key}"),
+            content_sha256: None,
             raw_bytes: 1,
             stored_bytes: 1,
             codec: "zstd".into(),
@@ -104,5 +110,9 @@ mod tests {
         assert_eq!(keys(doomed(&m, 10, &[], now)), Vec::<String>::new());
         // keep 0 still keeps the newest.
         assert!(!keys(doomed(&m, 0, &[], now)).contains(&"new".to_owned()));
+        // A kept restore record keeps the object it points at.
+        let record = m.versions[1].restored(Some("sha-new"), "lab", 2, "2026-01-10T11:30:00Z");
+        m.versions.push(record);
+        assert_eq!(keys(doomed(&m, 2, &["sha-old-base".into()], now)), ["old-safety"]);
     }
 }

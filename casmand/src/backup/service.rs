@@ -7,14 +7,14 @@ use std::{collections::HashMap, path::PathBuf, sync::Arc};
 use tokio::sync::Mutex;
 
 use super::{
-    codec, layout,
+    layout,
     manifest::{Manifest, Reason, Version},
     retention,
     snapshot::{self, Snapshot},
     store::{Precondition, Store, StoreError},
 };
 use crate::{
-    db::{Databases, Db, sync_state},
+    db::{Databases, Db, sync_state, watch::ChangeToken},
     error::{Error, Result},
     timestamp,
 };
@@ -61,6 +61,10 @@ pub struct BackupService {
     /// manifest in the store, the CAsMan import stands in): re-reads are
     /// conditional GETs answered "not modified".
     manifests: Arc<std::sync::Mutex<HashMap<String, CachedManifest>>>,
+    /// The content SHA-256 of each database at its last snapshot, with the
+    /// file's change token taken just before it: while the token is the
+    /// same, the content is known without reading the file.
+    identities: Arc<std::sync::Mutex<HashMap<&'static str, (ChangeToken, String)>>>,
 }
 
 /// A manifest as last read and its entity tag.
@@ -98,6 +102,7 @@ impl BackupService {
             legacy_tz,
             locks: Arc::new(locks),
             manifests: Arc::default(),
+            identities: Arc::default(),
         }
     }
 
@@ -226,13 +231,19 @@ impl BackupService {
     ) -> Result<Outcome> {
         let db = source.name;
         let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+        // Unchanged since the last snapshot, and that content is the newest
+        // version: decided without reading the file (one conditional GET).
+        if let Some(sha) = self.known_content(source) {
+            let (manifest, _) = self.manifest(db).await?;
+            if let Some(newest) = manifest.newest().filter(|v| v.content_sha() == sha) {
+                return self.unchanged(db, newest, covered).await;
+            }
+        }
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
-        let snap = snapshot::take(source, &self.tmp_dir).await?;
+        let snap = self.snapshot(source).await?;
         let (manifest, _) = self.manifest(db).await?;
-        if let Some(newest) = manifest.newest().filter(|v| v.sha256 == snap.sha256) {
-            tracing::info!(database = db, key = %newest.key, "unchanged since the newest version; nothing uploaded");
-            sync_state::backup_stored(&self.dbs.state, db, &newest.key, &newest.created_at, covered).await?;
-            return Ok(Outcome { version: newest.clone(), uploaded: false });
+        if let Some(newest) = manifest.newest().filter(|v| v.content_sha() == snap.sha256) {
+            return self.unchanged(db, newest, covered).await;
         }
         let version = self.store_snapshot(db, &snap, reason, &manifest, None, progress).await?;
         sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
@@ -248,6 +259,31 @@ impl BackupService {
         Ok(Outcome { version, uploaded: true })
     }
 
+    async fn unchanged(&self, db: &str, newest: &Version, covered: i64) -> Result<Outcome> {
+        tracing::info!(database = db, key = %newest.key, "unchanged since the newest version; nothing uploaded");
+        sync_state::backup_stored(&self.dbs.state, db, &newest.key, &newest.created_at, covered).await?;
+        Ok(Outcome { version: newest.clone(), uploaded: false })
+    }
+
+    /// The content SHA-256 of `source` if no commit or replacement happened
+    /// since its last snapshot.
+    pub(super) fn known_content(&self, source: &Db) -> Option<String> {
+        let now = source.change_token().ok()?;
+        let known = self.identities.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(source.name).filter(|(token, _)| *token == now).map(|(_, sha)| sha.clone())
+    }
+
+    /// Snapshots `source`, remembering its content for [`Self::known_content`].
+    pub(super) async fn snapshot(&self, source: &Db) -> Result<Snapshot> {
+        let token = source.change_token().ok();
+        let snap = snapshot::take(source, &self.tmp_dir).await?;
+        if let Some(token) = token {
+            let mut known = self.identities.lock().unwrap_or_else(|p| p.into_inner());
+            known.insert(source.name, (token, snap.sha256.clone()));
+        }
+        Ok(snap)
+    }
+
     /// Compresses and uploads `snap`, then records it in the manifest.
     pub(super) async fn store_snapshot(
         &self,
@@ -259,17 +295,7 @@ impl BackupService {
         progress: ProgressFn<'_>,
     ) -> Result<Version> {
         let started = std::time::Instant::now();
-        progress(Progress { database: db.into(), phase: "compress", done: 0, total: snap.raw_bytes });
-        let zst = tempfile::Builder::new()
-            .prefix(&format!("{db}.upload."))
-            .tempfile_in(&self.tmp_dir)
-            .map_err(|e| Error::internal("creating an upload file", e))?
-            .into_temp_path();
-        let (src, dst) = (snap.file.to_path_buf(), zst.to_path_buf());
-        let stored_bytes = tokio::task::spawn_blocking(move || codec::compress(&src, &dst))
-            .await
-            .map_err(|e| Error::internal("compressing", e))?
-            .map_err(|e| Error::internal("compressing", e))?;
+        let (zst, stored_bytes) = (&snap.packed, snap.stored_bytes);
         let base = sync_state::base(&self.dbs.state, db).await?;
         let parent = base.map(|b| b.sha256);
         let now = jiff::Timestamp::now();
@@ -296,6 +322,7 @@ impl BackupService {
             site: self.site.clone(),
             seq,
             sha256: snap.sha256.clone(),
+            content_sha256: None,
             raw_bytes: snap.raw_bytes,
             stored_bytes,
             codec: "zstd".into(),

@@ -1,105 +1,224 @@
-//! Consistent copies of a live database, taken with `VACUUM INTO` on a reader
-//! connection while writers keep committing (WAL): the copy is one
-//! transaction's view, never a file copied mid-write. The copy is checked
-//! with `PRAGMA integrity_check` before anything uses it.
+//! Consistent copies of a live database, taken with SQLite's online backup
+//! API as one page copy (`sqlite3_backup_step(-1)`: a single read
+//! transaction, so writers keep committing in WAL mode and the copy is one
+//! transaction's view, never restarted and never torn). Cost follows the
+//! file's pages, not its rows: nothing is rebuilt (`VACUUM INTO` rewrote
+//! every table and index).
+//!
+//! The copy is checked (`PRAGMA quick_check`), counted, then read once to
+//! hash it and compress it in the same pass, in 1 MiB blocks: memory stays
+//! bounded whatever the size of the file. Everything here blocks; [`take`]
+//! runs it on the blocking pool.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    io::{BufWriter, Read, Write},
+    path::Path,
+};
 
-use sqlx::Connection;
+use rusqlite::{Connection, OpenFlags};
+use sha2::{Digest, Sha256};
 
 use super::codec;
 use crate::{
-    db::{Db, preflight},
+    db::{Db, page_copy},
     error::{Error, Result},
 };
 
 /// Main tables whose rows are counted in the manifest.
 pub const COUNTED: [&str; 5] = ["parts", "antenna_positions", "snap_boards", "grid_positions", "assembly"];
 
-/// A snapshot file and its identity.
+/// A snapshot: the raw copy, its compressed form, and its identity.
 #[derive(Debug)]
 pub struct Snapshot {
     /// The raw SQLite file (deleted when dropped).
     pub file: tempfile::TempPath,
-    /// SHA-256 of the file.
+    /// The zstd-compressed file, ready to upload (deleted when dropped).
+    pub packed: tempfile::TempPath,
+    /// SHA-256 of the raw file.
     pub sha256: String,
-    /// Its size.
+    /// Size of the raw file.
     pub raw_bytes: u64,
+    /// Size of the compressed file.
+    pub stored_bytes: u64,
     /// Rows per main table.
     pub record_counts: BTreeMap<String, i64>,
     /// Last applied migration.
     pub schema_version: i64,
 }
 
-/// Snapshots `db` into a new file under `tmp_dir`.
+/// Snapshots `db` into new files under `tmp_dir`.
 pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
     std::fs::create_dir_all(tmp_dir).map_err(|e| Error::internal("creating the temporary directory", e))?;
-    let file = tempfile::Builder::new()
-        .prefix(&format!("{}.snapshot.", db.name))
-        .tempfile_in(tmp_dir)
-        .map_err(|e| Error::internal("creating a snapshot file", e))?
-        .into_temp_path();
-    // VACUUM INTO accepts an existing empty file.
-    sqlx::query("VACUUM INTO ?")
-        .bind(file.display().to_string())
-        .execute(&*db.reader().await)
+    let temp = |what: &str| -> Result<tempfile::TempPath> {
+        Ok(tempfile::Builder::new()
+            .prefix(&format!("{}.{what}.", db.name))
+            .tempfile_in(tmp_dir)
+            .map_err(|e| Error::internal("creating a snapshot file", e))?
+            .into_temp_path())
+    };
+    let (file, packed) = (temp("snapshot")?, temp("upload")?);
+    let (source, raw, zst) = (db.path.clone(), file.to_path_buf(), packed.to_path_buf());
+    let taken = tokio::task::spawn_blocking(move || take_blocking(&source, &raw, &zst))
         .await
-        .map_err(|e| Error::internal("taking a snapshot (VACUUM INTO)", e))?;
-    normalise_header(&file).map_err(|e| Error::internal("normalising the snapshot", e))?;
-    let integrity =
-        preflight::integrity_check(&file).await.map_err(|e| Error::internal("checking the snapshot", e))?;
-    if integrity != "ok" {
-        return Err(Error::internal("the snapshot failed PRAGMA integrity_check", integrity));
+        .map_err(|e| Error::internal("taking a snapshot", e))??;
+    Ok(Snapshot {
+        file,
+        packed,
+        sha256: taken.sha256,
+        raw_bytes: taken.raw_bytes,
+        stored_bytes: taken.stored_bytes,
+        record_counts: taken.record_counts,
+        schema_version: taken.schema_version,
+    })
+}
+
+struct Taken {
+    sha256: String,
+    raw_bytes: u64,
+    stored_bytes: u64,
+    record_counts: BTreeMap<String, i64>,
+    schema_version: i64,
+}
+
+fn take_blocking(source: &Path, raw: &Path, zst: &Path) -> Result<Taken> {
+    let sql = |what: &'static str| move |e: rusqlite::Error| Error::internal(what, e);
+    page_copy::page_copy(source, raw).map_err(sql("taking a snapshot (page copy)"))?;
+    let copy =
+        Connection::open_with_flags(raw, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(sql("opening the snapshot"))?;
+    // The copy carries the live file's WAL flag; a stored version is a plain
+    // rollback-journal file (one file, opened by any sqlite3 as it is).
+    copy.pragma_update(None, "journal_mode", "DELETE").map_err(sql("preparing the snapshot"))?;
+    let check: String =
+        copy.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(sql("checking the snapshot"))?;
+    if check != "ok" {
+        return Err(Error::internal("the snapshot failed PRAGMA quick_check", check));
     }
-    let (record_counts, schema_version) = describe(&file).await?;
-    let path = file.to_path_buf();
-    let (sha256, raw_bytes) = tokio::task::spawn_blocking(move || codec::sha256_file(&path))
-        .await
-        .map_err(|e| Error::internal("hashing the snapshot", e))?
-        .map_err(|e| Error::internal("hashing the snapshot", e))?;
-    Ok(Snapshot { file, sha256, raw_bytes, record_counts, schema_version })
+    let (record_counts, schema_version) = describe_conn(&copy).map_err(sql("reading the snapshot"))?;
+    drop(copy);
+    normalise_header(raw).map_err(|e| Error::internal("normalising the snapshot", e))?;
+    let (sha256, raw_bytes, stored_bytes) =
+        hash_and_compress(raw, zst).map_err(|e| Error::internal("compressing the snapshot", e))?;
+    Ok(Taken { sha256, raw_bytes, stored_bytes, record_counts, schema_version })
 }
 
-/// Offset of the schema cookie in the SQLite header.
-const SCHEMA_COOKIE: u64 = 40;
-
-/// `VACUUM INTO` writes the source's schema cookie plus one, so a snapshot of
-/// a restored snapshot would differ from it by that counter alone. Setting it
-/// to 1 in the fresh, unopened copy makes a snapshot's bytes (and so its
-/// SHA-256, the version's identity) depend on the content only. Safe: no
-/// connection has the file open, and any positive cookie is valid.
+/// Header fields a copy takes from its own history rather than from the
+/// content: the file change counter (24), the schema cookie (40) and the
+/// version-valid-for number (92). Setting all three to 1 in the closed copy
+/// makes its bytes, and so its SHA-256 (the version's identity), depend on
+/// the content only (a snapshot of a restored snapshot is the same version).
+/// Safe: no connection has the file open; 24 and 92 stay equal, so the
+/// in-header page count stays valid; any positive cookie is valid.
 fn normalise_header(path: &Path) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
+    use std::io::{Seek, SeekFrom};
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-    f.seek(SeekFrom::Start(SCHEMA_COOKIE))?;
-    f.write_all(&1u32.to_be_bytes())?;
-    f.sync_all()
+    for offset in [24u64, 40, 92] {
+        f.seek(SeekFrom::Start(offset))?;
+        f.write_all(&1u32.to_be_bytes())?;
+    }
+    Ok(())
 }
 
-/// Row counts of the main tables and the schema version of an SQLite file.
-pub async fn describe(path: &Path) -> Result<(BTreeMap<String, i64>, i64)> {
-    let err = |e: sqlx::Error| Error::internal("reading a snapshot", e);
-    let mut conn = preflight::read_only(path).await.map_err(err)?;
-    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .fetch_all(&mut conn)
-        .await
-        .map_err(err)?;
+/// Reads `raw` once: its SHA-256 and size, and its zstd compression written
+/// to `zst` (not synced: it is a temporary file for the upload).
+fn hash_and_compress(raw: &Path, zst: &Path) -> std::io::Result<(String, u64, u64)> {
+    let mut input = File::open(raw)?;
+    let out = File::create(zst)?;
+    let mut encoder = zstd::stream::Encoder::new(BufWriter::new(&out), codec::LEVEL)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        encoder.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+    encoder.finish()?.flush()?;
+    Ok((hex::encode(hasher.finalize()), total, out.metadata()?.len()))
+}
+
+/// Row counts of the main tables and the schema version of an open database.
+fn describe_conn(conn: &Connection) -> rusqlite::Result<(BTreeMap<String, i64>, i64)> {
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+    let tables: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     let mut counts = BTreeMap::new();
     for t in COUNTED.iter().filter(|t| tables.iter().any(|x| x == *t)) {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}")))
-            .fetch_one(&mut conn)
-            .await
-            .map_err(err)?;
+        let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?;
         counts.insert((*t).to_owned(), n);
     }
     let schema = if tables.iter().any(|t| t == "_sqlx_migrations") {
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(err)?
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success", [], |r| {
+            r.get(0)
+        })?
     } else {
         0
     };
-    let _ = conn.close().await;
     Ok((counts, schema))
+}
+
+/// Row counts of the main tables and the schema version of an SQLite file
+/// (opened read-only).
+pub async fn describe(path: &Path) -> Result<(BTreeMap<String, i64>, i64)> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        describe_conn(&conn)
+    })
+    .await
+    .map_err(|e| Error::internal("reading a snapshot", e))?
+    .map_err(|e| Error::internal("reading a snapshot", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(path: &Path, sql: &str) {
+        let c = Connection::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        c.execute_batch(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    #[test]
+    fn a_page_copy_is_a_plain_file_whose_bytes_depend_on_the_content_only() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::internal("tempdir", e))?;
+        let live = dir.path().join("live.db");
+        exec(
+            &live,
+            "PRAGMA journal_mode=WAL; CREATE TABLE parts (part_number TEXT);
+             INSERT INTO parts VALUES ('ANT00001P1'), ('ANT00002P1');",
+        );
+        let mut shas = Vec::new();
+        for i in 0..2 {
+            let (raw, zst) = (dir.path().join(format!("raw{i}")), dir.path().join(format!("zst{i}")));
+            let taken = take_blocking(&live, &raw, &zst)?;
+            assert_eq!(taken.record_counts.get("parts"), Some(&2));
+            assert_eq!(taken.raw_bytes, std::fs::metadata(&raw).map(|m| m.len()).unwrap_or(0));
+            assert!(taken.stored_bytes > 0 && taken.stored_bytes < taken.raw_bytes);
+            // Rollback-journal mode in the header (bytes 18 and 19 are 1).
+            let bytes = std::fs::read(&raw).map_err(|e| Error::internal("read", e))?;
+            assert_eq!((bytes[18], bytes[19]), (1, 1));
+            let (sha, _) = codec::sha256_file(&raw).map_err(|e| Error::internal("hash", e))?;
+            assert_eq!(sha, taken.sha256);
+            let unpacked = dir.path().join(format!("unpacked{i}"));
+            codec::decompress(&zst, &unpacked).map_err(|e| Error::internal("decompress", e))?;
+            assert_eq!(codec::sha256_file(&unpacked).map_err(|e| Error::internal("hash", e))?.0, sha);
+            shas.push(sha);
+        }
+        // Same content, same identity; a snapshot of a snapshot too.
+        assert_eq!(shas[0], shas[1]);
+        let (raw, zst) = (dir.path().join("raw-again"), dir.path().join("zst-again"));
+        assert_eq!(take_blocking(&dir.path().join("raw0"), &raw, &zst)?.sha256, shas[0]);
+        exec(&live, "INSERT INTO parts VALUES ('ANT00003P1');");
+        let (raw, zst) = (dir.path().join("raw2"), dir.path().join("zst2"));
+        let changed = take_blocking(&live, &raw, &zst)?;
+        assert_ne!(changed.sha256, shas[0]);
+        assert_eq!(changed.record_counts.get("parts"), Some(&3));
+        Ok(())
+    }
 }

@@ -15,7 +15,6 @@
 use super::{
     manifest::{Manifest, Reason, Version},
     service::{BackupService, Progress, ProgressFn},
-    snapshot,
 };
 use crate::{
     db::{
@@ -100,10 +99,10 @@ impl BackupService {
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         };
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
-        let local = snapshot::take(&live, &self.tmp_dir).await?;
+        let local = self.snapshot(&live).await?;
         let base = sync_state::base(&self.dbs.state, db).await?;
         if force {
-            let safety = match manifest.find_sha(&local.sha256) {
+            let safety = match manifest.find_content(&local.sha256) {
                 Some(v) => v.clone(),
                 None => {
                     let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
@@ -118,7 +117,7 @@ impl BackupService {
             tracing::info!(database = db, key = %version.key, safety = %safety.key, "forced sync: local file replaced");
             return Ok(SyncOutcome::Pulled { version, safety: Some(safety), forced: true });
         }
-        if local.sha256 == head.sha256 {
+        if local.sha256 == head.content_sha() {
             if base.as_ref().map(|b| &b.sha256) != Some(&head.sha256) {
                 sync_state::set_base(&self.dbs.state, db, &head.key, &head.sha256, "sync").await?;
             }
@@ -130,7 +129,7 @@ impl BackupService {
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         }
         let local_unchanged = match &base {
-            Some(b) => b.sha256 == local.sha256,
+            Some(b) => manifest.content_of(&b.sha256) == local.sha256,
             None => is_empty(&local.record_counts),
         };
         let fast_forward = match &base {
@@ -146,7 +145,7 @@ impl BackupService {
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         }
         // Both sides changed: keep the local state first.
-        let stored = match manifest.find_sha(&local.sha256) {
+        let stored = match manifest.find_content(&local.sha256) {
             Some(v) => v.clone(),
             None => {
                 let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
@@ -169,7 +168,7 @@ impl BackupService {
         })?;
         self.learn_issued(Some((&verified.file, live.name))).await?;
         progress(Progress { database: db.into(), phase: "swap", done: 0, total: 0 });
-        live.replace_file(&verified.file)
+        live.replace_file(&verified.file, None)
             .await
             .map_err(|e| Error::internal("replacing the database file", e))?;
         sync_state::set_base(&self.dbs.state, db, &head.key, &head.sha256, "sync").await?;
@@ -214,7 +213,7 @@ impl BackupService {
             return Ok(MergeOutcome { merged, version: None, remote: head });
         }
         let (fresh, _) = self.manifest(db).await?;
-        let snap = snapshot::take(&live, &self.tmp_dir).await?;
+        let snap = self.snapshot(&live).await?;
         let version = self
             .store_snapshot(db, &snap, Reason::Merge, &fresh, Some(head.sha256.clone()), progress)
             .await?;

@@ -13,12 +13,14 @@ pub mod boards;
 pub mod issued;
 pub mod maintenance;
 pub mod merge;
+pub mod page_copy;
 pub mod parts;
 mod pool;
 pub mod positions;
 pub mod preflight;
 pub mod scans;
 pub mod sync_state;
+pub mod watch;
 pub mod web_requests;
 
 use std::path::{Path, PathBuf};

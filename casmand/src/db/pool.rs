@@ -39,6 +39,8 @@ pub struct Db {
     /// its statement started; taken exclusively while the file is replaced, so
     /// no request can pick up a pool that is about to close.
     gate: Arc<Gate<()>>,
+    /// Answers "changed since?" without reading the file.
+    watch: Arc<super::watch::ChangeWatch>,
 }
 
 /// A pool handed to one request, holding the gate open until it is dropped
@@ -94,12 +96,28 @@ async fn open_pools(path: &Path) -> Result<Pools, DbError> {
     Ok(Pools { writer, reader })
 }
 
+/// Makes a directory's entries (a rename, a link) durable.
+fn sync_dir(dir: Option<&Path>) -> std::io::Result<()> {
+    match dir {
+        Some(d) => std::fs::File::open(d)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 impl Db {
     /// Opens (creating if missing) the file at `path` with casman's pragmas.
     /// `migrator` is applied by [`Db::migrate`] and after a file replacement.
     pub async fn open(name: &'static str, path: PathBuf, migrator: &'static Migrator) -> Result<Db, DbError> {
         let pools = open_pools(&path).await?;
-        Ok(Db { name, path, migrator, pools: Arc::new(RwLock::new(pools)), gate: Arc::new(Gate::new(())) })
+        let watch = Arc::new(super::watch::ChangeWatch::new(&path));
+        Ok(Db {
+            name,
+            path,
+            migrator,
+            pools: Arc::new(RwLock::new(pools)),
+            gate: Arc::new(Gate::new(())),
+            watch,
+        })
     }
 
     /// Applies the migrations.
@@ -131,6 +149,12 @@ impl Db {
         PoolRef { pool: self.pools().reader, _gate: gate }
     }
 
+    /// The file's change token now: equal tokens mean no commit (by this
+    /// daemon or any other program) and no replacement in between.
+    pub fn change_token(&self) -> Result<super::watch::ChangeToken, DbError> {
+        self.watch.token()
+    }
+
     /// Closes every connection after checkpointing the WAL into the main file.
     pub async fn close(&self) {
         let pools = self.pools();
@@ -145,7 +169,13 @@ impl Db {
     /// into place (atomic: a crash leaves the old file or the new one, never a
     /// mix), reopened and migrated. If anything fails before the rename, the
     /// old file is reopened unchanged.
-    pub async fn replace_file(&self, new_file: &Path) -> Result<(), DbError> {
+    ///
+    /// With `keep_old`, the replaced file itself becomes a copy at that path
+    /// (same file system): hard-linked there before the rename, so no copy is
+    /// made and a crash at any moment leaves the live name on the old file or
+    /// the new one. When the WAL could not be checkpointed into the old file
+    /// (another program holds it open), a page copy is made instead.
+    pub async fn replace_file(&self, new_file: &Path, keep_old: Option<&Path>) -> Result<(), DbError> {
         let fail = |reason: String| DbError::Open { path: self.path.clone(), reason };
         // The new file takes the mode of the one it replaces (a downloaded
         // temporary file is 0600).
@@ -156,8 +186,20 @@ impl Db {
         // Exclusive: every request that took a pool has started its statement
         // (connections it holds are waited for by close()); new ones wait.
         let gate = self.gate.clone().write_owned().await;
+        self.watch.reset();
         let result = async {
             self.close().await;
+            let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+            if let Some(keep) = keep_old {
+                let checkpointed = std::fs::metadata(&wal).map_or(true, |m| m.len() == 0);
+                let kept = if checkpointed {
+                    std::fs::hard_link(&self.path, keep).map_err(|e| e.to_string())
+                } else {
+                    super::page_copy::page_copy(&self.path, keep).map_err(|e| e.to_string())
+                };
+                kept.map_err(|e| fail(format!("keeping the replaced file as {}: {e}", keep.display())))?;
+                sync_dir(keep.parent()).map_err(|e| fail(e.to_string()))?;
+            }
             for side in ["-wal", "-shm"] {
                 let p = PathBuf::from(format!("{}{side}", self.path.display()));
                 if p.exists() {
@@ -166,9 +208,7 @@ impl Db {
             }
             std::fs::rename(new_file, &self.path)
                 .map_err(|e| fail(format!("renaming the new file into place: {e}")))?;
-            if let Some(dir) = self.path.parent() {
-                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail(e.to_string()))?;
-            }
+            sync_dir(self.path.parent()).map_err(|e| fail(e.to_string()))?;
             Ok(())
         }
         .await;
