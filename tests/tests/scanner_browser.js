@@ -30,8 +30,14 @@ function check(ok, what) { if (!ok) problems.push(what); }
   async function scan(label) { await page.keyboard.type(label); await page.keyboard.press("Enter"); }
   async function resultText() { return (await page.locator("#result").textContent()) || ""; }
   async function mode(m) { await page.click(`.modes button[data-mode="${m}"]`); await wait(`body[data-mode="${m}"]`); }
+  // The previous answer stays on screen until the next one arrives: wait for
+  // the expected one (up to the timeout), then check what is shown.
   async function expectResult(kind, words, what) {
     await wait(`#result .box[data-kind="${kind}"]`);
+    await page.waitForFunction(([k, w]) => {
+      const r = document.getElementById("result");
+      return r && r.querySelector(`.box[data-kind="${k}"]`) && r.textContent.includes(w);
+    }, [kind, words], { timeout: 15000 }).catch(() => {});
     const t = await resultText();
     check(t.includes(words), what + ": expected " + kind + " with '" + words + "', got '" + t + "'");
     return t;
