@@ -223,7 +223,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
                 // What a restore and a pull do: prepare the copy, swap it in.
                 prepare_replacement(&incoming, ASSEMBLED_DB, &jiff::tz::TimeZone::UTC).await.unwrap();
-                dbs.assembled.replace_file(&incoming).await.unwrap();
+                dbs.assembled.replace_file(&incoming, None).await.unwrap();
             }
         }
         let drift = assembly::check(&dbs.assembled).await.unwrap();

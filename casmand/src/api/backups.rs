@@ -137,7 +137,8 @@ impl Backups for BackupsApi {
             let (m, _) = self.ctx.backups().manifest(db).await?;
             versions.extend(m.newest_first().into_iter().map(version_message));
         }
-        versions.sort_by(|a, b| (&b.created_at, &b.key).cmp(&(&a.created_at, &a.key)));
+        // Stable: within one second, each manifest's own order (site, sequence) stays.
+        versions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(Response::new(ListBackupsResponse { versions }))
     }
 
