@@ -1,103 +1,192 @@
-//! Backup benchmarks on the ~10 MB assembly database the documents quote
-//! (about 100k assembly rows), against moto on 127.0.0.1: wall time of
-//! `casmanctl sync backup --assembled` and of `casmanctl sync restore`
-//! (medians), each as a ratio to a plain upload/download of the same file by
-//! the same SDK in the same run; bytes stored per version; casmand's memory
-//! peak (VmHWM) during backups.
+//! Backup and restore costs on the field-size fixture (issue 14), against moto
+//! on 127.0.0.1, printed in one run next to the floor measured beside them
+//! (plain aws-sdk-s3 requests of the same bytes to the same moto, in process):
 //!
-//! Run: `cargo build --release --bins && cargo bench -p casman-tests --bench backup`
+//! * unchanged backup, changed backup, restore, restore with a safety copy:
+//!   whole `casmanctl` processes, median (min, max), ratio to the floor;
+//! * requests per operation by R2 class (counted in moto's request log);
+//! * bytes stored per version; the adopted file against the original;
+//! * casmand memory: RSS after adopting, peak (VmHWM, reset before) during
+//!   the changed backups and the restores.
+//!
+//! The fixture: `../shared/bench/make_fixture_dbs.py` (100,000 events), or
+//! `CASMAN_BENCH_FIXTURE=DIR`. Run (release binaries, built once):
+//! `cargo build --release --bins && cargo bench -p casman-tests --bench backup`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/fixture.rs"]
+mod fixture;
+
 use std::time::{Duration, Instant};
 
-use casman_tests::{Daemon, DaemonOpts, MotoServer, sqlite};
+use casman_tests::{Daemon, MotoServer, sqlite};
 
 const BUCKET: &str = "casman-bench";
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// Median, min and max, in milliseconds.
+fn stats(xs: &[Duration]) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = xs.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
 
+/// Resets the process's peak RSS to its current RSS (Linux ≥ 4.0).
+fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Requests moto logged since `from` (a byte offset in its log), by class:
+/// Class A (PUT, POST, DELETE is free but counted apart, LIST) and Class B
+/// (GET, HEAD).
+fn requests_since(moto: &MotoServer, from: usize) -> (u32, u32) {
+    let log = moto.log_text();
+    let (mut a, mut b) = (0, 0);
+    for line in log[from.min(log.len())..].lines() {
+        let Some(req) = line.split('"').nth(1) else { continue };
+        let mut parts = req.split_whitespace();
+        let (Some(method), Some(path)) = (parts.next(), parts.next()) else { continue };
+        if !path.starts_with(&format!("/{BUCKET}")) {
+            continue;
+        }
+        match method {
+            "PUT" | "POST" => a += 1,
+            "GET" if path.contains("list-type") || path.contains("prefix=") => a += 1,
+            "GET" | "HEAD" => b += 1,
+            _ => {}
+        }
+    }
+    (a, b)
+}
+
+struct Row {
+    what: &'static str,
+    times: Vec<Duration>,
+    floor: Duration,
+    floor_what: &'static str,
+    goal: &'static str,
+    requests: (u32, u32),
+}
+
 fn main() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fixture = fixture::fixture(scratch.path());
     let moto = MotoServer::start();
     moto.create_bucket(BUCKET);
-    // Build the database before the daemon adopts it: 100k events, 20k chains.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::Builder::new().prefix("casman-bench-").tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let db = data.join("assembled_casm.db");
-    let mut sql = String::from(
-        "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, part_type TEXT, polarization TEXT,
-         scan_time TEXT, connected_to TEXT, connected_to_type TEXT, connected_polarization TEXT,
-         connected_scan_time TEXT, connection_status TEXT DEFAULT 'connected');
-         CREATE TABLE casman_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
-         INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to, connected_to_type,
-             connected_polarization, connected_scan_time, connection_status)
-         SELECT printf('LNA%05dP1', i % 99999 + 1), 'LNA', 'P1',
-             strftime('%Y-%m-%dT%H:%M:%SZ', 1700000000 + i, 'unixepoch'),
-             printf('CXS%05dP1', i % 99999 + 1), 'COAXSHORT', 'P1',
-             strftime('%Y-%m-%dT%H:%M:%SZ', 1700000000 + i, 'unixepoch'),
-             CASE WHEN i % 3 = 0 THEN 'disconnected' ELSE 'connected' END FROM n;",
-    );
-    sql.push_str("PRAGMA journal_mode=DELETE;");
-    sqlite(&db, &sql);
-    let raw_bytes = std::fs::metadata(&db).unwrap().len();
-
-    let opts = DaemonOpts::default()
-        .env("CASMAN_SYNC_BACKEND", "s3")
-        .env("R2_ENDPOINT", &moto.endpoint)
-        .env("R2_BUCKET_NAME", BUCKET)
-        .env("R2_ACCESS_KEY_ID", "test")
-        .env("R2_SECRET_ACCESS_KEY", "test")
+    for f in ["parts.db", "assembled_casm.db"] {
+        std::fs::copy(fixture.join(f), data.join(f)).unwrap();
+    }
+    let original = std::fs::metadata(fixture.join("assembled_casm.db")).unwrap().len();
+    let opts = moto
+        .daemon_opts(BUCKET, "bench")
         .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000")
-        .env("CASMAN_SYNC__KEEP_VERSIONS", "50")
+        .env("CASMAN_SYNC__KEEP_VERSIONS", "100")
         .env("CASMAN_LOG", "warn");
+    let started = Instant::now();
     let d = Daemon::start_in(dir, opts);
-    let hwm_idle = vm_hwm_kib(d.pid());
+    let adopt_secs = started.elapsed().as_secs_f64();
+    let pid = d.pid();
+    let live = d.data_dir.join("assembled_casm.db");
+    let on_disk = |p: &std::path::Path| {
+        let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        len(p) + len(&std::path::PathBuf::from(format!("{}-wal", p.display())))
+    };
+    let adopted = on_disk(&live);
+    let rss_adopted = status_kib(pid, "VmRSS:");
+    let hwm_adopting = status_kib(pid, "VmHWM:");
 
-    // Each backup must upload: a tiny change first (a disconnect row via casmand).
-    let runs = 7;
-    let mut backups = Vec::new();
-    let mut stored = Vec::new();
-    let mut keys = Vec::new();
-    for i in 0..runs {
+    let backup = |expect_upload: bool| {
+        let out = d.ctl_json(&["sync", "backup", "--assembled"]);
+        let b = out["backups"][0].clone();
+        assert_eq!(b["uploaded"], expect_upload, "{out}");
+        (b["key"].as_str().unwrap().to_owned(), b["stored_bytes"].as_u64().unwrap_or(0))
+    };
+    let mut change = 0;
+    let mut scan_outside = || {
+        // A write by another program: the daemon must notice it (data_version).
+        change += 1;
         sqlite(
-            &d.data_dir.join("assembled_casm.db"),
+            &live,
             &format!(
-                "INSERT INTO assembly (part_number, connected_to, scan_time, connection_status) VALUES ('BENCH{i}', 'X', '2027-01-01T00:00:00Z', 'connected')"
+                "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to,
+                 connected_to_type, connected_polarization, connected_scan_time, connection_status)
+                 VALUES ('BENCH{change}', 'LNA', 'P1', '2027-01-01T00:00:00Z', 'X{change}', 'COAXSHORT', 'P1',
+                 '2027-01-01T00:00:00Z', 'connected')"
             ),
         );
+    };
+    let (first, _) = backup(true);
+    let timed = |f: &mut dyn FnMut()| {
         let t = Instant::now();
-        let out = d.ctl_json(&["sync", "backup", "--assembled"]);
-        backups.push(t.elapsed());
-        let b = &out["backups"][0];
-        assert_eq!(b["uploaded"], true, "{out}");
-        stored.push(b["stored_bytes"].as_u64().unwrap());
-        keys.push(b["key"].as_str().unwrap().to_owned());
-    }
-    let hwm_backup = vm_hwm_kib(d.pid());
-    let mut restores = Vec::new();
-    for key in keys.iter().take(5) {
-        let t = Instant::now();
-        d.ctl_ok(&["sync", "restore", key, "--no-backup", "--yes"]);
-        restores.push(t.elapsed());
-    }
+        f();
+        t.elapsed()
+    };
 
-    // Baseline: the same SDK uploading and downloading the raw file.
+    // Unchanged.
+    let mut unchanged = Vec::new();
+    let mark = moto.log_text().len();
+    for _ in 0..9 {
+        unchanged.push(timed(&mut || {
+            backup(false);
+        }));
+    }
+    let unchanged_req = requests_since(&moto, mark);
+
+    // Changed, one outside write before each.
+    let peak_reset = reset_peak(pid);
+    let mut changed = Vec::new();
+    let mut stored = Vec::new();
+    let mut keys = vec![first];
+    let mark = moto.log_text().len();
+    for _ in 0..7 {
+        scan_outside();
+        let mut got = (String::new(), 0);
+        changed.push(timed(&mut || got = backup(true)));
+        keys.push(got.0);
+        stored.push(got.1);
+    }
+    let changed_req = requests_since(&moto, mark);
+    let hwm_backups = status_kib(pid, "VmHWM:");
+
+    // Restores of stored versions, no safety copy.
+    let mut restores = Vec::new();
+    let mark = moto.log_text().len();
+    for key in keys.iter().take(7) {
+        restores.push(timed(&mut || {
+            d.ctl_ok(&["sync", "restore", key, "--no-backup", "--yes"]);
+        }));
+    }
+    let restore_req = requests_since(&moto, mark);
+
+    // Restores with the safety copy first, of a state not yet stored.
+    let mut safe_restores = Vec::new();
+    let mark = moto.log_text().len();
+    for key in keys.iter().take(5) {
+        scan_outside();
+        safe_restores.push(timed(&mut || {
+            d.ctl_ok(&["sync", "restore", key, "--yes"]);
+        }));
+    }
+    let safe_req = requests_since(&moto, mark);
+    let hwm_all = status_kib(pid, "VmHWM:");
+    let rss_end = status_kib(pid, "VmRSS:");
+
+    // The floor: the same SDK, in process, the same bytes, the same moto.
+    let raw = std::fs::read(&live).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (up, down) = rt.block_on(async {
+    let (put, get, get_stored) = rt.block_on(async {
         let conf = aws_sdk_s3::config::Builder::new()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .endpoint_url(&moto.endpoint)
@@ -106,44 +195,100 @@ fn main() {
             .force_path_style(true)
             .build();
         let c = aws_sdk_s3::Client::from_conf(conf);
-        let bytes = std::fs::read(&db).unwrap_or_default();
-        let bytes = if bytes.is_empty() { vec![0u8; raw_bytes as usize] } else { bytes };
-        let (mut up, mut down) = (Vec::new(), Vec::new());
-        for i in 0..runs {
-            let key = format!("baseline/{i}");
+        let (mut put, mut get, mut get_stored) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..7 {
+            let key = format!("floor/{i}");
             let t = Instant::now();
-            c.put_object().bucket(BUCKET).key(&key).body(bytes.clone().into()).send().await.unwrap();
-            up.push(t.elapsed());
+            c.put_object().bucket(BUCKET).key(&key).body(raw.clone().into()).send().await.unwrap();
+            put.push(t.elapsed());
             let t = Instant::now();
             let o = c.get_object().bucket(BUCKET).key(&key).send().await.unwrap();
-            let got = o.body.collect().await.unwrap().into_bytes();
-            std::fs::write(std::env::temp_dir().join("casman-bench-download"), &got).unwrap();
-            down.push(t.elapsed());
+            o.body.collect().await.unwrap();
+            get.push(t.elapsed());
+            let t = Instant::now();
+            let o = c.get_object().bucket(BUCKET).key(&keys[1]).send().await.unwrap();
+            o.body.collect().await.unwrap();
+            get_stored.push(t.elapsed());
         }
-        (up, down)
+        (put, get, get_stored)
     });
-    let (b, r, u, dn) = (median(backups), median(restores), median(up), median(down));
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("database: {:.1} MB raw, {} assembly rows", raw_bytes as f64 / 1e6, 100_000 + runs);
+    let med = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let rows = [
+        Row {
+            what: "backup, nothing changed",
+            times: unchanged,
+            floor: med(&put),
+            floor_what: "PUT raw",
+            goal: "<= 20 ms, <= 1 GET",
+            requests: (unchanged_req.0 / 9, unchanged_req.1 / 9),
+        },
+        Row {
+            what: "backup after one outside write",
+            times: changed,
+            floor: med(&put),
+            floor_what: "PUT raw",
+            goal: "<= 2x PUT raw",
+            requests: (changed_req.0 / 7, changed_req.1 / 7),
+        },
+        Row {
+            what: "restore --no-backup",
+            times: restores,
+            floor: med(&get_stored),
+            floor_what: "GET stored",
+            goal: "<= 250 ms, Class B <= 2",
+            requests: (restore_req.0 / 7, restore_req.1 / 7),
+        },
+        Row {
+            what: "restore (safety backup first)",
+            times: safe_restores,
+            floor: med(&get_stored),
+            floor_what: "GET stored",
+            goal: "",
+            requests: (safe_req.0 / 5, safe_req.1 / 5),
+        },
+    ];
     println!(
-        "casmanctl sync backup --assembled   median {:>8.1} ms | plain SDK upload   {:>8.1} ms | ratio {:.2}",
-        ms(b),
-        ms(u),
-        ms(b) / ms(u)
+        "fixture: assembled_casm.db {:.1} MB, adopted {:.1} MB ({:.2}x; goal <= 1.3x), adopted in {adopt_secs:.1} s",
+        original as f64 / 1e6,
+        adopted as f64 / 1e6,
+        adopted as f64 / original as f64
     );
     println!(
-        "casmanctl sync restore --no-backup  median {:>8.1} ms | plain SDK download {:>8.1} ms | ratio {:.2}",
-        ms(r),
-        ms(dn),
-        ms(r) / ms(dn)
+        "floor (in process, same moto): PUT raw {:.1} ms, GET raw {:.1} ms, GET stored object {:.1} ms",
+        med(&put).as_secs_f64() * 1e3,
+        med(&get).as_secs_f64() * 1e3,
+        med(&get_stored).as_secs_f64() * 1e3
     );
     println!(
-        "bytes stored per version: median {} ({:.1}% of the raw {})",
-        median(stored.iter().map(|s| Duration::from_nanos(*s)).collect()).as_nanos(),
-        100.0 * stored[0] as f64 / raw_bytes as f64,
-        raw_bytes
+        "{:<32} {:>9} {:>9} {:>9}  {:>8} {:>12}  {:>7}  goal",
+        "whole casmanctl process", "median ms", "min", "max", "ratio", "to", "A / B"
+    );
+    for r in &rows {
+        let (m, lo, hi) = stats(&r.times);
+        println!(
+            "{:<32} {m:>9.1} {lo:>9.1} {hi:>9.1}  {:>7.2}x {:>12}  {:>3} / {:<3}  {}",
+            r.what,
+            m / (r.floor.as_secs_f64() * 1e3),
+            r.floor_what,
+            r.requests.0,
+            r.requests.1,
+            r.goal
+        );
+    }
+    stored.sort();
+    println!(
+        "bytes stored per changed version: median {} ({:.1}% of the raw {})",
+        stored[stored.len() / 2],
+        100.0 * stored[stored.len() / 2] as f64 / raw.len() as f64,
+        raw.len()
     );
     println!(
-        "casmand memory peak (VmHWM): {hwm_idle} KiB after start, {hwm_backup} KiB after {runs} backups"
+        "casmand memory: RSS {rss_adopted} KiB after adopting (peak {hwm_adopting} KiB while adopting; goal idle <= 30 MB), \
+         peak {} KiB during the changed backups (goal <= 64 MB), peak {hwm_all} KiB with the restores, RSS {rss_end} KiB at the end",
+        if peak_reset { hwm_backups.to_string() } else { format!("(peak not resettable) {hwm_backups}") }
     );
 }
