@@ -202,7 +202,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let mut c = raw_conn(&other).await;
                 insert_raw(&mut c, events).await;
                 c.close().await.unwrap();
-                prepare_replacement(&other, ASSEMBLED_DB, &jiff::tz::TimeZone::UTC).await.unwrap();
+                prepare_replacement(&other, ASSEMBLED_DB, &jiff::tz::TimeZone::UTC, false).await.unwrap();
                 let merged = merge::merge(&dbs.assembled, &other, None).await.unwrap();
                 prop_assert!(merged.applied);
             }
@@ -222,7 +222,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     c.close().await.unwrap();
                 }
                 // What a restore and a pull do: prepare the copy, swap it in.
-                prepare_replacement(&incoming, ASSEMBLED_DB, &jiff::tz::TimeZone::UTC).await.unwrap();
+                prepare_replacement(&incoming, ASSEMBLED_DB, &jiff::tz::TimeZone::UTC, false).await.unwrap();
                 dbs.assembled.replace_file(&incoming, None).await.unwrap();
             }
         }

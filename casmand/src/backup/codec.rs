@@ -53,6 +53,30 @@ pub fn decompress(src: &Path, dst: &Path) -> io::Result<u64> {
     Ok(out.metadata()?.len())
 }
 
+/// Decompresses `src` into `dst` (created), hashing the output as it is
+/// written: one pass. Returns the hex SHA-256 and size of `dst`, which is synced.
+pub fn decompress_hashed(src: &Path, dst: &Path) -> io::Result<(String, u64)> {
+    let mut decoder = zstd::stream::Decoder::new(BufReader::new(File::open(src)?))?;
+    let out = File::create(dst)?;
+    let mut writer = BufWriter::with_capacity(1 << 20, &out);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = decoder.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+    writer.flush()?;
+    drop(writer);
+    out.sync_all()?;
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +89,7 @@ mod tests {
         let stored = compress(&a, &z)?;
         assert!(stored < 10_000);
         assert_eq!(decompress(&z, &b)?, 160_000);
+        assert_eq!(decompress_hashed(&z, &b)?, sha256_file(&a)?);
         assert_eq!(sha256_file(&a)?, sha256_file(&b)?);
         let (sha, n) = sha256_file(&a)?;
         assert_eq!((sha.len(), n), (64, 160_000));

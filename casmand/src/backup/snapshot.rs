@@ -85,23 +85,39 @@ struct Taken {
 fn take_blocking(source: &Path, raw: &Path, zst: &Path) -> Result<Taken> {
     let sql = |what: &'static str| move |e: rusqlite::Error| Error::internal(what, e);
     page_copy::page_copy(source, raw).map_err(sql("taking a snapshot (page copy)"))?;
+    {
+        // The copy carries the live file's WAL flag; a stored version is a
+        // plain rollback-journal file (one file, opened by any sqlite3 as it is).
+        let copy = Connection::open(raw).map_err(sql("opening the snapshot"))?;
+        copy.pragma_update(None, "journal_mode", "DELETE").map_err(sql("preparing the snapshot"))?;
+    }
+    normalise_header(raw).map_err(|e| Error::internal("normalising the snapshot", e))?;
+    // Checking and counting on one core, hashing and compressing on the other.
+    let (checked, packed) = std::thread::scope(|scope| {
+        let check = scope.spawn(|| check_and_describe(raw));
+        let packed = hash_and_compress(raw, zst);
+        (check.join(), packed)
+    });
+    let (record_counts, schema_version) =
+        checked.map_err(|_| Error::internal("checking the snapshot", "the check thread panicked"))??;
+    let (sha256, raw_bytes, stored_bytes) =
+        packed.map_err(|e| Error::internal("compressing the snapshot", e))?;
+    Ok(Taken { sha256, raw_bytes, stored_bytes, record_counts, schema_version })
+}
+
+/// `PRAGMA quick_check`, then the row counts and schema version, of the
+/// closed copy at `raw` (read-only).
+fn check_and_describe(raw: &Path) -> Result<(BTreeMap<String, i64>, i64)> {
+    let sql = |what: &'static str| move |e: rusqlite::Error| Error::internal(what, e);
     let copy =
-        Connection::open_with_flags(raw, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        Connection::open_with_flags(raw, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(sql("opening the snapshot"))?;
-    // The copy carries the live file's WAL flag; a stored version is a plain
-    // rollback-journal file (one file, opened by any sqlite3 as it is).
-    copy.pragma_update(None, "journal_mode", "DELETE").map_err(sql("preparing the snapshot"))?;
     let check: String =
         copy.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(sql("checking the snapshot"))?;
     if check != "ok" {
         return Err(Error::internal("the snapshot failed PRAGMA quick_check", check));
     }
-    let (record_counts, schema_version) = describe_conn(&copy).map_err(sql("reading the snapshot"))?;
-    drop(copy);
-    normalise_header(raw).map_err(|e| Error::internal("normalising the snapshot", e))?;
-    let (sha256, raw_bytes, stored_bytes) =
-        hash_and_compress(raw, zst).map_err(|e| Error::internal("compressing the snapshot", e))?;
-    Ok(Taken { sha256, raw_bytes, stored_bytes, record_counts, schema_version })
+    describe_conn(&copy).map_err(sql("reading the snapshot"))
 }
 
 /// Header fields a copy takes from its own history rather than from the

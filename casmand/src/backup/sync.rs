@@ -163,9 +163,10 @@ impl BackupService {
     async fn pull(&self, db: &str, head: &Version, progress: ProgressFn<'_>) -> Result<Version> {
         let live = self.db(db)?.clone();
         let verified = self.fetch_verified(head, progress).await?;
-        crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz).await.map_err(|e| {
-            Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key))
-        })?;
+        let checked = verified.checksum_checked;
+        crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz, checked).await.map_err(
+            |e| Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key)),
+        )?;
         self.learn_issued(Some((&verified.file, live.name))).await?;
         progress(Progress { database: db.into(), phase: "swap", done: 0, total: 0 });
         live.replace_file(&verified.file, None)
@@ -203,9 +204,10 @@ impl BackupService {
             )));
         }
         let verified = self.fetch_verified(&head, progress).await?;
-        crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz).await.map_err(|e| {
-            Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key))
-        })?;
+        let checked = verified.checksum_checked;
+        crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz, checked).await.map_err(
+            |e| Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key)),
+        )?;
         self.learn_issued(Some((&verified.file, live.name))).await?;
         progress(Progress { database: db.into(), phase: "merge", done: 0, total: 0 });
         let merged = merge::merge(&live, &verified.file, prefer).await?;

@@ -166,19 +166,45 @@ async fn open_one(
 /// to the current schema, adopting it if the Python tool wrote it, and closes
 /// it again: everything that could fail happens before the live file is
 /// touched.
-pub async fn prepare_replacement(path: &Path, name: &'static str, tz: &TimeZone) -> Result<(), DbError> {
+///
+/// `verified`: the copy's bytes are a casman snapshot whose SHA-256 matched
+/// (the snapshot was checked when it was taken). Its integrity is not checked
+/// again and, at the current schema, the kept current state (maintained by
+/// the triggers in the same transactions as the log) is not rebuilt: a
+/// rebuild would derive the same rows at a cost that grows with the log
+/// (`casmanctl database check` compares them at any time). Otherwise the
+/// copy is checked and its kept state rebuilt from its log.
+pub async fn prepare_replacement(
+    path: &Path,
+    name: &'static str,
+    tz: &TimeZone,
+    verified: bool,
+) -> Result<(), DbError> {
     let migrator = match name {
         PARTS_DB => &PARTS_MIGRATIONS,
         ASSEMBLED_DB => &ASSEMBLED_MIGRATIONS,
         _ => &STATE_MIGRATIONS,
     };
-    preflight::check(path).await?;
-    // Restore and pull (and the other site's copy in a merge): the kept
-    // current state of the incoming copy is rebuilt from its log, whatever
-    // wrote the copy.
-    let (db, _) = open_path(path.to_path_buf(), name, migrator, Some(tz), true).await?;
+    let current = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let rebuild = !verified || schema_version_of(path).await < current;
+    if !verified {
+        preflight::check(path).await?;
+    }
+    let (db, _) = open_path(path.to_path_buf(), name, migrator, Some(tz), rebuild).await?;
     db.close().await;
     Ok(())
+}
+
+/// The newest migration applied to the file at `path` (0 when none, or
+/// when it cannot be read).
+async fn schema_version_of(path: &Path) -> i64 {
+    let Ok(mut conn) = preflight::read_only(path).await else { return 0 };
+    let v = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or(0);
+    let _ = sqlx::Connection::close(conn).await;
+    v
 }
 
 /// Rebuilds the kept current state of assembled_casm.db from its log.

@@ -32,6 +32,17 @@ pub async fn check(path: &Path) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Whether `path` starts with the SQLite header (the structure beyond it is
+/// read by whoever opens it next).
+pub fn check_header(path: &Path) -> Result<(), DbError> {
+    let mut magic = [0u8; 16];
+    let readable = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    if readable.is_err() || &magic != SQLITE_MAGIC {
+        return Err(DbError::NotSqlite { path: path.to_path_buf() });
+    }
+    Ok(())
+}
+
 /// A read-only connection to the SQLite file at `path`, outside any pool.
 pub async fn read_only(path: &Path) -> Result<sqlx::SqliteConnection, sqlx::Error> {
     SqliteConnectOptions::from_str("sqlite://")?
