@@ -198,6 +198,9 @@ pub struct SyncConfig {
     /// that every version is verified within this period.
     #[serde(with = "crate::config_duration")]
     pub verify_period: Duration,
+    /// At most this many MiB of stored versions are downloaded for checking
+    /// per day of `maintenance_interval` (a run checks what its days allow).
+    pub verify_mib_per_day: u64,
 }
 
 /// Object store location and credentials.
@@ -307,6 +310,7 @@ impl Default for SyncConfig {
             retry_max: Duration::from_secs(3600),
             storage_class: "STANDARD".into(),
             verify_period: Duration::from_secs(30 * 24 * 3600),
+            verify_mib_per_day: 64,
         }
     }
 }

@@ -204,6 +204,8 @@ pub struct Settings {
     pub verify_period: Duration,
     /// How often maintenance runs.
     pub maintenance_interval: Duration,
+    /// Download budget of the verification, MiB per day.
+    pub verify_mib_per_day: u64,
 }
 
 impl Settings {
@@ -215,6 +217,7 @@ impl Settings {
             storage_class: cfg.sync.storage_class.clone(),
             verify_period: cfg.sync.verify_period,
             maintenance_interval: cfg.sync.maintenance_interval,
+            verify_mib_per_day: cfg.sync.verify_mib_per_day,
         }
     }
 

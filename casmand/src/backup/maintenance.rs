@@ -3,7 +3,8 @@
 //! object; move it back to the configured storage class when the store
 //! changed it (R2 Infrequent Access has no free tier); report missing objects
 //! and size mismatches; download and check a rotating sample of versions so
-//! that each is verified within `sync.verify_period`; apply retention. The
+//! that each is verified within `sync.verify_period`, within a download
+//! budget (`sync.verify_mib_per_day`); apply retention. The
 //! report is logged and recorded in state.db.
 
 use std::{collections::HashMap, time::Duration};
@@ -140,6 +141,29 @@ pub fn sample<'v>(
     order
 }
 
+/// The longest prefix of `due` (least recently verified first) whose stored
+/// bytes fit in `budget`, and at least its first version, so that
+/// verification always progresses.
+pub fn within_budget<'v>(due: Vec<&'v Version>, budget: u64) -> Vec<&'v Version> {
+    let mut spent = 0u64;
+    let mut out = Vec::new();
+    for v in due {
+        if !out.is_empty() && spent.saturating_add(v.stored_bytes) > budget {
+            break;
+        }
+        spent = spent.saturating_add(v.stored_bytes);
+        out.push(v);
+    }
+    out
+}
+
+/// Bytes a run may download for checking: `mib_per_day` per day of `interval`
+/// (at least one day's worth).
+pub fn run_budget(mib_per_day: u64, interval: Duration) -> u64 {
+    let days = (interval.as_secs_f64() / 86_400.0).max(1.0);
+    (mib_per_day as f64 * days * 1_048_576.0) as u64
+}
+
 impl BackupService {
     /// Runs maintenance over every database's versions; see the module docs.
     /// Fails only when the quota refuses it or the store cannot be reached.
@@ -204,7 +228,18 @@ impl BackupService {
         let last = verified_at(state, &keys).await?;
         let refs: Vec<&Version> = present.iter().collect();
         let now = jiff::Timestamp::now();
-        let mut due = sample(&refs, &last, now, settings.verify_period, settings.maintenance_interval);
+        let rotation = sample(&refs, &last, now, settings.verify_period, settings.maintenance_interval);
+        let wanted = rotation.len();
+        let budget = run_budget(settings.verify_mib_per_day, settings.maintenance_interval);
+        let mut due = within_budget(rotation, budget);
+        if due.len() < wanted {
+            tracing::info!(
+                due = wanted,
+                checked = due.len(),
+                budget_bytes = budget,
+                "verification spread over later runs (sync.verify_mib_per_day)"
+            );
+        }
         // A size mismatch, or a version that failed its last check, is checked
         // now, whatever the rotation says.
         let failed = failed_verifications(state).await?;
@@ -324,6 +359,15 @@ mod tests {
         let refs: Vec<&Version> = all.iter().collect();
         // Nothing verified yet: everything is due.
         assert_eq!(sample(&refs, &HashMap::new(), now, 30 * DAY, 7 * DAY).len(), 8);
+        // A fresh install does not download everything at once: the budget
+        // takes the least recently verified first, at least one.
+        let fresh = sample(&refs, &HashMap::new(), now, 30 * DAY, 7 * DAY);
+        let each = fresh[0].stored_bytes;
+        assert_eq!(within_budget(fresh.clone(), 3 * each).len(), 3);
+        assert_eq!(within_budget(fresh.clone(), 0).len(), 1);
+        assert_eq!(within_budget(fresh, u64::MAX).len(), 8);
+        assert_eq!(run_budget(64, 7 * DAY), 7 * 64 * 1_048_576);
+        assert_eq!(run_budget(64, Duration::from_secs(60)), 64 * 1_048_576);
         // All verified recently: the weekly share (ceil(8 * 7 / 30) = 2), oldest checks first.
         let last: HashMap<String, String> = all
             .iter()

@@ -41,8 +41,11 @@ struct Scheduler {
     ctx: Context,
 }
 
+/// How long after a start maintenance waits at least (unless the interval is shorter).
+const STARTUP_GRACE: Duration = Duration::from_secs(30 * 60);
+
 /// When maintenance is due: `maintenance_interval` after the last run. A run
-/// missed while the daemon was down (or never made) happens soon after start;
+/// missed while the daemon was down (or never made) happens after the startup grace;
 /// after a failed attempt the next waits at least an interval (capped at an hour).
 async fn maintenance_due(
     ctx: &Context,
@@ -51,7 +54,9 @@ async fn maintenance_due(
 ) -> tokio::time::Instant {
     let interval = ctx.config().sync.maintenance_interval;
     let now = tokio::time::Instant::now();
-    let soon = started + interval.min(Duration::from_secs(120));
+    // Never in the first minutes after a start (a fresh install, a reboot in
+    // the field): the daemon's first job is to serve.
+    let soon = started + interval.min(STARTUP_GRACE);
     let last = crate::backup::maintenance::last_maintenance(&ctx.dbs().state).await;
     let due = match last.and_then(|(at, _)| at.parse::<jiff::Timestamp>().ok()) {
         Some(at) => {
