@@ -144,7 +144,7 @@ pub fn sample<'v>(
 /// The longest prefix of `due` (least recently verified first) whose stored
 /// bytes fit in `budget`, and at least its first version, so that
 /// verification always progresses.
-pub fn within_budget<'v>(due: Vec<&'v Version>, budget: u64) -> Vec<&'v Version> {
+pub fn within_budget(due: Vec<&Version>, budget: u64) -> Vec<&Version> {
     let mut spent = 0u64;
     let mut out = Vec::new();
     for v in due {

@@ -195,6 +195,7 @@ impl BackupService {
                 "the assembly log references parts that parts.db no longer holds"
             );
         }
+        crate::memory::release_free_memory();
         tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), "restored");
         Ok(Restored { version, safety_backup: safety, local_copy, missing_parts })
     }

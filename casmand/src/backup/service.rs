@@ -303,7 +303,7 @@ impl BackupService {
         progress(Progress { database: db.into(), phase: "upload", done: 0, total: stored_bytes });
         let key = loop {
             let key = layout::version_key(db, &layout::stamp(now), &self.site, seq);
-            match self.store.put_file(&key, &zst, Some(Precondition::Absent)).await {
+            match self.store.put_file(&key, zst, Some(Precondition::Absent)).await {
                 Ok(_) => break key,
                 // Another backup of this site took the key (same second, same
                 // sequence): the object is never overwritten; take the next one.

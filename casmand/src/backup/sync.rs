@@ -179,6 +179,7 @@ impl BackupService {
             Ok(())
         })
         .await?;
+        crate::memory::release_free_memory();
         tracing::info!(database = db, key = %head.key, site = %head.site, "pulled the newest version");
         Ok(head.clone())
     }
