@@ -23,7 +23,6 @@ pub mod labels;
 pub mod logging;
 pub mod memory;
 pub mod peer;
-pub mod quota;
 pub mod schedule;
 pub mod server;
 pub mod systemd;

@@ -60,6 +60,16 @@ pub fn is_stored_form(s: &str) -> bool {
     s.len() == 20 && jiff::fmt::strtime::parse(FORMAT, s).is_ok()
 }
 
+/// The UTC month (`YYYY-MM`) of `ts`.
+pub fn month_of(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m").to_string()
+}
+
+/// This UTC month.
+pub fn current_month() -> String {
+    month_of(jiff::Timestamp::now())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

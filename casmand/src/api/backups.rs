@@ -18,10 +18,10 @@ use tonic::{Request, Response, Status};
 use super::caller::Caller;
 use crate::{
     authz,
+    backup::quota::Op,
     backup::{layout, manifest::Reason, manifest::Version, service::Progress},
     context::Context,
     error::Error,
-    quota::Op,
 };
 
 /// Implementation of the Backups service.

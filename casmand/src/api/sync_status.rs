@@ -9,11 +9,11 @@ use casman_proto::v1::{
 
 use super::backups::version_message;
 use crate::{
+    backup::quota::{self, Usage},
     backup::{maintenance, status},
     config::QuotaConfig,
     context::Context,
     error::Result,
-    quota::{self, Usage},
 };
 
 fn item(used: u64, limit: u64, fraction: f64, limits: &QuotaConfig) -> QuotaItem {

@@ -1,7 +1,7 @@
 //! The one accounting point every object-store request passes through:
 //! requests counted by class as Cloudflare R2 bills them (Class A: writes and
 //! listings; Class B: reads and HEADs; deletes are free). The quota ledger
-//! ([`crate::quota`]) builds on these counts: every request recorded here is
+//! ([`crate::backup::quota`]) builds on these counts: every request recorded here is
 //! also counted there and persisted in state.db.
 
 use std::sync::{
@@ -9,16 +9,7 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-/// How R2 bills a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestClass {
-    /// PutObject, CopyObject, ListObjects, multipart: Class A.
-    A,
-    /// GetObject, HeadObject: Class B.
-    B,
-    /// DeleteObject: free.
-    Free,
-}
+pub use super::quota::RequestClass;
 
 /// The kinds of request the store makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +51,7 @@ struct Counters {
     class_a: AtomicU64,
     class_b: AtomicU64,
     free: AtomicU64,
-    quota: std::sync::OnceLock<crate::quota::Quota>,
+    quota: std::sync::OnceLock<crate::backup::quota::Quota>,
 }
 
 impl Accounting {
@@ -78,12 +69,17 @@ impl Accounting {
     /// Sets the quota policy from the configuration (done once, by
     /// [`super::store::Store::from_config`]); later calls have no effect.
     pub fn configure(&self, cfg: &crate::config::Config) {
-        let _ = self.inner.quota.set(crate::quota::Quota::new(crate::quota::Settings::from_config(cfg)));
+        let _ = self
+            .inner
+            .quota
+            .set(crate::backup::quota::Quota::new(crate::backup::quota::Settings::from_config(cfg)));
     }
 
     /// The quota ledger these counts feed (default settings if never configured).
-    pub fn quota(&self) -> &crate::quota::Quota {
-        self.inner.quota.get_or_init(|| crate::quota::Quota::new(crate::quota::Settings::default()))
+    pub fn quota(&self) -> &crate::backup::quota::Quota {
+        self.inner
+            .quota
+            .get_or_init(|| crate::backup::quota::Quota::new(crate::backup::quota::Settings::default()))
     }
 
     /// (Class A, Class B, free) requests so far.

@@ -11,6 +11,7 @@ use std::{collections::HashMap, time::Duration};
 
 use serde::Serialize;
 
+use super::quota::Op;
 use super::{
     layout,
     manifest::Version,
@@ -18,7 +19,7 @@ use super::{
     service::{BackupService, Progress, ProgressFn, store_err},
     store::StoreError,
 };
-use crate::{db::Db, error::Result, quota::Op};
+use crate::{db::Db, error::Result};
 
 /// A version moved back to the configured storage class.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

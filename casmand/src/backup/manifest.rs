@@ -143,7 +143,7 @@ pub struct Manifest {
     /// Each site's request ledger of the month, as of its last stored
     /// version: with it, every site sees the whole fleet's use of the quota.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ledgers: BTreeMap<String, crate::quota::SiteLedger>,
+    pub ledgers: BTreeMap<String, crate::backup::quota::SiteLedger>,
     /// The part numbers each site knows as issued (parts.db manifest only),
     /// as of its last stored version: `{"lab": {"ANTENNA P1": [[1, 40]]}}`.
     /// Every site raises its own record from them, so no site issues a

@@ -107,12 +107,12 @@ impl BackupService {
     }
 
     /// The quota ledger of the store's requests.
-    pub fn quota(&self) -> &crate::quota::Quota {
+    pub fn quota(&self) -> &crate::backup::quota::Quota {
         self.store.accounting().quota()
     }
 
     /// Refuses `op` when the store's free tier is (nearly) used up.
-    pub async fn check_quota(&self, op: crate::quota::Op) -> Result<()> {
+    pub async fn check_quota(&self, op: crate::backup::quota::Op) -> Result<()> {
         self.quota().check(op).await
     }
 
@@ -217,7 +217,7 @@ impl BackupService {
     /// Backs up `db` for `reason`. An unchanged database (same SHA-256 as the
     /// newest version) is not uploaded again.
     pub async fn backup(&self, db: &str, reason: Reason, progress: ProgressFn<'_>) -> Result<Outcome> {
-        self.check_quota(crate::quota::Op::Backup).await?;
+        self.check_quota(crate::backup::quota::Op::Backup).await?;
         let _guard = self.lock(db).await?;
         let source = self.db(db)?.clone();
         self.backup_locked(&source, reason, progress).await

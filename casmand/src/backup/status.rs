@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::{layout, manifest::Version, service::BackupService};
 use crate::{
+    backup::quota::QuotaReport,
     config::Config,
     db::{Db, sync_state},
     error::Result,
-    quota::QuotaReport,
 };
 
 /// A backup waiting to be retried (table `pending_backups`).

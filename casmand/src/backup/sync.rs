@@ -80,7 +80,7 @@ fn is_empty(counts: &std::collections::BTreeMap<String, i64>) -> bool {
 impl BackupService {
     /// Syncs `db` with the store (see the module documentation).
     pub async fn sync(&self, db: &str, force: bool, progress: ProgressFn<'_>) -> Result<SyncOutcome> {
-        self.check_quota(crate::quota::Op::Sync).await?;
+        self.check_quota(crate::backup::quota::Op::Sync).await?;
         let _guard = self.lock(db).await?;
         let live = self.db(db)?.clone();
         let (manifest, _) = self.manifest(db).await?;

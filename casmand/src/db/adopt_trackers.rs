@@ -130,9 +130,9 @@ pub async fn import(dbs: &Databases, dir: &Path, adopted: &[&'static str]) -> Re
             ));
         }
         if let Some(q) = read::<QuotaTracker>(&dir.join(".r2_quota_tracker.json"), &mut notes) {
-            let month = q.last_reset.as_deref().and_then(utc).map(crate::quota::month_of);
-            let month = month.unwrap_or_else(crate::quota::current_month);
-            let current = month == crate::quota::current_month();
+            let month = q.last_reset.as_deref().and_then(utc).map(crate::timestamp::month_of);
+            let month = month.unwrap_or_else(crate::timestamp::current_month);
+            let current = month == crate::timestamp::current_month();
             let n = |v: i64| v.max(0);
             sqlx::query(
                 "INSERT INTO quota_ledger (month, class_a, class_b, free, backups, restores, updated_at)
@@ -241,7 +241,7 @@ mod tests {
         )?;
         assert_eq!((q.class_a_ops_month, q.class_b_ops_month, q.total_storage_bytes), (4, 2, 5000));
         assert_eq!(
-            q.last_reset.as_deref().and_then(utc).map(crate::quota::month_of).as_deref(),
+            q.last_reset.as_deref().and_then(utc).map(crate::timestamp::month_of).as_deref(),
             Some("2026-12")
         );
         assert!(utc("2026-12-01T00:00:00").is_some());

@@ -18,6 +18,7 @@ pub mod parts;
 mod pool;
 pub mod positions;
 pub mod preflight;
+pub mod quota_ledger;
 pub mod scans;
 pub mod sync_state;
 pub mod watch;

@@ -5,8 +5,8 @@ use axum::{extract::State, response::Html};
 
 use super::{PageResult, Web, html};
 use crate::{
+    backup::quota::{fractions, level, storage_gb, thousands},
     db::{ASSEMBLED_DB, PARTS_DB, sync_state},
-    quota::{fractions, level, storage_gb, thousands},
 };
 
 pub(super) async fn page(State(web): State<Web>) -> PageResult {
