@@ -1,5 +1,5 @@
 //! Who is scanning: operators sign in once per device (design in
-//! [`crate::config_http`]); the sign-in lives in an HttpOnly, SameSite=Strict
+//! [`crate::config::http`]); the sign-in lives in an HttpOnly, SameSite=Strict
 //! cookie (Secure under TLS) holding the name and the token, checked against
 //! the configuration on every request, so editing `[http]` and restarting
 //! revokes it. Writes also need a same-origin request ([`same_origin`]).
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Web, json::ApiError, same};
-use crate::{api::caller::Caller, config_http::check_name, error::Error};
+use crate::{api::caller::Caller, config::http::check_name, error::Error};
 
 /// Name of the sign-in cookie.
 pub const COOKIE: &str = "casman_operator";
