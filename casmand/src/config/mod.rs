@@ -267,6 +267,22 @@ pub struct QuotaConfig {
 pub const REDACTED: &str = "<redacted>";
 
 impl StoreConfig {
+    /// The endpoint URL the `backend` store talks to: `endpoint` when set,
+    /// else for R2 the account's `https://<account_id>.r2.cloudflarestorage.com`.
+    /// `None` means the AWS default (S3), or an R2 store that lacks both keys.
+    /// Blank values count as unset.
+    pub fn endpoint_for(&self, backend: Backend) -> Option<String> {
+        let set =
+            |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        match (set(&self.endpoint), backend) {
+            (Some(e), _) => Some(e),
+            (None, Backend::R2) => {
+                set(&self.account_id).map(|a| format!("https://{a}.r2.cloudflarestorage.com"))
+            }
+            (None, _) => None,
+        }
+    }
+
     /// A copy with secrets replaced by [`REDACTED`].
     pub fn redacted(&self) -> StoreConfig {
         let hide = |v: &Option<String>| v.as_ref().map(|_| REDACTED.to_owned());
@@ -683,6 +699,19 @@ mod tests {
         assert_eq!(c.backend(), Backend::R2);
         c.sync.enabled = false;
         assert_eq!(c.backend(), Backend::None);
+    }
+
+    #[test]
+    fn the_r2_endpoint_comes_from_the_account_unless_set() {
+        let mut s = StoreConfig { account_id: Some("abc".into()), ..StoreConfig::default() };
+        assert_eq!(s.endpoint_for(Backend::R2).as_deref(), Some("https://abc.r2.cloudflarestorage.com"));
+        assert_eq!(s.endpoint_for(Backend::S3), None);
+        s.endpoint = Some(" ".into());
+        assert_eq!(s.endpoint_for(Backend::R2).as_deref(), Some("https://abc.r2.cloudflarestorage.com"));
+        s.endpoint = Some("http://127.0.0.1:9000".into());
+        assert_eq!(s.endpoint_for(Backend::R2).as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.endpoint_for(Backend::S3).as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(StoreConfig::default().endpoint_for(Backend::R2), None);
     }
 
     #[test]
