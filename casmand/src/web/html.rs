@@ -20,6 +20,21 @@ const NAV: [(&str, &str, &str); 5] = [
     ("scanner", "/scanner", "Scanner"),
 ];
 
+/// The `<head>` of every page: `title`, one stylesheet and one deferred
+/// script (no inline script: the Content-Security-Policy forbids it).
+fn head(title: &str, stylesheet: &str, script: &str, light_and_dark: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            @if light_and_dark { meta name="color-scheme" content="light dark"; }
+            title { (title) " · casman" }
+            link rel="stylesheet" href=(stylesheet);
+            script src=(script) defer {}
+        }
+    }
+}
+
 /// A whole page of the views: `title`, the nav with `active` marked, and
 /// `body`. The body sits in `<main>`, which the live-update script replaces
 /// when the data change.
@@ -27,13 +42,7 @@ pub fn layout(title: &str, active: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · casman" }
-                link rel="stylesheet" href="/assets/style.css";
-                script src="/assets/app.js" defer {}
-            }
+            (head(title, "/assets/style.css", "/assets/app.js", false))
             body data-view=(active) {
                 header {
                     span class="brand" { "casman" }
@@ -82,14 +91,7 @@ pub fn field_page(
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
-                title { (title) " · casman" }
-                link rel="stylesheet" href="/assets/scanner.css";
-                script src=(script) defer {}
-            }
+            (head(title, "/assets/scanner.css", script, true))
             body class=(body_class) {
                 header class="bar" {
                     a class="brand" href=(brand_href) { "casman" }
