@@ -17,7 +17,7 @@ use super::{
 use crate::{
     activity::Activity,
     authz,
-    backup::{layout, manifest::Reason, manifest::Version, service::Progress},
+    backup::{layout, manifest::Version, service::Progress},
     context::Context,
     error::Error,
     quota::Op,
@@ -69,24 +69,13 @@ impl Backups for BackupsApi {
             let progress =
                 streaming::progress(&tx, |p| BackupEvent { event: Some(backup_event::Event::Progress(p)) });
             for db in dbs {
-                let result = ctx.backups().backup(db, Reason::Manual, &progress).await;
-                let msg = match result {
-                    Ok(o) => {
-                        caller
-                            .audit(
-                                &ctx,
-                                "sync.backup",
-                                db,
-                                json!({"key": o.version.key, "uploaded": o.uploaded}),
-                            )
-                            .await;
-                        Ok(BackupEvent {
-                            event: Some(backup_event::Event::Done(BackupDone {
-                                version: Some(version_message(&o.version)),
-                                uploaded: o.uploaded,
-                            })),
-                        })
-                    }
+                let msg = match super::writes::backup_now(&ctx, &caller, db, &progress).await {
+                    Ok(o) => Ok(BackupEvent {
+                        event: Some(backup_event::Event::Done(BackupDone {
+                            version: Some(version_message(&o.version)),
+                            uploaded: o.uploaded,
+                        })),
+                    }),
                     Err(e) => Err(Status::from(e)),
                 };
                 if !streaming::send(&tx, msg).await {

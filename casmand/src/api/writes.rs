@@ -111,9 +111,14 @@ pub async fn load_coordinates(
     Ok(done)
 }
 
-/// `Backups.Backup` of one database (`Reason::Manual`), without progress.
-pub async fn backup_now(ctx: &Context, caller: &Caller, db: &str) -> Result<crate::backup::service::Outcome> {
-    let o = ctx.backups().backup(db, crate::backup::manifest::Reason::Manual, &|_| {}).await?;
+/// `Backups.Backup` of one database (`Reason::Manual`), reporting to `progress`.
+pub async fn backup_now(
+    ctx: &Context,
+    caller: &Caller,
+    db: &str,
+    progress: crate::backup::service::ProgressFn<'_>,
+) -> Result<crate::backup::service::Outcome> {
+    let o = ctx.backups().backup(db, crate::backup::manifest::Reason::Manual, progress).await?;
     caller.audit(ctx, "sync.backup", db, json!({"key": o.version.key, "uploaded": o.uploaded})).await;
     Ok(o)
 }
