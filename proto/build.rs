@@ -20,11 +20,15 @@ fn main() -> io::Result<()> {
     let fds = protox::compile(&protos, ["."]).map_err(|e| io::Error::other(e.to_string()))?;
     let out = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?);
     fs::write(out.join("casman_descriptor.bin"), fds.encode_to_vec())?;
+    // `prost::Name` on every message: clients look a message up by its full
+    // name in the descriptor set (casmanctl prints `--json` from it).
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
         // Clients are built on our own Unix-socket channel; no generated
         // `connect` constructor (it would clash with the `Connect` rpc).
         .build_transport(false)
-        .compile_fds(fds)
+        .compile_fds_with_config(fds, config)
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// casmanctl: the operators' command line for casman — parts, scans,
 /// positions, SNAP boards, backups, restores, sync and status.
@@ -28,6 +28,62 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--parts` / `--assembled`: the databases a command works on; neither
+/// flag, or both, means both.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Databases {
+    /// Only parts.db.
+    #[arg(long)]
+    pub parts: bool,
+    /// Only assembled_casm.db.
+    #[arg(long)]
+    pub assembled: bool,
+}
+
+impl Databases {
+    /// Both databases, or the one chosen.
+    pub fn names(self) -> Vec<&'static str> {
+        match (self.parts, self.assembled) {
+            (true, false) => vec![PARTS_DB],
+            (false, true) => vec![ASSEMBLED_DB],
+            _ => vec![PARTS_DB, ASSEMBLED_DB],
+        }
+    }
+
+    /// The `databases` field of a request: empty (the daemon's default,
+    /// both) unless exactly one was chosen.
+    pub fn request(self) -> Vec<String> {
+        if self.parts == self.assembled {
+            return Vec::new();
+        }
+        self.names().into_iter().map(str::to_owned).collect()
+    }
+}
+
+/// File name of the parts database.
+pub const PARTS_DB: &str = "parts.db";
+/// File name of the assembly database.
+pub const ASSEMBLED_DB: &str = "assembled_casm.db";
+
+/// `sync merge --prefer` values: which side wins conflicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Prefer {
+    /// This site's rows.
+    Local,
+    /// The other site's rows.
+    Remote,
+}
+
+impl Prefer {
+    /// The name the API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prefer::Local => "local",
+            Prefer::Remote => "remote",
+        }
+    }
 }
 
 /// `--color` values.

@@ -5,6 +5,8 @@ mod client;
 mod cmd;
 mod error;
 mod output;
+#[cfg(test)]
+mod output_snapshots;
 
 use std::process::ExitCode;
 

@@ -1,6 +1,9 @@
 //! Printing for people (tables, aligned fields) and for scripts (JSON).
 
+use std::sync::LazyLock;
+
 use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::Value;
 
 /// A table with the house style: header row, borders only, fits the terminal.
@@ -11,7 +14,40 @@ where
 {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic).set_header(header);
+    // Snapshots do not depend on the terminal the tests run in.
+    #[cfg(test)]
+    t.force_no_tty();
     t
+}
+
+/// The `casman.v1` descriptors, to print any API message as JSON.
+static POOL: LazyLock<Option<DescriptorPool>> =
+    LazyLock::new(|| DescriptorPool::decode(casman_proto::FILE_DESCRIPTOR_SET).ok());
+
+/// `m` in the proto3 JSON mapping, as `--json` prints API messages: the
+/// proto field names (`part_number`, not `partNumber`), every field with its
+/// default value too (`0`, `""`, `false`, `[]`; an unset message field is
+/// left out), enum values by name, and 64-bit integers as JSON numbers
+/// (parsers of the mapping accept numbers and strings alike).
+pub fn message<M: prost::Message + prost::Name>(m: &M) -> Value {
+    const OPTIONS: SerializeOptions = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(false);
+    let dynamic = POOL
+        .as_ref()
+        .and_then(|pool| pool.get_message_by_name(&M::full_name()))
+        .and_then(|desc| DynamicMessage::decode(desc, m.encode_to_vec().as_slice()).ok());
+    // Unreachable with the descriptors compiled into casman-proto.
+    let Some(dynamic) = dynamic else {
+        return Value::String(format!("{} (no descriptor)", M::full_name()));
+    };
+    dynamic.serialize_with_options(serde_json::value::Serializer, &OPTIONS).unwrap_or(Value::Null)
+}
+
+/// Every message of `ms` as [`message`] prints it.
+pub fn messages<'a, M: prost::Message + prost::Name + 'a>(ms: impl IntoIterator<Item = &'a M>) -> Value {
+    Value::Array(ms.into_iter().map(message).collect())
 }
 
 /// Prints `value` as pretty JSON on stdout.
@@ -31,6 +67,19 @@ pub fn bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// `n` with thousands separators (`1,000,000`).
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A duration as the README and the configuration write it (`90s`, `24h`,
 /// `7d`; `3h 12m 5s` when no single unit is exact).
 pub fn duration_secs(secs: u64) -> String {
@@ -47,5 +96,13 @@ mod tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(10 * 1024 * 1024), "10.0 MiB");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(10_000_000), "10,000,000");
     }
 }

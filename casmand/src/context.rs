@@ -249,12 +249,7 @@ fn backend_info(c: &Config) -> BackendInfo {
     let location = match backend {
         Backend::Local => c.backup_dir().display().to_string(),
         Backend::R2 | Backend::S3 => {
-            let endpoint = c.store.endpoint.clone().unwrap_or_else(|| match (backend, &c.store.account_id) {
-                (Backend::R2, Some(acct)) => {
-                    format!("https://{acct}.r2.cloudflarestorage.com")
-                }
-                _ => "default AWS endpoint".into(),
-            });
+            let endpoint = c.store.endpoint_for(backend).unwrap_or_else(|| "default AWS endpoint".into());
             format!("{endpoint} bucket {}", c.store.bucket_name)
         }
         Backend::None => String::new(),

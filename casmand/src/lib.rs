@@ -9,12 +9,6 @@ pub mod api;
 pub mod authz;
 pub mod backup;
 pub mod config;
-pub mod config_credentials;
-pub mod config_db_paths;
-pub mod config_duration;
-pub mod config_env;
-pub mod config_http;
-pub mod config_yaml;
 pub mod context;
 pub mod db;
 pub mod error;
@@ -106,30 +100,15 @@ pub async fn run(
         Some(inherited) => inherited,
         None => server::bind(&socket_path, mode, gid)?,
     };
-    let _lock = match lock_data_dir(&config.data_dir) {
-        Ok(lock) => lock,
-        Err(e) => {
-            socket_file.remove();
-            return Err(e);
-        }
-    };
+    // `socket_file` removes the socket file when it goes out of scope, on
+    // every return below.
+    let _lock = lock_data_dir(&config.data_dir)?;
     clear_tmp_dir(&config.data_dir.join("tmp"));
     systemd::status("opening databases");
-    let dbs = match db::Databases::open(&config.data_dir, &tz).await {
-        Ok(dbs) => dbs,
-        Err(e) => {
-            socket_file.remove();
-            return Err(e.into());
-        }
-    };
-    let store =
-        match backup::store::Store::from_config(config, backup::accounting::Accounting::default()).await {
-            Ok(store) => store,
-            Err(e) => {
-                socket_file.remove();
-                return Err(RunError::Config(format!("backup store: {e}")));
-            }
-        };
+    let dbs = db::Databases::open(&config.data_dir, &tz).await?;
+    let store = backup::store::Store::from_config(config, backup::accounting::Accounting::default())
+        .await
+        .map_err(|e| RunError::Config(format!("backup store: {e}")))?;
     let backups = backup::service::BackupService::new(
         store,
         dbs.clone(),
@@ -142,13 +121,7 @@ pub async fn run(
     let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;
     // The web views (off unless http.listen is set), bound before READY=1 so
     // that a bad or busy address stops start-up.
-    let web = match web::bind(ctx.config()).await {
-        Ok(web) => web,
-        Err(e) => {
-            socket_file.remove();
-            return Err(RunError::Startup(e));
-        }
-    };
+    let web = web::bind(ctx.config()).await.map_err(RunError::Startup)?;
 
     // One signal, observed by the server (stop accepting) and by us (deadline).
     let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -198,7 +171,7 @@ pub async fn run(
     {
         tracing::warn!("the web views did not stop in time");
     }
-    socket_file.remove();
+    drop(socket_file);
     dbs.close().await;
     tracing::info!("casmand stopped");
     result

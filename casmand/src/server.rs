@@ -45,13 +45,14 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SocketEr
 pub struct BoundSocket {
     /// The listener, ready to accept.
     pub listener: UnixListener,
-    /// Its file, removed at exit.
+    /// Its file, removed when this is dropped.
     pub file: SocketFile,
 }
 
-/// The socket's path and the identity of its file, so that only our own file
-/// is removed at exit.
-#[derive(Debug, Clone)]
+/// The socket's path and the identity of its file: a drop guard that removes
+/// the file when the daemon lets go of it (on every exit path), and only if it
+/// is still our own file.
+#[derive(Debug)]
 pub struct SocketFile {
     /// The path.
     pub path: PathBuf,
@@ -133,8 +134,7 @@ pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<BoundSocket, Soc
 /// taken once per process; later calls return `None`.
 ///
 /// systemd owns the file of an inherited socket: it is never removed by
-/// casmand (its [`SocketFile`] has no inode to match, see
-/// [`SocketFile::remove`]), and its mode and group are the `.socket` unit's
+/// casmand (its [`SocketFile`] has no inode to match), and its mode and group are the `.socket` unit's
 /// `SocketMode=`/`SocketGroup=`.
 pub fn from_systemd() -> Result<Option<BoundSocket>, SocketError> {
     let fds: Vec<std::os::fd::RawFd> = match sd_notify::listen_fds() {
@@ -211,10 +211,10 @@ fn remove_if_stale(path: &Path) -> Result<(), SocketError> {
     }
 }
 
-impl SocketFile {
+impl Drop for SocketFile {
     /// Removes the socket file if it is still the one this daemon bound
     /// (never one inherited from systemd).
-    pub fn remove(&self) {
+    fn drop(&mut self) {
         if self.ino == INHERITED {
             return;
         }
@@ -240,7 +240,7 @@ mod tests {
         let bound = bind(&path, 0o640, None)?;
         assert_eq!(fs::metadata(&path)?.permissions().mode() & 0o777, 0o640);
         assert!(matches!(bind(&path, 0o640, None), Err(SocketError::InUse(_))));
-        bound.file.remove();
+        drop(bound);
         assert!(!path.exists());
         Ok(())
     }
@@ -252,7 +252,9 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path)?);
         assert!(path.exists());
         let bound = bind(&path, 0o600, None)?;
-        bound.file.remove();
+        assert!(path.exists());
+        drop(bound);
+        assert!(!path.exists());
         Ok(())
     }
 

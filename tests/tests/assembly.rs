@@ -96,9 +96,10 @@ fn the_newest_event_per_pair_decides_and_chain_reports_the_snap_board() {
     let parts: Vec<&str> = c["parts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert_eq!(parts, ["ANT00001P1", "LNA00001P1", "CXS00001P1", "CXL00001P1", "BAC00001P1", "SNAP2B05"]);
     assert_eq!(c["snap"]["port"], "SNAP2B05");
-    assert_eq!(c["snap"]["board"]["serial_number"], "SN13");
-    assert_eq!(c["snap"]["board"]["feng_id"], 12);
-    assert_eq!(c["snap"]["board"]["packet_index"], 12 * 12 + 5);
+    assert_eq!(c["snap"]["board_configured"], true);
+    assert_eq!(c["snap"]["serial_number"], "SN13");
+    assert_eq!(c["snap"]["feng_id"], 12);
+    assert_eq!(c["snap"]["packet_index"], 12 * 12 + 5);
     // Disconnect recorded in reverse orientation cancels, a later reconnect wins.
     d.ctl_ok(&["scan", "disconnect", "CXL00001P1", "CXS00001P1"]);
     let c = d.ctl_json(&["chain", "ANT00001P1"]);

@@ -95,7 +95,7 @@ fn backup_then_restore_gives_identical_content_on_every_backend() {
         let before = parts_rows(&d);
         let done = backup(&d, &[]);
         assert_eq!(done.len(), 2, "{}: {done:?}", backend.name());
-        let parts = done.iter().find(|b| b["db"] == "parts.db").unwrap();
+        let parts = done.iter().find(|b| b["database"] == "parts.db").unwrap();
         assert!(parts["key"].as_str().unwrap().ends_with("_lab_1_parts.db.zst"), "{parts}");
         assert_eq!(parts["sha256"].as_str().unwrap().len(), 64);
         assert!(parts["stored_bytes"].as_u64().unwrap() < parts["raw_bytes"].as_u64().unwrap());

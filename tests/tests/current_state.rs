@@ -340,7 +340,7 @@ fn chains_and_connections_stream_as_data() {
     assert_eq!(full["parts"][0]["polarization"], "P1");
     assert_eq!(full["parts"][5]["part_type"], "SNAP");
     assert_eq!(full["snap"]["port"], "SNAP2B05");
-    assert_eq!(full["snap"]["board"]["packet_index"], 12 * 12 + 5);
+    assert_eq!(full["snap"]["packet_index"], 12 * 12 + 5);
     assert_eq!(chains[1]["snap"], serde_json::Value::Null);
     assert_eq!(d.ctl_json(&["chains", "--complete"])["chains"].as_array().unwrap().len(), 1);
     let v = d.ctl_json(&["connections", "--type", "SNAP"]);

@@ -76,7 +76,10 @@ fn maintenance_moves_infrequent_access_back_and_reports_damaged_and_missing_vers
 
     let r = d.ctl_json(&["sync", "maintain"]);
     assert_eq!(r["checked"], 4, "{r}");
-    assert_eq!(r["moved"], serde_json::json!([{"key": ia, "from": "STANDARD_IA", "to": "STANDARD"}]));
+    assert_eq!(
+        r["moved"],
+        serde_json::json!([{"key": ia, "from_class": "STANDARD_IA", "to_class": "STANDARD"}])
+    );
     assert_eq!(keys(&r["missing"]), std::slice::from_ref(gone));
     assert_eq!(r["size_mismatches"], serde_json::json!([]));
     let verified = r["verified"].as_array().unwrap();

@@ -47,7 +47,7 @@ fn assign_refuses_then_force_moves_and_reports_evictions() {
     assert_eq!(p["notes"], "first");
     assert!(p["assigned_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(p["latitude"], Value::Null);
-    assert_eq!((a["previous_grid_code"].clone(), a["evicted_antenna"].clone()), (Value::Null, Value::Null));
+    assert_eq!((a["previous_grid_code"].as_str(), a["evicted_antenna"].as_str()), (Some(""), Some("")));
 
     // The antenna already has a position; the position is occupied.
     let e = d.ctl_err(&["positions", "assign", "ANT00001", "CC000E01"], 1);

@@ -2,41 +2,10 @@
 //! the current state of the assembly as data (streamed by casmand from its
 //! kept state), and the comparison of that state with the log.
 
-use casman_proto::v1::{
-    ChainInfo, ChainSnapPort, CheckCurrentStateRequest, CurrentConnection, ListChainsRequest,
-    ListConnectionsRequest,
-};
-use serde_json::{Value, json};
+use casman_proto::v1::{CheckCurrentStateRequest, ListChainsRequest, ListConnectionsRequest};
+use serde_json::json;
 
 use crate::{client::Conn, error::CtlError, output};
-
-fn connection_json(c: &CurrentConnection) -> Value {
-    json!({
-        "source": c.source, "source_type": c.source_type, "source_polarization": c.source_polarization,
-        "target": c.target, "target_type": c.target_type, "target_polarization": c.target_polarization,
-        "since": c.since, "event_id": c.event_id,
-    })
-}
-
-fn snap_json(s: &ChainSnapPort) -> Value {
-    let board = if s.board_configured {
-        json!({"serial_number": s.serial_number, "feng_id": s.feng_id, "packet_index": s.packet_index,
-               "mac_address": s.mac_address, "ip_address": s.ip_address})
-    } else {
-        Value::Null
-    };
-    json!({"port": s.port, "chassis": s.chassis, "slot": s.slot, "port_number": s.port_number, "board": board})
-}
-
-fn chain_json(c: &ChainInfo) -> Value {
-    json!({
-        "parts": c.parts.iter().map(|p| json!({
-            "part": p.part, "part_type": p.part_type, "polarization": p.polarization,
-        })).collect::<Vec<_>>(),
-        "snap": c.snap.as_ref().map(snap_json),
-        "cyclic": c.cyclic,
-    })
-}
 
 /// `casmanctl connections [--part P] [--type T]`: every current connection.
 pub async fn connections(
@@ -53,7 +22,7 @@ pub async fn connections(
         all.push(c);
     }
     if as_json {
-        output::json(&json!({ "connections": all.iter().map(connection_json).collect::<Vec<_>>() }));
+        output::json(&json!({ "connections": output::messages(&all) }));
         return Ok(());
     }
     if all.is_empty() {
@@ -87,7 +56,7 @@ pub async fn chains(conn: &Conn, complete_only: bool, as_json: bool) -> Result<(
         all.push(c);
     }
     if as_json {
-        output::json(&json!({ "chains": all.iter().map(chain_json).collect::<Vec<_>>() }));
+        output::json(&json!({ "chains": output::messages(&all) }));
         return Ok(());
     }
     if all.is_empty() {
@@ -118,11 +87,7 @@ pub async fn check(conn: &Conn, repair: bool, as_json: bool) -> Result<(), CtlEr
     let req = CheckCurrentStateRequest { repair };
     let r = conn.assembly().check_current_state(conn.request(req)).await?.into_inner();
     if as_json {
-        output::json(&json!({
-            "clean": r.clean, "repaired": r.repaired, "events": r.events, "by_log": r.by_log, "kept": r.kept,
-            "missing": r.missing.iter().map(connection_json).collect::<Vec<_>>(),
-            "extra": r.extra.iter().map(connection_json).collect::<Vec<_>>(),
-        }));
+        output::json(&output::message(&r));
     } else {
         println!(
             "assembled_casm.db: {} events, {} current connections by the log, {} kept",

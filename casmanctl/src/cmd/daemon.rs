@@ -1,5 +1,6 @@
 //! `casmanctl status` and `casmanctl config`.
 
+use casman_proto::v1::GetStatusResponse;
 use serde_json::json;
 
 use crate::{client::Conn, error::CtlError, output};
@@ -7,39 +8,33 @@ use crate::{client::Conn, error::CtlError, output};
 /// `casmanctl status`
 pub async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     let s = conn.status().await?;
-    let backend = s.backend.clone().unwrap_or_default();
     if as_json {
-        output::json(&json!({
-            "version": s.version,
-            "protocol": s.protocol,
-            "client_protocol": casman_proto::PROTOCOL,
-            "uptime_seconds": s.uptime_seconds,
-            "pid": s.pid,
-            "started_at": s.started_at,
-            "site_id": s.site_id,
-            "data_dir": s.data_dir,
-            "socket": s.socket,
-            "backend": { "kind": backend.kind, "location": backend.location, "enabled": backend.enabled },
-            "databases": s.databases.iter().map(|d| json!({
-                "name": d.name, "path": d.path, "size_bytes": d.size_bytes, "schema_version": d.schema_version,
-            })).collect::<Vec<_>>(),
-        }));
+        let mut v = output::message(&s);
+        v["client_protocol"] = json!(casman_proto::PROTOCOL);
+        output::json(&v);
         return Ok(());
     }
-    println!(
-        "casmand {} (protocol {}), pid {}, up {}",
+    print!("{}", status_text(&s));
+    Ok(())
+}
+
+/// What `casmanctl status` prints for people.
+pub fn status_text(s: &GetStatusResponse) -> String {
+    let backend = s.backend.clone().unwrap_or_default();
+    let mut out = format!(
+        "casmand {} (protocol {}), pid {}, up {}\n",
         s.version,
         s.protocol,
         s.pid,
         output::duration_secs(s.uptime_seconds)
     );
-    println!("  site:      {}", s.site_id);
-    println!("  socket:    {}", s.socket);
-    println!("  data dir:  {}", s.data_dir);
+    out += &format!("  site:      {}\n", s.site_id);
+    out += &format!("  socket:    {}\n", s.socket);
+    out += &format!("  data dir:  {}\n", s.data_dir);
     if backend.enabled {
-        println!("  backend:   {} ({})", backend.kind, backend.location);
+        out += &format!("  backend:   {} ({})\n", backend.kind, backend.location);
     } else {
-        println!("  backend:   none (backups disabled)");
+        out += "  backend:   none (backups disabled)\n";
     }
     let mut t = output::table(["database", "size", "schema", "path"]);
     for d in &s.databases {
@@ -50,8 +45,7 @@ pub async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
             d.path.clone(),
         ]);
     }
-    println!("{t}");
-    Ok(())
+    out + &t.to_string() + "\n"
 }
 
 /// `casmanctl config`

@@ -5,22 +5,20 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::prompt;
-use crate::{client::Conn, error::CtlError, output};
-
-const PARTS_DB: &str = "parts.db";
-const ASSEMBLED_DB: &str = "assembled_casm.db";
+use crate::{
+    cli::{ASSEMBLED_DB, Databases, PARTS_DB},
+    client::Conn,
+    error::CtlError,
+    output,
+};
 
 /// Database commands.
 #[derive(Debug, Subcommand)]
 pub enum DatabaseCmd {
     /// Print every table, readable.
     Print {
-        /// Only parts.db.
-        #[arg(long)]
-        parts: bool,
-        /// Only assembled_casm.db.
-        #[arg(long)]
-        assembled: bool,
+        #[command(flatten)]
+        dbs: Databases,
         /// At most this many rows per table (0 = all).
         #[arg(long, default_value_t = 0)]
         limit: u32,
@@ -29,12 +27,8 @@ pub enum DatabaseCmd {
     /// given means both. A local safety copy is taken first. Asks you to type
     /// the database name, or pass `--yes NAME` for each database.
     Clear {
-        /// Clear parts.db (table parts).
-        #[arg(long)]
-        parts: bool,
-        /// Clear assembled_casm.db (table assembly).
-        #[arg(long)]
-        assembled: bool,
+        #[command(flatten)]
+        dbs: Databases,
         /// Confirm without a prompt by naming the database (repeat for both).
         #[arg(long, value_name = "DATABASE")]
         yes: Vec<String>,
@@ -69,23 +63,11 @@ pub enum DatabaseCmd {
     },
 }
 
-fn selected(parts: bool, assembled: bool) -> Vec<&'static str> {
-    match (parts, assembled) {
-        (true, false) => vec![PARTS_DB],
-        (false, true) => vec![ASSEMBLED_DB],
-        _ => vec![PARTS_DB, ASSEMBLED_DB],
-    }
-}
-
 /// Runs a database command.
 pub async fn run(conn: &Conn, cmd: DatabaseCmd, as_json: bool) -> Result<(), CtlError> {
     match cmd {
-        DatabaseCmd::Print { parts, assembled, limit } => {
-            print(conn, selected(parts, assembled), limit, as_json).await
-        }
-        DatabaseCmd::Clear { parts, assembled, yes } => {
-            clear(conn, selected(parts, assembled), yes, as_json).await
-        }
+        DatabaseCmd::Print { dbs, limit } => print(conn, dbs.names(), limit, as_json).await,
+        DatabaseCmd::Clear { dbs, yes } => clear(conn, dbs.names(), yes, as_json).await,
         DatabaseCmd::Adoption => adoption(conn, as_json).await,
         DatabaseCmd::Check { repair } => super::current::check(conn, repair, as_json).await,
         DatabaseCmd::LoadCoordinates { csv, skip_bad_rows } => {
@@ -186,7 +168,9 @@ async fn clear(conn: &Conn, dbs: Vec<&str>, yes: Vec<String>, as_json: bool) -> 
         if !as_json {
             println!("{db}: {} row(s) deleted; safety copy {}", r.rows_deleted, r.safety_copy);
         }
-        results.push(json!({"database": db, "rows_deleted": r.rows_deleted, "safety_copy": r.safety_copy}));
+        let mut v = output::message(&r);
+        v["database"] = json!(db);
+        results.push(v);
     }
     if as_json {
         output::json(&json!({ "cleared": results }));
@@ -198,19 +182,7 @@ async fn adoption(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     let r =
         conn.database().get_adoption_report(conn.request(GetAdoptionReportRequest {})).await?.into_inner();
     if as_json {
-        output::json(&json!({ "reports": r.reports.iter().map(|a| json!({
-            "database": a.database,
-            "adopted": a.adopted,
-            "adopted_at": a.adopted_at,
-            "original_copy": a.original_copy,
-            "timezone": a.timezone,
-            "tables": a.tables.iter().map(|t| json!({"table": t.table, "rows_before": t.rows_before, "rows_after": t.rows_after})).collect::<Vec<_>>(),
-            "added_tables": a.added_tables,
-            "added_columns": a.added_columns,
-            "changes": a.changes.iter().map(|c| json!({"table": c.table, "column": c.column, "reason": c.reason, "count": c.count})).collect::<Vec<_>>(),
-            "historic_ids": a.historic_ids,
-            "notes": a.notes,
-        })).collect::<Vec<_>>() }));
+        output::json(&output::message(&r));
         return Ok(());
     }
     for a in &r.reports {

@@ -117,7 +117,7 @@ pub async fn run(conn: &Conn, cmd: GridCmd, as_json: bool) -> Result<(), CtlErro
             };
             let r = client(conn).generate_grid_coordinates(conn.request(req)).await?.into_inner();
             match (&a.output, as_json) {
-                (None, true) => output::json(&json!({ "rows": r.rows, "csv": r.csv })),
+                (None, true) => output::json(&output::message(&r)),
                 (None, false) => write_output(None, &r.csv)?,
                 (Some(p), _) => {
                     write_output(Some(p), &r.csv)?;
@@ -133,9 +133,7 @@ pub async fn run(conn: &Conn, cmd: GridCmd, as_json: bool) -> Result<(), CtlErro
         GridCmd::Plot { output: out } => {
             let r = client(conn).plot_grid(conn.request(PlotGridRequest {})).await?.into_inner();
             match (&out, as_json) {
-                (None, true) => output::json(&json!({
-                    "positions": r.positions, "assigned": r.assigned, "svg": r.svg
-                })),
+                (None, true) => output::json(&output::message(&r)),
                 (None, false) => write_output(None, &r.svg)?,
                 (Some(p), _) => {
                     write_output(Some(p), &r.svg)?;
@@ -167,16 +165,9 @@ pub async fn load_coordinates(
     let req = LoadCoordinatesRequest { csv: text, skip_bad_rows, source: csv.display().to_string() };
     let r = client(conn).load_coordinates(conn.request(req)).await?.into_inner();
     if as_json {
-        output::json(&json!({
-            "source": csv,
-            "loaded": r.loaded,
-            "skipped": r.skipped,
-            "positions_updated": r.positions_updated,
-            "errors": r.errors.iter().map(|e| json!({
-                "line": e.line, "field": e.field, "value": e.value, "rule": e.rule
-            })).collect::<Vec<_>>(),
-            "blank_lines": r.blank_lines,
-        }));
+        let mut v = output::message(&r);
+        v["source"] = json!(csv);
+        output::json(&v);
         return Ok(());
     }
     println!("Loading coordinates from {}", csv.display());

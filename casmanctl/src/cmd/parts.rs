@@ -2,7 +2,7 @@
 
 use casman_proto::v1::{AddPartsRequest, CountPartsRequest, GetPartRequest, ListPartsRequest, Part};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::prompt;
 use crate::{client::Conn, error::CtlError, output};
@@ -106,7 +106,7 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
             let p =
                 conn.parts().get_part(conn.request(GetPartRequest { part_number: part })).await?.into_inner();
             if as_json {
-                output::json(&part_json(&p));
+                output::json(&output::message(&p));
             } else {
                 println!("part number:   {}", p.part_number);
                 println!("type:          {}", p.part_type);
@@ -122,12 +122,7 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
         PartsCmd::Count => {
             let c = conn.parts().count_parts(conn.request(CountPartsRequest {})).await?.into_inner();
             if as_json {
-                output::json(&json!({
-                    "counts": c.counts.iter().map(|c| json!({
-                        "part_type": c.part_type, "polarization": c.polarization, "count": c.count
-                    })).collect::<Vec<_>>(),
-                    "total": c.total,
-                }));
+                output::json(&output::message(&c));
             } else {
                 let mut t = output::table(["type", "polarization", "count"]);
                 for c in &c.counts {
@@ -225,33 +220,25 @@ async fn list(conn: &Conn, req: ListPartsRequest) -> Result<Vec<Part>, CtlError>
     Ok(out)
 }
 
-fn part_json(p: &Part) -> Value {
-    json!({
-        "id": p.id,
-        "part_number": p.part_number,
-        "part_type": p.part_type,
-        "polarization": if p.polarization.is_empty() { Value::Null } else { json!(p.polarization) },
-        "date_created": p.date_created,
-        "date_modified": p.date_modified,
-        "historic": p.historic,
-    })
-}
-
 fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
 fn print_parts(parts: Vec<Part>, as_json: bool) {
     if as_json {
-        output::json(&json!({ "parts": parts.iter().map(part_json).collect::<Vec<_>>() }));
+        output::json(&json!({ "parts": output::messages(&parts) }));
         return;
     }
+    print!("{}", parts_text(&parts));
+}
+
+/// What `parts list` and `parts search` print for people.
+pub fn parts_text(parts: &[Part]) -> String {
     if parts.is_empty() {
-        println!("No parts found.");
-        return;
+        return "No parts found.\n".into();
     }
     let mut t = output::table(["part number", "type", "pol", "created"]);
-    for p in &parts {
+    for p in parts {
         t.add_row([
             p.part_number.clone(),
             p.part_type.clone(),
@@ -259,6 +246,5 @@ fn print_parts(parts: Vec<Part>, as_json: bool) {
             p.date_created.clone(),
         ]);
     }
-    println!("{t}");
-    println!("{} part(s)", parts.len());
+    format!("{t}\n{} part(s)\n", parts.len())
 }

@@ -1,11 +1,10 @@
 //! `casmanctl positions ...`: antenna grid positions.
 
 use casman_proto::v1::{
-    AntennaPosition, AssignPositionRequest, GetGridLayoutRequest, GetPositionRequest, GridCoordinate,
-    ListPositionsRequest, RemovePositionRequest, positions_client::PositionsClient,
+    AssignPositionRequest, GetGridLayoutRequest, GetPositionRequest, ListPositionsRequest,
+    RemovePositionRequest, positions_client::PositionsClient,
 };
 use clap::Subcommand;
-use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use crate::{client::Conn, error::CtlError, output};
@@ -53,40 +52,6 @@ fn client(conn: &Conn) -> PositionsClient<Channel> {
     PositionsClient::new(conn.channel.clone())
 }
 
-fn text_or_null(s: &str) -> Value {
-    if s.is_empty() { Value::Null } else { json!(s) }
-}
-
-/// The stable JSON shape of one position.
-pub fn position_json(p: &AntennaPosition) -> Value {
-    json!({
-        "id": p.id,
-        "antenna_number": p.antenna_number,
-        "array_id": p.array_id,
-        "row_offset": p.row_offset,
-        "east_col": p.east_col,
-        "grid_code": p.grid_code,
-        "kernel_index": p.kernel_index,
-        "assigned_at": p.assigned_at,
-        "notes": text_or_null(&p.notes),
-        "latitude": p.latitude,
-        "longitude": p.longitude,
-        "height": p.height,
-        "coordinate_system": text_or_null(&p.coordinate_system),
-    })
-}
-
-fn coordinate_json(c: &GridCoordinate) -> Value {
-    json!({
-        "grid_code": c.grid_code,
-        "latitude": c.latitude,
-        "longitude": c.longitude,
-        "height": c.height,
-        "coordinate_system": text_or_null(&c.coordinate_system),
-        "notes": text_or_null(&c.notes),
-    })
-}
-
 fn dash<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
@@ -98,12 +63,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             let req = AssignPositionRequest { antenna, grid_code, notes: notes.unwrap_or_default(), force };
             let r = client(conn).assign_position(conn.request(req)).await?.into_inner();
             if as_json {
-                output::json(&json!({
-                    "position": r.position.as_ref().map(position_json),
-                    "previous_grid_code": text_or_null(&r.previous_grid_code),
-                    "evicted_antenna": text_or_null(&r.evicted_antenna),
-                    "message": r.message,
-                }));
+                output::json(&output::message(&r));
             } else {
                 println!("{}", r.message);
             }
@@ -113,11 +73,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             let r = client(conn).remove_position(conn.request(RemovePositionRequest { antenna })).await?;
             let r = r.into_inner();
             if as_json {
-                output::json(&json!({
-                    "removed": r.removed,
-                    "position": r.position.as_ref().map(position_json),
-                    "message": r.message,
-                }));
+                output::json(&output::message(&r));
             } else {
                 println!("{}", r.message);
             }
@@ -126,12 +82,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
         PositionsCmd::Show { query } => {
             let r = client(conn).get_position(conn.request(GetPositionRequest { query })).await?.into_inner();
             if as_json {
-                output::json(&json!({
-                    "grid_code": r.grid_code,
-                    "kernel_index": r.kernel_index,
-                    "position": r.position.as_ref().map(position_json),
-                    "coordinate": r.coordinate.as_ref().map(coordinate_json),
-                }));
+                output::json(&output::message(&r));
                 return Ok(());
             }
             println!("grid code:     {}", r.grid_code);
@@ -159,9 +110,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             let req = ListPositionsRequest { array_id: array.unwrap_or_default() };
             let r = client(conn).list_positions(conn.request(req)).await?.into_inner();
             if as_json {
-                output::json(
-                    &json!({ "positions": r.positions.iter().map(position_json).collect::<Vec<_>>() }),
-                );
+                output::json(&output::message(&r));
                 return Ok(());
             }
             if r.positions.is_empty() {
@@ -195,19 +144,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
 async fn grid(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     let r = client(conn).get_grid_layout(conn.request(GetGridLayoutRequest {})).await?.into_inner();
     if as_json {
-        output::json(&json!({
-            "array_id": r.array_id,
-            "rows": r.rows,
-            "columns": r.columns,
-            "cells": r.cells.iter().map(|c| json!({
-                "grid_code": c.grid_code,
-                "row_offset": c.row_offset,
-                "east_col": c.east_col,
-                "kernel_index": c.kernel_index,
-                "antenna_number": text_or_null(&c.antenna_number),
-            })).collect::<Vec<_>>(),
-            "outside": r.outside.iter().map(position_json).collect::<Vec<_>>(),
-        }));
+        output::json(&output::message(&r));
         return Ok(());
     }
     let mut header = vec!["row".to_owned()];

@@ -1,11 +1,11 @@
 //! `casmanctl scan ...`, `chain`, `history`, `visualize chains`.
 
 use casman_proto::v1::{
-    ConnectRequest, Connection, DisconnectRequest, GetChainRequest, GetHistoryRequest, RemovePartRequest,
+    ConnectRequest, DisconnectRequest, GetChainRequest, GetHistoryRequest, RemovePartRequest,
     RenderChainsRequest, ValidatePartRequest,
 };
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     prompt,
@@ -58,12 +58,6 @@ pub enum VisualizeCmd {
     Chains,
 }
 
-/// The `--json` shape of a connection.
-pub(super) fn conn_json(c: &Connection) -> Value {
-    json!({"source": c.source, "source_type": c.source_type, "target": c.target, "target_type": c.target_type,
-           "scan_time": c.scan_time, "event_id": c.event_id})
-}
-
 /// Runs a scan command.
 pub async fn run(conn: &Conn, cmd: ScanCmd, as_json: bool) -> Result<(), CtlError> {
     match cmd {
@@ -72,7 +66,7 @@ pub async fn run(conn: &Conn, cmd: ScanCmd, as_json: bool) -> Result<(), CtlErro
                 conn.assembly().connect(conn.request(ConnectRequest { source: src, target: dst })).await?;
             let c = r.into_inner().connection.unwrap_or_default();
             if as_json {
-                output::json(&json!({ "connection": conn_json(&c) }));
+                output::json(&json!({ "connection": output::message(&c) }));
             } else {
                 println!("connected {} -> {}", c.source, c.target);
             }
@@ -82,7 +76,7 @@ pub async fn run(conn: &Conn, cmd: ScanCmd, as_json: bool) -> Result<(), CtlErro
             let r = conn.assembly().disconnect(conn.request(DisconnectRequest { a, b })).await?;
             let c = r.into_inner().connection.unwrap_or_default();
             if as_json {
-                output::json(&json!({ "connection": conn_json(&c) }));
+                output::json(&json!({ "connection": output::message(&c) }));
             } else {
                 println!("disconnected {} -X-> {}", c.source, c.target);
             }
@@ -122,9 +116,7 @@ async fn remove(conn: &Conn, part: String, yes: bool, as_json: bool) -> Result<(
         .await?
         .into_inner();
     if as_json {
-        output::json(
-            &json!({ "part": part, "disconnected": r.connections.iter().map(conn_json).collect::<Vec<_>>() }),
-        );
+        output::json(&json!({ "part": part, "disconnected": output::messages(&r.connections) }));
     } else if r.connections.is_empty() {
         println!("{part} has no active connections");
     } else {
@@ -138,17 +130,8 @@ async fn remove(conn: &Conn, part: String, yes: bool, as_json: bool) -> Result<(
 /// `casmanctl chain PART`
 pub async fn chain(conn: &Conn, part: String, as_json: bool) -> Result<(), CtlError> {
     let c = conn.assembly().get_chain(conn.request(GetChainRequest { part })).await?.into_inner();
-    let snap = c.snap.as_ref().map(|s| {
-        let board = if s.board_configured {
-            json!({"serial_number": s.serial_number, "feng_id": s.feng_id, "packet_index": s.packet_index,
-                   "mac_address": s.mac_address, "ip_address": s.ip_address})
-        } else {
-            Value::Null
-        };
-        json!({"port": s.port, "chassis": s.chassis, "slot": s.slot, "port_number": s.port_number, "board": board})
-    });
     if as_json {
-        output::json(&json!({ "parts": c.parts, "start": c.start, "snap": snap }));
+        output::json(&output::message(&c));
         return Ok(());
     }
     println!("{}", c.parts.join(" ---> "));
@@ -179,11 +162,7 @@ pub async fn history(conn: &Conn, part: String, as_json: bool) -> Result<(), Ctl
         .await?
         .into_inner();
     if as_json {
-        output::json(&json!({ "events": h.events.iter().map(|e| json!({
-            "id": e.id, "part_number": e.part_number, "part_type": e.part_type, "polarization": e.polarization,
-            "scan_time": e.scan_time, "connected_to": e.connected_to, "connected_to_type": e.connected_to_type,
-            "connected_polarization": e.connected_polarization, "connection_status": e.connection_status,
-        })).collect::<Vec<_>>() }));
+        output::json(&output::message(&h));
         return Ok(());
     }
     if h.events.is_empty() {
@@ -210,7 +189,7 @@ pub async fn visualize(conn: &Conn, cmd: VisualizeCmd, as_json: bool) -> Result<
         VisualizeCmd::Chains => {
             let r = conn.assembly().render_chains(conn.request(RenderChainsRequest {})).await?.into_inner();
             if as_json {
-                output::json(&json!({ "text": r.text, "connections": r.connections }));
+                output::json(&output::message(&r));
             } else {
                 println!("{}", r.text);
             }

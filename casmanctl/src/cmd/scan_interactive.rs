@@ -8,7 +8,7 @@ use casman_proto::v1::{
 };
 use serde_json::json;
 
-use super::{prompt, scan::conn_json};
+use super::prompt;
 use crate::{client::Conn, error::CtlError};
 
 /// What an interactive session records.
@@ -173,7 +173,7 @@ fn report(
             let c = c.unwrap_or_default();
             tally.done += 1;
             if as_json {
-                println!("{}", json!({ "action": verb, "connection": conn_json(&c) }));
+                println!("{}", json!({ "action": verb, "connection": crate::output::message(&c) }));
             } else {
                 let arrow = if matches!(mode, Mode::Connect { .. }) { "->" } else { "-X->" };
                 println!("{verb}ed {} {arrow} {}", c.source, c.target);

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use casman_proto::v1::{
     GenerateSnapBoardsRequest, GetSnapBoardRequest, GetSnapPortDetailRequest, ListSnapBoardsRequest,
-    LoadSnapBoardsRequest, SnapBoardConfig, SnapPortDetail, snap_boards_client::SnapBoardsClient,
+    LoadSnapBoardsRequest, SnapBoardConfig, snap_boards_client::SnapBoardsClient,
 };
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::transport::Channel;
 
 use super::grid::{read_csv, write_output};
@@ -45,44 +45,8 @@ fn client(conn: &Conn) -> SnapBoardsClient<Channel> {
     SnapBoardsClient::new(conn.channel.clone())
 }
 
-fn text_or_null(s: &str) -> Value {
-    if s.is_empty() { Value::Null } else { json!(s) }
-}
-
 fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
-}
-
-/// The stable JSON shape of one board.
-pub fn board_json(b: &SnapBoardConfig) -> Value {
-    json!({
-        "id": b.id,
-        "board": b.board,
-        "chassis": b.chassis,
-        "slot": b.slot,
-        "serial_number": b.serial_number,
-        "mac_address": b.mac_address,
-        "ip_address": b.ip_address,
-        "feng_id": b.feng_id,
-        "notes": text_or_null(&b.notes),
-        "date_added": b.date_added,
-        "date_modified": text_or_null(&b.date_modified),
-    })
-}
-
-/// The stable JSON shape of one port.
-pub fn port_json(p: &SnapPortDetail) -> Value {
-    json!({
-        "port_id": p.port_id,
-        "numeric_id": p.numeric_id,
-        "port": p.port,
-        "packet_index": p.packet_index,
-        "antenna": text_or_null(&p.antenna),
-        "polarization": text_or_null(&p.polarization),
-        "grid_code": text_or_null(&p.grid_code),
-        "kernel_index": p.kernel_index,
-        "chain": p.chain,
-    })
 }
 
 fn print_board(b: &SnapBoardConfig) {
@@ -104,7 +68,7 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
         SnapCmd::List => {
             let r = client(conn).list_snap_boards(conn.request(ListSnapBoardsRequest {})).await?.into_inner();
             if as_json {
-                output::json(&json!({ "boards": r.boards.iter().map(board_json).collect::<Vec<_>>() }));
+                output::json(&output::message(&r));
                 return Ok(());
             }
             if r.boards.is_empty() {
@@ -131,11 +95,7 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
             let r =
                 client(conn).get_snap_board(conn.request(GetSnapBoardRequest { board })).await?.into_inner();
             if as_json {
-                output::json(&json!({
-                    "board_id": r.board_id,
-                    "board": r.board.as_ref().map(board_json),
-                    "ports": r.ports.iter().map(port_json).collect::<Vec<_>>(),
-                }));
+                output::json(&output::message(&r));
                 return Ok(());
             }
             match &r.board {
@@ -160,10 +120,7 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
             let req = GetSnapPortDetailRequest { port };
             let r = client(conn).get_snap_port_detail(conn.request(req)).await?.into_inner();
             if as_json {
-                output::json(&json!({
-                    "port": r.port.as_ref().map(port_json),
-                    "board": r.board.as_ref().map(board_json),
-                }));
+                output::json(&output::message(&r));
                 return Ok(());
             }
             let Some(p) = &r.port else { return Ok(()) };
@@ -194,7 +151,7 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
             let req = GenerateSnapBoardsRequest { date: date.unwrap_or_default() };
             let r = client(conn).generate_snap_boards(conn.request(req)).await?.into_inner();
             match (&out, as_json) {
-                (None, true) => output::json(&json!({ "boards": r.boards, "csv": r.csv })),
+                (None, true) => output::json(&output::message(&r)),
                 (None, false) => write_output(None, &r.csv)?,
                 (Some(p), _) => {
                     write_output(Some(p), &r.csv)?;
@@ -216,15 +173,9 @@ pub async fn load_snap_boards(conn: &Conn, csv: &Path, as_json: bool) -> Result<
     let req = LoadSnapBoardsRequest { csv: text, source: csv.display().to_string() };
     let r = client(conn).load_snap_boards(conn.request(req)).await?.into_inner();
     if as_json {
-        output::json(&json!({
-            "source": csv,
-            "loaded": r.loaded,
-            "updated": r.updated,
-            "unchanged": r.unchanged,
-            "loaded_boards": r.loaded_boards,
-            "updated_boards": r.updated_boards,
-            "blank_lines": r.blank_lines,
-        }));
+        let mut v = output::message(&r);
+        v["source"] = json!(csv);
+        output::json(&v);
         return Ok(());
     }
     println!("Loading SNAP boards from {}", csv.display());

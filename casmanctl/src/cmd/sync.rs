@@ -3,15 +3,20 @@
 use std::{io::Write, path::PathBuf};
 
 use casman_proto::v1::{
-    BackupRequest, BackupVersion, GetSyncStatusRequest, ListBackupsRequest, MaintainRequest, QuotaItem,
-    QuotaUsage, RestoreRequest, TransferProgress, VerifyRequest, backup_event, maintain_event, restore_event,
+    BackupRequest, GetSyncStatusRequest, ListBackupsRequest, MaintainRequest, QuotaItem, QuotaUsage,
+    RestoreRequest, TransferProgress, VerifyRequest, backup_event, maintain_event, restore_event,
     verify_event,
 };
 use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::progress::Bar;
-use crate::{client::Conn, error::CtlError, output};
+use crate::{
+    cli::{Databases, Prefer},
+    client::Conn,
+    error::CtlError,
+    output,
+};
 
 /// Sync commands (CAsMan's `casman sync ...`).
 #[derive(Debug, Subcommand)]
@@ -20,12 +25,8 @@ pub enum SyncCmd {
     /// unchanged since it was last synced; when both sides changed, keeps the
     /// local state as a branch and reports the divergence.
     Sync {
-        /// Only parts.db.
-        #[arg(long)]
-        parts: bool,
-        /// Only assembled_casm.db.
-        #[arg(long)]
-        assembled: bool,
+        #[command(flatten)]
+        dbs: Databases,
         /// Replace the local file with the store's newest version whatever its
         /// state (up to date, local changes, diverged), after storing the local
         /// state as a safety version. Root or the admin group; asks first.
@@ -37,24 +38,16 @@ pub enum SyncCmd {
     },
     /// Bring a diverged database up to date by adding the other site's changes.
     Merge {
-        /// Only parts.db.
-        #[arg(long)]
-        parts: bool,
-        /// Only assembled_casm.db.
-        #[arg(long)]
-        assembled: bool,
-        /// Which side wins conflicts: local or remote.
-        #[arg(long, value_parser = ["local", "remote"])]
-        prefer: Option<String>,
+        #[command(flatten)]
+        dbs: Databases,
+        /// Which side wins conflicts.
+        #[arg(long, value_enum)]
+        prefer: Option<Prefer>,
     },
     /// Back up the databases now (both unless --parts or --assembled).
     Backup {
-        /// Only parts.db.
-        #[arg(long)]
-        parts: bool,
-        /// Only assembled_casm.db.
-        #[arg(long)]
-        assembled: bool,
+        #[command(flatten)]
+        dbs: Databases,
     },
     /// List the stored versions, newest first.
     List {
@@ -102,37 +95,17 @@ pub enum SyncCmd {
     Maintain,
 }
 
-fn selected(parts: bool, assembled: bool) -> Vec<String> {
-    match (parts, assembled) {
-        (true, false) => vec!["parts.db".into()],
-        (false, true) => vec!["assembled_casm.db".into()],
-        _ => vec![],
-    }
-}
-
-/// The `--json` shape of a version.
-pub fn version_json(v: &BackupVersion) -> Value {
-    json!({
-        "key": v.key, "db": v.database, "sha256": v.sha256, "raw_bytes": v.raw_bytes,
-        "stored_bytes": v.stored_bytes, "created_at": v.created_at, "site": v.site, "seq": v.seq,
-        "reason": v.reason, "codec": v.codec, "parent": v.parent, "record_counts": v.record_counts,
-        "schema_version": v.schema_version, "branch": v.branch,
-    })
-}
-
-fn show_progress(bar: &mut Bar, p: &TransferProgress) {
+/// Shows a progress step on `bar`.
+pub(super) fn show_progress(bar: &mut Bar, p: &TransferProgress) {
     bar.update(&format!("{} {}", p.database, p.phase), p.done_bytes, p.total_bytes);
 }
 
 /// Runs a sync command.
 pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlError> {
     match cmd {
-        SyncCmd::Sync { parts, assembled, force, yes } => {
+        SyncCmd::Sync { dbs, force, yes } => {
             if force {
-                let which = match selected(parts, assembled).as_slice() {
-                    [db] => db.clone(),
-                    _ => "parts.db and assembled_casm.db".into(),
-                };
+                let which = dbs.names().join(" and ");
                 super::prompt::confirm(
                     &format!(
                         "A forced sync replaces {which} with the store's newest version (the local state is \
@@ -141,12 +114,10 @@ pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlErro
                     yes,
                 )?;
             }
-            super::sync_sites::sync(conn, parts, assembled, force, as_json).await
+            super::sync_sites::sync(conn, dbs, force, as_json).await
         }
-        SyncCmd::Merge { parts, assembled, prefer } => {
-            super::sync_sites::merge(conn, parts, assembled, prefer, as_json).await
-        }
-        SyncCmd::Backup { parts, assembled } => backup(conn, selected(parts, assembled), as_json).await,
+        SyncCmd::Merge { dbs, prefer } => super::sync_sites::merge(conn, dbs, prefer, as_json).await,
+        SyncCmd::Backup { dbs } => backup(conn, dbs.request(), as_json).await,
         SyncCmd::List { db, wide } => list(conn, db, wide, as_json).await,
         SyncCmd::Restore { key, dest, no_backup, yes } => {
             if dest.is_none() {
@@ -186,7 +157,7 @@ async fn backup(conn: &Conn, databases: Vec<String>, as_json: bool) -> Result<()
                         );
                     }
                 }
-                let mut j = version_json(&v);
+                let mut j = output::message(&v);
                 j["uploaded"] = json!(d.uploaded);
                 done.push(j);
             }
@@ -207,7 +178,7 @@ async fn list(conn: &Conn, db: Option<String>, wide: bool, as_json: bool) -> Res
         .await?
         .into_inner();
     if as_json {
-        output::json(&json!({ "backups": r.versions.iter().map(version_json).collect::<Vec<_>>() }));
+        output::json(&json!({ "backups": output::messages(&r.versions) }));
         return Ok(());
     }
     if r.versions.is_empty() {
@@ -268,9 +239,9 @@ async fn restore(
     }
     if as_json {
         output::json(&json!({
-            "restored": version_json(&v),
+            "restored": output::message(&v),
             "dest": dest,
-            "safety_backup": done.safety_backup.as_ref().map(version_json),
+            "safety_backup": done.safety_backup.as_ref().map(output::message),
             "local_copy": done.local_copy,
             "checksum_checked": done.checksum_checked,
             "missing_parts": done.missing_parts,
@@ -330,7 +301,7 @@ async fn verify(
                         println!("✗ {}: {}", r.key, r.problem);
                     }
                 }
-                results.push(json!({"key": r.key, "ok": r.ok, "problem": r.problem, "checksum_checked": r.checksum_checked}));
+                results.push(output::message(&r));
             }
             None => {}
         }
@@ -374,18 +345,6 @@ fn mark(level: &str) -> &'static str {
     }
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn print_usage(u: &Option<QuotaUsage>) {
     let u = u.clone().unwrap_or_default();
     let gb = |b: u64| b as f64 / (1024.0 * 1024.0 * 1024.0);
@@ -406,8 +365,8 @@ fn print_usage(u: &Option<QuotaUsage>) {
         println!(
             "  {label} {} {} / {} ({:.1}%)",
             mark(&i.level),
-            thousands(i.used),
-            thousands(i.limit),
+            output::thousands(i.used),
+            output::thousands(i.limit),
             i.fraction * 100.0
         );
     }
@@ -432,7 +391,7 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
                         "last_error": p.last_error, "next_attempt_at": p.next_attempt_at,
                     })),
                     "base_key": d.base_key, "base_sha256": d.base_sha256,
-                    "newer": d.newer.as_ref().map(version_json),
+                    "newer": d.newer.as_ref().map(output::message),
                     "versions": (d.versions >= 0).then_some(d.versions), "stored_bytes": d.stored_bytes,
                 })
             })
@@ -536,14 +495,7 @@ async fn maintain(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     bar.clear();
     let r = report.ok_or_else(|| CtlError::Io("the daemon ended maintenance without a report".into()))?;
     if as_json {
-        output::json(&json!({
-            "at": r.at, "checked": r.checked,
-            "moved": r.moved.iter().map(|m| json!({"key": m.key, "from": m.from_class, "to": m.to_class})).collect::<Vec<_>>(),
-            "missing": r.missing,
-            "size_mismatches": r.size_mismatches.iter().map(|m| json!({"key": m.key, "expected": m.expected, "actual": m.actual})).collect::<Vec<_>>(),
-            "verified": r.verified.iter().map(|v| json!({"key": v.key, "ok": v.ok, "problem": v.problem})).collect::<Vec<_>>(),
-            "deleted": r.deleted, "errors": r.errors, "duration_ms": r.duration_ms, "summary": r.summary,
-        }));
+        output::json(&output::message(&r));
         return Ok(());
     }
     for m in &r.moved {

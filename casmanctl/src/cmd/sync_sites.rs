@@ -3,35 +3,24 @@
 use casman_proto::v1::{MergeRequest, SyncRequest, merge_event, sync_event};
 use serde_json::{Value, json};
 
-use super::{progress::Bar, sync::version_json};
-use crate::{client::Conn, error::CtlError, output};
-
-fn selected(parts: bool, assembled: bool) -> Vec<String> {
-    match (parts, assembled) {
-        (true, false) => vec!["parts.db".into()],
-        (false, true) => vec!["assembled_casm.db".into()],
-        _ => vec![],
-    }
-}
+use super::{progress::Bar, sync::show_progress};
+use crate::{
+    cli::{Databases, Prefer},
+    client::Conn,
+    error::CtlError,
+    output,
+};
 
 /// `casmanctl sync sync`
-pub async fn sync(
-    conn: &Conn,
-    parts: bool,
-    assembled: bool,
-    force: bool,
-    as_json: bool,
-) -> Result<(), CtlError> {
-    let req = SyncRequest { databases: selected(parts, assembled), force };
+pub async fn sync(conn: &Conn, dbs: Databases, force: bool, as_json: bool) -> Result<(), CtlError> {
+    let req = SyncRequest { databases: dbs.request(), force };
     let mut stream = conn.sync().sync_databases(conn.request(req)).await?.into_inner();
     let mut bar = Bar::new(!as_json);
     let mut results = Vec::new();
     let mut diverged = false;
     while let Some(ev) = stream.message().await? {
         match ev.event {
-            Some(sync_event::Event::Progress(p)) => {
-                bar.update(&format!("{} {}", p.database, p.phase), p.done_bytes, p.total_bytes)
-            }
+            Some(sync_event::Event::Progress(p)) => show_progress(&mut bar, &p),
             Some(sync_event::Event::Result(r)) => {
                 bar.clear();
                 diverged |= r.state == "diverged";
@@ -47,15 +36,7 @@ pub async fn sync(
                         );
                     }
                 }
-                results.push(json!({
-                    "database": r.database, "state": r.state, "message": r.message,
-                    "version": r.version.as_ref().map(version_json),
-                    "local": r.local.as_ref().map(version_json),
-                    "remote": r.remote.as_ref().map(version_json),
-                    "remote_versions": r.remote_versions,
-                    "rows": r.rows.iter().map(|t| json!({"table": t.table, "local": t.local, "remote": t.remote})).collect::<Vec<_>>(),
-                    "unsaved_writes": r.unsaved_writes,
-                }));
+                results.push(output::message(&r));
             }
             None => {}
         }
@@ -73,21 +54,19 @@ pub async fn sync(
 /// `casmanctl sync merge`
 pub async fn merge(
     conn: &Conn,
-    parts: bool,
-    assembled: bool,
-    prefer: Option<String>,
+    dbs: Databases,
+    prefer: Option<Prefer>,
     as_json: bool,
 ) -> Result<(), CtlError> {
-    let req = MergeRequest { databases: selected(parts, assembled), prefer: prefer.unwrap_or_default() };
+    let prefer = prefer.map(Prefer::as_str).unwrap_or_default().to_owned();
+    let req = MergeRequest { databases: dbs.request(), prefer };
     let mut stream = conn.sync().merge(conn.request(req)).await?.into_inner();
     let mut bar = Bar::new(!as_json);
     let mut results: Vec<Value> = Vec::new();
     let mut blocked = false;
     while let Some(ev) = stream.message().await? {
         match ev.event {
-            Some(merge_event::Event::Progress(p)) => {
-                bar.update(&format!("{} {}", p.database, p.phase), p.done_bytes, p.total_bytes)
-            }
+            Some(merge_event::Event::Progress(p)) => show_progress(&mut bar, &p),
             Some(merge_event::Event::Result(r)) => {
                 bar.clear();
                 blocked |= !r.applied;
@@ -123,13 +102,7 @@ pub async fn merge(
                         println!("  resolve with --prefer local or --prefer remote");
                     }
                 }
-                results.push(json!({
-                    "database": r.database, "applied": r.applied,
-                    "conflicts": r.conflicts.iter().map(|c| json!({"kind": c.kind, "key": c.key, "local": c.local, "remote": c.remote})).collect::<Vec<_>>(),
-                    "added": r.added.iter().map(|t| json!({"table": t.table, "rows": t.local})).collect::<Vec<_>>(),
-                    "version": r.version.as_ref().map(version_json),
-                    "remote": r.remote.as_ref().map(version_json),
-                }));
+                results.push(output::message(&r));
             }
             None => {}
         }

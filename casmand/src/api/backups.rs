@@ -1,25 +1,23 @@
 //! `casman.v1.Backups`: backup, list, restore, verify — long operations stream
 //! their progress.
 
-use std::pin::Pin;
-
 use casman_proto::v1::{
     BackupDone, BackupEvent, BackupRequest, BackupVersion, GetSyncStatusRequest, ListBackupsRequest,
     ListBackupsResponse, MaintainEvent, MaintainRequest, RestoreDone, RestoreEvent, RestoreRequest,
-    SyncStatus, TransferProgress, VerifyEvent, VerifyRequest, VerifyResult, backup_event,
-    backups_server::Backups, maintain_event, restore_event, verify_event,
+    SyncStatus, VerifyEvent, VerifyRequest, VerifyResult, backup_event, backups_server::Backups,
+    maintain_event, restore_event, verify_event,
 };
-use futures_util::Stream;
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::caller::Caller;
+use super::{
+    caller::Caller,
+    streaming::{self, EventStream, Sender, streamed},
+};
 use crate::{
+    activity::Activity,
     authz,
-    backup::quota::Op,
-    backup::{layout, manifest::Reason, manifest::Version, service::Progress},
+    backup::{layout, manifest::Version, quota::Op, service::Progress},
     context::Context,
     error::Error,
 };
@@ -58,29 +56,6 @@ pub fn version_message(v: &Version) -> BackupVersion {
     }
 }
 
-fn progress_message(p: Progress) -> TransferProgress {
-    TransferProgress {
-        database: p.database,
-        phase: p.phase.to_owned(),
-        done_bytes: p.done,
-        total_bytes: p.total,
-    }
-}
-
-type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// Runs `work` in a task with a progress sender; returns the receiving stream.
-fn streamed<T, F, Fut>(work: F) -> EventStream<T>
-where
-    T: Send + 'static,
-    F: FnOnce(mpsc::Sender<Result<T, Status>>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(work(tx));
-    Box::pin(ReceiverStream::new(rx))
-}
-
 #[tonic::async_trait]
 impl Backups for BackupsApi {
     type BackupStream = EventStream<BackupEvent>;
@@ -90,35 +65,19 @@ impl Backups for BackupsApi {
         let dbs = layout::databases(&req.into_inner().databases)?;
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
+            let progress =
+                streaming::progress(&tx, |p| BackupEvent { event: Some(backup_event::Event::Progress(p)) });
             for db in dbs {
-                let ptx = tx.clone();
-                let progress = move |p: Progress| {
-                    let _ = ptx.try_send(Ok(BackupEvent {
-                        event: Some(backup_event::Event::Progress(progress_message(p))),
-                    }));
-                };
-                let result = ctx.backups().backup(db, Reason::Manual, &progress).await;
-                let msg = match result {
-                    Ok(o) => {
-                        caller
-                            .audit(
-                                &ctx,
-                                "sync.backup",
-                                db,
-                                json!({"key": o.version.key, "uploaded": o.uploaded}),
-                            )
-                            .await;
-                        Ok(BackupEvent {
-                            event: Some(backup_event::Event::Done(BackupDone {
-                                version: Some(version_message(&o.version)),
-                                uploaded: o.uploaded,
-                            })),
-                        })
-                    }
+                let msg = match super::writes::backup_now(&ctx, &caller, db, &progress).await {
+                    Ok(o) => Ok(BackupEvent {
+                        event: Some(backup_event::Event::Done(BackupDone {
+                            version: Some(version_message(&o.version)),
+                            uploaded: o.uploaded,
+                        })),
+                    }),
                     Err(e) => Err(Status::from(e)),
                 };
-                let failed = msg.is_err();
-                if tx.send(msg).await.is_err() || failed {
+                if !streaming::send(&tx, msg).await {
                     return;
                 }
             }
@@ -154,22 +113,26 @@ impl Backups for BackupsApi {
         self.ctx.backups().check_quota(Op::Restore).await?;
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
-            let ptx = tx.clone();
-            let progress = move |p: Progress| {
-                let _ = ptx.try_send(Ok(RestoreEvent {
-                    event: Some(restore_event::Event::Progress(progress_message(p))),
-                }));
-            };
+            let progress =
+                streaming::progress(&tx, |p| RestoreEvent { event: Some(restore_event::Event::Progress(p)) });
             let svc = ctx.backups();
             let done = if r.to_client {
                 to_client(svc, &r.key, &progress, &tx).await
             } else {
                 match svc.restore_in_place(&r.key, !r.no_backup, &progress).await {
                     Ok(done) => {
+                        let safety = done.safety_backup.as_ref().map(|v| v.key.clone());
+                        let detail = json!({"key": done.version.key, "safety_backup": safety,
+                                            "missing_parts": done.missing_parts});
                         caller
-                            .audit(&ctx, "sync.restore", db, json!({"key": done.version.key, "safety_backup": done.safety_backup.as_ref().map(|v| v.key.clone()), "missing_parts": done.missing_parts}))
+                            .audit_activity(
+                                &ctx,
+                                "sync.restore",
+                                db,
+                                detail,
+                                Activity::Restored { database: db },
+                            )
                             .await;
-                        ctx.record(crate::activity::Activity::Restored { database: db }).await;
                         Ok(RestoreDone {
                             version: Some(version_message(&done.version)),
                             safety_backup: done.safety_backup.as_ref().map(version_message),
@@ -209,13 +172,9 @@ impl Backups for BackupsApi {
             }
         }
         Ok(Response::new(streamed(move |tx| async move {
+            let progress =
+                streaming::progress(&tx, |p| VerifyEvent { event: Some(verify_event::Event::Progress(p)) });
             for v in versions {
-                let ptx = tx.clone();
-                let progress = move |p: Progress| {
-                    let _ = ptx.try_send(Ok(VerifyEvent {
-                        event: Some(verify_event::Event::Progress(progress_message(p))),
-                    }));
-                };
                 let result = svc.verify(&v, &progress).await;
                 let msg = VerifyEvent {
                     event: Some(verify_event::Event::Result(VerifyResult {
@@ -225,7 +184,7 @@ impl Backups for BackupsApi {
                         checksum_checked: result.checksum_checked,
                     })),
                 };
-                if tx.send(Ok(msg)).await.is_err() {
+                if !streaming::send(&tx, Ok(msg)).await {
                     return;
                 }
             }
@@ -248,12 +207,9 @@ impl Backups for BackupsApi {
         let caller = Caller::of(&req);
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
-            let ptx = tx.clone();
-            let progress = move |p: Progress| {
-                let _ = ptx.try_send(Ok(MaintainEvent {
-                    event: Some(maintain_event::Event::Progress(progress_message(p))),
-                }));
-            };
+            let progress = streaming::progress(&tx, |p| MaintainEvent {
+                event: Some(maintain_event::Event::Progress(p)),
+            });
             let msg = match ctx.backups().maintain(&progress).await {
                 Ok(report) => {
                     caller.audit(&ctx, "sync.maintain", "", json!({"summary": report.summary()})).await;
@@ -275,7 +231,7 @@ async fn to_client(
     svc: &crate::backup::service::BackupService,
     key: &str,
     progress: &(dyn Fn(Progress) + Send + Sync),
-    tx: &mpsc::Sender<Result<RestoreEvent, Status>>,
+    tx: &Sender<RestoreEvent>,
 ) -> Result<RestoreDone, Error> {
     use tokio::io::AsyncReadExt;
     let version = svc.find_version(key).await?;

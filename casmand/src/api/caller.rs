@@ -55,6 +55,20 @@ impl Caller {
         ctx.activity().publish(activity);
     }
 
+    /// Audits a request that wrote `database` once: the audit entry and the
+    /// write count in one transaction, then announced, under the one name
+    /// `action`.
+    pub async fn audit_write(
+        &self,
+        ctx: &Context,
+        action: &'static str,
+        database: &'static str,
+        detail: serde_json::Value,
+    ) {
+        let write = crate::activity::Activity::Write { database, action, writes: 1 };
+        self.audit_activity(ctx, action, database, detail, write).await;
+    }
+
     async fn audit_counting(
         &self,
         ctx: &Context,

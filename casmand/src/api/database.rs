@@ -14,7 +14,6 @@ use tonic::{Request, Response, Status};
 
 use super::caller::Caller;
 use crate::{
-    activity::Activity,
     authz,
     context::Context,
     db::{ASSEMBLED_DB, PARTS_DB, adopt, maintenance},
@@ -116,15 +115,8 @@ impl Database for DatabaseApi {
         }
         authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("clearing {}", db.name))?;
         let cleared = maintenance::clear(db, &self.ctx.dbs().state).await?;
-        caller
-            .audit(
-                &self.ctx,
-                "database.clear",
-                db.name,
-                json!({"rows_deleted": cleared.rows_deleted, "safety_copy": cleared.safety_copy}),
-            )
-            .await;
-        self.ctx.record(Activity::Write { database: db.name, action: "database.clear", writes: 1 }).await;
+        let detail = json!({"rows_deleted": cleared.rows_deleted, "safety_copy": cleared.safety_copy});
+        caller.audit_write(&self.ctx, "database.clear", db.name, detail).await;
         Ok(Response::new(ClearDatabaseResponse {
             rows_deleted: cleared.rows_deleted,
             safety_copy: cleared.safety_copy.display().to_string(),

@@ -11,6 +11,7 @@ pub mod parts;
 pub mod positions;
 pub mod snap;
 pub mod status;
+pub mod streaming;
 pub mod sync;
 pub mod sync_status;
 pub mod writes;

@@ -15,7 +15,6 @@ use tonic::{Request, Response, Status};
 
 use super::caller::Caller;
 use crate::{
-    activity::Activity,
     context::Context,
     db::{
         PARTS_DB,
@@ -181,17 +180,8 @@ impl Positions for PositionsApi {
             None => format!("{antenna} had no position; nothing removed"),
         };
         if let Some(r) = &removed {
-            caller
-                .audit(
-                    &self.ctx,
-                    "positions.remove",
-                    PARTS_DB,
-                    json!({"antenna": antenna, "grid_code": r.grid_code}),
-                )
-                .await;
-            self.ctx
-                .record(Activity::Write { database: PARTS_DB, action: "positions.remove", writes: 1 })
-                .await;
+            let detail = json!({"antenna": antenna, "grid_code": r.grid_code});
+            caller.audit_write(&self.ctx, "positions.remove", PARTS_DB, detail).await;
         }
         Ok(Response::new(RemovePositionResponse {
             removed: removed.is_some(),
@@ -324,22 +314,9 @@ impl Positions for PositionsApi {
         bad_lines.dedup();
         let skipped = file.skipped_lines.len() + bad_lines.len();
         if done.loaded > 0 {
-            caller
-                .audit(
-                    &self.ctx,
-                    "database.load_coordinates",
-                    PARTS_DB,
-                    json!({"source": r.source, "loaded": done.loaded, "skipped": skipped,
-                           "positions_updated": done.positions_updated}),
-                )
-                .await;
-            self.ctx
-                .record(Activity::Write {
-                    database: PARTS_DB,
-                    action: "database.load_coordinates",
-                    writes: 1,
-                })
-                .await;
+            let detail = json!({"source": r.source, "loaded": done.loaded, "skipped": skipped,
+                                "positions_updated": done.positions_updated});
+            caller.audit_write(&self.ctx, "database.load_coordinates", PARTS_DB, detail).await;
         }
         Ok(Response::new(LoadCoordinatesResponse {
             loaded: u32::try_from(done.loaded).unwrap_or(u32::MAX),

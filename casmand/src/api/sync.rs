@@ -1,24 +1,22 @@
 //! `casman.v1.Sync`: sync and merge between sites.
 
-use std::pin::Pin;
-
 use casman_proto::v1::{
     MergeConflict, MergeEvent, MergeRequest, MergeResult, SyncEvent, SyncRequest, SyncResult, TableRows,
-    TransferProgress, merge_event, sync_event, sync_server::Sync,
+    merge_event, sync_event, sync_server::Sync,
 };
-use futures_util::Stream;
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{backups::version_message, caller::Caller};
+use super::{
+    backups::version_message,
+    caller::Caller,
+    streaming::{self, EventStream, streamed},
+};
 use crate::{
     activity::Activity,
     authz,
     backup::{
         layout,
-        service::Progress,
         sync::{MergeOutcome, SyncOutcome},
     },
     context::Context,
@@ -36,15 +34,6 @@ impl SyncApi {
     /// A service over the daemon's context.
     pub fn new(ctx: Context) -> Self {
         SyncApi { ctx }
-    }
-}
-
-fn progress_message(p: Progress) -> TransferProgress {
-    TransferProgress {
-        database: p.database,
-        phase: p.phase.to_owned(),
-        done_bytes: p.done,
-        total_bytes: p.total,
     }
 }
 
@@ -123,8 +112,6 @@ fn merge_message(db: &str, m: MergeOutcome) -> MergeResult {
     }
 }
 
-type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl Sync for SyncApi {
     type SyncDatabasesStream = EventStream<SyncEvent>;
@@ -140,35 +127,30 @@ impl Sync for SyncApi {
             authz::require_admin(caller.peer, self.ctx.admin_gid(), "a forced sync")?;
         }
         let ctx = self.ctx.clone();
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(async move {
+        Ok(Response::new(streamed(move |tx| async move {
+            let progress =
+                streaming::progress(&tx, |p| SyncEvent { event: Some(sync_event::Event::Progress(p)) });
             for db in dbs {
-                let ptx = tx.clone();
-                let progress = move |p: Progress| {
-                    let _ = ptx.try_send(Ok(SyncEvent {
-                        event: Some(sync_event::Event::Progress(progress_message(p))),
-                    }));
-                };
                 let msg = match ctx.backups().sync(db, r.force, &progress).await {
                     Ok(outcome) => {
-                        if matches!(outcome, SyncOutcome::Pulled { .. }) {
-                            ctx.record(Activity::Restored { database: db }).await;
-                        }
+                        let pulled = matches!(outcome, SyncOutcome::Pulled { .. });
                         let m = result_message(db, outcome);
-                        caller
-                            .audit(&ctx, "sync.sync", db, json!({"state": m.state, "force": r.force}))
-                            .await;
+                        let detail = json!({"state": m.state, "force": r.force});
+                        if pulled {
+                            let replaced = Activity::Restored { database: db };
+                            caller.audit_activity(&ctx, "sync.sync", db, detail, replaced).await;
+                        } else {
+                            caller.audit(&ctx, "sync.sync", db, detail).await;
+                        }
                         Ok(SyncEvent { event: Some(sync_event::Event::Result(m)) })
                     }
                     Err(e) => Err(Status::from(e)),
                 };
-                let failed = msg.is_err();
-                if tx.send(msg).await.is_err() || failed {
+                if !streaming::send(&tx, msg).await {
                     return;
                 }
             }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        })))
     }
 
     type MergeStream = EventStream<MergeEvent>;
@@ -184,33 +166,24 @@ impl Sync for SyncApi {
             other => return Err(Error::invalid(format!("prefer {other:?}: expected local or remote")).into()),
         };
         let ctx = self.ctx.clone();
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(async move {
+        Ok(Response::new(streamed(move |tx| async move {
+            let progress =
+                streaming::progress(&tx, |p| MergeEvent { event: Some(merge_event::Event::Progress(p)) });
             for db in dbs {
-                let ptx = tx.clone();
-                let progress = move |p: Progress| {
-                    let _ = ptx.try_send(Ok(MergeEvent {
-                        event: Some(merge_event::Event::Progress(progress_message(p))),
-                    }));
-                };
                 let msg = match ctx.backups().merge(db, prefer, &progress).await {
                     Ok(outcome) => {
                         if outcome.merged.applied {
                             let added: u64 = outcome.merged.added.iter().map(|(_, n)| n).sum();
-                            ctx.record(Activity::Write { database: db, action: "sync.merge", writes: 1 })
-                                .await;
-                            caller.audit(&ctx, "sync.merge", db, json!({"rows_added": added})).await;
+                            caller.audit_write(&ctx, "sync.merge", db, json!({"rows_added": added})).await;
                         }
                         Ok(MergeEvent { event: Some(merge_event::Event::Result(merge_message(db, outcome))) })
                     }
                     Err(e) => Err(Status::from(e)),
                 };
-                let failed = msg.is_err();
-                if tx.send(msg).await.is_err() || failed {
+                if !streaming::send(&tx, msg).await {
                     return;
                 }
             }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        })))
     }
 }

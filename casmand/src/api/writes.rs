@@ -47,16 +47,9 @@ pub async fn assign_position(
     force: bool,
 ) -> Result<Assigned> {
     let a = positions::assign(&ctx.dbs().parts, antenna, code, notes, force).await?;
-    caller
-        .audit(
-            ctx,
-            "positions.assign",
-            PARTS_DB,
-            json!({"antenna": antenna, "grid_code": code.to_string(), "force": force,
-                   "previous": a.previous, "evicted": a.evicted}),
-        )
-        .await;
-    ctx.record(Activity::Write { database: PARTS_DB, action: "positions.assign", writes: 1 }).await;
+    let detail = json!({"antenna": antenna, "grid_code": code.to_string(), "force": force,
+                        "previous": a.previous, "evicted": a.evicted});
+    caller.audit_write(ctx, "positions.assign", PARTS_DB, detail).await;
     Ok(a)
 }
 
@@ -94,17 +87,9 @@ pub async fn load_snap_boards(
     let done = boards::load(&ctx.dbs().parts, &file.rows).await?;
     if !done.inserted.is_empty() || !done.updated.is_empty() {
         let ids = |b: &[SnapBoardId]| b.iter().map(ToString::to_string).collect::<Vec<_>>();
-        caller
-            .audit(
-                ctx,
-                "database.load_snap_boards",
-                PARTS_DB,
-                json!({"source": source, "loaded": ids(&done.inserted), "updated": ids(&done.updated),
-                       "unchanged": done.unchanged.len()}),
-            )
-            .await;
-        ctx.record(Activity::Write { database: PARTS_DB, action: "database.load_snap_boards", writes: 1 })
-            .await;
+        let detail = json!({"source": source, "loaded": ids(&done.inserted), "updated": ids(&done.updated),
+                            "unchanged": done.unchanged.len()});
+        caller.audit_write(ctx, "database.load_snap_boards", PARTS_DB, detail).await;
     }
     Ok(done)
 }
@@ -119,24 +104,21 @@ pub async fn load_coordinates(
     let rows: Vec<_> = file.rows.iter().map(|n| n.row.clone()).collect();
     let done = positions::load_coordinates(&ctx.dbs().parts, &rows).await?;
     if done.loaded > 0 {
-        caller
-            .audit(
-                ctx,
-                "database.load_coordinates",
-                PARTS_DB,
-                json!({"source": source, "loaded": done.loaded, "skipped": file.skipped_lines.len(),
-                       "positions_updated": done.positions_updated}),
-            )
-            .await;
-        ctx.record(Activity::Write { database: PARTS_DB, action: "database.load_coordinates", writes: 1 })
-            .await;
+        let detail = json!({"source": source, "loaded": done.loaded, "skipped": file.skipped_lines.len(),
+                            "positions_updated": done.positions_updated});
+        caller.audit_write(ctx, "database.load_coordinates", PARTS_DB, detail).await;
     }
     Ok(done)
 }
 
-/// `Backups.Backup` of one database (`Reason::Manual`), without progress.
-pub async fn backup_now(ctx: &Context, caller: &Caller, db: &str) -> Result<crate::backup::service::Outcome> {
-    let o = ctx.backups().backup(db, crate::backup::manifest::Reason::Manual, &|_| {}).await?;
+/// `Backups.Backup` of one database (`Reason::Manual`), reporting to `progress`.
+pub async fn backup_now(
+    ctx: &Context,
+    caller: &Caller,
+    db: &str,
+    progress: crate::backup::service::ProgressFn<'_>,
+) -> Result<crate::backup::service::Outcome> {
+    let o = ctx.backups().backup(db, crate::backup::manifest::Reason::Manual, progress).await?;
     caller.audit(ctx, "sync.backup", db, json!({"key": o.version.key, "uploaded": o.uploaded})).await;
     Ok(o)
 }

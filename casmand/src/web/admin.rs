@@ -229,7 +229,7 @@ pub(super) async fn backup(
         .once(&web.ctx.dbs().state, &op, "sync.backup", &b.request_id, async {
             let mut done = Vec::new();
             for db in [PARTS_DB, ASSEMBLED_DB] {
-                let o = writes::backup_now(&ctx, &caller, db).await?;
+                let o = writes::backup_now(&ctx, &caller, db, &|_| {}).await?;
                 done.push(json!({"database": db, "key": o.version.key, "uploaded": o.uploaded}));
             }
             Ok(json!({"ok": true, "message": "Backed up parts.db and assembled_casm.db", "backups": done}))

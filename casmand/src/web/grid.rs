@@ -9,6 +9,7 @@ use axum::{
     extract::{Query, State},
     response::Html,
 };
+use maud::{Markup, PreEscaped, html};
 
 use super::{PageResult, Web, chains::board_lines, html};
 use crate::{
@@ -73,16 +74,8 @@ fn kernel_text(code: GridCode) -> String {
     kernel_index(code).map_or_else(|| "Not mapped".to_owned(), |k| k.to_string())
 }
 
-async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<String> {
+async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<Markup> {
     let dbs = web.ctx.dbs();
-    let mut t = String::from("<table class=\"kv\">");
-    t.push_str(&html::row("Grid code", &html::esc(&code.to_string())));
-    t.push_str(&html::row("Kernel index", &kernel_text(code)));
-    t.push_str(&html::row("Antenna", &row.map_or_else(|| "—".to_owned(), |r| html::esc(&r.antenna_number))));
-    if let Some(r) = row {
-        t.push_str(&html::row("Assigned at", &html::esc(&r.assigned_at)));
-        t.push_str(&html::row("Notes", &html::or_dash(r.notes.as_deref().unwrap_or(""))));
-    }
     let coords =
         match row.and_then(|r| Some((r.latitude?, r.longitude?, r.height, r.coordinate_system.clone()))) {
             Some(c) => Some(c),
@@ -90,52 +83,62 @@ async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<
                 .await?
                 .map(|c| (c.latitude, c.longitude, Some(c.height), c.coordinate_system)),
         };
-    let coords = coords.map_or_else(
-        || "not loaded".to_owned(),
-        |(lat, lon, h, sys)| {
-            format!(
-                "{lat:.6}, {lon:.6}{}{}",
-                h.map(|h| format!(", {h:.2} m")).unwrap_or_default(),
-                sys.map(|s| format!(" ({})", html::esc(&s))).unwrap_or_default()
-            )
-        },
-    );
-    t.push_str(&html::row("Coordinates", &coords));
-    t.push_str("</table>");
-    let Some(r) = row else { return Ok(t) };
+    let coords = html! {
+        @match coords {
+            Some((lat, lon, h, sys)) => {
+                (format!("{lat:.6}, {lon:.6}"))
+                @if let Some(h) = h { (format!(", {h:.2} m")) }
+                @if let Some(s) = sys { " (" (s) ")" }
+            }
+            None => "not loaded",
+        }
+    };
+    let table = html! {
+        table class="kv" {
+            (html::row("Grid code", code.to_string()))
+            (html::row("Kernel index", kernel_text(code)))
+            (html::row("Antenna", row.map_or("—", |r| r.antenna_number.as_str())))
+            @if let Some(r) = row {
+                (html::row("Assigned at", &r.assigned_at))
+                (html::row("Notes", html::or_dash(r.notes.as_deref().unwrap_or(""))))
+            }
+            (html::row("Coordinates", coords))
+        }
+    };
+    let Some(r) = row else { return Ok(table) };
+    let mut sections = Vec::new();
     for pol in ["P1", "P2"] {
         let part = format!("{}{pol}", r.antenna_number);
         let chain = assembly::trace(&dbs.assembled, &part).await?;
-        t.push_str(&format!(
-            "<section class=\"pol pol-{}\"><h3>{}</h3>",
-            pol.to_ascii_lowercase(),
-            html::esc(&part)
-        ));
-        match chain.snap_port {
-            Some(port) => {
-                let board = boards::get(&dbs.parts, port.board()).await?;
-                t.push_str(&format!(
-                    "<p><b>SNAP port</b> <a href=\"/snap?port={port}\">{port}</a>: Chassis {}, Slot {}, Port {}</p>\
-                     <p class=\"board\">{}</p>",
-                    port.chassis(),
-                    port.slot(),
-                    port.port(),
-                    board_lines(port, board.as_ref())
-                ));
+        let board = match chain.snap_port {
+            Some(port) => boards::get(&dbs.parts, port.board()).await?,
+            None => None,
+        };
+        sections.push(html! {
+            section class={ "pol pol-" (pol.to_ascii_lowercase()) } {
+                h3 { (part) }
+                @match chain.snap_port {
+                    Some(port) => {
+                        p {
+                            b { "SNAP port" } " " a href={ "/snap?port=" (port.to_string()) } { (port.to_string()) }
+                            ": Chassis " (port.chassis()) ", Slot " (port.slot()) ", Port " (port.port())
+                        }
+                        p class="board" { (PreEscaped(board_lines(port, board.as_ref()))) }
+                    }
+                    None => p class="muted" { "No SNAP port found." },
+                }
+                @if chain.is_connected() {
+                    p class="trace" {
+                        @for (i, p) in chain.parts.iter().enumerate() {
+                            @if i > 0 { " → " }
+                            a href={ "/chains?part=" (p) } { (p) }
+                        }
+                    }
+                }
             }
-            None => t.push_str("<p class=\"muted\">No SNAP port found.</p>"),
-        }
-        if chain.is_connected() {
-            let list: Vec<String> = chain
-                .parts
-                .iter()
-                .map(|p| format!("<a href=\"/chains?part={0}\">{0}</a>", html::esc(p)))
-                .collect();
-            t.push_str(&format!("<p class=\"trace\">{}</p>", list.join(" → ")));
-        }
-        t.push_str("</section>");
+        });
     }
-    Ok(t)
+    Ok(html! { (table) @for s in sections { (s) } })
 }
 
 pub(super) async fn page(State(web): State<Web>, Query(q): Query<GridQuery>) -> PageResult {
@@ -148,84 +151,68 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<GridQuery>) -> 
         Selection::At(c, _) => Some(*c),
         _ => None,
     };
-
-    let mut body = String::from("<form class=\"search grid-search\" method=\"get\" action=\"/grid\">");
-    for (name, label, value) in [
-        ("antenna", "Antenna, e.g. ANT00001", &q.antenna),
-        ("grid", "Grid code, e.g. CC000E01", &q.grid),
-        ("kernel", "Kernel index 0-255", &q.kernel),
-    ] {
-        body.push_str(&format!(
-            "<input type=\"search\" name=\"{name}\" value=\"{}\" placeholder=\"{label}\" aria-label=\"{label}\">",
-            html::esc(value.as_deref().unwrap_or(""))
-        ));
-    }
-    body.push_str("<button type=\"submit\">Search</button></form>");
-    body.push_str("<div class=\"grid-layout\">");
-    match &selection {
-        Selection::At(code, row) => {
-            body.push_str(&format!(
-                "<section id=\"detail\" class=\"detail\"><h2>{}</h2>{}</section>",
-                html::esc(&code.to_string()),
-                detail(&web, *code, row.as_deref()).await?
-            ));
-        }
-        Selection::Missing(why) => {
-            body.push_str(&format!(
-                "<section id=\"detail\" class=\"detail\"><p class=\"empty\">{}</p></section>",
-                html::esc(why)
-            ));
-        }
-        Selection::None => body.push_str(&format!(
-            "<section id=\"detail\" class=\"detail\"><p>{} rows × {} columns, {} assigned. Grid codes read \
-             <code>C&lt;N|C|S&gt;&lt;row&gt;E&lt;column&gt;</code>, e.g. CN021E01 (kernel 0) to CS021E04 \
-             (kernel 255). Pick a cell for its details.</p></section>",
-            layout.rows().count(),
-            layout.east_columns,
-            assigned.len()
-        )),
-    }
-    body.push_str("<div class=\"table-wrap\"><table class=\"core-grid\"><thead><tr><th>Row</th>");
-    for c in 1..=layout.east_columns {
-        body.push_str(&format!("<th>E{c:02}</th>"));
-    }
-    body.push_str("</tr></thead><tbody>");
-    for code in layout.positions() {
-        if code.east_col() == 1 {
-            let center = if code.row_offset() == 0 { " class=\"center\"" } else { "" };
-            body.push_str(&format!("<tr{center}><th scope=\"row\">{}</th>", code.row_label()));
-        }
-        let k = kernel_index(code);
-        let kernel = k.map_or_else(|| "—".to_owned(), |k| k.to_string());
-        let mut classes = String::from("cell");
-        let (label, title) = match assigned.get(&code) {
-            Some(r) => {
-                classes.push_str(" assigned");
-                (
-                    html::esc(&r.antenna_number),
-                    format!("{} | {code} | Kernel: {kernel}", html::esc(&r.antenna_number)),
-                )
-            }
-            None => ("—".to_owned(), format!("{code} | Kernel: {kernel}")),
-        };
-        if selected == Some(code) {
-            classes.push_str(" selected");
-        }
-        body.push_str(&format!(
-            "<td data-grid=\"{code}\"><a class=\"{classes}\" href=\"/grid?grid={code}\" title=\"{title}\">\
-             <span class=\"ant\">{label}</span><span class=\"k\">{kernel}</span></a></td>"
-        ));
-        if code.east_col() == layout.east_columns {
-            body.push_str("</tr>");
-        }
-    }
-    body.push_str("</tbody></table></div></div>");
+    let detail = match &selection {
+        Selection::At(code, row) => Some(detail(&web, *code, row.as_deref()).await?),
+        _ => None,
+    };
+    let cells: Vec<GridCode> = layout.positions().collect();
     let outside = rows.len().saturating_sub(assigned.iter().filter(|(c, _)| layout.contains(**c)).count());
-    if outside > 0 {
-        body.push_str(&format!(
-            "<p class=\"muted\">{outside} antenna(s) of array C stand outside the core rows and columns \
-             (search for them by antenna).</p>"
-        ));
-    }
-    Ok(Html(html::page("Core grid", "grid", &body)))
+    let body = html! {
+        form class="search grid-search" method="get" action="/grid" {
+            @for (name, label, value) in [
+                ("antenna", "Antenna, e.g. ANT00001", &q.antenna),
+                ("grid", "Grid code, e.g. CC000E01", &q.grid),
+                ("kernel", "Kernel index 0-255", &q.kernel),
+            ] {
+                input type="search" name=(name) value=(value.as_deref().unwrap_or("")) placeholder=(label) aria-label=(label);
+            }
+            button type="submit" { "Search" }
+        }
+        div class="grid-layout" {
+            section id="detail" class="detail" {
+                @match (&selection, &detail) {
+                    (Selection::At(code, _), Some(d)) => { h2 { (code.to_string()) } (d) }
+                    (Selection::Missing(why), _) => p class="empty" { (why) },
+                    _ => p {
+                        (layout.rows().count()) " rows × " (layout.east_columns) " columns, " (assigned.len())
+                        " assigned. Grid codes read " code { "C<N|C|S><row>E<column>" }
+                        ", e.g. CN021E01 (kernel 0) to CS021E04 (kernel 255). Pick a cell for its details."
+                    },
+                }
+            }
+            div class="table-wrap" {
+                table class="core-grid" {
+                    thead { tr {
+                        th { "Row" }
+                        @for c in 1..=layout.east_columns { th { (format!("E{c:02}")) } }
+                    } }
+                    tbody {
+                        @for line in cells.chunk_by(|a, b| a.row_offset() == b.row_offset()) {
+                            tr class=[line.first().filter(|c| c.row_offset() == 0).map(|_| "center")] {
+                                @if let Some(first) = line.first() { th scope="row" { (first.row_label()) } }
+                                @for &code in line {
+                                    @let kernel = kernel_index(code).map_or_else(|| "—".to_owned(), |k| k.to_string());
+                                    @let antenna = assigned.get(&code).map(|r| r.antenna_number.as_str());
+                                    td data-grid=(code.to_string()) {
+                                        a class={ "cell" @if antenna.is_some() { " assigned" } @if selected == Some(code) { " selected" } }
+                                            href={ "/grid?grid=" (code.to_string()) }
+                                            title={ @if let Some(a) = antenna { (a) " | " } (code.to_string()) " | Kernel: " (kernel) } {
+                                            span class="ant" { (antenna.unwrap_or("—")) }
+                                            span class="k" { (kernel) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if outside > 0 {
+            p class="muted" {
+                (outside) " antenna(s) of array C stand outside the core rows and columns (search for them by antenna)."
+            }
+        }
+    };
+    Ok(Html(html::layout("Core grid", "grid", body).into_string()))
 }

@@ -1,9 +1,13 @@
-//! The page frame and HTML helpers. Every value that comes from a database or
-//! a request goes through [`esc`].
+//! The page frames and HTML helpers, built with maud: a value spliced into
+//! markup with `(value)` is escaped by construction; only markup built here
+//! (or [`PreEscaped`] static text) goes in unescaped.
+
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 
 use crate::inventory::svg::xml_escape;
 
-/// Escapes `s` for HTML text and attribute values.
+/// Escapes `s` for HTML text and attribute values, for the pages still
+/// assembled as strings (`chains.rs`).
 pub fn esc(s: &str) -> String {
     xml_escape(s)
 }
@@ -16,40 +20,106 @@ const NAV: [(&str, &str, &str); 5] = [
     ("scanner", "/scanner", "Scanner"),
 ];
 
-/// A whole page: `title` (escaped here), the nav with `active` marked, and
-/// `body` (already HTML). The body sits in `<main>`, which the live-update
-/// script replaces when the data change.
-pub fn page(title: &str, active: &str, body: &str) -> String {
-    let mut nav = String::new();
-    for (key, href, label) in NAV {
-        let current = if key == active { " aria-current=\"page\"" } else { "" };
-        nav.push_str(&format!("<a href=\"{href}\"{current}>{label}</a>"));
+/// The `<head>` of every page: `title`, one stylesheet and one deferred
+/// script (no inline script: the Content-Security-Policy forbids it).
+fn head(title: &str, stylesheet: &str, script: &str, light_and_dark: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            @if light_and_dark { meta name="color-scheme" content="light dark"; }
+            title { (title) " · casman" }
+            link rel="stylesheet" href=(stylesheet);
+            script src=(script) defer {}
+        }
     }
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · casman</title>\n<link rel=\"stylesheet\" href=\"/assets/style.css\">\n\
-         <script src=\"/assets/app.js\" defer></script>\n</head>\n<body data-view=\"{active}\">\n\
-         <header><span class=\"brand\">casman</span><nav>{nav}</nav>\
-         <span id=\"live\" class=\"live\" title=\"Live updates\">static</span></header>\n\
-         <main id=\"main\">\n<h1>{title}</h1>\n{body}\n</main>\n\
-         <dialog id=\"detail-dialog\"><form method=\"dialog\"><button class=\"close\">Close</button></form>\
-         <div class=\"dialog-body\"></div></dialog>\n</body>\n</html>\n",
-        title = esc(title),
-    )
+}
+
+/// A whole page of the views: `title`, the nav with `active` marked, and
+/// `body`. The body sits in `<main>`, which the live-update script replaces
+/// when the data change.
+pub fn layout(title: &str, active: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title, "/assets/style.css", "/assets/app.js", false))
+            body data-view=(active) {
+                header {
+                    span class="brand" { "casman" }
+                    nav {
+                        @for (key, href, label) in NAV {
+                            a href=(href) aria-current=[(key == active).then_some("page")] { (label) }
+                        }
+                    }
+                    span id="live" class="live" title="Live updates" { "static" }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (body)
+                }
+                dialog id="detail-dialog" {
+                    form method="dialog" { button class="close" { "Close" } }
+                    div class="dialog-body" {}
+                }
+            }
+        }
+    }
+}
+
+/// [`layout`] around a body already assembled as HTML text (`chains.rs`).
+pub fn page(title: &str, active: &str, body: &str) -> String {
+    layout(title, active, PreEscaped(body.to_owned())).into_string()
+}
+
+/// A page of the views holding one message (not found, access refused, an
+/// error).
+pub fn message_page(title: &str, message: Markup) -> Markup {
+    layout(title, "", html! { p class="empty" { (message) } })
+}
+
+/// The shell of a field page (`/scanner`, `/admin`): their stylesheet, the
+/// page's own `script`, the header bar with `brand_href` and `right` at its
+/// end, and `main`, static markup drawn into by the script.
+pub fn field_page(
+    title: &str,
+    script: &str,
+    body_class: &str,
+    brand_href: &str,
+    right: Markup,
+    main: &'static str,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title, "/assets/scanner.css", script, true))
+            body class=(body_class) {
+                header class="bar" {
+                    a class="brand" href=(brand_href) { "casman" }
+                    span id="who" class="who" {}
+                    (right)
+                }
+                main { (PreEscaped(main)) }
+            }
+        }
+    }
 }
 
 /// `value`, or an em dash when empty.
-pub fn or_dash(value: &str) -> String {
-    if value.trim().is_empty() { "—".to_owned() } else { esc(value) }
+pub fn or_dash(value: &str) -> Markup {
+    html! {
+        @if value.trim().is_empty() { "—" } @else { (value) }
+    }
 }
 
-/// One `<tr><th>label</th><td>value</td></tr>` (value already HTML).
-pub fn row(label: &str, value_html: &str) -> String {
-    format!("<tr><th scope=\"row\">{}</th><td>{value_html}</td></tr>", esc(label))
+/// One `<tr><th>label</th><td>value</td></tr>`.
+pub fn row(label: &str, value: impl Render) -> Markup {
+    html! {
+        tr { th scope="row" { (label) } td { (value) } }
+    }
 }
 
-/// A search form with one text field `name` (GET to `action`).
+/// A search form with one text field `name` (GET to `action`); `extra` is
+/// further attributes of the field, as HTML (`chains.rs`).
 pub fn search_form(action: &str, name: &str, value: &str, placeholder: &str, extra: &str) -> String {
     format!(
         "<form class=\"search\" method=\"get\" action=\"{action}\">\
@@ -69,6 +139,18 @@ mod tests {
     fn escapes_markup_in_values() {
         assert_eq!(esc("<b onclick=\"x\">&'"), "&lt;b onclick=&quot;x&quot;&gt;&amp;&apos;");
         assert!(page("<x>", "grid", "").contains("<title>&lt;x&gt; · casman</title>"));
-        assert_eq!(or_dash(" "), "—");
+        assert_eq!(or_dash(" ").into_string(), "—");
+        assert_eq!(
+            row("<a>", "<b>").into_string(),
+            "<tr><th scope=\"row\">&lt;a&gt;</th><td>&lt;b&gt;</td></tr>"
+        );
+    }
+
+    #[test]
+    fn the_nav_marks_the_current_view() {
+        let p = layout("Core grid", "grid", html! {}).into_string();
+        assert!(p.contains("<a href=\"/grid\" aria-current=\"page\">Core grid</a>"), "{p}");
+        assert!(p.contains("<a href=\"/snap\">SNAP ports</a>"), "{p}");
+        assert!(p.starts_with("<!DOCTYPE html>"), "{p}");
     }
 }

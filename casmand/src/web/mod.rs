@@ -40,6 +40,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
@@ -176,8 +177,8 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
 }
 
 async fn not_found() -> Response {
-    let body = html::page("Not found", "", "<p class=\"empty\">No such page.</p>");
-    (StatusCode::NOT_FOUND, Html(body)).into_response()
+    let body = html::message_page("Not found", maud::html! { "No such page." });
+    (StatusCode::NOT_FOUND, Html(body.into_string())).into_response()
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -185,26 +186,36 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// Compares without an early exit, so the time taken does not reveal how
-/// much of a guess was right.
+/// Compares in constant time, so the time taken does not reveal how much of
+/// a guess was right (a length mismatch fails at once: lengths are no secret).
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 /// The value of cookie `name`.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers).get(name).map(|c| c.value().to_owned())
+}
+
+/// A `Set-Cookie` of `name=value` for the whole site, HttpOnly, SameSite=Strict,
+/// Secure under TLS; kept for `max_age` when given (else for the browser
+/// session); an empty `value` with `Some(ZERO)` removes the cookie.
+fn set_cookie(
+    name: &'static str,
+    value: String,
+    tls: bool,
+    max_age: Option<std::time::Duration>,
+) -> Option<HeaderValue> {
+    let mut c =
+        Cookie::build((name, value)).path("/").http_only(true).same_site(SameSite::Strict).secure(tls);
+    if let Some(age) = max_age {
+        c = c.max_age(cookie::time::Duration::seconds(i64::try_from(age.as_secs()).unwrap_or(i64::MAX)));
+    }
+    HeaderValue::from_str(&c.build().to_string()).ok()
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, COOKIE).and_then(|v| hex::decode(v).ok()).and_then(|b| String::from_utf8(b).ok())
+    cookie_value(headers, COOKIE).and_then(|v| hex::decode(v).ok()).and_then(|b| String::from_utf8(b).ok())
 }
 
 /// Pages anyone may load, to sign in: the scanner shell, its assets, sign-in.
@@ -253,12 +264,7 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
             return refused();
         }
         if by_query {
-            set_cookie = HeaderValue::from_str(&format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{}",
-                hex::encode(want),
-                if web.tls { "; Secure" } else { "" }
-            ))
-            .ok();
+            set_cookie = self::set_cookie(COOKIE, hex::encode(want), web.tls, None);
             // Take the token out of the address bar (and of the history).
             if req.method() == axum::http::Method::GET && !req.uri().path().starts_with("/events") {
                 let path = req.uri().path().to_owned();
@@ -319,14 +325,15 @@ fn misdirected() -> Response {
 }
 
 fn refused() -> Response {
-    let body = html::page(
+    let body = html::message_page(
         "Access token required",
-        "",
-        "<p class=\"empty\">This casmand requires its access token (<code>http.token</code>): \
-         send <code>Authorization: Bearer &lt;token&gt;</code>, open a page once with \
-         <code>?token=&lt;token&gt;</code>, or <a href=\"/scanner\">sign in on the scanner</a>.</p>",
+        maud::html! {
+            "This casmand requires its access token (" code { "http.token" } "): send "
+            code { "Authorization: Bearer <token>" } ", open a page once with " code { "?token=<token>" }
+            ", or " a href="/scanner" { "sign in on the scanner" } "."
+        },
     );
-    let mut r = (StatusCode::UNAUTHORIZED, Html(body)).into_response();
+    let mut r = (StatusCode::UNAUTHORIZED, Html(body.into_string())).into_response();
     r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     secure(r.headers_mut());
     r
@@ -345,7 +352,10 @@ fn secure(h: &mut HeaderMap) {
     }
 }
 
-/// A failure while building a page: logged in full, shown generically.
+/// A failure while building a page, answered with the HTTP status of the
+/// one error mapping ([`json::status_of`]: not found is 404, a bad value
+/// 400, ...) and the domain's message; an internal error is logged in full
+/// and shown generically.
 #[derive(Debug)]
 struct WebError(crate::error::Error);
 
@@ -357,13 +367,15 @@ impl From<crate::error::Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        tracing::error!(error = %self.0, "web view failed");
-        let body = html::page(
-            "Error",
-            "",
-            "<p class=\"empty\">The page could not be built; the casmand log says why.</p>",
-        );
-        (StatusCode::INTERNAL_SERVER_ERROR, Html(body)).into_response()
+        let (status, _) = json::status_of(&self.0);
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self.0, "web view failed");
+            "The page could not be built; the casmand log says why.".to_owned()
+        } else {
+            self.0.to_string()
+        };
+        let title = status.canonical_reason().unwrap_or("Error");
+        (status, Html(html::message_page(title, maud::html! { (message) }).into_string())).into_response()
     }
 }
 
@@ -388,6 +400,27 @@ mod tests {
         {
             assert!(!with(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn page_errors_answer_with_their_status() {
+        let r = WebError(crate::error::Error::NotFound("no part ANT00009P1".into())).into_response();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = WebError(crate::error::Error::invalid("grid code \"X\"")).into_response();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = WebError(crate::error::Error::internal("reading", "disk")).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn cookies_are_strict_and_http_only() {
+        let c = set_cookie(COOKIE, "ab".into(), true, Some(std::time::Duration::from_secs(60)));
+        let c = c.and_then(|c| c.to_str().ok().map(str::to_owned)).unwrap_or_default();
+        for part in ["casman_token=ab", "Path=/", "HttpOnly", "SameSite=Strict", "Secure", "Max-Age=60"] {
+            assert!(c.contains(part), "{c} lacks {part}");
+        }
+        let c = set_cookie(COOKIE, "ab".into(), false, None);
+        assert!(c.is_some_and(|c| !c.to_str().unwrap_or("Secure").contains("Secure")));
     }
 
     #[test]

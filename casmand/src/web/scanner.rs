@@ -12,7 +12,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Web, history, json::ApiResult};
+use super::{Web, history, html, json::ApiResult};
 use crate::{
     db::{
         assembly, positions,
@@ -26,13 +26,17 @@ use crate::{
 
 /// The page shell: everything is drawn by `scanner.js`, which needs no
 /// external resource (the site network may be offline).
-pub(super) async fn page() -> Html<&'static str> {
-    Html(include_str!("assets/scanner.html"))
+pub(super) async fn page() -> Html<String> {
+    let live = maud::html! { span id="live" class="live" { "static" } };
+    let main = include_str!("assets/scanner_main.html");
+    Html(html::field_page("Scanner", "/assets/scanner.js", "scanner", "/chains", live, main).into_string())
 }
 
 /// The admin page shell (`admin.js`).
-pub(super) async fn admin_page() -> Html<&'static str> {
-    Html(include_str!("assets/admin.html"))
+pub(super) async fn admin_page() -> Html<String> {
+    let back = maud::html! { span class="live" { a href="/scanner" { "Scanner" } } };
+    let main = include_str!("assets/admin_main.html");
+    Html(html::field_page("Admin", "/assets/admin.js", "scanner admin", "/scanner", back, main).into_string())
 }
 
 fn part_json(p: &Resolved) -> Value {

@@ -1,5 +1,5 @@
 //! Who is scanning: operators sign in once per device (design in
-//! [`crate::config_http`]); the sign-in lives in an HttpOnly, SameSite=Strict
+//! [`crate::config::http`]); the sign-in lives in an HttpOnly, SameSite=Strict
 //! cookie (Secure under TLS) holding the name and the token, checked against
 //! the configuration on every request, so editing `[http]` and restarting
 //! revokes it. Writes also need a same-origin request ([`same_origin`]).
@@ -9,14 +9,14 @@ use std::net::SocketAddr;
 use axum::{
     Json,
     extract::{ConnectInfo, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Web, json::ApiError, same};
-use crate::{api::caller::Caller, config_http::check_name, error::Error};
+use super::{Web, json::ApiError, same, set_cookie};
+use crate::{api::caller::Caller, config::http::check_name, error::Error};
 
 /// Name of the sign-in cookie.
 pub const COOKIE: &str = "casman_operator";
@@ -73,7 +73,7 @@ fn encode(name: &str, token: &str) -> String {
 
 /// The signed-in operator of a request, if its cookie still checks out.
 pub fn operator(web: &Web, headers: &HeaderMap) -> Option<Operator> {
-    let raw = super::cookie(headers, COOKIE)?;
+    let raw = super::cookie_value(headers, COOKIE)?;
     let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
     let (name, token) = text.split_once('\n')?;
     check(web, name, token).ok()
@@ -153,24 +153,18 @@ pub(super) async fn sign_in(
         }
     };
     tracing::info!(client = %client.ip(), operator = op.name, admin = op.admin, "web sign-in");
-    let secure = if web.tls { "; Secure" } else { "" };
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000{secure}",
-        encode(&op.name, body.token.trim())
-    );
+    let month = std::time::Duration::from_secs(30 * 24 * 3600);
+    let cookie = set_cookie(COOKIE, encode(&op.name, body.token.trim()), web.tls, Some(month));
     let mut r = Json(json!({"ok": true, "operator": op.name, "admin": op.admin})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    if let Some(v) = cookie {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(r)
 }
 
 pub(super) async fn sign_out(State(web): State<Web>) -> Response {
-    let secure = if web.tls { "; Secure" } else { "" };
     let mut r = Json(json!({"ok": true})).into_response();
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"))
-    {
+    if let Some(v) = set_cookie(COOKIE, String::new(), web.tls, Some(std::time::Duration::ZERO)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -194,7 +188,7 @@ mod tests {
     fn h(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.insert(*k, HeaderValue::from_static(v));
+            m.insert(*k, axum::http::HeaderValue::from_static(v));
         }
         m
     }

@@ -13,7 +13,12 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
-use super::{PageResult, Web, WebError, html};
+use maud::{Markup, html};
+
+use super::{
+    PageResult, Web, WebError,
+    html::{layout, or_dash, row},
+};
 use crate::{
     db::{
         assembly,
@@ -90,52 +95,58 @@ fn port_detail(
     occupant: Option<&Occupant>,
     board: Option<&BoardRow>,
     placed: &HashMap<String, (String, Option<u16>)>,
-) -> String {
-    let mut s = format!(
-        "<div class=\"port-detail\" data-port=\"{port}\"><h2>{} - Port {}</h2><table class=\"kv\">",
-        port.board(),
-        port.port()
-    );
-    s.push_str(&html::row("Chassis", &port.chassis().to_string()));
-    s.push_str(&html::row("Slot", &port.slot().to_string()));
-    s.push_str(&html::row("ADC port", &port.port().to_string()));
-    match occupant {
-        Some(o) => {
-            let (ant, grid, kernel) = match o.antenna {
-                Some(a) => {
-                    let (g, k) = placed.get(&base_antenna(&a.to_string())).cloned().unwrap_or_default();
-                    (a.to_string(), g, k.map(|k| k.to_string()).unwrap_or_default())
+) -> Markup {
+    let at_head = occupant.map(|o| match o.antenna {
+        Some(a) => {
+            let (g, k) = placed.get(&base_antenna(&a.to_string())).cloned().unwrap_or_default();
+            (a.to_string(), g, k.map(|k| k.to_string()).unwrap_or_default())
+        }
+        None => (String::new(), String::new(), String::new()),
+    });
+    html! {
+        div class="port-detail" data-port=(port) {
+            h2 { (port.board()) " - Port " (port.port()) }
+            table class="kv" {
+                (row("Chassis", port.chassis()))
+                (row("Slot", port.slot()))
+                (row("ADC port", port.port()))
+                @match (occupant, &at_head) {
+                    (Some(o), Some((ant, grid, kernel))) => {
+                        (row("Antenna", or_dash(ant)))
+                        (row("Grid code", or_dash(grid)))
+                        (row("Kernel index", or_dash(kernel)))
+                        (row("Chain", html! {
+                            @for (i, p) in o.chain.parts.iter().enumerate() {
+                                @if i > 0 { " → " }
+                                (p)
+                            }
+                        }))
+                    }
+                    _ => (row("Connected", "nothing")),
                 }
-                None => (String::new(), String::new(), String::new()),
-            };
-            s.push_str(&html::row("Antenna", &html::or_dash(&ant)));
-            s.push_str(&html::row("Grid code", &html::or_dash(&grid)));
-            s.push_str(&html::row("Kernel index", &html::or_dash(&kernel)));
-            let list: Vec<String> = o.chain.parts.iter().map(|p| html::esc(p)).collect();
-            s.push_str(&html::row("Chain", &list.join(" → ")));
+            }
+            @match board {
+                Some(b) => {
+                    @let pkt = u8::try_from(b.feng_id).ok().and_then(|f| port.packet_index(f).ok());
+                    h3 { "Board configuration" }
+                    table class="kv" {
+                        (row("Serial number", &b.serial_number))
+                        (row("F-Engine ID", b.feng_id))
+                        (row("Packet index", html! {
+                            @match pkt {
+                                Some(p) => { (p) " " small { "(feng_id × 12 + port)" } }
+                                None => "—",
+                            }
+                        }))
+                        (row("MAC", &b.mac_address))
+                        (row("IP", &b.ip_address))
+                        (row("Notes", or_dash(b.notes.as_deref().unwrap_or(""))))
+                    }
+                }
+                None => p class="muted" { "No board configuration found." },
+            }
         }
-        None => s.push_str(&html::row("Connected", "nothing")),
     }
-    s.push_str("</table>");
-    match board {
-        Some(b) => {
-            let pkt = u8::try_from(b.feng_id).ok().and_then(|f| port.packet_index(f).ok());
-            s.push_str("<h3>Board configuration</h3><table class=\"kv\">");
-            s.push_str(&html::row("Serial number", &html::esc(&b.serial_number)));
-            s.push_str(&html::row("F-Engine ID", &b.feng_id.to_string()));
-            s.push_str(&html::row(
-                "Packet index",
-                &pkt.map_or_else(|| "—".to_owned(), |p| format!("{p} <small>(feng_id × 12 + port)</small>")),
-            ));
-            s.push_str(&html::row("MAC", &html::esc(&b.mac_address)));
-            s.push_str(&html::row("IP", &html::esc(&b.ip_address)));
-            s.push_str(&html::row("Notes", &html::or_dash(b.notes.as_deref().unwrap_or(""))));
-            s.push_str("</table>");
-        }
-        None => s.push_str("<p class=\"muted\">No board configuration found.</p>"),
-    }
-    s.push_str("</div>");
-    s
 }
 
 struct Data {
@@ -155,41 +166,36 @@ async fn load(web: &Web) -> Result<Data> {
 /// `/snap/port/{port}`: one port's detail fragment (for the modal).
 pub(super) async fn port_fragment(State(web): State<Web>, Path(port): Path<String>) -> Response {
     let Ok(port) = SnapPort::parse(&port) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html(format!("<p class=\"empty\">{} is not a SNAP port.</p>", html::esc(&port))),
-        )
-            .into_response();
+        let body = html! { p class="empty" { (port) " is not a SNAP port." } };
+        return (StatusCode::NOT_FOUND, Html(body.into_string())).into_response();
     };
     match load(&web).await {
-        Ok(d) => Html(port_detail(port, d.occupants.get(&port), d.boards.get(&port.board()), &d.placed))
-            .into_response(),
+        Ok(d) => {
+            let detail = port_detail(port, d.occupants.get(&port), d.boards.get(&port.board()), &d.placed);
+            Html(detail.into_string()).into_response()
+        }
         Err(e) => WebError(e).into_response(),
     }
 }
 
-fn cell(port: SnapPort, o: Option<&Occupant>, placed: &HashMap<String, (String, Option<u16>)>) -> String {
-    let mut inner = format!("<span class=\"adc\">ADC {}</span>", port.port());
-    match o {
-        Some(Occupant { antenna: Some(a), .. }) => {
-            let (grid, k) = placed.get(&base_antenna(&a.to_string())).cloned().unwrap_or_default();
-            inner.push_str(&format!(
-                "<span class=\"ant\">{}: {}</span><span class=\"where\">{} | {}</span>",
-                a.polarization(),
-                html::esc(&a.to_string()),
-                html::or_dash(&grid),
-                k.map_or_else(|| "—".to_owned(), |k| k.to_string())
-            ));
+fn cell(port: SnapPort, o: Option<&Occupant>, placed: &HashMap<String, (String, Option<u16>)>) -> Markup {
+    html! {
+        a class={ "port " (pol_class(o)) } href={ "/snap?port=" (port) "#detail" } data-port=(port) id={ "port-" (port) } {
+            span class="adc" { "ADC " (port.port()) }
+            @match o {
+                Some(Occupant { antenna: Some(a), .. }) => {
+                    @let (grid, k) = placed.get(&base_antenna(&a.to_string())).cloned().unwrap_or_default();
+                    span class="ant" { (a.polarization()) ": " (a) }
+                    span class="where" {
+                        (or_dash(&grid)) " | "
+                        @match k { Some(k) => (k), None => "—" }
+                    }
+                }
+                Some(o) => span class="ant muted" { "from " (o.chain.head()) },
+                None => span class="ant muted" { "empty" },
+            }
         }
-        Some(o) => {
-            inner.push_str(&format!("<span class=\"ant muted\">from {}</span>", html::esc(o.chain.head())))
-        }
-        None => inner.push_str("<span class=\"ant muted\">empty</span>"),
     }
-    format!(
-        "<a class=\"port {}\" href=\"/snap?port={port}#detail\" data-port=\"{port}\" id=\"port-{port}\">{inner}</a>",
-        pol_class(o)
-    )
 }
 
 pub(super) async fn page(State(web): State<Web>, Query(q): Query<SnapQuery>) -> PageResult {
@@ -203,62 +209,51 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<SnapQuery>) -> 
         }
     });
     let selected = filter(q.port.as_deref(), |v| SnapPort::parse(v).ok());
-
-    let mut body = String::from(
-        "<form class=\"search filters\" method=\"get\" action=\"/snap\"><label>Chassis <select name=\"chassis\"><option value=\"\">all</option>",
-    );
-    for c in 1..=4u8 {
-        let sel = if chassis == Some(c) { " selected" } else { "" };
-        body.push_str(&format!("<option{sel}>{c}</option>"));
-    }
-    body.push_str("</select></label><label>Slot <select name=\"slot\"><option value=\"\">all</option>");
-    for s in 'A'..='K' {
-        let sel = if slot == Some(s) { " selected" } else { "" };
-        body.push_str(&format!("<option{sel}>{s}</option>"));
-    }
-    body.push_str(
-        "</select></label><button type=\"submit\">Show</button></form>\
-         <p class=\"legend\"><span class=\"port p1\">P1</span><span class=\"port p2\">P2</span>\
-         <span class=\"port partial\">no antenna at head</span><span class=\"port empty\">empty</span></p>",
-    );
-    if let Some(port) = selected {
-        body.push_str(&format!(
-            "<section id=\"detail\" class=\"detail\">{}</section>",
-            port_detail(port, d.occupants.get(&port), d.boards.get(&port.board()), &d.placed)
-        ));
-    }
-    body.push_str(&format!(
-        "<p class=\"summary\">{} occupied port(s), {} configured board(s)</p>",
-        d.occupants.len(),
-        d.boards.len()
-    ));
-    for board in SnapBoardId::all() {
-        if chassis.is_some_and(|c| c != board.chassis()) || slot.is_some_and(|s| s != board.slot()) {
-            continue;
+    let shown = SnapBoardId::all()
+        .filter(|b| chassis.is_none_or(|c| c == b.chassis()) && slot.is_none_or(|s| s == b.slot()));
+    let body = html! {
+        form class="search filters" method="get" action="/snap" {
+            label { "Chassis " select name="chassis" {
+                option value="" { "all" }
+                @for c in 1..=4u8 { option selected[chassis == Some(c)] { (c) } }
+            } }
+            label { "Slot " select name="slot" {
+                option value="" { "all" }
+                @for s in 'A'..='K' { option selected[slot == Some(s)] { (s) } }
+            } }
+            button type="submit" { "Show" }
         }
-        if board.slot() == 'A' || slot.is_some() {
-            body.push_str(&format!("<h2 class=\"chassis\">Chassis {}</h2>", board.chassis()));
+        p class="legend" {
+            span class="port p1" { "P1" } span class="port p2" { "P2" }
+            span class="port partial" { "no antenna at head" } span class="port empty" { "empty" }
         }
-        let info = d.boards.get(&board).map_or_else(
-            || "<span class=\"muted\">no board configured</span>".to_owned(),
-            |b| {
-                format!(
-                    "SN {} · FENG {} · {}",
-                    html::esc(&b.serial_number),
-                    b.feng_id,
-                    html::esc(&b.ip_address)
-                )
-            },
-        );
-        body.push_str(&format!(
-            "<section class=\"board\" id=\"board-{board}\"><h3>{board} <small>{info}</small></h3><div class=\"ports\">"
-        ));
-        for port in board.ports() {
-            body.push_str(&cell(port, d.occupants.get(&port), &d.placed));
+        @if let Some(port) = selected {
+            section id="detail" class="detail" {
+                (port_detail(port, d.occupants.get(&port), d.boards.get(&port.board()), &d.placed))
+            }
         }
-        body.push_str("</div></section>");
-    }
-    Ok(Html(html::page("SNAP ports", "snap", &body)))
+        p class="summary" { (d.occupants.len()) " occupied port(s), " (d.boards.len()) " configured board(s)" }
+        @for board in shown {
+            @if board.slot() == 'A' || slot.is_some() {
+                h2 class="chassis" { "Chassis " (board.chassis()) }
+            }
+            section class="board" id={ "board-" (board) } {
+                h3 {
+                    (board) " "
+                    small {
+                        @match d.boards.get(&board) {
+                            Some(b) => { "SN " (b.serial_number) " · FENG " (b.feng_id) " · " (b.ip_address) }
+                            None => span class="muted" { "no board configured" },
+                        }
+                    }
+                }
+                div class="ports" {
+                    @for port in board.ports() { (cell(port, d.occupants.get(&port), &d.placed)) }
+                }
+            }
+        }
+    };
+    Ok(Html(layout("SNAP ports", "snap", body).into_string()))
 }
 
 #[cfg(test)]

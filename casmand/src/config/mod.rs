@@ -1,9 +1,17 @@
 //! casmand's configuration, layered with figment, lowest to highest:
 //! built-in defaults < `/etc/casman/casmand.toml` (or `--config FILE`) <
-//! a CAsMan `config.yaml` (see [`crate::config_yaml`]) <
-//! environment (`CASMAN_*` and the CAsMan names, see [`crate::config_env`]) <
-//! systemd credentials (see [`crate::config_credentials`]) < command-line flags. Unknown keys and malformed values are errors that name
-//! the key and where it came from.
+//! a CAsMan `config.yaml` (see [`crate::config::yaml`]) <
+//! environment (`CASMAN_*` and the CAsMan names, see [`crate::config::env`]) <
+//! systemd credentials (see [`crate::config::credentials`]) < command-line
+//! flags. Unknown keys and malformed values are errors that name the key and
+//! where it came from.
+
+pub mod credentials;
+pub mod db_paths;
+pub mod duration;
+pub mod env;
+pub mod http;
+pub mod yaml;
 
 use std::{
     path::{Path, PathBuf},
@@ -16,8 +24,8 @@ use figment::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::config_env::EnvLayer;
-pub use crate::config_http::HttpOperator;
+use self::env::EnvLayer;
+pub use self::http::HttpOperator;
 
 /// The system-wide configuration file, read when it exists and no `--config`
 /// is given.
@@ -49,7 +57,7 @@ pub struct Config {
     /// generate parts while sharing a bucket get disjoint ranges.
     pub part_number_range: String,
     /// How long in-flight requests may run after SIGTERM before they are cut.
-    #[serde(with = "crate::config_duration")]
+    #[serde(with = "crate::config::duration")]
     pub shutdown_timeout: Duration,
     /// Backup triggers, retention and sync (`database.sync` in CAsMan's config.yaml).
     pub sync: SyncConfig,
@@ -63,7 +71,7 @@ pub struct Config {
     /// Barcode label sizes and sheet layout (`barcode` in CAsMan's config.yaml).
     pub labels: casman_labels::LabelsConfig,
     /// A CAsMan `config.yaml` read as a layer above this file (see
-    /// `crate::config_yaml`). Default: one found beside the databases; `""`
+    /// `crate::config::yaml`). Default: one found beside the databases; `""`
     /// reads none.
     pub config_yaml: Option<PathBuf>,
 }
@@ -78,7 +86,7 @@ pub struct HttpConfig {
     /// `listen` is not a loopback address.
     pub token: Option<String>,
     /// Scanner operators with their own tokens (`[[http.operators]]`), see
-    /// [`crate::config_http`].
+    /// [`crate::config::http`].
     pub operators: Vec<HttpOperator>,
     /// PEM certificate chain: with `tls_key`, the listener speaks HTTPS only.
     pub tls_cert: Option<PathBuf>,
@@ -184,19 +192,19 @@ pub struct SyncConfig {
     #[serde(deserialize_with = "lenient_bool")]
     pub sync_on_start: bool,
     /// How often storage-class maintenance runs.
-    #[serde(with = "crate::config_duration")]
+    #[serde(with = "crate::config::duration")]
     pub maintenance_interval: Duration,
     /// First wait before retrying a failed backup; it doubles per failure.
-    #[serde(with = "crate::config_duration")]
+    #[serde(with = "crate::config::duration")]
     pub retry_initial: Duration,
     /// Longest wait between retries.
-    #[serde(with = "crate::config_duration")]
+    #[serde(with = "crate::config::duration")]
     pub retry_max: Duration,
     /// Storage class every version is kept in.
     pub storage_class: String,
     /// Maintenance downloads and checks a rotating sample of versions so
     /// that every version is verified within this period.
-    #[serde(with = "crate::config_duration")]
+    #[serde(with = "crate::config::duration")]
     pub verify_period: Duration,
     /// At most this many MiB of stored versions are downloaded for checking
     /// per day of `maintenance_interval` (a run checks what its days allow).
@@ -262,6 +270,22 @@ pub struct QuotaConfig {
 pub const REDACTED: &str = "<redacted>";
 
 impl StoreConfig {
+    /// The endpoint URL the `backend` store talks to: `endpoint` when set,
+    /// else for R2 the account's `https://<account_id>.r2.cloudflarestorage.com`.
+    /// `None` means the AWS default (S3), or an R2 store that lacks both keys.
+    /// Blank values count as unset.
+    pub fn endpoint_for(&self, backend: Backend) -> Option<String> {
+        let set =
+            |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        match (set(&self.endpoint), backend) {
+            (Some(e), _) => Some(e),
+            (None, Backend::R2) => {
+                set(&self.account_id).map(|a| format!("https://{a}.r2.cloudflarestorage.com"))
+            }
+            (None, _) => None,
+        }
+    }
+
     /// A copy with secrets replaced by [`REDACTED`].
     pub fn redacted(&self) -> StoreConfig {
         let hide = |v: &Option<String>| v.as_ref().map(|_| REDACTED.to_owned());
@@ -411,7 +435,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
     }
     let env = EnvLayer::from_process();
     let db_paths = db_paths_layer(&env)?;
-    let creds = crate::config_credentials::CredentialsLayer::from_process();
+    let creds = crate::config::credentials::CredentialsLayer::from_process();
     let flags = Serialized::defaults(overrides.clone());
     let above = |fig: Figment| {
         let fig = fig.merge(env.clone());
@@ -424,9 +448,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
     // Which config.yaml (flag, key, or found beside the databases) is known
     // only once every other layer is read.
     let pre: Config = above(base.clone()).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
-    let yaml = match crate::config_yaml::locate(pre.config_yaml.as_deref(), &absolute(&pre.data_dir)) {
+    let yaml = match crate::config::yaml::locate(pre.config_yaml.as_deref(), &absolute(&pre.data_dir)) {
         Some((p, found)) => {
-            let layer = crate::config_yaml::YamlLayer::read(&p)?;
+            let layer = crate::config::yaml::YamlLayer::read(&p)?;
             if found {
                 tracing::info!(file = %layer.path().display(), "reading the CAsMan config.yaml found beside the databases (choose another with --config-yaml, or config_yaml = \"\" for none)");
             }
@@ -473,7 +497,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
 fn db_paths_layer(env: &EnvLayer) -> Result<Option<PathBuf>, ConfigError> {
     let var = |n: &str| std::env::var(n).ok();
     let cwd = std::env::current_dir().unwrap_or_default();
-    let Some(dir) = crate::config_db_paths::data_dir(
+    let Some(dir) = crate::config::db_paths::data_dir(
         var("CASMAN_PARTS_DB").as_deref(),
         var("CASMAN_ASSEMBLED_DB").as_deref(),
         &cwd,
@@ -630,7 +654,7 @@ mod hours_or_humantime {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        crate::config_duration::serialize(d, s)
+        crate::config::duration::serialize(d, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -679,6 +703,19 @@ mod tests {
         assert_eq!(c.backend(), Backend::R2);
         c.sync.enabled = false;
         assert_eq!(c.backend(), Backend::None);
+    }
+
+    #[test]
+    fn the_r2_endpoint_comes_from_the_account_unless_set() {
+        let mut s = StoreConfig { account_id: Some("abc".into()), ..StoreConfig::default() };
+        assert_eq!(s.endpoint_for(Backend::R2).as_deref(), Some("https://abc.r2.cloudflarestorage.com"));
+        assert_eq!(s.endpoint_for(Backend::S3), None);
+        s.endpoint = Some(" ".into());
+        assert_eq!(s.endpoint_for(Backend::R2).as_deref(), Some("https://abc.r2.cloudflarestorage.com"));
+        s.endpoint = Some("http://127.0.0.1:9000".into());
+        assert_eq!(s.endpoint_for(Backend::R2).as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.endpoint_for(Backend::S3).as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(StoreConfig::default().endpoint_for(Backend::R2), None);
     }
 
     #[test]

@@ -118,7 +118,7 @@ mod tests {
     use figment::{Figment, providers::Serialized};
 
     use super::*;
-    use crate::{config::Config, config_env::EnvLayer};
+    use crate::config::{Config, env::EnvLayer};
 
     #[test]
     fn credentials_override_the_environment_and_keep_other_keys() -> Result<(), Box<dyn std::error::Error>> {

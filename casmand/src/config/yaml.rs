@@ -81,7 +81,7 @@ impl YamlLayer {
         let (parts, assembled) = (text(dict.get("CASMAN_PARTS_DB")), text(dict.get("CASMAN_ASSEMBLED_DB")));
         let origin = format!("config.yaml {}", layer.path.display());
         if let Some(dir) =
-            crate::config_db_paths::data_dir(parts.as_deref(), assembled.as_deref(), base, &origin)?
+            crate::config::db_paths::data_dir(parts.as_deref(), assembled.as_deref(), base, &origin)?
         {
             let from = if parts.is_some() { "CASMAN_PARTS_DB" } else { "CASMAN_ASSEMBLED_DB" };
             layer.mapped.push((
