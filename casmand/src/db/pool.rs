@@ -195,7 +195,11 @@ impl Db {
                 let kept = if checkpointed {
                     std::fs::hard_link(&self.path, keep).map_err(|e| e.to_string())
                 } else {
-                    super::page_copy::page_copy(&self.path, keep).map_err(|e| e.to_string())
+                    // Copied beside, then renamed: never a torn copy under its name.
+                    let partial = keep.with_extension("partial");
+                    super::page_copy::page_copy(&self.path, &partial)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| std::fs::rename(&partial, keep).map_err(|e| e.to_string()))
                 };
                 kept.map_err(|e| fail(format!("keeping the replaced file as {}: {e}", keep.display())))?;
                 sync_dir(keep.parent()).map_err(|e| fail(e.to_string()))?;
