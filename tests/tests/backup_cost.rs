@@ -157,3 +157,40 @@ fn a_daemon_killed_during_an_upload_or_a_download_leaves_the_old_file_and_no_tem
     d.ctl_ok(&["sync", "restore", &key, "--no-backup", "--yes"]);
     assert_eq!(count(&d), 500);
 }
+
+fn parts_status(d: &Daemon) -> Value {
+    let s = d.ctl_json(&["sync", "status"]);
+    s["databases"].as_array().unwrap().iter().find(|x| x["db"] == "parts.db").unwrap().clone()
+}
+
+#[test]
+fn a_store_that_lost_everything_is_noticed_and_the_current_state_stored_again() {
+    let mut m = MotoServer::start();
+    m.create_bucket(BUCKET);
+    let d = Daemon::start_with(quiet(m.daemon_opts(BUCKET, "lab")));
+    d.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
+    let key = backup_parts(&d)["key"].as_str().unwrap().to_owned();
+    assert_eq!(parts_status(&d)["lost"], "");
+    // The store forgets everything (moto keeps nothing across a restart).
+    m.stop();
+    m.restart();
+    m.create_bucket(BUCKET);
+    let st = parts_status(&d);
+    assert_eq!(st["lost"], key.as_str(), "{st}");
+    let human = d.ctl_ok(&["sync", "status"]);
+    assert!(human.contains("no longer holds the last backup"), "{human}");
+    // Maintenance says so and fails, and stores the current state again.
+    let out = d.ctl(&["sync", "maintain"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "maintain exited 0 with the store emptied:\n{text}");
+    assert!(text.contains(&format!("missing: {key}")), "{text}");
+    let listed = d.ctl_json(&["sync", "list", "--db", "parts.db"]);
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(parts_status(&d)["lost"], "");
+    d.ctl_ok(&["sync", "maintain"]);
+    // What was stored again restores.
+    let again = listed["backups"][0]["key"].as_str().unwrap().to_owned();
+    let dest = d.dir.path().join("again.db");
+    d.ctl_ok(&["sync", "restore", &again, "--dest", dest.to_str().unwrap()]);
+    assert_eq!(sqlite(&dest, "SELECT COUNT(*) FROM parts").trim(), "3");
+}

@@ -74,7 +74,10 @@ fn maintenance_moves_infrequent_access_back_and_reports_damaged_and_missing_vers
         c.delete_object().bucket(BUCKET).key(gone).send().await.unwrap();
     });
 
-    let r = d.ctl_json(&["sync", "maintain"]);
+    // Problems found: the report is printed, and the command fails.
+    let out = d.ctl(&["--json", "sync", "maintain"]);
+    assert!(!out.status.success(), "maintain exited 0 with problems");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["checked"], 4, "{r}");
     assert_eq!(
         r["moved"],
@@ -106,13 +109,14 @@ fn maintenance_moves_infrequent_access_back_and_reports_damaged_and_missing_vers
 
     // The next run checks a rotating share (ceil(4 × 7d / 30d) = 1 of the good
     // versions) and the damaged one again; nothing left to move.
-    let again = d.ctl_json(&["sync", "maintain"]);
+    let again = d.ctl_json_allow_fail(&["sync", "maintain"]);
     assert_eq!(again["moved"], serde_json::json!([]));
     let checked = again["verified"].as_array().unwrap();
     assert_eq!(checked.len(), 2, "{again}");
     assert!(checked.iter().any(|v| v["key"] == flipped.as_str() && v["ok"] == false));
-    let text = d.ctl_ok(&["sync", "maintain"]);
-    assert!(text.contains(&format!("✗ missing: {gone}")), "{text}");
+    let out = d.ctl(&["sync", "maintain"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains(&format!("✗ missing: {gone}")), "{text}");
 }
 
 #[test]

@@ -393,6 +393,7 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
                     "base_key": d.base_key, "base_sha256": d.base_sha256,
                     "newer": d.newer.as_ref().map(output::message),
                     "versions": (d.versions >= 0).then_some(d.versions), "stored_bytes": d.stored_bytes,
+                    "lost": d.lost,
                 })
             })
             .collect();
@@ -456,6 +457,13 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
                 p.attempts, p.first_failed_at, p.next_attempt_at, p.last_error
             );
         }
+        if !d.lost.is_empty() {
+            println!(
+                "    ✗ The store no longer holds the last backup ({}): the current state is stored again by \
+                 `casmanctl sync maintain` or the next backup",
+                d.lost
+            );
+        }
         if let Some(n) = &d.newer {
             println!("    Newer version at site {}: {} ({})", n.site, n.key, n.created_at);
         }
@@ -496,7 +504,7 @@ async fn maintain(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     let r = report.ok_or_else(|| CtlError::Io("the daemon ended maintenance without a report".into()))?;
     if as_json {
         output::json(&output::message(&r));
-        return Ok(());
+        return maintain_outcome(&r);
     }
     for m in &r.moved {
         println!("moved {} from {} to {}", m.key, m.from_class, m.to_class);
@@ -521,5 +529,21 @@ async fn maintain(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
         println!("error: {e}");
     }
     println!("{}", r.summary);
-    Ok(())
+    maintain_outcome(&r)
+}
+
+/// Missing versions, size mismatches, failed checks and errors make
+/// `sync maintain` fail (exit 1), also with `--json`.
+fn maintain_outcome(r: &casman_proto::v1::MaintenanceReport) -> Result<(), CtlError> {
+    let failed = r.verified.iter().filter(|v| !v.ok).count();
+    let problems = r.missing.len() + r.size_mismatches.len() + failed + r.errors.len();
+    if problems == 0 {
+        return Ok(());
+    }
+    Err(CtlError::Io(format!(
+        "maintenance found {problems} problem(s): {} missing, {} size mismatches, {failed} failed verification, {} errors",
+        r.missing.len(),
+        r.size_mismatches.len(),
+        r.errors.len()
+    )))
 }

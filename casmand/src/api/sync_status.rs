@@ -56,6 +56,7 @@ pub async fn get(ctx: &Context) -> Result<SyncStatus> {
             newer: d.newer.as_ref().map(version_message),
             versions: d.versions.map_or(-1, |n| n as i64),
             stored_bytes: d.stored_bytes,
+            lost: d.lost.clone().unwrap_or_default(),
         })
         .collect();
     Ok(SyncStatus {

@@ -4,7 +4,7 @@
 //! changed it (R2 Infrequent Access has no free tier); report missing objects
 //! and size mismatches; download and check a rotating sample of versions so
 //! that each is verified within `sync.verify_period`, within a download
-//! budget (`sync.verify_mib_per_day`); apply retention. The
+//! budget (`sync.verify_daily_mib`); apply retention. The
 //! report is logged and recorded in state.db.
 
 use std::{collections::HashMap, time::Duration};
@@ -184,6 +184,22 @@ impl BackupService {
                 }
             }
             let (m, _) = self.manifest(db).await?;
+            // The store lost this site's last backup (an emptied bucket, a
+            // lost manifest): say so, and store the current state again.
+            let last = crate::db::sync_state::activity(&self.dbs.state, db).await?.last_backup_key;
+            if let Some(key) = super::status::lost_backup(&m, last.as_deref()) {
+                tracing::warn!(database = db, key = %key, "the store no longer holds the last backup; storing the current state again");
+                report.missing.push(key);
+                let _guard = self.lock(db).await?;
+                let source = self.db(db)?.clone();
+                match self.backup_locked(&source, super::manifest::Reason::Scheduled, progress).await {
+                    Ok(o) => {
+                        tracing::info!(database = db, key = %o.version.key, "the current state is stored again")
+                    }
+                    Err(e) => report.errors.push(format!("{db}: storing the current state again: {e}")),
+                }
+            }
+            let (m, _) = self.manifest(db).await?;
             let total = m.versions.len() as u64;
             for (i, v) in m.versions.iter().enumerate() {
                 progress(Progress { database: db.into(), phase: "check", done: i as u64, total });
@@ -231,14 +247,14 @@ impl BackupService {
         let now = jiff::Timestamp::now();
         let rotation = sample(&refs, &last, now, settings.verify_period, settings.maintenance_interval);
         let wanted = rotation.len();
-        let budget = run_budget(settings.verify_mib_per_day, settings.maintenance_interval);
+        let budget = run_budget(settings.verify_daily_mib, settings.maintenance_interval);
         let mut due = within_budget(rotation, budget);
         if due.len() < wanted {
             tracing::info!(
                 due = wanted,
                 checked = due.len(),
                 budget_bytes = budget,
-                "verification spread over later runs (sync.verify_mib_per_day)"
+                "verification spread over later runs (sync.verify_daily_mib)"
             );
         }
         // A size mismatch, or a version that failed its last check, is checked

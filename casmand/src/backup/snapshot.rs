@@ -29,11 +29,10 @@ use crate::{
 /// Main tables whose rows are counted in the manifest.
 pub const COUNTED: [&str; 5] = ["parts", "antenna_positions", "snap_boards", "grid_positions", "assembly"];
 
-/// A snapshot: the raw copy, its compressed form, and its identity.
+/// A snapshot: its compressed form, ready to upload, and its identity (the
+/// raw copy is deleted once hashed and compressed).
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The raw SQLite file (deleted when dropped).
-    pub file: tempfile::TempPath,
     /// The zstd-compressed file, ready to upload (deleted when dropped).
     pub packed: tempfile::TempPath,
     /// SHA-256 of the raw file.
@@ -63,8 +62,8 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
     let taken = tokio::task::spawn_blocking(move || take_blocking(&source, &raw, &zst))
         .await
         .map_err(|e| Error::internal("taking a snapshot", e))??;
+    drop(file);
     Ok(Snapshot {
-        file,
         packed,
         sha256: taken.sha256,
         raw_bytes: taken.raw_bytes,

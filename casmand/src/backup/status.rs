@@ -7,15 +7,10 @@
 use std::time::Duration;
 
 use super::{layout, manifest::Version, service::BackupService};
-use crate::{
-    backup::quota::QuotaReport,
-    config::Config,
-    db::{Db, sync_state},
-    error::Result,
-};
+use crate::{backup::quota::QuotaReport, config::Config, db::sync_state, error::Result};
 
 /// A backup waiting to be retried (table `pending_backups`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     /// Why the backup was wanted.
     pub reason: Option<String>,
@@ -27,6 +22,18 @@ pub struct Pending {
     pub last_error: Option<String>,
     /// When it is tried next.
     pub next_attempt_at: Option<String>,
+}
+
+impl From<sync_state::Pending> for Pending {
+    fn from(p: sync_state::Pending) -> Pending {
+        Pending {
+            reason: Some(p.reason),
+            first_failed_at: Some(p.first_failed_at),
+            attempts: p.attempts,
+            last_error: p.last_error,
+            next_attempt_at: p.next_attempt_at,
+        }
+    }
 }
 
 /// The backup state of one database.
@@ -52,6 +59,10 @@ pub struct DatabaseSync {
     pub versions: Option<usize>,
     /// Their stored bytes.
     pub stored_bytes: u64,
+    /// The last backup this site recorded, when the store no longer lists it
+    /// (the bucket was emptied or its manifest lost): that state must be
+    /// stored again.
+    pub lost: Option<String>,
 }
 
 /// The whole report.
@@ -85,24 +96,11 @@ pub struct SyncStatus {
     pub next_maintenance: Option<String>,
 }
 
-async fn activity(state: &Db, db: &str) -> Result<(i64, Option<String>, Option<String>)> {
-    let row: Option<(i64, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT writes_since_backup, last_backup_at, last_backup_key FROM activity WHERE database = ?",
-    )
-    .bind(db)
-    .fetch_optional(&*state.reader().await)
-    .await?;
-    Ok(row.unwrap_or((0, None, None)))
-}
-
-async fn pending(state: &Db, db: &str) -> Result<Option<Pending>> {
-    Ok(sqlx::query_as(
-        "SELECT reason, first_failed_at, attempts, last_error, next_attempt_at FROM pending_backups
-         WHERE database = ?",
-    )
-    .bind(db)
-    .fetch_optional(&*state.reader().await)
-    .await?)
+/// `last_key` (this site's last backup) when `m` does not list it: the store
+/// lost it. (Retention never deletes the newest version nor a site's base,
+/// which the last backup is.)
+pub fn lost_backup(m: &super::manifest::Manifest, last_key: Option<&str>) -> Option<String> {
+    last_key.filter(|k| !k.is_empty() && m.find(k).is_none()).map(str::to_owned)
 }
 
 /// The next maintenance after one at `last`, or `None` when it is due.
@@ -120,7 +118,9 @@ impl BackupService {
         let mut error = None;
         let mut databases = Vec::new();
         for name in layout::BACKED_UP {
-            let (writes, last_at, last_key) = activity(state, name).await?;
+            let act = sync_state::activity(state, name).await?;
+            let (writes, last_at, last_key) =
+                (act.writes_since_backup, act.last_backup_at, act.last_backup_key);
             let base = sync_state::base(state, name).await?;
             let manifest = if reachable == Some(true) {
                 match self.manifest(name).await {
@@ -134,6 +134,7 @@ impl BackupService {
             } else {
                 None
             };
+            let lost = manifest.as_ref().and_then(|m| lost_backup(m, last_key.as_deref()));
             let newer = manifest.as_ref().and_then(|m| {
                 m.head()
                     .filter(|h| h.site != self.site)
@@ -146,11 +147,16 @@ impl BackupService {
                 writes_since_backup: writes,
                 last_backup_at: last_at,
                 last_backup_key: last_key,
-                pending: pending(state, name).await?,
+                pending: sync_state::pending(state)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.database == name)
+                    .map(Pending::from),
                 base,
                 newer,
                 versions: manifest.as_ref().map(|m| m.versions.len()),
                 stored_bytes: manifest.as_ref().map_or(0, |m| m.stored_bytes()),
+                lost,
             });
         }
         let last_maintenance = super::maintenance::last_maintenance(state).await;
@@ -180,6 +186,21 @@ impl BackupService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_last_backup_missing_from_the_manifest_is_lost() {
+        let mut m = super::super::manifest::Manifest::new("parts.db");
+        assert_eq!(lost_backup(&m, Some("k1")).as_deref(), Some("k1"));
+        assert_eq!(lost_backup(&m, None), None);
+        m.versions.push(super::super::manifest::tests::v(
+            "k1",
+            "2026-01-01T00:00:00Z",
+            "lab",
+            1,
+            super::super::manifest::Reason::Manual,
+        ));
+        assert_eq!(lost_backup(&m, Some("k1")), None);
+    }
 
     #[test]
     fn maintenance_is_due_when_never_run_or_overdue() {

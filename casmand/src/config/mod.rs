@@ -208,7 +208,7 @@ pub struct SyncConfig {
     pub verify_period: Duration,
     /// At most this many MiB of stored versions are downloaded for checking
     /// per day of `maintenance_interval` (a run checks what its days allow).
-    pub verify_mib_per_day: u64,
+    pub verify_daily_mib: u64,
 }
 
 /// Object store location and credentials.
@@ -334,7 +334,7 @@ impl Default for SyncConfig {
             retry_max: Duration::from_secs(3600),
             storage_class: "STANDARD".into(),
             verify_period: Duration::from_secs(30 * 24 * 3600),
-            verify_mib_per_day: 64,
+            verify_daily_mib: 64,
         }
     }
 }

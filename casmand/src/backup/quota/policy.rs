@@ -187,7 +187,7 @@ pub struct Settings {
     /// How often maintenance runs.
     pub maintenance_interval: Duration,
     /// Download budget of the verification, MiB per day.
-    pub verify_mib_per_day: u64,
+    pub verify_daily_mib: u64,
 }
 
 impl Settings {
@@ -199,7 +199,7 @@ impl Settings {
             storage_class: cfg.sync.storage_class.clone(),
             verify_period: cfg.sync.verify_period,
             maintenance_interval: cfg.sync.maintenance_interval,
-            verify_mib_per_day: cfg.sync.verify_mib_per_day,
+            verify_daily_mib: cfg.sync.verify_daily_mib,
         }
     }
 
