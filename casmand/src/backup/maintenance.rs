@@ -19,7 +19,9 @@ use super::{
     service::{BackupService, Progress, ProgressFn, store_err},
     store::StoreError,
 };
-use crate::{db::Db, error::Result};
+use crate::{db::verifications, error::Result};
+
+pub use crate::db::verifications::last_maintenance;
 
 /// A version moved back to the configured storage class.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -242,7 +244,7 @@ impl BackupService {
         }
         let state = &self.dbs.state;
         let keys: Vec<String> = present.iter().map(|v| v.key.clone()).collect();
-        let last = verified_at(state, &keys).await?;
+        let last = verifications::verified_at(state, &keys).await?;
         let refs: Vec<&Version> = present.iter().collect();
         let now = jiff::Timestamp::now();
         let rotation = sample(&refs, &last, now, settings.verify_period, settings.maintenance_interval);
@@ -259,7 +261,7 @@ impl BackupService {
         }
         // A size mismatch, or a version that failed its last check, is checked
         // now, whatever the rotation says.
-        let failed = failed_verifications(state).await?;
+        let failed = verifications::failed_verifications(state).await?;
         for v in &refs {
             let suspect = report.size_mismatches.iter().any(|s| s.key == v.key) || failed.contains(&v.key);
             if suspect && !due.iter().any(|d| d.key == v.key) {
@@ -271,10 +273,16 @@ impl BackupService {
             if let Some(p) = &r.problem {
                 tracing::warn!(key = %v.key, problem = %p, "a stored version failed verification");
             }
-            record_verification(state, v, r.problem.as_deref()).await?;
+            verifications::record_verification(
+                state,
+                &v.key,
+                layout::database_of(&v.key).unwrap_or_default(),
+                r.problem.as_deref(),
+            )
+            .await?;
             report.verified.push(Checked { key: v.key.clone(), problem: r.problem });
         }
-        forget_verifications(state, &keys).await?;
+        verifications::forget_verifications(state, &keys).await?;
         report.duration_ms = started.elapsed().as_millis() as u64;
         let summary = report.summary();
         if report.healthy() {
@@ -282,78 +290,10 @@ impl BackupService {
         } else {
             tracing::warn!(summary = %summary, "maintenance done; problems found");
         }
-        record_run(state, &report, &summary).await?;
+        let json = serde_json::to_string(&report).unwrap_or_default();
+        verifications::record_run(state, &report.at, &summary, &json).await?;
         Ok(report)
     }
-}
-
-async fn verified_at(state: &Db, keys: &[String]) -> Result<HashMap<String, String>> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, verified_at FROM verified_versions")
-        .fetch_all(&*state.reader().await)
-        .await?;
-    Ok(rows.into_iter().filter(|(k, _)| keys.contains(k)).collect())
-}
-
-async fn failed_verifications(state: &Db) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar("SELECT key FROM verified_versions WHERE NOT ok")
-        .fetch_all(&*state.reader().await)
-        .await?)
-}
-
-async fn record_verification(state: &Db, v: &Version, problem: Option<&str>) -> Result<()> {
-    let db = layout::database_of(&v.key).unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO verified_versions (key, database, verified_at, ok, problem) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET verified_at = excluded.verified_at, ok = excluded.ok,
-             problem = excluded.problem",
-    )
-    .bind(&v.key)
-    .bind(db)
-    .bind(crate::timestamp::now())
-    .bind(problem.is_none())
-    .bind(problem)
-    .execute(&*state.writer().await)
-    .await?;
-    Ok(())
-}
-
-/// Drops the records of versions that no longer exist.
-async fn forget_verifications(state: &Db, present: &[String]) -> Result<()> {
-    let known: Vec<String> =
-        sqlx::query_scalar("SELECT key FROM verified_versions").fetch_all(&*state.reader().await).await?;
-    for key in known.iter().filter(|k| !present.contains(k)) {
-        sqlx::query("DELETE FROM verified_versions WHERE key = ?")
-            .bind(key)
-            .execute(&*state.writer().await)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn record_run(state: &Db, report: &MaintenanceReport, summary: &str) -> Result<()> {
-    let json = serde_json::to_string(report).unwrap_or_default();
-    sqlx::query("INSERT INTO maintenance_runs (at, summary, report) VALUES (?, ?, ?)")
-        .bind(&report.at)
-        .bind(summary)
-        .bind(json)
-        .execute(&*state.writer().await)
-        .await?;
-    // Keep a year of weekly runs.
-    sqlx::query("DELETE FROM maintenance_runs WHERE id NOT IN (SELECT id FROM maintenance_runs ORDER BY id DESC LIMIT 60)")
-        .execute(&*state.writer().await)
-        .await?;
-    Ok(())
-}
-
-/// When maintenance last ran and its summary.
-pub async fn last_maintenance(state: &Db) -> Option<(String, String)> {
-    sqlx::query_as("SELECT at, summary FROM maintenance_runs ORDER BY id DESC LIMIT 1")
-        .fetch_optional(&*state.reader().await)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not read the last maintenance run");
-            None
-        })
 }
 
 #[cfg(test)]

@@ -26,9 +26,6 @@ use crate::{
     error::{Error, Result},
 };
 
-/// Main tables whose rows are counted in the manifest.
-pub const COUNTED: [&str; 5] = ["parts", "antenna_positions", "snap_boards", "grid_positions", "assembly"];
-
 /// A snapshot: its compressed form, ready to upload, and its identity (the
 /// raw copy is deleted once hashed and compressed).
 #[derive(Debug)]
@@ -82,58 +79,19 @@ struct Taken {
 }
 
 fn take_blocking(source: &Path, raw: &Path, zst: &Path) -> Result<Taken> {
-    let sql = |what: &'static str| move |e: rusqlite::Error| Error::internal(what, e);
-    page_copy::page_copy(source, raw).map_err(sql("taking a snapshot (page copy)"))?;
-    {
-        // The copy carries the live file's WAL flag; a stored version is a
-        // plain rollback-journal file (one file, opened by any sqlite3 as it is).
-        let copy = Connection::open(raw).map_err(sql("opening the snapshot"))?;
-        copy.pragma_update(None, "journal_mode", "DELETE").map_err(sql("preparing the snapshot"))?;
-    }
-    normalise_header(raw).map_err(|e| Error::internal("normalising the snapshot", e))?;
+    page_copy::plain_copy(source, raw).map_err(|e| Error::internal("taking a snapshot (page copy)", e))?;
     // Checking and counting on one core, hashing and compressing on the other.
     let (checked, packed) = std::thread::scope(|scope| {
-        let check = scope.spawn(|| check_and_describe(raw));
+        let check = scope.spawn(|| page_copy::check_and_describe(raw));
         let packed = hash_and_compress(raw, zst);
         (check.join(), packed)
     });
-    let (record_counts, schema_version) =
-        checked.map_err(|_| Error::internal("checking the snapshot", "the check thread panicked"))??;
+    let (record_counts, schema_version) = checked
+        .map_err(|_| Error::internal("checking the snapshot", "the check thread panicked"))?
+        .map_err(|e| Error::internal("checking the snapshot", e))?;
     let (sha256, raw_bytes, stored_bytes) =
         packed.map_err(|e| Error::internal("compressing the snapshot", e))?;
     Ok(Taken { sha256, raw_bytes, stored_bytes, record_counts, schema_version })
-}
-
-/// `PRAGMA quick_check`, then the row counts and schema version, of the
-/// closed copy at `raw` (read-only).
-fn check_and_describe(raw: &Path) -> Result<(BTreeMap<String, i64>, i64)> {
-    let sql = |what: &'static str| move |e: rusqlite::Error| Error::internal(what, e);
-    let copy =
-        Connection::open_with_flags(raw, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(sql("opening the snapshot"))?;
-    let check: String =
-        copy.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(sql("checking the snapshot"))?;
-    if check != "ok" {
-        return Err(Error::internal("the snapshot failed PRAGMA quick_check", check));
-    }
-    describe_conn(&copy).map_err(sql("reading the snapshot"))
-}
-
-/// Header fields a copy takes from its own history rather than from the
-/// content: the file change counter (24), the schema cookie (40) and the
-/// version-valid-for number (92). Setting all three to 1 in the closed copy
-/// makes its bytes, and so its SHA-256 (the version's identity), depend on
-/// the content only (a snapshot of a restored snapshot is the same version).
-/// Safe: no connection has the file open; 24 and 92 stay equal, so the
-/// in-header page count stays valid; any positive cookie is valid.
-fn normalise_header(path: &Path) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-    for offset in [24u64, 40, 92] {
-        f.seek(SeekFrom::Start(offset))?;
-        f.write_all(&1u32.to_be_bytes())?;
-    }
-    Ok(())
 }
 
 /// Reads `raw` once: its SHA-256 and size, and its zstd compression written
@@ -158,32 +116,13 @@ fn hash_and_compress(raw: &Path, zst: &Path) -> std::io::Result<(String, u64, u6
     Ok((hex::encode(hasher.finalize()), total, out.metadata()?.len()))
 }
 
-/// Row counts of the main tables and the schema version of an open database.
-fn describe_conn(conn: &Connection) -> rusqlite::Result<(BTreeMap<String, i64>, i64)> {
-    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
-    let tables: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    let mut counts = BTreeMap::new();
-    for t in COUNTED.iter().filter(|t| tables.iter().any(|x| x == *t)) {
-        let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?;
-        counts.insert((*t).to_owned(), n);
-    }
-    let schema = if tables.iter().any(|t| t == "_sqlx_migrations") {
-        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success", [], |r| {
-            r.get(0)
-        })?
-    } else {
-        0
-    };
-    Ok((counts, schema))
-}
-
 /// Row counts of the main tables and the schema version of an SQLite file
 /// (opened read-only).
 pub async fn describe(path: &Path) -> Result<(BTreeMap<String, i64>, i64)> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        describe_conn(&conn)
+        page_copy::describe_conn(&conn)
     })
     .await
     .map_err(|e| Error::internal("reading a snapshot", e))?

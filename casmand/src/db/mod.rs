@@ -21,6 +21,7 @@ pub mod preflight;
 pub mod quota_ledger;
 pub mod scans;
 pub mod sync_state;
+pub mod verifications;
 pub mod watch;
 pub mod web_requests;
 

@@ -3,9 +3,19 @@
 //! source, so writers keep committing (WAL) and the copy is never restarted
 //! or torn. Its cost follows the file's pages; nothing is rebuilt. Blocking.
 
-use std::{path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    io::{Seek, SeekFrom, Write},
+    path::Path,
+    time::Duration,
+};
 
 use rusqlite::{Connection, OpenFlags, backup::StepResult};
+
+use super::DbError;
+
+/// Main tables whose rows are counted in a snapshot's description.
+pub const COUNTED: [&str; 5] = ["parts", "antenna_positions", "snap_boards", "grid_positions", "assembly"];
 
 /// How often a page copy that found the source busy (a writer holding an
 /// exclusive lock, WAL recovery) is retried, and how long it waits between.
@@ -32,4 +42,67 @@ pub fn page_copy(source: &Path, dest: &Path) -> rusqlite::Result<()> {
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
         Some(format!("{} stayed locked for {:?}", source.display(), BUSY_PAUSE * BUSY_RETRIES)),
     ))
+}
+
+/// A copy of the live database at `source` written to `dest` as a plain,
+/// closed SQLite file: one-step page copy, rollback-journal mode (one file,
+/// opened by any sqlite3 as it is), header normalised so that its bytes
+/// depend on the content only.
+pub fn plain_copy(source: &Path, dest: &Path) -> Result<(), DbError> {
+    let err = |e: &dyn std::fmt::Display| DbError::Open { path: dest.to_path_buf(), reason: e.to_string() };
+    page_copy(source, dest).map_err(|e| err(&e))?;
+    {
+        let copy = Connection::open(dest).map_err(|e| err(&e))?;
+        copy.pragma_update(None, "journal_mode", "DELETE").map_err(|e| err(&e))?;
+    }
+    normalise_header(dest).map_err(|e| err(&e))
+}
+
+/// Header fields a copy takes from its own history rather than from the
+/// content: the file change counter (24), the schema cookie (40) and the
+/// version-valid-for number (92). Setting all three to 1 in the closed copy
+/// makes its bytes, and so its SHA-256 (the version's identity), depend on
+/// the content only (a snapshot of a restored snapshot is the same version).
+/// Safe: no connection has the file open; 24 and 92 stay equal, so the
+/// in-header page count stays valid; any positive cookie is valid.
+fn normalise_header(path: &Path) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    for offset in [24u64, 40, 92] {
+        f.seek(SeekFrom::Start(offset))?;
+        f.write_all(&1u32.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check`, then the row counts and schema version, of the
+/// closed copy at `raw` (read-only).
+pub fn check_and_describe(raw: &Path) -> Result<(BTreeMap<String, i64>, i64), DbError> {
+    let err = |e: rusqlite::Error| DbError::Open { path: raw.to_path_buf(), reason: e.to_string() };
+    let copy =
+        Connection::open_with_flags(raw, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(err)?;
+    let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(err)?;
+    if check != "ok" {
+        return Err(DbError::Integrity { path: raw.to_path_buf(), detail: check });
+    }
+    describe_conn(&copy).map_err(err)
+}
+
+/// Row counts of the main tables ([`COUNTED`]) and the schema version of an open database.
+pub fn describe_conn(conn: &Connection) -> rusqlite::Result<(BTreeMap<String, i64>, i64)> {
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+    let tables: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let mut counts = BTreeMap::new();
+    for t in COUNTED.iter().filter(|t| tables.iter().any(|x| x == *t)) {
+        let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?;
+        counts.insert((*t).to_owned(), n);
+    }
+    let schema = if tables.iter().any(|t| t == "_sqlx_migrations") {
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success", [], |r| {
+            r.get(0)
+        })?
+    } else {
+        0
+    };
+    Ok((counts, schema))
 }

@@ -155,6 +155,13 @@ impl Db {
         self.watch.token()
     }
 
+    /// `PRAGMA data_version` on the writer connection: it changes only when
+    /// another connection (another program) commits, never for casmand's
+    /// own writes.
+    pub async fn writer_data_version(&self) -> Option<i64> {
+        sqlx::query_scalar("PRAGMA data_version").fetch_one(&*self.writer().await).await.ok()
+    }
+
     /// Closes every connection after checkpointing the WAL into the main file.
     pub async fn close(&self) {
         let pools = self.pools();

@@ -58,7 +58,7 @@ fn database_of(path: &Path) -> Option<&'static str> {
 }
 
 async fn data_version(db: &Db) -> Option<i64> {
-    sqlx::query_scalar("PRAGMA data_version").fetch_one(&*db.writer().await).await.ok()
+    db.writer_data_version().await
 }
 
 impl Watcher {
