@@ -16,7 +16,7 @@ use super::caller::Caller;
 use crate::{
     authz,
     context::Context,
-    db::{ASSEMBLED_DB, PARTS_DB, adopt, maintenance},
+    db::{ASSEMBLED_DB, PARTS_DB, adopt, whole},
     error::Error,
 };
 
@@ -44,7 +44,7 @@ impl DatabaseApi {
 }
 
 /// One page of a table, as the API sends it.
-fn table_dump(p: maintenance::TablePage) -> TableDump {
+fn table_dump(p: whole::TablePage) -> TableDump {
     TableDump {
         database: p.database.to_owned(),
         table: p.table,
@@ -87,7 +87,7 @@ impl Database for DatabaseApi {
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
             for db in dbs {
-                if let Err(e) = maintenance::dump(&db, r.limit, &tx).await {
+                if let Err(e) = whole::dump(&db, r.limit, &tx).await {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
@@ -114,7 +114,7 @@ impl Database for DatabaseApi {
             .into());
         }
         authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("clearing {}", db.name))?;
-        let cleared = maintenance::clear(db, &self.ctx.dbs().state).await?;
+        let cleared = whole::clear(db, &self.ctx.dbs().state).await?;
         let detail = json!({"rows_deleted": cleared.rows_deleted, "safety_copy": cleared.safety_copy});
         caller.audit_write(&self.ctx, "database.clear", db.name, detail).await;
         Ok(Response::new(ClearDatabaseResponse {

@@ -11,7 +11,6 @@ pub mod audit;
 pub mod batch;
 pub mod boards;
 pub mod issued;
-pub mod maintenance;
 pub mod merge;
 pub mod page_copy;
 pub mod parts;
@@ -24,6 +23,7 @@ pub mod sync_state;
 pub mod verifications;
 pub mod watch;
 pub mod web_requests;
+pub mod whole;
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,5 @@
-//! Whole-database operations: dumping every table, and clearing a database
+//! Whole-database operations (not to be confused with the store's maintenance in
+//! backup/maintenance.rs): dumping every table, and clearing a database
 //! after taking a local safety copy.
 
 use std::path::PathBuf;
