@@ -63,42 +63,30 @@ impl std::fmt::Debug for S3Store {
     }
 }
 
-/// An HTTP(S) URL's host, without port or brackets.
-fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next();
-    }
-    Some(authority.split(':').next().unwrap_or(authority))
-}
-
 /// True when virtual-hosted addressing cannot work for `endpoint`: an IP
 /// address or `localhost`.
 fn needs_path_style(endpoint: &str) -> bool {
-    url_host(endpoint).is_some_and(|h| {
-        h.parse::<std::net::IpAddr>().is_ok()
-            || h.eq_ignore_ascii_case("localhost")
-            || h.ends_with(".localhost")
-    })
+    match url::Url::parse(endpoint).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+        Some(url::Host::Domain(h)) => {
+            h.eq_ignore_ascii_case("localhost") || h.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// Characters kept as they are in an `x-amz-copy-source` key: unreserved
+/// characters and `/`.
+const COPY_SOURCE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
 /// `key` percent-encoded for the `x-amz-copy-source` header (`/` kept).
 fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(key, COPY_SOURCE).to_string()
 }
 
 /// The messages of `e` and its causes, `: `-separated, without repeats
@@ -141,18 +129,15 @@ impl S3Store {
             return bad("key `store.bucket_name` (R2_BUCKET_NAME) is empty".into());
         }
         let endpoint = match backend {
-            Backend::R2 => match (non_empty(&cfg.endpoint), non_empty(&cfg.account_id)) {
-                (Some(e), _) => Some(e.to_owned()),
-                (None, Some(account)) => Some(format!("https://{account}.r2.cloudflarestorage.com")),
-                (None, None) => {
-                    return bad("backend r2 needs key `store.account_id` (R2_ACCOUNT_ID) \
-                                or `store.endpoint` (R2_ENDPOINT)"
-                        .into());
-                }
-            },
-            Backend::S3 => non_empty(&cfg.endpoint).map(str::to_owned),
+            Backend::R2 | Backend::S3 => cfg.endpoint_for(backend),
             other => return bad(format!("backend {} is not an S3 store", other.as_str())),
         };
+        if backend == Backend::R2 && endpoint.is_none() {
+            return bad(
+                "backend r2 needs key `store.account_id` (R2_ACCOUNT_ID) or `store.endpoint` (R2_ENDPOINT)"
+                    .into(),
+            );
+        }
         if let Some(e) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
