@@ -20,6 +20,58 @@ where
     t
 }
 
+/// A table printed row by row, in the style of [`table`] (borders only):
+/// the column widths come from the header and the rows it is made with (the
+/// first page of a stream); a longer cell later pushes its row out of line
+/// rather than being cut.
+#[derive(Debug, Clone)]
+pub struct StreamTable {
+    header: Vec<String>,
+    widths: Vec<usize>,
+}
+
+impl StreamTable {
+    /// Widths fitting `header` and `rows`.
+    pub fn new<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> StreamTable {
+        let widths = (0..N)
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([header[i].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        StreamTable { header: header.iter().map(|h| h.to_string()).collect(), widths }
+    }
+
+    fn inner(&self) -> usize {
+        self.widths.iter().map(|w| w + 2).sum::<usize>() + self.widths.len().saturating_sub(1)
+    }
+
+    fn line<S: AsRef<str>>(&self, cells: &[S]) -> String {
+        let cells: Vec<String> =
+            cells.iter().zip(&self.widths).map(|(c, w)| format!(" {:<w$} ", c.as_ref(), w = *w)).collect();
+        format!("│{}│\n", cells.join(" "))
+    }
+
+    /// The top border, the header and its rule.
+    pub fn head(&self) -> String {
+        let bar = "─".repeat(self.inner());
+        format!("┌{bar}┐\n{}╞{}╡\n", self.line(&self.header), "═".repeat(self.inner()))
+    }
+
+    /// One row.
+    pub fn row<S: AsRef<str>>(&self, cells: &[S]) -> String {
+        self.line(cells)
+    }
+
+    /// The bottom border (no newline).
+    pub fn foot(&self) -> String {
+        format!("└{}┘", "─".repeat(self.inner()))
+    }
+}
+
 /// The `casman.v1` descriptors, to print any API message as JSON.
 static POOL: LazyLock<Option<DescriptorPool>> =
     LazyLock::new(|| DescriptorPool::decode(casman_proto::FILE_DESCRIPTOR_SET).ok());
@@ -88,6 +140,21 @@ pub fn duration_secs(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_streamed_table_looks_like_the_table() {
+        let rows = [
+            ["ANT00001P1".to_owned(), "ANTENNA".into(), "P1".into()],
+            ["LNA00002P2".into(), "LNA".into(), "-".into()],
+        ];
+        let mut t = super::table(["part number", "type", "pol"]);
+        for r in &rows {
+            t.add_row(r.clone());
+        }
+        let s = super::StreamTable::new(["part number", "type", "pol"], &rows);
+        let streamed: String = s.head() + &rows.iter().map(|r| s.row(r)).collect::<String>() + &s.foot();
+        assert_eq!(streamed, t.to_string());
+    }
+
     use super::*;
 
     #[test]

@@ -94,13 +94,11 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
                 limit: if l.all { 0 } else { l.limit },
                 pattern: String::new(),
             };
-            print_parts(list(conn, req).await?, as_json);
-            Ok(())
+            stream_parts(conn, req, as_json).await
         }
         PartsCmd::Search { pattern, limit } => {
             let req = ListPartsRequest { pattern, limit, ..Default::default() };
-            print_parts(list(conn, req).await?, as_json);
-            Ok(())
+            stream_parts(conn, req, as_json).await
         }
         PartsCmd::Show { part } => {
             let p =
@@ -211,40 +209,70 @@ async fn add(conn: &Conn, a: AddArgs, as_json: bool) -> Result<(), CtlError> {
     Ok(())
 }
 
-async fn list(conn: &Conn, req: ListPartsRequest) -> Result<Vec<Part>, CtlError> {
+/// Prints the parts `req` selects as the pages arrive: memory is bounded by
+/// a page (the first page sets the column widths), whatever the count.
+async fn stream_parts(conn: &Conn, req: ListPartsRequest, as_json: bool) -> Result<(), CtlError> {
+    use std::io::Write;
     let mut stream = conn.parts().list_parts(conn.request(req)).await?.into_inner();
-    let mut out = Vec::new();
-    while let Some(page) = stream.message().await? {
-        out.extend(page.parts);
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out.lock());
+    let io = |e: std::io::Error| CtlError::Io(format!("writing the list: {e}"));
+    let mut table: Option<output::StreamTable> = None;
+    let mut n = 0usize;
+    if as_json {
+        write!(out, "{{\n  \"parts\": [").map_err(io)?;
     }
-    Ok(out)
+    while let Some(page) = stream.message().await? {
+        for p in &page.parts {
+            if as_json {
+                let sep = if n == 0 { "\n    " } else { ",\n    " };
+                let item = serde_json::to_string(&output::message(p)).unwrap_or_default();
+                write!(out, "{sep}{item}").map_err(io)?;
+            }
+            n += 1;
+        }
+        if as_json {
+            continue;
+        }
+        let rows: Vec<[String; 4]> = page.parts.iter().map(part_row).collect();
+        let t = table.get_or_insert_with(|| {
+            let t = output::StreamTable::new(PARTS_HEADER, &rows);
+            let _ = write!(out, "{}", t.head());
+            t
+        });
+        for r in &rows {
+            write!(out, "{}", t.row(r)).map_err(io)?;
+        }
+    }
+    if as_json {
+        writeln!(out, "{}]\n}}", if n == 0 { "" } else { "\n  " }).map_err(io)?;
+    } else if let Some(t) = table {
+        write!(out, "{}\n{n} part(s)\n", t.foot()).map_err(io)?;
+    } else {
+        writeln!(out, "No parts found.").map_err(io)?;
+    }
+    out.flush().map_err(io)
+}
+
+const PARTS_HEADER: [&str; 4] = ["part number", "type", "pol", "created"];
+
+fn part_row(p: &Part) -> [String; 4] {
+    [p.part_number.clone(), p.part_type.clone(), dash(&p.polarization).to_owned(), p.date_created.clone()]
 }
 
 fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
-fn print_parts(parts: Vec<Part>, as_json: bool) {
-    if as_json {
-        output::json(&json!({ "parts": output::messages(&parts) }));
-        return;
-    }
-    print!("{}", parts_text(&parts));
-}
-
-/// What `parts list` and `parts search` print for people.
+/// What `parts list` and `parts search` print for people, at once (the
+/// snapshot of the streamed output).
+#[cfg(test)]
 pub fn parts_text(parts: &[Part]) -> String {
     if parts.is_empty() {
         return "No parts found.\n".into();
     }
-    let mut t = output::table(["part number", "type", "pol", "created"]);
-    for p in parts {
-        t.add_row([
-            p.part_number.clone(),
-            p.part_type.clone(),
-            dash(&p.polarization).to_owned(),
-            p.date_created.clone(),
-        ]);
-    }
-    format!("{t}\n{} part(s)\n", parts.len())
+    let rows: Vec<[String; 4]> = parts.iter().map(part_row).collect();
+    let t = output::StreamTable::new(PARTS_HEADER, &rows);
+    let body: String = rows.iter().map(|r| t.row(r)).collect();
+    format!("{}{body}{}\n{} part(s)\n", t.head(), t.foot(), parts.len())
 }

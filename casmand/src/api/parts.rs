@@ -84,13 +84,22 @@ impl Parts for PartsApi {
             pattern: Some(r.pattern).filter(|p| !p.trim().is_empty()),
             limit: r.limit,
         };
-        let rows = parts::list(&self.ctx.dbs().parts, &filter).await?;
-        let mut pages: Vec<ListPartsResponse> = Vec::with_capacity(rows.len() / PAGE + 1);
-        let mut it = rows.into_iter().peekable();
-        while it.peek().is_some() {
-            pages.push(ListPartsResponse { parts: it.by_ref().take(PAGE).map(part_message).collect() });
-        }
-        Ok(Response::new(Box::pin(futures_util::stream::iter(pages.into_iter().map(Ok)))))
+        // Read and sent page by page: memory stays bounded by a page however
+        // many parts there are, and a slow client holds back the reading.
+        let db = self.ctx.dbs().parts.clone();
+        Ok(Response::new(super::streaming::streamed(move |tx| async move {
+            let listed = parts::list_paged(&db, &filter, PAGE, |rows| {
+                let tx = tx.clone();
+                async move {
+                    let page = ListPartsResponse { parts: rows.into_iter().map(part_message).collect() };
+                    tx.send(Ok(page)).await.is_ok()
+                }
+            })
+            .await;
+            if let Err(e) = listed {
+                let _ = tx.send(Err(Status::from(e))).await;
+            }
+        })))
     }
 
     async fn get_part(&self, req: Request<GetPartRequest>) -> Result<Response<Part>, Status> {

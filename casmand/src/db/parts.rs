@@ -154,8 +154,8 @@ fn unique_violation(e: sqlx::Error, number: &str) -> Error {
     }
 }
 
-/// Parts matching `filter`, newest first (then by id).
-pub async fn list(db: &Db, filter: &PartFilter) -> Result<Vec<PartRow>> {
+/// The query of parts matching `filter`, newest first (then by id).
+fn list_query(filter: &PartFilter) -> QueryBuilder<Sqlite> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT id, part_number, part_type, polarization, date_created, date_modified FROM parts WHERE 1 = 1",
     );
@@ -180,7 +180,37 @@ pub async fn list(db: &Db, filter: &PartFilter) -> Result<Vec<PartRow>> {
     if filter.limit > 0 {
         q.push(" LIMIT ").push_bind(filter.limit as i64);
     }
-    Ok(q.build_query_as::<PartRow>().fetch_all(&*db.reader().await).await?)
+    q
+}
+
+/// Parts matching `filter`, newest first.
+pub async fn list(db: &Db, filter: &PartFilter) -> Result<Vec<PartRow>> {
+    Ok(list_query(filter).build_query_as::<PartRow>().fetch_all(&*db.reader().await).await?)
+}
+
+/// Parts matching `filter`, newest first, handed to `page` in pages of
+/// `size` rows as they are read (memory bounded by a page, whatever the
+/// table's size). Stops early, without error, when `page` returns false.
+pub async fn list_paged<F, Fut>(db: &Db, filter: &PartFilter, size: usize, mut page: F) -> Result<()>
+where
+    F: FnMut(Vec<PartRow>) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use futures_util::TryStreamExt;
+    let pool = db.reader().await;
+    let mut q = list_query(filter);
+    let mut rows = q.build_query_as::<PartRow>().fetch(&*pool);
+    let mut buf = Vec::with_capacity(size);
+    while let Some(row) = rows.try_next().await? {
+        buf.push(row);
+        if buf.len() >= size && !page(std::mem::replace(&mut buf, Vec::with_capacity(size))).await {
+            return Ok(());
+        }
+    }
+    if !buf.is_empty() {
+        page(buf).await;
+    }
+    Ok(())
 }
 
 /// The part with this number: canonical spelling first, then exactly as given
