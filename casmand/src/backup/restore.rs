@@ -140,7 +140,9 @@ impl BackupService {
         let db_name = layout::database_of(&version.key)?;
         let _guard = self.lock(db_name).await?;
         let db = self.db(db_name)?.clone();
+        let mut phases = Phases::start();
         let verified = self.fetch_verified(&version, progress).await?;
+        phases.mark("fetch");
         // Adopt (if CAsMan wrote it) and migrate the copy before the live file is touched.
         progress(Progress { database: db_name.into(), phase: "migrate", done: 0, total: 0 });
         let checked = verified.checksum_checked;
@@ -154,11 +156,13 @@ impl BackupService {
         )?;
         // Every number the current files, the restored one and the other
         // sites mention stays known as issued, whatever the restored file holds.
+        phases.mark("prepare");
         self.learn_issued(Some((&verified.file, db_name))).await.map_err(|e| {
             Error::refused(format!(
                 "the issued part numbers could not be recorded ({e}); nothing was changed"
             ))
         })?;
+        phases.mark("issued");
         // A safety backup in the store unless declined (nothing is uploaded
         // when the current state is already stored); a local copy always:
         // the replaced file itself, kept by link, not copied.
@@ -174,6 +178,7 @@ impl BackupService {
         } else {
             None
         };
+        phases.mark("safety");
         let local_copy = local_copy_path(&db)?;
         progress(Progress { database: db_name.into(), phase: "swap", done: 0, total: 0 });
         db.replace_file(&verified.file, Some(&local_copy))
@@ -181,7 +186,9 @@ impl BackupService {
             .map_err(|e| Error::internal("replacing the database file", e))?;
         // Record the restored state as the newest version, descending from the
         // current head, so that no sync (here or at another site) undoes it.
+        phases.mark("swap");
         self.record_restore(&db, &version).await;
+        phases.mark("record");
         let missing_parts =
             issued::missing_parts(&self.dbs.parts, &self.dbs.assembled).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot compare the assembly log with parts.db");
@@ -195,8 +202,9 @@ impl BackupService {
                 "the assembly log references parts that parts.db no longer holds"
             );
         }
+        phases.mark("missing parts");
         crate::memory::release_free_memory();
-        tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), "restored");
+        tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), phases = %phases, "restored");
         Ok(Restored { version, safety_backup: safety, local_copy, missing_parts })
     }
 
@@ -256,6 +264,32 @@ impl BackupService {
             tracing::warn!(database = db.name, error = %e, "the restore is applied but not yet recorded in the store");
             let _ = sync_state::set_base(state, db.name, &restored.key, &restored.sha256, "restore").await;
         }
+    }
+}
+
+/// How long each step of an operation took, for its log line.
+struct Phases {
+    last: std::time::Instant,
+    done: Vec<(&'static str, u128)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases { last: std::time::Instant::now(), done: Vec::new() }
+    }
+
+    /// Ends the step `name`.
+    fn mark(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done.push((name, now.duration_since(self.last).as_millis()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.done.iter().map(|(n, ms)| format!("{n} {ms} ms")).collect();
+        f.write_str(&parts.join(", "))
     }
 }
 
