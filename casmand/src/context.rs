@@ -159,9 +159,7 @@ impl Context {
     /// appends the event in a group-committed transaction; audited. The entry
     /// point of every front end (gRPC, web).
     pub async fn connect(&self, caller: &Caller, source: &str, target: &str) -> Result<Edge> {
-        let dbs = self.dbs();
-        let source = scans::resolve(&dbs.parts, source).await?;
-        let target = scans::resolve(&dbs.parts, target).await?;
+        let [source, target] = scans::resolve_all(&self.dbs().parts, [source, target]).await?;
         match self.scan(caller, ScanOp::Connect { source, target }).await? {
             Applied::Connected(e) => Ok(e),
             other => Err(Error::internal("connect", format!("{other:?}"))),

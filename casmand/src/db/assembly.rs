@@ -170,6 +170,47 @@ pub async fn current_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Re
     Ok(rows.into_iter().map(Current::from).collect())
 }
 
+#[derive(FromRow)]
+struct KeptOrLater {
+    later: i64,
+    #[sqlx(flatten)]
+    kept: KeptRow,
+}
+
+/// Opens the write transaction (`BEGIN IMMEDIATE`) and, in the same round
+/// trip to the connection's thread, reads the kept connections touching any
+/// of `parts` (oldest first) and whether the log holds an event of one of
+/// them later than `after` (a `scan_time` compared as stored, as the
+/// triggers compare it). Both lookups go by index. On an error the
+/// transaction may be open: the caller rolls back.
+pub async fn begin_reading_kept(
+    conn: &mut SqliteConnection,
+    parts: &[&str],
+    after: &str,
+) -> Result<(Vec<Current>, bool)> {
+    let names = serde_json::Value::from(parts.to_vec()).to_string();
+    let rows: Vec<KeptOrLater> = sqlx::query_as(
+        "BEGIN IMMEDIATE;
+         SELECT 0 AS later, source, source_type, source_polarization, target, target_type, target_polarization,
+                since, event_id
+           FROM active_connections
+          WHERE source IN (SELECT value FROM json_each(?1)) OR target IN (SELECT value FROM json_each(?1))
+         UNION ALL
+         SELECT 1, '', NULL, NULL, '', NULL, NULL, NULL, 0
+          WHERE EXISTS (SELECT 1 FROM assembly WHERE part_number IN (SELECT value FROM json_each(?1)) AND scan_time > ?2)
+             OR EXISTS (SELECT 1 FROM assembly WHERE connected_to IN (SELECT value FROM json_each(?1)) AND scan_time > ?2)",
+    )
+    .bind(names)
+    .bind(after)
+    .fetch_all(conn)
+    .await?;
+    let later = rows.iter().any(|r| r.later != 0);
+    let mut kept: Vec<Current> = rows.into_iter().filter(|r| r.later == 0).map(|r| Current::from(r.kept)).collect();
+    // The order of KEPT_ORDER.
+    kept.sort_by(|x, y| (&x.edge.scan_time, x.edge.event_id).cmp(&(&y.edge.scan_time, y.edge.event_id)));
+    Ok((kept, later))
+}
+
 /// Current connections touching any of `parts`, oldest first (from the kept state).
 pub async fn edges_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<Edge>> {
     Ok(current_touching(conn, parts).await?.into_iter().map(|c| c.edge).collect())
