@@ -62,6 +62,26 @@ pub async fn all_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
 }
 
+/// The event of every current connection (the `current_connections` view:
+/// the kept state joined to the log by id), oldest first by (scan_time, id).
+pub async fn current_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM current_connections ORDER BY COALESCE(scan_time, ''), id");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
+}
+
+/// The newest `scan_time` or `connected_scan_time` in the log (the legacy
+/// tool recorded the second scan of a pair in `connected_scan_time`). The
+/// first by index; the second reads the column (no index on it: one more
+/// index on every append for a page footer is not worth it).
+pub async fn last_scan_time(db: &Db) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MAX(t) FROM (SELECT MAX(scan_time) AS t FROM assembly
+                             UNION ALL SELECT MAX(connected_scan_time) FROM assembly)",
+    )
+    .fetch_one(&*db.reader().await)
+    .await?)
+}
+
 /// Rows in which any of `parts` is either end, in id order.
 pub async fn rows_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<AssemblyRow>> {
     if parts.is_empty() {
