@@ -52,6 +52,7 @@ use super::{
     scans::{self, Applied, ScanOp},
 };
 use crate::{
+    activity::{Activity, ActivityBus},
     error::{Error, Result},
     peer::Peer,
     timestamp,
@@ -154,12 +155,13 @@ impl std::fmt::Debug for Job {
 
 impl GroupCommit {
     /// Starts the writer and audit tasks for `assembled` (the log) and
-    /// `state` (audit entries, write counts). Needs a Tokio runtime.
-    pub fn start(assembled: Db, state: Db) -> GroupCommit {
+    /// `state` (audit entries, write counts); the writes are announced on
+    /// `activity`. Needs a Tokio runtime.
+    pub fn start(assembled: Db, state: Db, activity: ActivityBus) -> GroupCommit {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Vec<Finished>>();
         tokio::spawn(writer(assembled, rx, done_tx, max_batch()));
-        tokio::spawn(auditor(state, done_rx));
+        tokio::spawn(auditor(state, done_rx, activity));
         GroupCommit { tx }
     }
 
@@ -206,7 +208,7 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Job>, done: mpsc::UnboundedSender
     }
 }
 
-async fn auditor(state: Db, mut rx: mpsc::UnboundedReceiver<Vec<Finished>>) {
+async fn auditor(state: Db, mut rx: mpsc::UnboundedReceiver<Vec<Finished>>, activity: ActivityBus) {
     while let Some(first) = rx.recv().await {
         let mut finished = first;
         while let Ok(more) = rx.try_recv() {
@@ -236,10 +238,29 @@ async fn auditor(state: Db, mut rx: mpsc::UnboundedReceiver<Vec<Finished>>) {
                 tracing::warn!(requests = entries.len(), error = %e, "could not write the audit log");
             }
         }
+        let announced = announcements(&audited);
         for f in finished {
             let _ = f.reply.send(f.outcome);
         }
+        for a in announced {
+            activity.publish(a);
+        }
     }
+}
+
+/// What a batch announces on the activity bus: one write per action, with
+/// the writes of all its requests. Every announcement costs its subscribers
+/// work (the backup scheduler reads state.db on each), so a batch announces
+/// once, not once per request.
+fn announcements(audited: &[(&Who, &Audited)]) -> Vec<Activity> {
+    let mut out: Vec<Activity> = Vec::new();
+    for (_, a) in audited {
+        match out.iter_mut().find(|w| matches!(w, Activity::Write { action, .. } if *action == a.action)) {
+            Some(Activity::Write { writes, .. }) => *writes += a.writes,
+            _ => out.push(Activity::Write { database: ASSEMBLED_DB, action: a.action, writes: a.writes }),
+        }
+    }
+    out
 }
 
 /// The same error for another request of a failed batch.
@@ -535,7 +556,9 @@ mod tests {
     #[tokio::test]
     async fn submissions_race_and_are_audited() {
         let (_dir, dbs) = stocked().await;
-        let gc = GroupCommit::start(dbs.assembled.clone(), dbs.state.clone());
+        let bus = ActivityBus::default();
+        let mut announced = bus.subscribe();
+        let gc = GroupCommit::start(dbs.assembled.clone(), dbs.state.clone(), bus);
         let mut tasks = Vec::new();
         for a in 1..=3 {
             let op = connect(&dbs, &format!("ANT0000{a}P1"), "LNA00002P1").await;
@@ -562,5 +585,9 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(writes, 1);
+        assert_eq!(
+            announced.try_recv().unwrap(),
+            Activity::Write { database: ASSEMBLED_DB, action: "scan.connect", writes: 1 }
+        );
     }
 }
