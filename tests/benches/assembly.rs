@@ -87,7 +87,8 @@ fn context_switches(pid: u32) -> (u64, u64) {
     for task in tasks.flatten() {
         let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
         for line in status.lines() {
-            let value = |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let value =
+                |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             if line.starts_with("voluntary_ctxt_switches") {
                 total.0 += value(line);
             } else if line.starts_with("nonvoluntary_ctxt_switches") {

@@ -225,7 +225,8 @@ pub async fn begin_reading_kept(
     .fetch_all(conn)
     .await?;
     let later = rows.iter().any(|r| r.later != 0);
-    let mut kept: Vec<Current> = rows.into_iter().filter(|r| r.later == 0).map(|r| Current::from(r.kept)).collect();
+    let mut kept: Vec<Current> =
+        rows.into_iter().filter(|r| r.later == 0).map(|r| Current::from(r.kept)).collect();
     // The order of KEPT_ORDER.
     kept.sort_by(|x, y| (&x.edge.scan_time, x.edge.event_id).cmp(&(&y.edge.scan_time, y.edge.event_id)));
     Ok((kept, later))

@@ -158,7 +158,8 @@ mod tests {
                 r#"{"source":"ANT00001P1"}"#.into()
             )
         );
-        let writes = super::super::sync_state::writes_since_backup(&dbs.state, "assembled_casm.db").await.unwrap();
+        let writes =
+            super::super::sync_state::writes_since_backup(&dbs.state, "assembled_casm.db").await.unwrap();
         assert_eq!(writes, 3);
     }
 }

@@ -5,11 +5,11 @@
 //! request waiting (up to [`max_batch`]) and runs them in one `BEGIN
 //! IMMEDIATE` transaction on the single writer connection, in arrival order:
 //! each request's rules are checked against the kept state as the requests
-//! before it in the batch left it. A refused request (or one whose SQL fails)
-//! writes nothing and gets its own error; the others go on. Then one `COMMIT`
-//! (`synchronous=FULL`: one fsync of the WAL for the whole batch). If the
-//! commit fails, every request of the batch gets the error and nothing of it
-//! was written.
+//! before it in the batch left it. A refused request writes nothing and gets
+//! its own error; the others go on. Then one `COMMIT` (`synchronous=FULL`:
+//! one fsync of the WAL for the whole batch). If a statement or the commit
+//! fails (a full disk, an I/O error), every request of the batch gets the
+//! error and nothing of it was written.
 //!
 //! Cost. Every statement is a round trip to the connection's thread (sqlx
 //! runs SQLite on a thread of its own: two thread wakeups per statement), so
@@ -318,7 +318,11 @@ async fn rollback(conn: &mut SqliteConnection) {
 }
 
 /// The fast path; `Ok(None)` (transaction rolled back): take the savepoint path.
-async fn planned(conn: &mut SqliteConnection, ops: &[&ScanOp], at: &str) -> Result<Option<Vec<Result<Applied>>>> {
+async fn planned(
+    conn: &mut SqliteConnection,
+    ops: &[&ScanOp],
+    at: &str,
+) -> Result<Option<Vec<Result<Applied>>>> {
     let mut names: Vec<&str> = ops.iter().flat_map(|op| batch_plan::parts_of(op)).collect();
     names.sort_unstable();
     names.dedup();
@@ -371,7 +375,11 @@ async fn with_savepoints(conn: &mut SqliteConnection, ops: &[&ScanOp], at: &str)
 
 /// The body of a batch on the savepoint path; an `Err` aborts the whole
 /// transaction.
-async fn in_transaction(conn: &mut SqliteConnection, ops: &[&ScanOp], at: &str) -> Result<Vec<Result<Applied>>> {
+async fn in_transaction(
+    conn: &mut SqliteConnection,
+    ops: &[&ScanOp],
+    at: &str,
+) -> Result<Vec<Result<Applied>>> {
     let mut out = Vec::with_capacity(ops.len());
     if let [op] = ops {
         // A batch of one needs no savepoint: if it fails, the caller rolls
@@ -517,7 +525,10 @@ mod tests {
             async move { assembly::all_rows(&db).await.unwrap() }
         };
         assert_eq!(rows(&fast).await, rows(&slow).await);
-        assert_eq!(assembly::current(&fast.assembled).await.unwrap(), assembly::current(&slow.assembled).await.unwrap());
+        assert_eq!(
+            assembly::current(&fast.assembled).await.unwrap(),
+            assembly::current(&slow.assembled).await.unwrap()
+        );
         assert!(assembly::check(&fast.assembled).await.unwrap().is_clean());
     }
 

@@ -111,14 +111,17 @@ pub fn plan(mut kept: Vec<Current>, ops: &[&ScanOp], at: &[String]) -> Plan {
                     Applied::Connected(edge)
                 })
             }
-            ScanOp::Disconnect { a, b } => check_disconnection(a, b, &edges).map(|e| e.event_id).and_then(|id| {
-                let ended = end(&mut kept, &mut plan.events, id, at)
-                    .ok_or_else(|| Error::internal("disconnect", "edge vanished"))?;
-                Ok(Applied::Disconnected(ended))
-            }),
+            ScanOp::Disconnect { a, b } => {
+                check_disconnection(a, b, &edges).map(|e| e.event_id).and_then(|id| {
+                    let ended = end(&mut kept, &mut plan.events, id, at)
+                        .ok_or_else(|| Error::internal("disconnect", "edge vanished"))?;
+                    Ok(Applied::Disconnected(ended))
+                })
+            }
             ScanOp::Remove { .. } => {
                 let ids: Vec<i64> = edges.iter().map(|e| e.event_id).collect();
-                let ended = ids.into_iter().filter_map(|id| end(&mut kept, &mut plan.events, id, at)).collect();
+                let ended =
+                    ids.into_iter().filter_map(|id| end(&mut kept, &mut plan.events, id, at)).collect();
                 Ok(Applied::Removed(ended))
             }
         };

@@ -194,7 +194,8 @@ pub async fn get_many(db: &Db, numbers: &[&str]) -> Result<Vec<Option<PartRow>>>
     let wanted: Vec<(String, &str)> = numbers
         .iter()
         .map(|n| {
-            let canonical = PartNumber::parse(n).map(|p| p.to_string()).unwrap_or_else(|_| n.trim().to_owned());
+            let canonical =
+                PartNumber::parse(n).map(|p| p.to_string()).unwrap_or_else(|_| n.trim().to_owned());
             (canonical, n.trim())
         })
         .collect();

@@ -52,13 +52,17 @@ pub async fn resolve(parts_db: &Db, scanned: &str) -> Result<Resolved> {
 /// that does not resolve (in order) is the error.
 pub async fn resolve_all<const N: usize>(parts_db: &Db, scanned: [&str; N]) -> Result<[Resolved; N]> {
     let scanned = scanned.map(str::trim);
-    let looked_up: Vec<&str> =
-        scanned.iter().copied().filter(|s| !s.is_empty() && !is_snap(s)).collect();
-    let mut rows = if looked_up.is_empty() { Vec::new() } else { parts::get_many(parts_db, &looked_up).await? }
-        .into_iter();
+    let looked_up: Vec<&str> = scanned.iter().copied().filter(|s| !s.is_empty() && !is_snap(s)).collect();
+    let mut rows =
+        if looked_up.is_empty() { Vec::new() } else { parts::get_many(parts_db, &looked_up).await? }
+            .into_iter();
     let mut out = Vec::with_capacity(N);
     for s in scanned {
-        out.push(if s.is_empty() || is_snap(s) { resolve_unlisted(s)? } else { resolve_row(s, rows.next().flatten())? });
+        out.push(if s.is_empty() || is_snap(s) {
+            resolve_unlisted(s)?
+        } else {
+            resolve_row(s, rows.next().flatten())?
+        });
     }
     out.try_into().map_err(|_| Error::internal("resolve", "count"))
 }
@@ -141,7 +145,13 @@ pub async fn append_all_and_commit(conn: &mut SqliteConnection, events: &[Planne
         .iter()
         .map(|e| {
             serde_json::json!([
-                e.source, e.source_type, e.source_pol, e.target, e.target_type, e.target_pol, e.at,
+                e.source,
+                e.source_type,
+                e.source_pol,
+                e.target,
+                e.target_type,
+                e.target_pol,
+                e.at,
                 if e.connected { "connected" } else { "disconnected" }
             ])
         })
