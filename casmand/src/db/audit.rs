@@ -139,7 +139,8 @@ mod tests {
         let entries = [entry("scan.connect", None), entry("scan.disconnect", Some("10.0.0.9"))];
         record_many(&dbs.state, &entries, &[("assembled_casm.db", 2)]).await.unwrap();
         record_many(&dbs.state, &entries[..1], &[("assembled_casm.db", 1)]).await.unwrap();
-        let rows: Vec<(i64, i64, i64, String, Option<String>, String, String)> = sqlx::query_as(
+        type Row = (i64, i64, i64, String, Option<String>, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT uid, gid, pid, operator, client, action, detail FROM audit_log ORDER BY id",
         )
         .fetch_all(&*dbs.state.reader().await)
