@@ -462,3 +462,43 @@ pub fn chains(current: &[Current]) -> Vec<ChainData> {
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::db::Databases;
+
+    /// The chains page's reads: one row per current connection (its event),
+    /// and the newest time of either column of the whole log.
+    #[tokio::test]
+    async fn current_rows_and_the_last_scan_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::open(dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
+        // A legacy row recorded the second scan later, in connected_scan_time.
+        for (a, b, t, t2, status) in [
+            ("ANT00001P1", "LNA00001P1", "2025-01-01T00:00:00Z", "2025-01-01T00:00:09Z", "connected"),
+            ("ANT00002P1", "LNA00002P1", "2025-01-02T00:00:00Z", "2025-01-02T00:00:00Z", "connected"),
+            ("ANT00002P1", "LNA00002P1", "2025-01-03T00:00:00Z", "2025-01-05T00:00:00Z", "disconnected"),
+        ] {
+            sqlx::query(
+                "INSERT INTO assembly (part_number, scan_time, connected_to, connected_scan_time, connection_status)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(a)
+            .bind(t)
+            .bind(b)
+            .bind(t2)
+            .bind(status)
+            .execute(&*dbs.assembled.writer().await)
+            .await
+            .unwrap();
+        }
+        let rows = current_rows(&dbs.assembled).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].part_number.as_deref(), Some("ANT00001P1"));
+        assert_eq!(rows[0].connected_scan_time.as_deref(), Some("2025-01-01T00:00:09Z"));
+        assert_eq!(last_scan_time(&dbs.assembled).await.unwrap().as_deref(), Some("2025-01-05T00:00:00Z"));
+    }
+}
