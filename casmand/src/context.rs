@@ -8,7 +8,7 @@ use std::{
 };
 
 use crate::{
-    activity::{Activity, ActivityBus},
+    activity::ActivityBus,
     api::caller::Caller,
     backup::service::BackupService,
     config::{Backend, Config, Loaded},
@@ -150,7 +150,11 @@ impl Context {
     /// [`crate::db::batch`]); started on first use.
     pub fn group_commit(&self) -> &GroupCommit {
         self.inner.scans.get_or_init(|| {
-            GroupCommit::start(self.inner.dbs.assembled.clone(), self.inner.dbs.state.clone())
+            GroupCommit::start(
+                self.inner.dbs.assembled.clone(),
+                self.inner.dbs.state.clone(),
+                self.inner.activity.clone(),
+            )
         })
     }
 
@@ -159,9 +163,7 @@ impl Context {
     /// appends the event in a group-committed transaction; audited. The entry
     /// point of every front end (gRPC, web).
     pub async fn connect(&self, caller: &Caller, source: &str, target: &str) -> Result<Edge> {
-        let dbs = self.dbs();
-        let source = scans::resolve(&dbs.parts, source).await?;
-        let target = scans::resolve(&dbs.parts, target).await?;
+        let [source, target] = scans::resolve_all(&self.dbs().parts, [source, target]).await?;
         match self.scan(caller, ScanOp::Connect { source, target }).await? {
             Applied::Connected(e) => Ok(e),
             other => Err(Error::internal("connect", format!("{other:?}"))),
@@ -193,17 +195,13 @@ impl Context {
     }
 
     /// Submits one write to the group commit; once it is durable (with its
-    /// audit entry), logs it and announces the activity.
+    /// audit entry), logs it. The group commit announces the activity, once
+    /// per batch.
     async fn scan(&self, caller: &Caller, op: ScanOp) -> Result<Applied> {
         let who = Who { peer: caller.peer, operator: caller.operator.clone(), client: caller.client.clone() };
         let (applied, audited) = self.group_commit().submit(op, who).await?;
         if let Some(a) = audited {
             caller.log_applied(a.action, ASSEMBLED_DB, &a.detail);
-            self.activity().publish(Activity::Write {
-                database: ASSEMBLED_DB,
-                action: a.action,
-                writes: a.writes,
-            });
         }
         Ok(applied)
     }

@@ -78,6 +78,27 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// Context switches of all casmand's threads so far (voluntary: a thread
+/// went to sleep waiting, e.g. for another thread to wake it; involuntary:
+/// preempted), from /proc: the cost of cross-thread handoffs.
+fn context_switches(pid: u32) -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return total };
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        for line in status.lines() {
+            let value =
+                |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            if line.starts_with("voluntary_ctxt_switches") {
+                total.0 += value(line);
+            } else if line.starts_with("nonvoluntary_ctxt_switches") {
+                total.1 += value(line);
+            }
+        }
+    }
+    total
+}
+
 /// New parts of `t` (P1) generated through the socket.
 async fn new_parts(channel: &Channel, t: &str, n: u32) -> Vec<String> {
     let mut p = PartsClient::new(channel.clone());
@@ -109,15 +130,17 @@ async fn latencies(c: &mut Client, a: &str, b: &str, events: u32) -> Vec<f64> {
 }
 
 /// Events/s of `clients` concurrent clients, each cycling its own pair
-/// `events_each / 2` times; also casmand's CPU seconds during the run.
+/// `events_each / 2` times; also casmand's CPU seconds and (voluntary,
+/// involuntary) context switches per event during the run.
 async fn throughput(
     c: &Client,
     pairs: &[(String, String)],
     clients: usize,
     events_each: u32,
     pid: u32,
-) -> (f64, f64) {
+) -> (f64, f64, (f64, f64)) {
     let cpu0 = cpu_seconds(pid);
+    let cs0 = context_switches(pid);
     let t = Instant::now();
     let tasks: Vec<_> = pairs[..clients]
         .iter()
@@ -136,7 +159,9 @@ async fn throughput(
     }
     let wall = t.elapsed().as_secs_f64();
     let events = f64::from(events_each) * clients as f64;
-    (events / wall, (cpu_seconds(pid) - cpu0) / events)
+    let cs = context_switches(pid);
+    let per_event = ((cs.0 - cs0.0) as f64 / events, (cs.1 - cs0.1) as f64 / events);
+    (events / wall, (cpu_seconds(pid) - cpu0) / events, per_event)
 }
 
 /// The floor: one INSERT per COMMIT, one writer, WAL, synchronous=FULL, in
@@ -238,25 +263,30 @@ async fn main() {
     floor(&floor_pool, 100).await;
     const RUNS: usize = 5;
     let mut floors = Vec::new();
-    let mut rows: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
+    // Per client count: events/s, CPU per event, context switches per event.
+    type Row = (usize, Vec<f64>, Vec<f64>, Vec<(f64, f64)>);
+    let mut rows: Vec<Row> = Vec::new();
     for clients in [1usize, 4, 16] {
-        rows.push((clients, Vec::new(), Vec::new()));
+        rows.push((clients, Vec::new(), Vec::new(), Vec::new()));
     }
     // Interleaved, so that the floor and every client count see the same disk weather.
     for _ in 0..RUNS {
         floors.push(floor(&floor_pool, 1_000).await);
-        for (clients, rates, cpus) in rows.iter_mut() {
+        for (clients, rates, cpus, switches) in rows.iter_mut() {
             let events_each = (1_600 / *clients as u32).max(200);
-            let (rate, cpu) = throughput(&c, &pairs, *clients, events_each, pid).await;
+            let (rate, cpu, cs) = throughput(&c, &pairs, *clients, events_each, pid).await;
             rates.push(rate);
             cpus.push(cpu);
+            switches.push(cs);
         }
     }
     let floor_stats = stats(&mut floors);
     println!("raw SQLite floor (1 INSERT per COMMIT)     : {}", fmt_rate(floor_stats));
-    for (clients, rates, cpus) in rows.iter_mut() {
+    for (clients, rates, cpus, switches) in rows.iter_mut() {
         let r = stats(rates);
         let cpu = stats(cpus);
+        let voluntary = stats(&mut switches.iter().map(|s| s.0).collect::<Vec<_>>()).0;
+        let involuntary = stats(&mut switches.iter().map(|s| s.1).collect::<Vec<_>>()).0;
         println!(
             "events/s, {clients:>2} client(s) via socket       : {} | {:.2}x floor | {:.3} ms/event | casmand CPU {:.0} us/event (min {:.0}, max {:.0}), {:.2} cores",
             fmt_rate(r),
@@ -266,6 +296,9 @@ async fn main() {
             cpu.1 * 1e6,
             cpu.2 * 1e6,
             cpu.0 * r.0
+        );
+        println!(
+            "    casmand context switches per event (median): {voluntary:.1} voluntary, {involuntary:.1} involuntary"
         );
     }
     let r16 = stats(&mut rows[2].1.clone()).0;

@@ -62,6 +62,26 @@ pub async fn all_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
 }
 
+/// The event of every current connection (the `current_connections` view:
+/// the kept state joined to the log by id), oldest first by (scan_time, id).
+pub async fn current_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM current_connections ORDER BY COALESCE(scan_time, ''), id");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
+}
+
+/// The newest `scan_time` or `connected_scan_time` in the log (the legacy
+/// tool recorded the second scan of a pair in `connected_scan_time`). The
+/// first by index; the second reads the column (no index on it: one more
+/// index on every append for a page footer is not worth it).
+pub async fn last_scan_time(db: &Db) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MAX(t) FROM (SELECT MAX(scan_time) AS t FROM assembly
+                             UNION ALL SELECT MAX(connected_scan_time) FROM assembly)",
+    )
+    .fetch_one(&*db.reader().await)
+    .await?)
+}
+
 /// Rows in which any of `parts` is either end, in id order.
 pub async fn rows_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<AssemblyRow>> {
     if parts.is_empty() {
@@ -168,6 +188,48 @@ pub async fn current_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Re
     q.push(KEPT_ORDER);
     let rows = q.build_query_as::<KeptRow>().fetch_all(conn).await?;
     Ok(rows.into_iter().map(Current::from).collect())
+}
+
+#[derive(FromRow)]
+struct KeptOrLater {
+    later: i64,
+    #[sqlx(flatten)]
+    kept: KeptRow,
+}
+
+/// Opens the write transaction (`BEGIN IMMEDIATE`) and, in the same round
+/// trip to the connection's thread, reads the kept connections touching any
+/// of `parts` (oldest first) and whether the log holds an event of one of
+/// them later than `after` (a `scan_time` compared as stored, as the
+/// triggers compare it). Both lookups go by index. On an error the
+/// transaction may be open: the caller rolls back.
+pub async fn begin_reading_kept(
+    conn: &mut SqliteConnection,
+    parts: &[&str],
+    after: &str,
+) -> Result<(Vec<Current>, bool)> {
+    let names = serde_json::Value::from(parts.to_vec()).to_string();
+    let rows: Vec<KeptOrLater> = sqlx::query_as(
+        "BEGIN IMMEDIATE;
+         SELECT 0 AS later, source, source_type, source_polarization, target, target_type, target_polarization,
+                since, event_id
+           FROM active_connections
+          WHERE source IN (SELECT value FROM json_each(?1)) OR target IN (SELECT value FROM json_each(?1))
+         UNION ALL
+         SELECT 1, '', NULL, NULL, '', NULL, NULL, NULL, 0
+          WHERE EXISTS (SELECT 1 FROM assembly WHERE part_number IN (SELECT value FROM json_each(?1)) AND scan_time > ?2)
+             OR EXISTS (SELECT 1 FROM assembly WHERE connected_to IN (SELECT value FROM json_each(?1)) AND scan_time > ?2)",
+    )
+    .bind(names)
+    .bind(after)
+    .fetch_all(conn)
+    .await?;
+    let later = rows.iter().any(|r| r.later != 0);
+    let mut kept: Vec<Current> =
+        rows.into_iter().filter(|r| r.later == 0).map(|r| Current::from(r.kept)).collect();
+    // The order of KEPT_ORDER.
+    kept.sort_by(|x, y| (&x.edge.scan_time, x.edge.event_id).cmp(&(&y.edge.scan_time, y.edge.event_id)));
+    Ok((kept, later))
 }
 
 /// Current connections touching any of `parts`, oldest first (from the kept state).
@@ -399,4 +461,44 @@ pub fn chains(current: &[Current]) -> Vec<ChainData> {
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::db::Databases;
+
+    /// The chains page's reads: one row per current connection (its event),
+    /// and the newest time of either column of the whole log.
+    #[tokio::test]
+    async fn current_rows_and_the_last_scan_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::open(dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
+        // A legacy row recorded the second scan later, in connected_scan_time.
+        for (a, b, t, t2, status) in [
+            ("ANT00001P1", "LNA00001P1", "2025-01-01T00:00:00Z", "2025-01-01T00:00:09Z", "connected"),
+            ("ANT00002P1", "LNA00002P1", "2025-01-02T00:00:00Z", "2025-01-02T00:00:00Z", "connected"),
+            ("ANT00002P1", "LNA00002P1", "2025-01-03T00:00:00Z", "2025-01-05T00:00:00Z", "disconnected"),
+        ] {
+            sqlx::query(
+                "INSERT INTO assembly (part_number, scan_time, connected_to, connected_scan_time, connection_status)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(a)
+            .bind(t)
+            .bind(b)
+            .bind(t2)
+            .bind(status)
+            .execute(&*dbs.assembled.writer().await)
+            .await
+            .unwrap();
+        }
+        let rows = current_rows(&dbs.assembled).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].part_number.as_deref(), Some("ANT00001P1"));
+        assert_eq!(rows[0].connected_scan_time.as_deref(), Some("2025-01-01T00:00:09Z"));
+        assert_eq!(last_scan_time(&dbs.assembled).await.unwrap().as_deref(), Some("2025-01-05T00:00:00Z"));
+    }
 }

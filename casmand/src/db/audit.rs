@@ -35,34 +35,52 @@ pub async fn record_counting(state: &Db, entry: AuditEntry<'_>, writes: Option<(
 
 /// Appends every entry of `entries` and counts every `writes` = (database, n)
 /// in one state.db transaction (one sync to disk for a whole batch of
-/// requests: see [`super::batch`]).
+/// requests: see [`super::batch`]). The whole transaction is one round trip
+/// to the connection's thread: BEGIN, both statements and COMMIT go as one
+/// script, whatever the number of entries (they travel as JSON).
 pub async fn record_many(state: &Db, entries: &[AuditEntry<'_>], writes: &[(&str, u32)]) -> Result<()> {
-    let mut tx = state.writer().await.begin().await?;
-    let at = timestamp::now();
-    // One statement for the whole batch (each statement is a round trip to
-    // the connection's thread); at most 500 rows (9 parameters each) per
-    // statement, well inside SQLite's limit of bound parameters.
-    for chunk in entries.chunks(500) {
-        let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
-            "INSERT INTO audit_log (at, uid, gid, pid, operator, client, action, database, detail) ",
-        );
-        q.push_values(chunk, |mut b, entry| {
-            b.push_bind(at.clone())
-                .push_bind(entry.peer.map(|p| p.uid as i64))
-                .push_bind(entry.peer.map(|p| p.gid as i64))
-                .push_bind(entry.peer.and_then(|p| p.pid).map(i64::from))
-                .push_bind(entry.operator.map(str::to_owned))
-                .push_bind(entry.client.map(str::to_owned))
-                .push_bind(entry.action.to_owned())
-                .push_bind(entry.database.to_owned())
-                .push_bind(entry.detail.to_string());
-        });
-        q.build().execute(&mut *tx).await?;
+    let rows: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            serde_json::json!([
+                e.peer.map(|p| p.uid),
+                e.peer.map(|p| p.gid),
+                e.peer.and_then(|p| p.pid),
+                e.operator,
+                e.client,
+                e.action,
+                e.database,
+                e.detail.to_string()
+            ])
+        })
+        .collect();
+    let counts: Vec<serde_json::Value> = writes.iter().map(|(db, n)| serde_json::json!([db, n])).collect();
+    let mut conn = state.writer().await.acquire().await?;
+    let done = sqlx::query(
+        "BEGIN;
+         INSERT INTO audit_log (at, uid, gid, pid, operator, client, action, database, detail)
+         SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,
+                value ->> 7
+           FROM json_each(?2) ORDER BY key;
+         INSERT INTO activity (database, writes_since_backup, last_write_at, first_unsaved_write_at)
+         SELECT value ->> 0, value ->> 1, ?1, ?1 FROM json_each(?3) WHERE true
+         ON CONFLICT (database) DO UPDATE SET
+             writes_since_backup = writes_since_backup + excluded.writes_since_backup,
+             last_write_at = excluded.last_write_at,
+             first_unsaved_write_at = COALESCE(first_unsaved_write_at, excluded.first_unsaved_write_at);
+         COMMIT",
+    )
+    // ?N names the N-th argument in every statement of the script.
+    .bind(timestamp::now())
+    .bind(serde_json::Value::from(rows).to_string())
+    .bind(serde_json::Value::from(counts).to_string())
+    .execute(&mut *conn)
+    .await;
+    if let Err(e) = done {
+        // Harmless when the transaction did not open or already ended.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(e.into());
     }
-    for (database, n) in writes {
-        super::sync_state::count_writes_on(&mut tx, database, *n).await?;
-    }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -95,4 +113,54 @@ pub async fn naming(state: &Db, prefix: &str, part: &str, limit: u32) -> Result<
     .bind(i64::from(limit))
     .fetch_all(&*state.reader().await)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::db::Databases;
+
+    /// One script: every entry, the counts, one transaction; counts add up.
+    #[tokio::test]
+    async fn record_many_writes_entries_and_counts_in_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::open(dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
+        let peer = Peer { uid: 1000, gid: 100, pid: Some(42) };
+        let entry = |action, client| AuditEntry {
+            peer: Some(peer),
+            operator: Some("ana"),
+            client,
+            action,
+            database: "assembled_casm.db",
+            detail: serde_json::json!({"source": "ANT00001P1"}),
+        };
+        let entries = [entry("scan.connect", None), entry("scan.disconnect", Some("10.0.0.9"))];
+        record_many(&dbs.state, &entries, &[("assembled_casm.db", 2)]).await.unwrap();
+        record_many(&dbs.state, &entries[..1], &[("assembled_casm.db", 1)]).await.unwrap();
+        type Row = (i64, i64, i64, String, Option<String>, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT uid, gid, pid, operator, client, action, detail FROM audit_log ORDER BY id",
+        )
+        .fetch_all(&*dbs.state.reader().await)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1],
+            (
+                1000,
+                100,
+                42,
+                "ana".into(),
+                Some("10.0.0.9".into()),
+                "scan.disconnect".into(),
+                r#"{"source":"ANT00001P1"}"#.into()
+            )
+        );
+        let writes =
+            super::super::sync_state::writes_since_backup(&dbs.state, "assembled_casm.db").await.unwrap();
+        assert_eq!(writes, 3);
+    }
 }

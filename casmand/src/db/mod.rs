@@ -9,6 +9,7 @@ pub mod adopt_trackers;
 pub mod assembly;
 pub mod audit;
 pub mod batch;
+pub mod batch_plan;
 pub mod boards;
 pub mod issued;
 pub mod merge;

@@ -216,17 +216,30 @@ where
 /// The part with this number: canonical spelling first, then exactly as given
 /// (historic formats).
 pub async fn get(db: &Db, number: &str) -> Result<Option<PartRow>> {
-    let canonical =
-        PartNumber::parse(number).map(|p| p.to_string()).unwrap_or_else(|_| number.trim().to_owned());
-    Ok(sqlx::query_as::<_, PartRow>(
+    Ok(get_many(db, &[number]).await?.pop().flatten())
+}
+
+/// [`get`] for each of `numbers`, in one query; one answer per number, in order.
+pub async fn get_many(db: &Db, numbers: &[&str]) -> Result<Vec<Option<PartRow>>> {
+    let wanted: Vec<(String, &str)> = numbers
+        .iter()
+        .map(|n| {
+            let canonical =
+                PartNumber::parse(n).map(|p| p.to_string()).unwrap_or_else(|_| n.trim().to_owned());
+            (canonical, n.trim())
+        })
+        .collect();
+    let names: Vec<&str> = wanted.iter().flat_map(|(c, t)| [c.as_str(), *t]).collect();
+    let rows: Vec<PartRow> = sqlx::query_as(
         "SELECT id, part_number, part_type, polarization, date_created, date_modified FROM parts
-         WHERE part_number = ? OR part_number = ? ORDER BY part_number = ? DESC LIMIT 1",
+         WHERE part_number IN (SELECT value FROM json_each(?))",
     )
-    .bind(&canonical)
-    .bind(number.trim())
-    .bind(&canonical)
-    .fetch_optional(&*db.reader().await)
-    .await?)
+    .bind(serde_json::Value::from(names).to_string())
+    .fetch_all(&*db.reader().await)
+    .await?;
+    // The canonical form first, as stored otherwise.
+    let find = |name: &str| rows.iter().find(|r| r.part_number == name).cloned();
+    Ok(wanted.iter().map(|(canonical, trimmed)| find(canonical).or_else(|| find(trimmed))).collect())
 }
 
 /// Number of parts per (type, polarization).

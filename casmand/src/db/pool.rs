@@ -77,7 +77,12 @@ fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
 
 async fn open_pools(path: &Path) -> Result<Pools, DbError> {
     let err = |e: sqlx::Error| DbError::Open { path: path.to_path_buf(), reason: e.to_string() };
+    // No ping before handing a connection out: an SQLite connection is a
+    // thread of this process, not a socket that can go away, and the ping is
+    // a round trip to that thread on every request (sqlx still pings on
+    // release, in the background, and drops a connection that fails it).
     let writer = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(1)
         .min_connections(1)
         .idle_timeout(None)
@@ -87,6 +92,7 @@ async fn open_pools(path: &Path) -> Result<Pools, DbError> {
         .await
         .map_err(err)?;
     let reader = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(READERS)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(60))

@@ -11,6 +11,7 @@ use sqlx::SqliteConnection;
 use super::{
     Db,
     assembly::{Current, current_touching, edges_touching},
+    batch_plan::PlannedEvent,
     parts,
 };
 use crate::{
@@ -33,7 +34,8 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    fn terminal(&self) -> Terminal<'_> {
+    /// This part as one end of a proposed connection.
+    pub fn terminal(&self) -> Terminal<'_> {
         Terminal { id: &self.id, part_type: self.part_type, polarization: self.polarization }
     }
 }
@@ -42,17 +44,47 @@ impl Resolved {
 /// the board need not be configured), other parts by looking them up in
 /// parts.db (any case; historic ids as stored).
 pub async fn resolve(parts_db: &Db, scanned: &str) -> Result<Resolved> {
-    let scanned = scanned.trim();
+    let [one] = resolve_all(parts_db, [scanned]).await?;
+    Ok(one)
+}
+
+/// [`resolve`] for several ids with one lookup in parts.db; the first id
+/// that does not resolve (in order) is the error.
+pub async fn resolve_all<const N: usize>(parts_db: &Db, scanned: [&str; N]) -> Result<[Resolved; N]> {
+    let scanned = scanned.map(str::trim);
+    let looked_up: Vec<&str> = scanned.iter().copied().filter(|s| !s.is_empty() && !is_snap(s)).collect();
+    let mut rows =
+        if looked_up.is_empty() { Vec::new() } else { parts::get_many(parts_db, &looked_up).await? }
+            .into_iter();
+    let mut out = Vec::with_capacity(N);
+    for s in scanned {
+        out.push(if s.is_empty() || is_snap(s) {
+            resolve_unlisted(s)?
+        } else {
+            resolve_row(s, rows.next().flatten())?
+        });
+    }
+    out.try_into().map_err(|_| Error::internal("resolve", "count"))
+}
+
+fn is_snap(scanned: &str) -> bool {
+    scanned.to_ascii_uppercase().starts_with("SNAP")
+}
+
+/// An empty id or a SNAP port (no parts row).
+fn resolve_unlisted(scanned: &str) -> Result<Resolved> {
     if scanned.is_empty() {
         return Err(Error::invalid("empty part number: scan a part label"));
     }
-    if scanned.to_ascii_uppercase().starts_with("SNAP") {
-        let port = SnapPort::parse(scanned)?;
-        return Ok(Resolved { id: port.to_string(), part_type: PartType::Snap, polarization: None });
-    }
+    let port = SnapPort::parse(scanned)?;
+    Ok(Resolved { id: port.to_string(), part_type: PartType::Snap, polarization: None })
+}
+
+/// A part from its parts.db row (`None`: not on file).
+fn resolve_row(scanned: &str, row: Option<parts::PartRow>) -> Result<Resolved> {
     // A malformed number is reported as such, unless it is a historic id on file.
     let parsed = PartNumber::parse(scanned);
-    let Some(row) = parts::get(parts_db, scanned).await? else {
+    let Some(row) = row else {
         return Err(match parsed {
             Ok(pn) => {
                 Error::NotFound(format!("part {pn} is not in parts.db; add it first (casmanctl parts add)"))
@@ -102,6 +134,43 @@ async fn append(conn: &mut SqliteConnection, e: NewEvent<'_>) -> Result<i64> {
     .bind(if e.connected { "connected" } else { "disconnected" })
     .fetch_one(conn)
     .await?)
+}
+
+/// Appends `events` in order with one statement and commits the caller's
+/// transaction in the same round trip to the connection's thread; returns
+/// the ids the events got, in order. The kept state follows by the triggers.
+/// On an error nothing was committed (the caller rolls back).
+pub async fn append_all_and_commit(conn: &mut SqliteConnection, events: &[PlannedEvent]) -> Result<Vec<i64>> {
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!([
+                e.source,
+                e.source_type,
+                e.source_pol,
+                e.target,
+                e.target_type,
+                e.target_pol,
+                e.at,
+                if e.connected { "connected" } else { "disconnected" }
+            ])
+        })
+        .collect();
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to, connected_to_type,
+                               connected_polarization, connected_scan_time, connection_status)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 6, value ->> 3, value ->> 4, value ->> 5,
+                value ->> 6, value ->> 7
+           FROM json_each(?) ORDER BY key
+         RETURNING id;
+         COMMIT",
+    )
+    .bind(serde_json::Value::from(rows).to_string())
+    .fetch_all(conn)
+    .await?;
+    // One statement, one writer: the rows got increasing ids in the order inserted.
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// A write request on the assembly log, its parts already resolved.

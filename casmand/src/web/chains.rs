@@ -16,7 +16,7 @@ use crate::{
         boards::{self, BoardRow},
         scans::canonical_id,
     },
-    inventory::{Edge, PartNumber, SnapBoardId, SnapPort, current_edges},
+    inventory::{Edge, PartNumber, SnapBoardId, SnapPort},
 };
 
 #[derive(Debug, serde::Deserialize)]
@@ -142,10 +142,11 @@ fn part_box(c: &Ctx<'_>, part: &str, incoming: Option<&Edge>, outgoing: Option<&
 
 pub(super) async fn page(State(web): State<Web>, Query(q): Query<ChainsQuery>) -> PageResult {
     let dbs = web.ctx.dbs();
-    let rows = assembly::all_rows(&dbs.assembled).await?;
+    // The kept state (one row per current connection, with its event), not
+    // the whole log.
+    let rows = assembly::current_rows(&dbs.assembled).await?;
     let board_rows = boards::list(&dbs.parts).await?;
-    let events: Vec<_> = rows.iter().filter_map(AssemblyRow::event).collect();
-    let edges = current_edges(&events);
+    let edges: Vec<Edge> = rows.iter().filter_map(AssemblyRow::event).map(|e| Edge::from(&e)).collect();
     let selected = q.part.as_deref().map(canonical_id).filter(|p| !p.is_empty());
     let c = Ctx {
         rows: rows.iter().map(|r| (r.id, r)).collect(),
@@ -219,9 +220,8 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<ChainsQuery>) -
         body.push_str("</ol>");
     }
     body.push_str("</div>");
-    let last = rows.iter().filter_map(|r| r.scan_time.as_deref().max(r.connected_scan_time.as_deref())).max();
-    if let Some(t) = last {
-        body.push_str(&format!("<p class=\"footer\">Last part scanned on {}</p>", html::esc(t)));
+    if let Some(t) = assembly::last_scan_time(&dbs.assembled).await? {
+        body.push_str(&format!("<p class=\"footer\">Last part scanned on {}</p>", html::esc(&t)));
     }
     Ok(Html(html::page("Chains", "chains", &body)))
 }
