@@ -5,7 +5,15 @@
 //! Bursts of file events are debounced into one check. The watcher runs in
 //! its own task, so nothing cancels a check half way.
 
-use std::{collections::HashMap, path::Path, time::Duration};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::{broadcast::error::RecvError, mpsc, watch};
@@ -30,7 +38,9 @@ pub fn spawn(ctx: Context, mut stop: watch::Receiver<bool>) -> tokio::task::Join
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
                 },
-                burst = watcher.next_burst() => {
+                first = watcher.next_event() => {
+                    // Outside the select: nothing cancels a burst half way.
+                    let burst = watcher.finish_burst(first).await;
                     for db in watcher.committed_by_others(burst).await {
                         ctx.record(Activity::Write { database: db, action: "external", writes: 1 }).await;
                         tracing::info!(database = db, "write by another program counted");
@@ -48,6 +58,9 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 pub struct Watcher {
     dbs: Vec<Db>,
     events: Option<mpsc::Receiver<&'static str>>,
+    /// Per database (parts.db, assembled_casm.db): an event was seen and its
+    /// message sent, not yet taken by [`Watcher::next_burst`].
+    pending: Arc<[AtomicBool; 2]>,
     versions: HashMap<&'static str, i64>,
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -55,6 +68,10 @@ pub struct Watcher {
 fn database_of(path: &Path) -> Option<&'static str> {
     let name = path.file_name()?.to_str()?;
     [PARTS_DB, ASSEMBLED_DB].into_iter().find(|db| name == *db || name == format!("{db}-wal"))
+}
+
+fn slot(db: &str) -> usize {
+    usize::from(db == ASSEMBLED_DB)
 }
 
 async fn data_version(db: &Db) -> Option<i64> {
@@ -67,12 +84,19 @@ impl Watcher {
     fn start(ctx: &Context) -> Watcher {
         let dbs = vec![ctx.dbs().parts.clone(), ctx.dbs().assembled.clone()];
         let (tx, rx) = mpsc::channel(256);
+        // One message per database until the burst is taken: casmand's own
+        // WAL writes raise a file event per write, which must not cost a
+        // task wake-up each.
+        let pending: Arc<[AtomicBool; 2]> = Arc::default();
+        let flags = pending.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res
                 && (ev.kind.is_modify() || ev.kind.is_create())
             {
                 for db in ev.paths.iter().filter_map(|p| database_of(p)) {
-                    let _ = tx.try_send(db);
+                    if !flags[slot(db)].swap(true, Ordering::AcqRel) {
+                        let _ = tx.try_send(db);
+                    }
                 }
             }
         };
@@ -87,7 +111,7 @@ impl Watcher {
                 (None, None)
             }
         };
-        Watcher { dbs, events, versions: HashMap::new(), _watcher: watcher }
+        Watcher { dbs, events, pending, versions: HashMap::new(), _watcher: watcher }
     }
 
     /// Forgets the baseline of `db` (its file was replaced).
@@ -108,15 +132,32 @@ impl Watcher {
         }
     }
 
-    /// Waits for a burst of file events (debounced) and returns the databases
-    /// touched. Pending forever when not watching.
-    async fn next_burst(&mut self) -> Vec<&'static str> {
+    /// Waits for the first file event of a burst (cancel-safe: a message is
+    /// either received or left in the channel). Pending forever when not
+    /// watching.
+    async fn next_event(&mut self) -> &'static str {
         let Some(rx) = self.events.as_mut() else { return std::future::pending().await };
-        let Some(first) = rx.recv().await else { return std::future::pending().await };
+        match rx.recv().await {
+            Some(db) => db,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The rest of the burst that began with `first` (debounced): the
+    /// databases touched.
+    async fn finish_burst(&mut self, first: &'static str) -> Vec<&'static str> {
+        tokio::time::sleep(DEBOUNCE).await;
         let mut touched = vec![first];
-        let deadline = tokio::time::Instant::now() + DEBOUNCE;
-        while let Ok(Some(db)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-            if !touched.contains(&db) {
+        if let Some(rx) = self.events.as_mut() {
+            while let Ok(db) = rx.try_recv() {
+                if !touched.contains(&db) {
+                    touched.push(db);
+                }
+            }
+        }
+        // Re-armed: an event from now on starts the next burst.
+        for db in [PARTS_DB, ASSEMBLED_DB] {
+            if self.pending[slot(db)].swap(false, Ordering::AcqRel) && !touched.contains(&db) {
                 touched.push(db);
             }
         }

@@ -13,7 +13,10 @@ mod triggers;
 
 use std::time::Duration;
 
-use tokio::sync::{broadcast::error::RecvError, watch};
+use tokio::sync::{
+    broadcast::{self, error::RecvError},
+    watch,
+};
 
 use crate::{
     activity::Activity,
@@ -40,6 +43,9 @@ pub fn spawn(ctx: Context, stop: watch::Receiver<bool>) -> tokio::task::JoinHand
 struct Scheduler {
     ctx: Context,
 }
+
+/// Writes arriving within this window after one are looked at together.
+const COALESCE: Duration = Duration::from_millis(50);
 
 /// How long after a start maintenance waits at least (unless the interval is shorter).
 const STARTUP_GRACE: Duration = Duration::from_secs(30 * 60);
@@ -89,15 +95,34 @@ impl Scheduler {
             let wait = self.next_wakeup().await;
             tokio::select! {
                 _ = stop.changed() => break,
-                event = activity.recv() => match event {
-                    Ok(Activity::PartsGenerated { .. }) if self.ctx.config().sync.backup_after_parts_generation => {
-                        self.back_up(PARTS_DB, Reason::PartsGenerated).await
+                event = activity.recv() => {
+                    // Under a burst of writes the schedule is looked at once
+                    // per burst, not once per write: what else arrived within
+                    // COALESCE is taken with this event.
+                    let mut events = vec![event];
+                    if matches!(events[0], Ok(Activity::Write { .. }) | Err(RecvError::Lagged(_))) {
+                        tokio::time::sleep(COALESCE).await;
                     }
-                    Ok(Activity::PartsGenerated { .. }) => self.work_due().await,
-                    Ok(Activity::Write { .. }) | Err(RecvError::Lagged(_)) => self.work_due().await,
-                    Ok(Activity::Restored { .. }) => {}
-                    Err(RecvError::Closed) => break,
-                },
+                    loop {
+                        match activity.try_recv() {
+                            Ok(e) => events.push(Ok(e)),
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => events.push(Err(RecvError::Lagged(n))),
+                            Err(_) => break,
+                        }
+                    }
+                    if events.iter().any(|e| matches!(e, Err(RecvError::Closed))) {
+                        break;
+                    }
+                    let generated = events.iter().any(|e| matches!(e, Ok(Activity::PartsGenerated { .. })));
+                    if generated && self.ctx.config().sync.backup_after_parts_generation {
+                        self.back_up(PARTS_DB, Reason::PartsGenerated).await;
+                    }
+                    if events.iter().any(|e| {
+                        matches!(e, Ok(Activity::Write { .. } | Activity::PartsGenerated { .. }) | Err(RecvError::Lagged(_)))
+                    }) {
+                        self.work_due().await;
+                    }
+                }
                 _ = tokio::time::sleep_until(maintenance_at), if !self.ctx.backups().store().is_none() => {
                     last_attempt = Some(tokio::time::Instant::now());
                     self.maintain().await
