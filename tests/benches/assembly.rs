@@ -21,12 +21,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/fixture.rs"]
+mod fixture;
+
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    time::Instant,
-};
+use std::time::Instant;
 
 use casman_proto::v1::{
     AddPartsRequest, ConnectRequest, DisconnectRequest, GetChainRequest, GetHistoryRequest,
@@ -50,21 +50,6 @@ fn fmt_ms((med, min, max): (f64, f64, f64)) -> String {
 
 fn fmt_rate((med, min, max): (f64, f64, f64)) -> String {
     format!("median {med:>7.0}/s (min {min:.0}, max {max:.0})")
-}
-
-/// The fixture directory: made once per run unless given.
-fn fixture(scratch: &Path) -> PathBuf {
-    if let Ok(dir) = std::env::var("CASMAN_BENCH_FIXTURE") {
-        return PathBuf::from(dir);
-    }
-    let shared = std::env::var_os("CASMAN_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let script = shared.join("bench/make_fixture_dbs.py");
-    let out = scratch.join("fixture");
-    let status = std::process::Command::new("python3").arg(&script).arg(&out).status().expect("python3");
-    assert!(status.success(), "{} failed", script.display());
-    out
 }
 
 /// casmand's CPU time so far (user + system), from /proc.
@@ -194,7 +179,7 @@ async fn timed<F: std::future::Future<Output = ()>>(f: F) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let scratch = tempfile::tempdir().unwrap();
-    let fixture = fixture(scratch.path());
+    let fixture = fixture::fixture(scratch.path());
     let dir = tempfile::Builder::new().prefix("casman-bench-").tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     for f in ["parts.db", "assembled_casm.db"] {

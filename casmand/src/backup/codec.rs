@@ -12,21 +12,30 @@ use sha2::{Digest, Sha256};
 /// zstd level: fast, and a SQLite file still shrinks several times.
 pub const LEVEL: i32 = 6;
 
-/// Hex SHA-256 and size of the file at `path`.
-pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
+/// Reads `input` to its end in 1 MiB blocks, handing each to `sink` and
+/// hashing it: the hex SHA-256 and the size of what was read.
+pub fn hash_through(
+    mut input: impl Read,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
-        let n = f.read(&mut buf)?;
+        let n = input.read(&mut buf)?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
+        sink(&buf[..n])?;
         total += n as u64;
     }
     Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// Hex SHA-256 and size of the file at `path`.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    hash_through(File::open(path)?, |_| Ok(()))
 }
 
 /// Compresses `src` into `dst` (created); returns the compressed size. `dst` is synced.
@@ -59,22 +68,11 @@ pub fn decompress_hashed(src: &Path, dst: &Path) -> io::Result<(String, u64)> {
     let mut decoder = zstd::stream::Decoder::new(BufReader::new(File::open(src)?))?;
     let out = File::create(dst)?;
     let mut writer = BufWriter::with_capacity(1 << 20, &out);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = decoder.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        writer.write_all(&buf[..n])?;
-        total += n as u64;
-    }
+    let hashed = hash_through(&mut decoder, |b| writer.write_all(b))?;
     writer.flush()?;
     drop(writer);
     out.sync_all()?;
-    Ok((hex::encode(hasher.finalize()), total))
+    Ok(hashed)
 }
 
 #[cfg(test)]

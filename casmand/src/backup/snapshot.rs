@@ -13,12 +13,11 @@
 use std::{
     collections::BTreeMap,
     fs::File,
-    io::{BufWriter, Read, Write},
+    io::{BufWriter, Write},
     path::Path,
 };
 
 use rusqlite::{Connection, OpenFlags};
-use sha2::{Digest, Sha256};
 
 use super::codec;
 use crate::{
@@ -97,23 +96,11 @@ fn take_blocking(source: &Path, raw: &Path, zst: &Path) -> Result<Taken> {
 /// Reads `raw` once: its SHA-256 and size, and its zstd compression written
 /// to `zst` (not synced: it is a temporary file for the upload).
 fn hash_and_compress(raw: &Path, zst: &Path) -> std::io::Result<(String, u64, u64)> {
-    let mut input = File::open(raw)?;
     let out = File::create(zst)?;
     let mut encoder = zstd::stream::Encoder::new(BufWriter::new(&out), codec::LEVEL)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        encoder.write_all(&buf[..n])?;
-        total += n as u64;
-    }
+    let (sha, total) = codec::hash_through(File::open(raw)?, |b| encoder.write_all(b))?;
     encoder.finish()?.flush()?;
-    Ok((hex::encode(hasher.finalize()), total, out.metadata()?.len()))
+    Ok((sha, total, out.metadata()?.len()))
 }
 
 /// Row counts of the main tables and the schema version of an SQLite file
