@@ -92,22 +92,6 @@ impl Issued {
         self.runs(part_type, pol).iter().filter(|&&(a, b)| b >= lo && a <= hi).map(|&(_, b)| b.min(hi)).max()
     }
 
-    /// The numbers known here that `other` does not know, in order.
-    pub fn not_in(&self, other: &Issued) -> Vec<PartNumber> {
-        let mut out = Vec::new();
-        for (&(t, p), runs) in &self.runs {
-            let theirs = other.runs(t, p);
-            for &(a, b) in runs {
-                out.extend(
-                    (a..=b)
-                        .filter(|n| !theirs.iter().any(|&(x, y)| x <= *n && *n <= y))
-                        .filter_map(|n| PartNumber::new(t, n, p).ok()),
-                );
-            }
-        }
-        out
-    }
-
     /// True when nothing is known.
     pub fn is_empty(&self) -> bool {
         self.runs.values().all(Vec::is_empty)
