@@ -11,6 +11,7 @@ pub mod db_paths;
 pub mod duration;
 pub mod env;
 pub mod http;
+pub mod server;
 pub mod yaml;
 
 use std::{
@@ -25,7 +26,7 @@ use figment::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use self::env::EnvLayer;
-pub use self::http::HttpOperator;
+pub use self::{http::HttpOperator, server::ServerConfig};
 
 /// The system-wide configuration file, read when it exists and no `--config`
 /// is given.
@@ -66,6 +67,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Object-store free-tier limits (R2's by default).
     pub quota: QuotaConfig,
+    /// Connection limits of the socket and the web listener.
+    pub server: ServerConfig,
     /// The read-only web views (off unless `listen` is set).
     pub http: HttpConfig,
     /// Barcode label sizes and sheet layout (`barcode` in CAsMan's config.yaml).
@@ -312,6 +315,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             store: StoreConfig { bucket_name: "casman-databases".into(), ..Default::default() },
             quota: QuotaConfig::default(),
+            server: ServerConfig::default(),
             http: HttpConfig::default(),
             labels: casman_labels::LabelsConfig::default(),
             config_yaml: None,
