@@ -119,3 +119,27 @@ fn the_loopback_web_listener_needs_a_token_of_16_characters_unless_told_otherwis
     assert_eq!(get_with_host(port, &format!("127.0.0.1:{port}")), 401);
     drop(d);
 }
+
+#[test]
+fn terminal_escapes_in_stored_text_are_shown_escaped() {
+    let d = Daemon::start();
+    let csv = "chassis,slot,sn,mac,ip,feng_id,notes\n\
+               1,A,7,00:29:c4:e8:18:05,192.168.120.53,0,\x1b[31mred\x07 \x1b]0;owned\x07 \u{9b}2J\n";
+    let path = d.dir.path().join("boards.csv");
+    std::fs::write(&path, csv).unwrap();
+    d.ctl_ok(&["database", "load-snap-boards", "--csv", path.to_str().unwrap()]);
+    for args in [&["--color", "never", "snap", "list"][..], &["--color", "never", "snap", "show", "SNAP1A"]] {
+        let out = d.ctl(args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{9b}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains(r"\x1b[31mred\x07"), "{args:?}: {text}");
+        assert!(text.contains(r"\u{9b}2J"), "{args:?}: {text}");
+    }
+    // JSON is exact: the same text, escaped as JSON escapes it.
+    let boards = d.ctl_json(&["snap", "list"]);
+    assert_eq!(boards["boards"][0]["notes"], "\x1b[31mred\x07 \x1b]0;owned\x07 \u{9b}2J", "{boards}");
+}

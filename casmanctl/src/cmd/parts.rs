@@ -108,13 +108,15 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
             if as_json {
                 output::json(&output::message(&p));
             } else {
-                println!("part number:   {}", p.part_number);
-                println!("type:          {}", p.part_type);
-                println!("polarization:  {}", dash(&p.polarization));
-                println!("created:       {}", dash(&p.date_created));
-                println!("modified:      {}", dash(&p.date_modified));
+                crate::output::say!("part number:   {}", p.part_number);
+                crate::output::say!("type:          {}", p.part_type);
+                crate::output::say!("polarization:  {}", dash(&p.polarization));
+                crate::output::say!("created:       {}", dash(&p.date_created));
+                crate::output::say!("modified:      {}", dash(&p.date_modified));
                 if p.historic {
-                    println!("note:          historic number format (adopted from CAsMan, kept as stored)");
+                    crate::output::say!(
+                        "note:          historic number format (adopted from CAsMan, kept as stored)"
+                    );
                 }
             }
             Ok(())
@@ -128,8 +130,8 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
                 for c in &c.counts {
                     t.add_row([c.part_type.clone(), dash(&c.polarization).to_owned(), c.count.to_string()]);
                 }
-                println!("{t}");
-                println!("total: {}", c.total);
+                crate::output::say!("{t}");
+                crate::output::say!("total: {}", c.total);
             }
             Ok(())
         }
@@ -193,7 +195,7 @@ async fn add(conn: &Conn, a: AddArgs, as_json: bool) -> Result<(), CtlError> {
         output::json(&out);
     } else {
         for n in &numbers {
-            println!("{n}");
+            crate::output::say!("{n}");
         }
     }
     match sheet {
@@ -229,7 +231,7 @@ fn print_parts(parts: Vec<Part>, as_json: bool) {
         output::json(&json!({ "parts": output::messages(&parts) }));
         return;
     }
-    print!("{}", parts_text(&parts));
+    crate::output::put!("{}", parts_text(&parts));
 }
 
 /// What `parts list` and `parts search` print for people.
