@@ -90,8 +90,9 @@ pub fn write_output(path: Option<&Path>, text: &str) -> Result<(), CtlError> {
         Some(p) => {
             std::fs::write(p, text).map_err(|e| CtlError::Io(format!("cannot write {}: {e}", p.display())))
         }
+        // A file's content, printed exact.
         None => {
-            crate::output::put!("{text}");
+            print!("{text}");
             Ok(())
         }
     }
