@@ -86,6 +86,11 @@ impl Limiter {
         }
     }
 
+    /// `server.handshake_timeout`, for handshakes above the byte stream (TLS).
+    pub fn handshake_timeout(&self) -> Duration {
+        self.shared.handshake
+    }
+
     /// Admits `io` as a new connection, or `None` when it must be closed
     /// (the cap is reached and every open connection finished its handshake).
     pub fn admit<S>(&self, io: S) -> Option<Limited<S>> {

@@ -139,10 +139,18 @@ pub async fn run(
     let limiter = connections::Limiter::new("socket", &ctx.config().server);
     let incoming = UnixListenerStream::new(listener)
         .filter_map(move |accepted| {
-            std::future::ready(match accepted {
-                Ok(stream) => limiter.admit(stream).map(Ok),
-                Err(e) => Some(Err(e)),
-            })
+            let limiter = limiter.clone();
+            async move {
+                match accepted {
+                    Ok(stream) => limiter.admit(stream).map(Ok),
+                    // Out of descriptors, typically: pause rather than spin (tonic retries at once).
+                    Err(e) => {
+                        tracing::warn!(error = %e, "socket: accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        Some(Err(e))
+                    }
+                }
+            }
         })
         .map_ok(uds_authority::AuthorityFix::new);
     let serve = router.serve_with_incoming_shutdown(incoming, async move {

@@ -59,11 +59,16 @@ pub async fn serve(
             Some(tls) => {
                 let tls = tls.clone();
                 let watcher = graceful.watcher();
+                let handshake = limiter.handshake_timeout();
                 tokio::spawn(async move {
-                    let stream = match tls.accept(tcp).await {
-                        Ok(s) => s,
-                        Err(e) => {
+                    let stream = match tokio::time::timeout(handshake, tls.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
                             tracing::debug!(client = %client, error = %e, "https: handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(client = %client, "https: no handshake within server.handshake_timeout");
                             return;
                         }
                     };
