@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("casmanctl: {e}");
+            eprintln!("casmanctl: {}", output::human(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

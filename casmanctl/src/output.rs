@@ -1,6 +1,6 @@
 //! Printing for people (tables, aligned fields) and for scripts (JSON).
 
-use std::sync::LazyLock;
+use std::{borrow::Cow, sync::LazyLock};
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
@@ -107,6 +107,45 @@ pub fn json(value: &Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
 
+/// `text` safe to show on a terminal: stored text (notes, serials, part
+/// fields) comes from CSV files and other clients, and a control character in
+/// it could move the cursor, retitle the window or hide what follows. Every
+/// C0 control but newline and tab, DEL and every C1 control is written as
+/// `\x1b`, `\x07`, `\u{9b}`; so are the bidirectional overrides and
+/// isolates, which reorder what a reader sees. Used by every human printer
+/// ([`say!`], [`put!`]); JSON output is printed exact.
+pub fn human(text: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if !unsafe_char(c) => out.push(c),
+            c if u32::from(c) < 0x80 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `println!` for people: the line through [`human`].
+macro_rules! say {
+    () => { ::std::println!() };
+    ($($arg:tt)*) => { ::std::println!("{}", $crate::output::human(&::std::format!($($arg)*))) };
+}
+
+/// `print!` for people: the text through [`human`].
+macro_rules! put {
+    ($($arg:tt)*) => { ::std::print!("{}", $crate::output::human(&::std::format!($($arg)*))) };
+}
+
+pub(crate) use {put, say};
+
 /// Human-readable byte count (`12.3 KiB`).
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -156,6 +195,15 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn terminal_controls_are_escaped() {
+        assert_eq!(human("plain\tnote\n"), "plain\tnote\n");
+        assert_eq!(human("red\x1b[31m bell\x07 del\x7f"), "red\\x1b[31m bell\\x07 del\\x7f");
+        assert_eq!(human("csi\u{9b}2J cr\r"), "csi\\u{9b}2J cr\\x0d");
+        assert_eq!(human("a\u{202e}b"), "a\\u{202e}b");
+        assert!(matches!(human("ANT00001P1 µ"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn byte_units() {

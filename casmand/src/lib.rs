@@ -9,6 +9,7 @@ pub mod api;
 pub mod authz;
 pub mod backup;
 pub mod config;
+pub mod connections;
 pub mod context;
 pub mod db;
 pub mod error;
@@ -30,7 +31,7 @@ mod fuzz_tests;
 use std::{future::Future, path::PathBuf};
 
 use casman_proto::socket::{Side, default_socket_path};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 
@@ -134,7 +135,24 @@ pub async fn run(
     let mut server_stop = stop_rx.clone();
     // Clients that send the socket path as :authority (grpcio, grpc-java)
     // are served too: see `uds_authority`.
-    let incoming = UnixListenerStream::new(listener).map_ok(uds_authority::AuthorityFix::new);
+    // Each connection within `[server]`'s limits: see `connections`.
+    let limiter = connections::Limiter::new("socket", &ctx.config().server);
+    let incoming = UnixListenerStream::new(listener)
+        .filter_map(move |accepted| {
+            let limiter = limiter.clone();
+            async move {
+                match accepted {
+                    Ok(stream) => limiter.admit(stream).map(Ok),
+                    // Out of descriptors, typically: pause rather than spin (tonic retries at once).
+                    Err(e) => {
+                        tracing::warn!(error = %e, "socket: accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        Some(Err(e))
+                    }
+                }
+            }
+        })
+        .map_ok(uds_authority::AuthorityFix::new);
     let serve = router.serve_with_incoming_shutdown(incoming, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     });

@@ -43,8 +43,10 @@ fn views_work_in_headless_chromium() {
         return;
     };
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let d =
-        Daemon::start_with(DaemonOpts::default().config(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")));
+    let d = Daemon::start_with(
+        DaemonOpts::default()
+            .config(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\nallow_without_token = true\n")),
+    );
     for t in ["ANTENNA", "LNA", "COAXSHORT", "COAXLONG", "BACBOARD"] {
         d.ctl_ok(&["parts", "add", t, "3", "1"]);
         d.ctl_ok(&["parts", "add", t, "3", "2"]);

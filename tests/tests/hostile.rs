@@ -72,7 +72,9 @@ fn get_with_host(port: u16, host: &str) -> u16 {
 fn the_loopback_web_listener_answers_only_to_loopback_names() {
     let port = casman_tests::s3::free_port();
     let d = Daemon::start_with(
-        casman_tests::DaemonOpts::default().env("CASMAN_HTTP__LISTEN", format!("127.0.0.1:{port}")),
+        casman_tests::DaemonOpts::default()
+            .env("CASMAN_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("CASMAN_HTTP__ALLOW_WITHOUT_TOKEN", "true"),
     );
     for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")] {
         assert_eq!(get_with_host(port, &host), 200, "{host}");
@@ -80,4 +82,64 @@ fn the_loopback_web_listener_answers_only_to_loopback_names() {
     // A page of another site whose name was rebound to 127.0.0.1.
     assert_eq!(get_with_host(port, &format!("evil.example:{port}")), 421);
     drop(d);
+}
+
+/// Starts casmand with `config` expecting it to refuse; its stderr.
+fn refused_start(config: &str) -> String {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = casman_tests::DaemonOpts::default().config(config);
+    let mut child =
+        Daemon::command(dir.path(), &opts).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let status = wait_for("casmand to refuse to start", DEADLINE, || child.try_wait().ok().flatten());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    err
+}
+
+#[test]
+fn the_loopback_web_listener_needs_a_token_of_16_characters_unless_told_otherwise() {
+    let port = casman_tests::s3::free_port();
+    let err = refused_start(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"));
+    assert!(err.contains("`http.token` is not set") && err.contains("allow_without_token = true"), "{err}");
+    let err = refused_start(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"letmein\"\n"));
+    assert!(err.contains("`http.token`: must be at least 16 characters (it has 7)"), "{err}");
+    let err = refused_start(&format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\n[[http.operators]]\nname = \"ann\"\ntoken = \"ann-token\"\n"
+    ));
+    assert!(err.contains("`http.operators[0].token`") && err.contains("at least 16 characters"), "{err}");
+
+    // With a token, a local request without it is refused.
+    let token = "a-long-enough-token";
+    let d = Daemon::start_with(
+        casman_tests::DaemonOpts::default()
+            .config(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\n")),
+    );
+    assert_eq!(get_with_host(port, &format!("127.0.0.1:{port}")), 401);
+    drop(d);
+}
+
+#[test]
+fn terminal_escapes_in_stored_text_are_shown_escaped() {
+    let d = Daemon::start();
+    let csv = "chassis,slot,sn,mac,ip,feng_id,notes\n\
+               1,A,7,00:29:c4:e8:18:05,192.168.120.53,0,\x1b[31mred\x07 \x1b]0;owned\x07 \u{9b}2J\n";
+    let path = d.dir.path().join("boards.csv");
+    std::fs::write(&path, csv).unwrap();
+    d.ctl_ok(&["database", "load-snap-boards", "--csv", path.to_str().unwrap()]);
+    for args in [&["--color", "never", "snap", "list"][..], &["--color", "never", "snap", "show", "SNAP1A"]] {
+        let out = d.ctl(args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{9b}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains(r"\x1b[31mred\x07"), "{args:?}: {text}");
+        assert!(text.contains(r"\u{9b}2J"), "{args:?}: {text}");
+    }
+    // JSON is exact: the same text, escaped as JSON escapes it.
+    let boards = d.ctl_json(&["snap", "list"]);
+    assert_eq!(boards["boards"][0]["notes"], "\x1b[31mred\x07 \x1b]0;owned\x07 \u{9b}2J", "{boards}");
 }

@@ -22,7 +22,7 @@ use std::{
 
 use casman_tests::{Daemon, DaemonOpts, sqlite};
 
-const TOKEN: &str = "alice-own-token";
+const TOKEN: &str = "alice-own-token-1";
 
 fn playwright_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("CASMAN_NODE_MODULES").map(PathBuf::from).or_else(|| {
@@ -53,7 +53,7 @@ fn a_technician_scans_a_day_of_work_on_a_phone() {
     };
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = format!(
-        "[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"site-token-0123\"\n\
+        "[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"site-token-01234\"\n\
          [[http.operators]]\nname = \"alice\"\ntoken = \"{TOKEN}\"\nadmin = true\n"
     );
     let d = Daemon::start_with(DaemonOpts::default().config(&config));

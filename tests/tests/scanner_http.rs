@@ -109,8 +109,8 @@ impl Phone {
     }
 }
 
-const SITE: &str = "site-token-0123";
-const ALICE: &str = "alice-own-token";
+const SITE: &str = "site-token-01234";
+const ALICE: &str = "alice-own-token-1";
 
 fn daemon(port: u16) -> Daemon {
     let config = format!(
@@ -414,7 +414,7 @@ fn the_listener_speaks_https_with_a_certificate() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let port = free_port();
     let config = format!(
-        "[http]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        "[http]\nlisten = \"127.0.0.1:{port}\"\nallow_without_token = true\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
         cert.display(),
         key.display()
     );
@@ -449,7 +449,7 @@ fn a_bad_certificate_stops_start_up_naming_the_key() {
     let cert = dir.path().join("missing.pem");
     let port = free_port();
     let config = format!(
-        "[http]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        "[http]\nlisten = \"127.0.0.1:{port}\"\nallow_without_token = true\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
         cert.display(),
         cert.display()
     );

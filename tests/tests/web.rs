@@ -64,7 +64,7 @@ fn port_cell<'a>(page: &'a str, port: &str) -> &'a str {
 /// head, positions, and two configured boards (one with markup in its notes).
 pub fn stocked(extra_config: &str) -> (Daemon, u16) {
     let port = free_port();
-    let config = format!("[http]\nlisten = \"127.0.0.1:{port}\"\n{extra_config}");
+    let config = format!("[http]\nlisten = \"127.0.0.1:{port}\"\nallow_without_token = true\n{extra_config}");
     let d = Daemon::start_with(DaemonOpts::default().config(&config));
     for t in ["ANTENNA", "LNA", "COAXSHORT", "COAXLONG", "BACBOARD"] {
         d.ctl_ok(&["parts", "add", t, "3", "1"]);
@@ -213,14 +213,15 @@ fn non_loopback_address_needs_a_token_and_every_request_carries_it() {
     // A busy address stops start-up too.
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = busy.local_addr().unwrap().port();
-    let opts = DaemonOpts::default().config(&format!("[http]\nlisten = \"127.0.0.1:{taken}\"\n"));
+    let opts = DaemonOpts::default()
+        .config(&format!("[http]\nlisten = \"127.0.0.1:{taken}\"\nallow_without_token = true\n"));
     let out = Daemon::command(dir.path(), &opts).stdin(Stdio::null()).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("http.listen") && err.contains("cannot listen"), "{err}");
 
     // With a token: 401 without it, 200 with it (header, query then cookie).
-    let token = "s3cret-T0ken";
+    let token = "s3cret-T0ken-0123";
     let port = free_port();
     let config = format!("[http]\nlisten = \"0.0.0.0:{port}\"\ntoken = \"{token}\"\n");
     let d = Daemon::start_with(DaemonOpts::default().config(&config));
@@ -284,8 +285,10 @@ fn events_announce_a_scan() {
 #[test]
 fn a_stopping_daemon_ends_open_event_streams() {
     let port = free_port();
-    let mut d =
-        Daemon::start_with(DaemonOpts::default().config(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")));
+    let mut d = Daemon::start_with(
+        DaemonOpts::default()
+            .config(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\nallow_without_token = true\n")),
+    );
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut first = [0u8; 64];

@@ -26,7 +26,7 @@ pub async fn connections(
         return Ok(());
     }
     if all.is_empty() {
-        println!("No current connections.");
+        crate::output::say!("No current connections.");
         return Ok(());
     }
     let mut t = output::table(["source", "type", "pol", "target", "type", "pol", "since", "event"]);
@@ -42,8 +42,8 @@ pub async fn connections(
             c.event_id.to_string(),
         ]);
     }
-    println!("{t}");
-    println!("{} current connections", all.len());
+    crate::output::say!("{t}");
+    crate::output::say!("{} current connections", all.len());
     Ok(())
 }
 
@@ -60,7 +60,7 @@ pub async fn chains(conn: &Conn, complete_only: bool, as_json: bool) -> Result<(
         return Ok(());
     }
     if all.is_empty() {
-        println!("No chains.");
+        crate::output::say!("No chains.");
         return Ok(());
     }
     for c in &all {
@@ -75,9 +75,9 @@ pub async fn chains(conn: &Conn, complete_only: bool, as_json: bool) -> Result<(
         if c.cyclic {
             line.push_str("  (loop)");
         }
-        println!("{line}");
+        crate::output::say!("{line}");
     }
-    println!("{} chains", all.len());
+    crate::output::say!("{} chains", all.len());
     Ok(())
 }
 
@@ -89,20 +89,32 @@ pub async fn check(conn: &Conn, repair: bool, as_json: bool) -> Result<(), CtlEr
     if as_json {
         output::json(&output::message(&r));
     } else {
-        println!(
+        crate::output::say!(
             "assembled_casm.db: {} events, {} current connections by the log, {} kept",
-            r.events, r.by_log, r.kept
+            r.events,
+            r.by_log,
+            r.kept
         );
         for c in &r.missing {
-            println!("  missing from the kept state: {} -> {} (event {})", c.source, c.target, c.event_id);
+            crate::output::say!(
+                "  missing from the kept state: {} -> {} (event {})",
+                c.source,
+                c.target,
+                c.event_id
+            );
         }
         for c in &r.extra {
-            println!("  kept but not in the log: {} -> {} (event {})", c.source, c.target, c.event_id);
+            crate::output::say!(
+                "  kept but not in the log: {} -> {} (event {})",
+                c.source,
+                c.target,
+                c.event_id
+            );
         }
         if r.clean {
-            println!("current state matches the log");
+            crate::output::say!("current state matches the log");
         } else if r.repaired {
-            println!("the kept current state was rebuilt from the log");
+            crate::output::say!("the kept current state was rebuilt from the log");
         }
     }
     if r.clean || r.repaired {

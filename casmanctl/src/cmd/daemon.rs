@@ -14,7 +14,7 @@ pub async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
         output::json(&v);
         return Ok(());
     }
-    print!("{}", status_text(&s));
+    crate::output::put!("{}", status_text(&s));
     Ok(())
 }
 
@@ -56,9 +56,9 @@ pub async fn config(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
             serde_json::from_str(&c.json).map_err(|e| CtlError::Io(format!("daemon sent bad JSON: {e}")))?;
         output::json(&json!({ "config": value, "sources": c.sources }));
     } else {
-        println!("# effective configuration of casmand (secrets redacted)");
-        println!("# layers, lowest first: {}", c.sources.join(" < "));
-        print!("{}", c.toml);
+        crate::output::say!("# effective configuration of casmand (secrets redacted)");
+        crate::output::say!("# layers, lowest first: {}", c.sources.join(" < "));
+        crate::output::put!("{}", c.toml);
     }
     Ok(())
 }

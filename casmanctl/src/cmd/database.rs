@@ -115,7 +115,8 @@ async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result
             continue;
         }
         if !t.continuation {
-            writeln!(out, "== {} : {} ({} rows)", t.database, t.table, t.table_rows).map_err(io)?;
+            let head = format!("== {} : {} ({} rows)", t.database, t.table, t.table_rows);
+            writeln!(out, "{}", output::human(&head)).map_err(io)?;
             if t.table_rows == 0 {
                 writeln!(out, "(No entries in this table)").map_err(io)?;
             }
@@ -129,7 +130,7 @@ async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result
                 r.values.iter().map(|v| if v.is_null { "NULL".to_owned() } else { v.value.clone() }),
             );
         }
-        writeln!(out, "{table}").map_err(io)?;
+        writeln!(out, "{}", output::human(&table.to_string())).map_err(io)?;
     }
     if as_json {
         if open_table {
@@ -166,7 +167,7 @@ async fn clear(conn: &Conn, dbs: Vec<&str>, yes: Vec<String>, as_json: bool) -> 
         let req = ClearDatabaseRequest { database: db.to_owned(), confirm };
         let r = conn.database().clear_database(conn.request(req)).await?.into_inner();
         if !as_json {
-            println!("{db}: {} row(s) deleted; safety copy {}", r.rows_deleted, r.safety_copy);
+            crate::output::say!("{db}: {} row(s) deleted; safety copy {}", r.rows_deleted, r.safety_copy);
         }
         let mut v = output::message(&r);
         v["database"] = json!(db);
@@ -187,30 +188,35 @@ async fn adoption(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     }
     for a in &r.reports {
         if !a.adopted {
-            println!("{}: created by casmand (nothing adopted)", a.database);
+            crate::output::say!("{}: created by casmand (nothing adopted)", a.database);
             continue;
         }
-        println!("{}: adopted {} (legacy times read as {})", a.database, a.adopted_at, a.timezone);
-        println!("  original kept at {}", a.original_copy);
+        crate::output::say!("{}: adopted {} (legacy times read as {})", a.database, a.adopted_at, a.timezone);
+        crate::output::say!("  original kept at {}", a.original_copy);
         for t in &a.tables {
-            println!("  table {:<18} {} rows before, {} after", t.table, t.rows_before, t.rows_after);
+            crate::output::say!(
+                "  table {:<18} {} rows before, {} after",
+                t.table,
+                t.rows_before,
+                t.rows_after
+            );
         }
         for t in &a.added_tables {
-            println!("  added table {t}");
+            crate::output::say!("  added table {t}");
         }
         for c in &a.added_columns {
-            println!("  added column {c}");
+            crate::output::say!("  added column {c}");
         }
         for c in &a.changes {
-            println!("  {} value(s) of {}.{}: {}", c.count, c.table, c.column, c.reason);
+            crate::output::say!("  {} value(s) of {}.{}: {}", c.count, c.table, c.column, c.reason);
         }
         if !a.historic_ids.is_empty() {
-            println!("  historic part ids kept as stored: {}", a.historic_ids.join(", "));
+            crate::output::say!("  historic part ids kept as stored: {}", a.historic_ids.join(", "));
         }
         for n in &a.notes {
-            println!("  note: {n}");
+            crate::output::say!("  note: {n}");
         }
-        println!("  every change is in table legacy_values of {}", a.database);
+        crate::output::say!("  every change is in table legacy_values of {}", a.database);
     }
     Ok(())
 }

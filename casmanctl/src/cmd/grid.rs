@@ -90,6 +90,7 @@ pub fn write_output(path: Option<&Path>, text: &str) -> Result<(), CtlError> {
         Some(p) => {
             std::fs::write(p, text).map_err(|e| CtlError::Io(format!("cannot write {}: {e}", p.display())))
         }
+        // A file's content, printed exact.
         None => {
             print!("{text}");
             Ok(())
@@ -124,7 +125,7 @@ pub async fn run(conn: &Conn, cmd: GridCmd, as_json: bool) -> Result<(), CtlErro
                     if as_json {
                         output::json(&json!({ "file": p, "rows": r.rows }));
                     } else {
-                        println!("Wrote {} grid position(s) to {}", r.rows, p.display());
+                        crate::output::say!("Wrote {} grid position(s) to {}", r.rows, p.display());
                     }
                 }
             }
@@ -140,7 +141,7 @@ pub async fn run(conn: &Conn, cmd: GridCmd, as_json: bool) -> Result<(), CtlErro
                     if as_json {
                         output::json(&json!({ "file": p, "positions": r.positions, "assigned": r.assigned }));
                     } else {
-                        println!(
+                        crate::output::say!(
                             "Wrote {} ({} positions, {} assigned)",
                             p.display(),
                             r.positions,
@@ -170,16 +171,16 @@ pub async fn load_coordinates(
         output::json(&v);
         return Ok(());
     }
-    println!("Loading coordinates from {}", csv.display());
-    println!("Loaded:  {} position(s)", r.loaded);
-    println!("Skipped: {}", r.skipped);
-    println!("Updated: {} antenna position(s) with coordinates", r.positions_updated);
+    crate::output::say!("Loading coordinates from {}", csv.display());
+    crate::output::say!("Loaded:  {} position(s)", r.loaded);
+    crate::output::say!("Skipped: {}", r.skipped);
+    crate::output::say!("Updated: {} antenna position(s) with coordinates", r.positions_updated);
     for e in &r.errors {
-        println!("  skipped line {}, {} {:?}: {}", e.line, e.field, e.value, e.rule);
+        crate::output::say!("  skipped line {}, {} {:?}: {}", e.line, e.field, e.value, e.rule);
     }
     for l in &r.blank_lines {
-        println!("  skipped line {l}: blank");
+        crate::output::say!("  skipped line {l}: blank");
     }
-    println!("[OK] Grid coordinates loaded into parts.db");
+    crate::output::say!("[OK] Grid coordinates loaded into parts.db");
     Ok(())
 }

@@ -127,8 +127,10 @@ fn report(written: &[Written], as_json: bool) {
             (w.ids.first().map_or("", String::as_str), w.ids.last().map_or("", String::as_str));
         let range = if w.ids.len() > 1 { format!("{first} … {last}") } else { first.to_owned() };
         match w.pages {
-            0 => println!("{}  ({range})", w.path.display()),
-            p => println!("{}  ({} label(s), {p} page(s): {range})", w.path.display(), w.ids.len()),
+            0 => crate::output::say!("{}  ({range})", w.path.display()),
+            p => {
+                crate::output::say!("{}  ({} label(s), {p} page(s): {range})", w.path.display(), w.ids.len())
+            }
         }
     }
 }

@@ -35,6 +35,6 @@ pub fn list_commands() {
     }
     let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     for (name, about) in rows {
-        println!("{name:<width$}  {about}");
+        crate::output::say!("{name:<width$}  {about}");
     }
 }

@@ -106,13 +106,15 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
             if as_json {
                 output::json(&output::message(&p));
             } else {
-                println!("part number:   {}", p.part_number);
-                println!("type:          {}", p.part_type);
-                println!("polarization:  {}", dash(&p.polarization));
-                println!("created:       {}", dash(&p.date_created));
-                println!("modified:      {}", dash(&p.date_modified));
+                crate::output::say!("part number:   {}", p.part_number);
+                crate::output::say!("type:          {}", p.part_type);
+                crate::output::say!("polarization:  {}", dash(&p.polarization));
+                crate::output::say!("created:       {}", dash(&p.date_created));
+                crate::output::say!("modified:      {}", dash(&p.date_modified));
                 if p.historic {
-                    println!("note:          historic number format (adopted from CAsMan, kept as stored)");
+                    crate::output::say!(
+                        "note:          historic number format (adopted from CAsMan, kept as stored)"
+                    );
                 }
             }
             Ok(())
@@ -126,8 +128,8 @@ pub async fn run(conn: &Conn, cmd: PartsCmd, as_json: bool) -> Result<(), CtlErr
                 for c in &c.counts {
                     t.add_row([c.part_type.clone(), dash(&c.polarization).to_owned(), c.count.to_string()]);
                 }
-                println!("{t}");
-                println!("total: {}", c.total);
+                crate::output::say!("{t}");
+                crate::output::say!("total: {}", c.total);
             }
             Ok(())
         }
@@ -191,7 +193,7 @@ async fn add(conn: &Conn, a: AddArgs, as_json: bool) -> Result<(), CtlError> {
         output::json(&out);
     } else {
         for n in &numbers {
-            println!("{n}");
+            crate::output::say!("{n}");
         }
     }
     match sheet {
@@ -256,8 +258,10 @@ async fn stream_parts(conn: &Conn, req: ListPartsRequest, as_json: bool) -> Resu
 
 const PARTS_HEADER: [&str; 4] = ["part number", "type", "pol", "created"];
 
+/// A row for people: stored text with its terminal controls escaped.
 fn part_row(p: &Part) -> [String; 4] {
-    [p.part_number.clone(), p.part_type.clone(), dash(&p.polarization).to_owned(), p.date_created.clone()]
+    let h = |s: &str| output::human(s).into_owned();
+    [h(&p.part_number), h(&p.part_type), h(dash(&p.polarization)), h(&p.date_created)]
 }
 
 fn dash(s: &str) -> &str {

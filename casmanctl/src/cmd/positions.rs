@@ -65,7 +65,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             if as_json {
                 output::json(&output::message(&r));
             } else {
-                println!("{}", r.message);
+                crate::output::say!("{}", r.message);
             }
             Ok(())
         }
@@ -75,7 +75,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             if as_json {
                 output::json(&output::message(&r));
             } else {
-                println!("{}", r.message);
+                crate::output::say!("{}", r.message);
             }
             Ok(())
         }
@@ -85,24 +85,27 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
                 output::json(&output::message(&r));
                 return Ok(());
             }
-            println!("grid code:     {}", r.grid_code);
-            println!("kernel index:  {}", dash(r.kernel_index));
+            crate::output::say!("grid code:     {}", r.grid_code);
+            crate::output::say!("kernel index:  {}", dash(r.kernel_index));
             match &r.position {
                 Some(p) => {
-                    println!("antenna:       {}", p.antenna_number);
-                    println!("assigned at:   {}", p.assigned_at);
+                    crate::output::say!("antenna:       {}", p.antenna_number);
+                    crate::output::say!("assigned at:   {}", p.assigned_at);
                     if !p.notes.is_empty() {
-                        println!("notes:         {}", p.notes);
+                        crate::output::say!("notes:         {}", p.notes);
                     }
                 }
-                None => println!("antenna:       - (free position)"),
+                None => crate::output::say!("antenna:       - (free position)"),
             }
             match &r.coordinate {
-                Some(c) => println!(
+                Some(c) => crate::output::say!(
                     "coordinates:   {:.9}, {:.9}, {:.2} m {}",
-                    c.latitude, c.longitude, c.height, c.coordinate_system
+                    c.latitude,
+                    c.longitude,
+                    c.height,
+                    c.coordinate_system
                 ),
-                None => println!("coordinates:   - (not loaded; see database load-coordinates)"),
+                None => crate::output::say!("coordinates:   - (not loaded; see database load-coordinates)"),
             }
             Ok(())
         }
@@ -114,7 +117,7 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
                 return Ok(());
             }
             if r.positions.is_empty() {
-                println!("No positions assigned.");
+                crate::output::say!("No positions assigned.");
                 return Ok(());
             }
             let mut t =
@@ -133,8 +136,8 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
                     p.notes.clone(),
                 ]);
             }
-            println!("{t}");
-            println!("{} position(s)", r.positions.len());
+            crate::output::say!("{t}");
+            crate::output::say!("{} position(s)", r.positions.len());
             Ok(())
         }
         PositionsCmd::Grid => grid(conn, as_json).await,
@@ -160,11 +163,11 @@ async fn grid(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
         }));
         t.add_row(row);
     }
-    println!("{t}");
+    crate::output::say!("{t}");
     let assigned = r.cells.iter().filter(|c| !c.antenna_number.is_empty()).count();
-    println!("{assigned} of {} positions assigned (k = kernel index, · = free)", r.cells.len());
+    crate::output::say!("{assigned} of {} positions assigned (k = kernel index, · = free)", r.cells.len());
     for p in &r.outside {
-        println!("outside the core layout: {} at {}", p.antenna_number, p.grid_code);
+        crate::output::say!("outside the core layout: {} at {}", p.antenna_number, p.grid_code);
     }
     Ok(())
 }

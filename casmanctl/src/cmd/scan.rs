@@ -68,7 +68,7 @@ pub async fn run(conn: &Conn, cmd: ScanCmd, as_json: bool) -> Result<(), CtlErro
             if as_json {
                 output::json(&json!({ "connection": output::message(&c) }));
             } else {
-                println!("connected {} -> {}", c.source, c.target);
+                crate::output::say!("connected {} -> {}", c.source, c.target);
             }
             Ok(())
         }
@@ -78,7 +78,7 @@ pub async fn run(conn: &Conn, cmd: ScanCmd, as_json: bool) -> Result<(), CtlErro
             if as_json {
                 output::json(&json!({ "connection": output::message(&c) }));
             } else {
-                println!("disconnected {} -X-> {}", c.source, c.target);
+                crate::output::say!("disconnected {} -X-> {}", c.source, c.target);
             }
             Ok(())
         }
@@ -118,10 +118,10 @@ async fn remove(conn: &Conn, part: String, yes: bool, as_json: bool) -> Result<(
     if as_json {
         output::json(&json!({ "part": part, "disconnected": output::messages(&r.connections) }));
     } else if r.connections.is_empty() {
-        println!("{part} has no active connections");
+        crate::output::say!("{part} has no active connections");
     } else {
         for c in &r.connections {
-            println!("disconnected {} -X-> {}", c.source, c.target);
+            crate::output::say!("disconnected {} -X-> {}", c.source, c.target);
         }
     }
     Ok(())
@@ -134,20 +134,33 @@ pub async fn chain(conn: &Conn, part: String, as_json: bool) -> Result<(), CtlEr
         output::json(&output::message(&c));
         return Ok(());
     }
-    println!("{}", c.parts.join(" ---> "));
+    crate::output::say!("{}", c.parts.join(" ---> "));
     match &c.snap {
-        None => println!("(the chain does not reach a SNAP port)"),
+        None => crate::output::say!("(the chain does not reach a SNAP port)"),
         Some(s) if s.board_configured => {
-            println!("SNAP port {}: chassis {}, slot {}, port {}", s.port, s.chassis, s.slot, s.port_number);
-            println!(
+            crate::output::say!(
+                "SNAP port {}: chassis {}, slot {}, port {}",
+                s.port,
+                s.chassis,
+                s.slot,
+                s.port_number
+            );
+            crate::output::say!(
                 "  board SN {} | F-engine {} | packet index {} | MAC {} | IP {}",
-                s.serial_number, s.feng_id, s.packet_index, s.mac_address, s.ip_address
+                s.serial_number,
+                s.feng_id,
+                s.packet_index,
+                s.mac_address,
+                s.ip_address
             );
         }
         Some(s) => {
-            println!(
+            crate::output::say!(
                 "SNAP port {}: chassis {}, slot {}, port {} (board not configured)",
-                s.port, s.chassis, s.slot, s.port_number
+                s.port,
+                s.chassis,
+                s.slot,
+                s.port_number
             )
         }
     }
@@ -166,7 +179,7 @@ pub async fn history(conn: &Conn, part: String, as_json: bool) -> Result<(), Ctl
         return Ok(());
     }
     if h.events.is_empty() {
-        println!("No events for {part}.");
+        crate::output::say!("No events for {part}.");
         return Ok(());
     }
     let mut t = output::table(["time", "row id", "part", "other part", "status"]);
@@ -179,7 +192,7 @@ pub async fn history(conn: &Conn, part: String, as_json: bool) -> Result<(), Ctl
             e.connection_status.clone(),
         ]);
     }
-    println!("{t}");
+    crate::output::say!("{t}");
     Ok(())
 }
 
@@ -191,7 +204,7 @@ pub async fn visualize(conn: &Conn, cmd: VisualizeCmd, as_json: bool) -> Result<
             if as_json {
                 output::json(&output::message(&r));
             } else {
-                println!("{}", r.text);
+                crate::output::say!("{}", r.text);
             }
             Ok(())
         }

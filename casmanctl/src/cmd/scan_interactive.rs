@@ -176,7 +176,7 @@ fn report(
                 println!("{}", json!({ "action": verb, "connection": crate::output::message(&c) }));
             } else {
                 let arrow = if matches!(mode, Mode::Connect { .. }) { "->" } else { "-X->" };
-                println!("{verb}ed {} {arrow} {}", c.source, c.target);
+                crate::output::say!("{verb}ed {} {arrow} {}", c.source, c.target);
             }
             true
         }

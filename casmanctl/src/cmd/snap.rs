@@ -50,16 +50,16 @@ fn dash(s: &str) -> &str {
 }
 
 fn print_board(b: &SnapBoardConfig) {
-    println!("board:         {}", b.board);
-    println!("serial:        {}", b.serial_number);
-    println!("MAC:           {}", b.mac_address);
-    println!("IP:            {}", b.ip_address);
-    println!("F-engine id:   {}", b.feng_id);
+    crate::output::say!("board:         {}", b.board);
+    crate::output::say!("serial:        {}", b.serial_number);
+    crate::output::say!("MAC:           {}", b.mac_address);
+    crate::output::say!("IP:            {}", b.ip_address);
+    crate::output::say!("F-engine id:   {}", b.feng_id);
     if !b.notes.is_empty() {
-        println!("notes:         {}", b.notes);
+        crate::output::say!("notes:         {}", b.notes);
     }
-    println!("added:         {}", b.date_added);
-    println!("modified:      {}", dash(&b.date_modified));
+    crate::output::say!("added:         {}", b.date_added);
+    crate::output::say!("modified:      {}", dash(&b.date_modified));
 }
 
 /// Runs a SNAP command.
@@ -72,7 +72,9 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
                 return Ok(());
             }
             if r.boards.is_empty() {
-                println!("No SNAP boards configured (load them with: casmanctl database load-snap-boards).");
+                crate::output::say!(
+                    "No SNAP boards configured (load them with: casmanctl database load-snap-boards)."
+                );
                 return Ok(());
             }
             let mut t = output::table(["board", "serial", "MAC", "IP", "feng_id", "packet indices", "notes"]);
@@ -87,8 +89,8 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
                     b.notes.clone(),
                 ]);
             }
-            println!("{t}");
-            println!("{} board(s)", r.boards.len());
+            crate::output::say!("{t}");
+            crate::output::say!("{} board(s)", r.boards.len());
             Ok(())
         }
         SnapCmd::Show { board } => {
@@ -100,7 +102,7 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
             }
             match &r.board {
                 Some(b) => print_board(b),
-                None => println!("board:         {} (no board configuration found)", r.board_id),
+                None => crate::output::say!("board:         {} (no board configuration found)", r.board_id),
             }
             let mut t = output::table(["port", "ADC", "packet index", "antenna", "grid code", "kernel"]);
             for p in &r.ports {
@@ -113,7 +115,7 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
                     p.kernel_index.map_or_else(|| "-".into(), |k| k.to_string()),
                 ]);
             }
-            println!("{t}");
+            crate::output::say!("{t}");
             Ok(())
         }
         SnapCmd::Port { port } => {
@@ -124,26 +126,33 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
                 return Ok(());
             }
             let Some(p) = &r.port else { return Ok(()) };
-            println!("port:          {} ({}), ADC input {}", p.port_id, p.numeric_id, p.port);
+            crate::output::say!("port:          {} ({}), ADC input {}", p.port_id, p.numeric_id, p.port);
             match &r.board {
                 Some(b) => {
-                    println!(
+                    crate::output::say!(
                         "board:         {} serial {}, feng_id {}, {} / {}",
-                        b.board, b.serial_number, b.feng_id, b.ip_address, b.mac_address
+                        b.board,
+                        b.serial_number,
+                        b.feng_id,
+                        b.ip_address,
+                        b.mac_address
                     );
                 }
-                None => println!("board:         no board configuration found"),
+                None => crate::output::say!("board:         no board configuration found"),
             }
-            println!("packet index:  {}", p.packet_index.map_or_else(|| "-".into(), |i| i.to_string()));
+            crate::output::say!(
+                "packet index:  {}",
+                p.packet_index.map_or_else(|| "-".into(), |i| i.to_string())
+            );
             if p.chain.is_empty() {
-                println!("connected:     nothing");
+                crate::output::say!("connected:     nothing");
             } else {
-                println!("antenna:       {}", dash(&p.antenna));
+                crate::output::say!("antenna:       {}", dash(&p.antenna));
                 if !p.grid_code.is_empty() {
                     let k = p.kernel_index.map_or_else(|| "-".into(), |k| k.to_string());
-                    println!("position:      {} (kernel {k})", p.grid_code);
+                    crate::output::say!("position:      {} (kernel {k})", p.grid_code);
                 }
-                println!("chain:         {}", p.chain.join(" ---> "));
+                crate::output::say!("chain:         {}", p.chain.join(" ---> "));
             }
             Ok(())
         }
@@ -158,7 +167,7 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
                     if as_json {
                         output::json(&json!({ "file": p, "boards": r.boards }));
                     } else {
-                        println!("Wrote {} board(s) to {}", r.boards, p.display());
+                        crate::output::say!("Wrote {} board(s) to {}", r.boards, p.display());
                     }
                 }
             }
@@ -178,11 +187,11 @@ pub async fn load_snap_boards(conn: &Conn, csv: &Path, as_json: bool) -> Result<
         output::json(&v);
         return Ok(());
     }
-    println!("Loading SNAP boards from {}", csv.display());
-    println!("Loaded:    {} board(s){}", r.loaded, list(&r.loaded_boards));
-    println!("Updated:   {} board(s){}", r.updated, list(&r.updated_boards));
-    println!("Unchanged: {} board(s)", r.unchanged);
-    println!("[OK] SNAP boards loaded into parts.db");
+    crate::output::say!("Loading SNAP boards from {}", csv.display());
+    crate::output::say!("Loaded:    {} board(s){}", r.loaded, list(&r.loaded_boards));
+    crate::output::say!("Updated:   {} board(s){}", r.updated, list(&r.updated_boards));
+    crate::output::say!("Unchanged: {} board(s)", r.unchanged);
+    crate::output::say!("[OK] SNAP boards loaded into parts.db");
     Ok(())
 }
 

@@ -143,7 +143,7 @@ async fn backup(conn: &Conn, databases: Vec<String>, as_json: bool) -> Result<()
                 let v = d.version.unwrap_or_default();
                 if !as_json {
                     if d.uploaded {
-                        println!(
+                        crate::output::say!(
                             "{}  {}  {}  {}",
                             v.key,
                             output::bytes(v.stored_bytes),
@@ -151,9 +151,11 @@ async fn backup(conn: &Conn, databases: Vec<String>, as_json: bool) -> Result<()
                             v.database
                         );
                     } else {
-                        println!(
+                        crate::output::say!(
                             "{} unchanged since {} ({}); nothing uploaded",
-                            v.database, v.key, v.created_at
+                            v.database,
+                            v.key,
+                            v.created_at
                         );
                     }
                 }
@@ -182,13 +184,13 @@ async fn list(conn: &Conn, db: Option<String>, wide: bool, as_json: bool) -> Res
         return Ok(());
     }
     if r.versions.is_empty() {
-        println!("No backups found.");
+        crate::output::say!("No backups found.");
         return Ok(());
     }
-    println!("Available Backups ({}):", r.versions.len());
-    print!("{}", super::sync_list::render(&r.versions, wide));
+    crate::output::say!("Available Backups ({}):", r.versions.len());
+    crate::output::put!("{}", super::sync_list::render(&r.versions, wide));
     if wide {
-        println!();
+        crate::output::say!();
     }
     Ok(())
 }
@@ -249,27 +251,27 @@ async fn restore(
         return Ok(());
     }
     match &dest {
-        Some(d) => println!("verified copy of {} written to {}", v.key, d.display()),
+        Some(d) => crate::output::say!("verified copy of {} written to {}", v.key, d.display()),
         None => {
-            println!("restored {} into {}", v.key, v.database);
+            crate::output::say!("restored {} into {}", v.key, v.database);
             if let Some(s) = &done.safety_backup {
-                println!("  the previous state is kept as {}", s.key);
+                crate::output::say!("  the previous state is kept as {}", s.key);
             }
-            println!("  local copy of the previous state: {}", done.local_copy);
+            crate::output::say!("  local copy of the previous state: {}", done.local_copy);
             if !done.missing_parts.is_empty() {
-                println!(
+                crate::output::say!(
                     "  ⚠ the assembly log references {} part(s) that parts.db no longer holds \
                      (their numbers stay issued and are not generated again):",
                     done.missing_parts.len()
                 );
                 for p in &done.missing_parts {
-                    println!("    {p}");
+                    crate::output::say!("    {p}");
                 }
             }
         }
     }
     if !done.checksum_checked {
-        println!("  note: CAsMan recorded no checksum for this version; integrity was checked");
+        crate::output::say!("  note: CAsMan recorded no checksum for this version; integrity was checked");
     }
     Ok(())
 }
@@ -296,9 +298,9 @@ async fn verify(
                 }
                 if !as_json {
                     if r.ok {
-                        println!("✓ {}", r.key);
+                        crate::output::say!("✓ {}", r.key);
                     } else {
-                        println!("✗ {}: {}", r.key, r.problem);
+                        crate::output::say!("✗ {}: {}", r.key, r.problem);
                     }
                 }
                 results.push(output::message(&r));
@@ -353,7 +355,7 @@ fn print_usage(u: &Option<QuotaUsage>) {
         s.trim_end_matches('0').trim_end_matches('.').to_owned()
     };
     let s = u.storage.unwrap_or_default();
-    println!(
+    crate::output::say!(
         "  Storage:              {} {:.2} / {} GB ({:.1}%)",
         mark(&s.level),
         gb(s.used),
@@ -362,7 +364,7 @@ fn print_usage(u: &Option<QuotaUsage>) {
     );
     for (label, i) in [("Class A Ops (writes):", u.class_a), ("Class B Ops (reads): ", u.class_b)] {
         let i = i.unwrap_or_default();
-        println!(
+        crate::output::say!(
             "  {label} {} {} / {} ({:.1}%)",
             mark(&i.level),
             output::thousands(i.used),
@@ -425,67 +427,70 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
         return Ok(());
     }
     let secs = output::duration_secs;
-    println!("Sync configuration (site {}):", s.site);
+    crate::output::say!("Sync configuration (site {}):", s.site);
     let location = if cfg.location.is_empty() { String::new() } else { format!(" ({})", cfg.location) };
-    println!("  Backend:              {}{location}", cfg.backend);
-    println!("  Keep versions:        {}", cfg.keep_versions);
-    println!(
+    crate::output::say!("  Backend:              {}{location}", cfg.backend);
+    crate::output::say!("  Keep versions:        {}", cfg.keep_versions);
+    crate::output::say!(
         "  Automatic backup:     after {} writes, or {} after the last backup",
         cfg.backup_on_scan_count,
         secs(cfg.backup_on_seconds)
     );
-    println!("  Storage class:        {}", cfg.storage_class);
+    crate::output::say!("  Storage class:        {}", cfg.storage_class);
     let reach = match (store.enabled, store.reachable) {
         (false, _) => "backups disabled".to_owned(),
         (true, true) => "✓ reachable".to_owned(),
         (true, false) => format!("✗ unreachable: {}", store.error),
     };
-    println!("  Store:                {reach}");
-    println!();
-    println!("Databases:");
+    crate::output::say!("  Store:                {reach}");
+    crate::output::say!();
+    crate::output::say!("Databases:");
     for d in &s.databases {
-        println!("  {} ({}):", d.database, output::bytes(d.size_bytes));
-        println!("    Writes since last backup: {}", d.writes_since_backup);
+        crate::output::say!("  {} ({}):", d.database, output::bytes(d.size_bytes));
+        crate::output::say!("    Writes since last backup: {}", d.writes_since_backup);
         if d.last_backup_at.is_empty() {
-            println!("    Last backup:              never");
+            crate::output::say!("    Last backup:              never");
         } else {
-            println!("    Last backup:              {} ({})", d.last_backup_at, d.last_backup_key);
+            crate::output::say!("    Last backup:              {} ({})", d.last_backup_at, d.last_backup_key);
         }
         if let Some(p) = &d.pending {
-            println!(
+            crate::output::say!(
                 "    ⚠ Pending backup:         {} attempt(s) since {}, next {}: {}",
-                p.attempts, p.first_failed_at, p.next_attempt_at, p.last_error
+                p.attempts,
+                p.first_failed_at,
+                p.next_attempt_at,
+                p.last_error
             );
         }
         if !d.lost.is_empty() {
-            println!(
+            crate::output::say!(
                 "    ✗ The store no longer holds the last backup ({}): the current state is stored again by \
                  `casmanctl sync maintain` or the next backup",
                 d.lost
             );
         }
         if let Some(n) = &d.newer {
-            println!("    Newer version at site {}: {} ({})", n.site, n.key, n.created_at);
+            crate::output::say!("    Newer version at site {}: {} ({})", n.site, n.key, n.created_at);
         }
     }
-    println!();
-    println!("R2 Free Tier Quota Usage (this site, {}):", q.month);
+    crate::output::say!();
+    crate::output::say!("R2 Free Tier Quota Usage (this site, {}):", q.month);
     print_usage(&q.site);
-    println!("  Backups this month:   {}", q.backups_this_month);
-    println!("  Restores this month:  {}", q.restores_this_month);
-    println!("Whole fleet (this site and {} other site(s)):", q.other_sites.len());
+    crate::output::say!("  Backups this month:   {}", q.backups_this_month);
+    crate::output::say!("  Restores this month:  {}", q.restores_this_month);
+    crate::output::say!("Whole fleet (this site and {} other site(s)):", q.other_sites.len());
     print_usage(&q.fleet);
     if !q.enforced {
-        println!("  (backend {}: requests are counted, limits are not enforced)", cfg.backend);
+        crate::output::say!("  (backend {}: requests are counted, limits are not enforced)", cfg.backend);
     }
-    println!();
-    println!("Maintenance:");
+    crate::output::say!();
+    crate::output::say!("Maintenance:");
     if m.last_at.is_empty() {
-        println!("  Last:                 never");
+        crate::output::say!("  Last:                 never");
     } else {
-        println!("  Last:                 {} ({})", m.last_at, m.last_summary);
+        crate::output::say!("  Last:                 {} ({})", m.last_at, m.last_summary);
     }
-    println!("  Next:                 {}", if m.due { "due" } else { m.next_at.as_str() });
+    crate::output::say!("  Next:                 {}", if m.due { "due" } else { m.next_at.as_str() });
     Ok(())
 }
 
@@ -507,28 +512,33 @@ async fn maintain(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
         return maintain_outcome(&r);
     }
     for m in &r.moved {
-        println!("moved {} from {} to {}", m.key, m.from_class, m.to_class);
+        crate::output::say!("moved {} from {} to {}", m.key, m.from_class, m.to_class);
     }
     for k in &r.missing {
-        println!("✗ missing: {k}");
+        crate::output::say!("✗ missing: {k}");
     }
     for m in &r.size_mismatches {
-        println!("✗ size mismatch: {} (manifest {} bytes, store {} bytes)", m.key, m.expected, m.actual);
+        crate::output::say!(
+            "✗ size mismatch: {} (manifest {} bytes, store {} bytes)",
+            m.key,
+            m.expected,
+            m.actual
+        );
     }
     for v in &r.verified {
         if v.ok {
-            println!("✓ verified {}", v.key);
+            crate::output::say!("✓ verified {}", v.key);
         } else {
-            println!("✗ {}: {}", v.key, v.problem);
+            crate::output::say!("✗ {}: {}", v.key, v.problem);
         }
     }
     for k in &r.deleted {
-        println!("deleted by retention: {k}");
+        crate::output::say!("deleted by retention: {k}");
     }
     for e in &r.errors {
-        println!("error: {e}");
+        crate::output::say!("error: {e}");
     }
-    println!("{}", r.summary);
+    crate::output::say!("{}", r.summary);
     maintain_outcome(&r)
 }
 

@@ -25,9 +25,9 @@ pub async fn sync(conn: &Conn, dbs: Databases, force: bool, as_json: bool) -> Re
                 bar.clear();
                 diverged |= r.state == "diverged";
                 if !as_json {
-                    println!("{}", r.message);
+                    crate::output::say!("{}", r.message);
                     for t in &r.rows {
-                        println!(
+                        crate::output::say!(
                             "  {:<18} here {:>7}   {} {:>7}",
                             t.table,
                             t.local,
@@ -80,26 +80,32 @@ pub async fn merge(
                             .filter(|t| t.local > 0)
                             .map(|t| format!("{} {}", t.local, t.table))
                             .collect();
-                        println!(
+                        crate::output::say!(
                             "{}: merged {from}: added {}",
                             r.database,
                             if added.is_empty() { "nothing".into() } else { added.join(", ") }
                         );
                         if let Some(v) = &r.version {
-                            println!("  stored as {} (both parents recorded)", v.key);
+                            crate::output::say!("  stored as {} (both parents recorded)", v.key);
                         }
                     } else {
-                        println!(
+                        crate::output::say!(
                             "{}: {} conflict(s) with {from}; nothing was merged:",
                             r.database,
                             r.conflicts.len()
                         );
                     }
                     for c in &r.conflicts {
-                        println!("  {} {}: here {:?}, there {:?}", c.kind, c.key, c.local, c.remote);
+                        crate::output::say!(
+                            "  {} {}: here {:?}, there {:?}",
+                            c.kind,
+                            c.key,
+                            c.local,
+                            c.remote
+                        );
                     }
                     if !r.applied {
-                        println!("  resolve with --prefer local or --prefer remote");
+                        crate::output::say!("  resolve with --prefer local or --prefer remote");
                     }
                 }
                 results.push(output::message(&r));

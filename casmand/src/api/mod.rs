@@ -61,7 +61,10 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
     }
     health_reporter.set_service_status("", ServingStatus::Serving).await;
     Ok(tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // Pings keep a client that answers them from looking idle (`server.idle_timeout`).
+        // An unanswered ping closes the connection after the timeout.
+        .http2_keepalive_interval(Some(Duration::from_secs(30).min(ctx.config().server.idle_timeout / 2)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20).min(ctx.config().server.idle_timeout / 2)))
         .add_service(health)
         .add_service(reflection)
         .add_service(daemon)

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, HttpConfig, REDACTED};
 
+/// Shortest token (`http.token`, `http.operators[].token`), in characters.
+pub const MIN_TOKEN: usize = 16;
+
 /// Longest operator name, in characters.
 pub const MAX_NAME: usize = 64;
 
@@ -52,13 +55,22 @@ impl HttpConfig {
     /// `tls_cert`/`tls_key` come together.
     pub fn check_signin(&self) -> Result<(), ConfigError> {
         let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        if let Some(token) = self.token.as_deref().map(str::trim).filter(|t| !t.is_empty())
+            && token.chars().count() < MIN_TOKEN
+        {
+            return bad(format!(
+                "key `http.token`: must be at least {MIN_TOKEN} characters (it has {}); a short token is \
+                 guessed quickly",
+                token.chars().count()
+            ));
+        }
         for (i, op) in self.operators.iter().enumerate() {
             if let Err(e) = check_name(&op.name) {
                 return bad(format!("key `http.operators[{i}].name`: {e}"));
             }
-            if op.token.trim().len() < 8 {
+            if op.token.trim().chars().count() < MIN_TOKEN {
                 return bad(format!(
-                    "key `http.operators[{i}].token` (operator {:?}): must be at least 8 characters",
+                    "key `http.operators[{i}].token` (operator {:?}): must be at least {MIN_TOKEN} characters",
                     op.name
                 ));
             }
@@ -97,19 +109,25 @@ mod tests {
 
     #[test]
     fn operators_and_tls_are_checked() {
-        let mut h = HttpConfig { operators: vec![op("alice", "alice-secret")], ..HttpConfig::default() };
+        let mut h = HttpConfig { operators: vec![op("alice", "alice-secret-0123")], ..HttpConfig::default() };
         assert!(h.check_signin().is_ok());
-        h.operators.push(op("Alice", "other-secret"));
+        h.operators.push(op("Alice", "other-secret-0123"));
         assert!(h.check_signin().unwrap_err().to_string().contains("named twice"));
-        h.operators[1] = op("bob", "alice-secret");
+        h.operators[1] = op("bob", "alice-secret-0123");
         assert!(h.check_signin().unwrap_err().to_string().contains("own"));
         h.operators[1] = op("bob", "short");
-        assert!(h.check_signin().unwrap_err().to_string().contains("8 characters"));
+        assert!(h.check_signin().unwrap_err().to_string().contains("16 characters"));
+        h.operators.pop();
+        h.token = Some("short-token".into());
+        let err = h.check_signin().unwrap_err().to_string();
+        assert!(err.contains("`http.token`") && err.contains("at least 16 characters (it has 11)"), "{err}");
+        h.token = None;
+        h.operators.push(op("bob", "bob-secret-01234"));
         h.operators.pop();
         h.tls_cert = Some("/etc/cert.pem".into());
         assert!(h.check_signin().unwrap_err().to_string().contains("http.tls_key"));
         assert!(format!("{:?}", HttpConfig { tls_cert: None, ..h.clone() }).contains(REDACTED));
-        assert!(!format!("{:?}", h).contains("alice-secret"));
+        assert!(!format!("{:?}", h).contains("alice-secret-0123"));
         assert!(check_name("  ").is_err());
         assert_eq!(check_name(" Ann ").as_deref(), Ok("Ann"));
     }

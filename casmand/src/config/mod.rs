@@ -11,6 +11,7 @@ pub mod db_paths;
 pub mod duration;
 pub mod env;
 pub mod http;
+pub mod server;
 pub mod yaml;
 
 use std::{
@@ -25,7 +26,7 @@ use figment::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use self::env::EnvLayer;
-pub use self::http::HttpOperator;
+pub use self::{http::HttpOperator, server::ServerConfig};
 
 /// The system-wide configuration file, read when it exists and no `--config`
 /// is given.
@@ -66,6 +67,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Object-store free-tier limits (R2's by default).
     pub quota: QuotaConfig,
+    /// Connection limits of the socket and the web listener.
+    pub server: ServerConfig,
     /// The read-only web views (off unless `listen` is set).
     pub http: HttpConfig,
     /// Barcode label sizes and sheet layout (`barcode` in CAsMan's config.yaml).
@@ -82,9 +85,15 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address and port to serve on, e.g. `127.0.0.1:8998`. Default: off.
     pub listen: Option<String>,
-    /// Access token every request must carry; secret. Required when
-    /// `listen` is not a loopback address.
+    /// Access token every request must carry; secret, at least
+    /// [`http::MIN_TOKEN`] characters. Required unless `allow_without_token`
+    /// is set on a loopback address.
     pub token: Option<String>,
+    /// Serve a loopback `listen` address without any token: every local
+    /// user can then read the inventory (and, with a browser, sign in to the
+    /// scanner by name). Never allowed on other addresses.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub allow_without_token: bool,
     /// Scanner operators with their own tokens (`[[http.operators]]`), see
     /// [`crate::config::http`].
     pub operators: Vec<HttpOperator>,
@@ -124,6 +133,14 @@ impl HttpConfig {
                  without one"
             )));
         }
+        if !has_token && !self.allow_without_token {
+            return Err(ConfigError::Invalid(format!(
+                "key `http.token` is not set: the web views on {listen:?} need a token of at least {} \
+                 characters (every request must then carry it), or `http.allow_without_token = true` to \
+                 let every local user read them without one",
+                http::MIN_TOKEN
+            )));
+        }
         Ok(Some(addr))
     }
 }
@@ -134,6 +151,7 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("listen", &redacted.listen)
             .field("token", &redacted.token)
+            .field("allow_without_token", &redacted.allow_without_token)
             .field("operators", &redacted.operators)
             .field("tls_cert", &redacted.tls_cert)
             .field("tls_key", &redacted.tls_key)
@@ -312,6 +330,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             store: StoreConfig { bucket_name: "casman-databases".into(), ..Default::default() },
             quota: QuotaConfig::default(),
+            server: ServerConfig::default(),
             http: HttpConfig::default(),
             labels: casman_labels::LabelsConfig::default(),
             config_yaml: None,
@@ -728,18 +747,24 @@ mod tests {
     }
 
     #[test]
-    fn http_token_is_redacted_and_required_off_loopback() {
+    fn http_token_is_redacted_and_required_unless_allowed_on_loopback() {
         let mut c = Config::default();
         assert_eq!(c.http.address().ok(), Some(None));
         c.http.listen = Some("127.0.0.1:8998".into());
+        let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("`http.token` is not set") && err.contains("allow_without_token"), "{err}");
+        c.http.allow_without_token = true;
         assert!(c.validate().is_ok());
         c.http.listen = Some("0.0.0.0:8998".into());
         let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("http.token"), "{err}");
-        c.http.token = Some("hunter2".into());
+        assert!(err.contains("http.token") && err.contains("not a loopback"), "{err}");
+        c.http.token = Some("hunter2-hunter2-hunter2".into());
         assert!(c.validate().is_ok());
         let shown = format!("{:?} {}", c, toml::to_string(&c.redacted()).unwrap_or_default());
         assert!(!shown.contains("hunter2"), "{shown}");
+        c.http.token = Some("hunter2".into());
+        let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("`http.token`: must be at least 16 characters"), "{err}");
         c.http.listen = Some("localhost".into());
         assert!(c.validate().is_err());
     }

@@ -22,6 +22,7 @@ mod grid;
 mod history;
 mod html;
 mod json;
+mod listener;
 mod request_ids;
 mod scanner;
 mod scanner_writes;
@@ -108,25 +109,15 @@ pub async fn bind(config: &Config) -> Result<Option<Bound>, String> {
 pub async fn serve(bound: Bound, ctx: Context, stop: watch::Receiver<bool>) {
     let token = ctx.config().http.token.as_deref().filter(|t| !t.trim().is_empty()).map(Arc::from);
     let operators: Arc<[HttpOperator]> = ctx.config().http.operators.clone().into();
+    let ctx_server = ctx.config().server.clone();
     let tls = bound.tls.is_some();
     let loopback = bound.addr.ip().is_loopback();
     let web = Web { ctx, token, operators, tls, loopback, ids: Arc::default(), stop: stop.clone() };
     let app = router(web);
-    if let Some(acceptor) = bound.tls {
-        tracing::info!(address = %bound.addr, "serving the web views and the scanner over HTTPS");
-        tls::serve(bound.listener, acceptor, app, stop).await;
-        return;
-    }
-    let mut stop = stop;
-    tracing::info!(address = %bound.addr, "serving the web views");
-    let served = axum::serve(bound.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "the web views stopped");
-    }
+    let scheme = if tls { "HTTPS" } else { "HTTP" };
+    tracing::info!(address = %bound.addr, "serving the web views and the scanner over {scheme}");
+    let limiter = crate::connections::Limiter::new("web", &ctx_server);
+    listener::serve(bound.listener, bound.tls, limiter, app, stop).await;
 }
 
 fn router(web: Web) -> Router {

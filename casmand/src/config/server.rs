@@ -1,0 +1,32 @@
+//! `[server]`: limits on the connections of each listener (the gRPC socket
+//! and the web listener), enforced by [`crate::connections`].
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Connection limits, applied to each listener separately.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections open at once per listener; past it, the oldest connection
+    /// still in its handshake is closed for the new one, or the new one is.
+    pub max_connections: usize,
+    /// How long a new connection may take to send its first bytes (the HTTP/2
+    /// preface, or an HTTP request line).
+    #[serde(with = "crate::config::duration")]
+    pub handshake_timeout: Duration,
+    /// How long a connection may stay without traffic in either direction.
+    #[serde(with = "crate::config::duration")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 256,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
