@@ -8,8 +8,9 @@ use axum::{
     extract::{Query, State},
     response::Html,
 };
+use maud::{Markup, PreEscaped, html};
 
-use super::{PageResult, Web, html};
+use super::{PageResult, Web, html as pages};
 use crate::{
     db::{
         assembly::{self, AssemblyRow},
@@ -68,11 +69,16 @@ pub fn duplicates(edges: &[Edge]) -> BTreeMap<&str, Vec<&Edge>> {
     by_target
 }
 
-const BLANK: &str = "&nbsp;";
-
-fn time_line(label: &str, t: Option<&str>) -> String {
-    let t = t.filter(|t| !t.is_empty()).map_or_else(|| BLANK.to_owned(), html::esc);
-    format!("<span class=\"t\"><b>{label}</b> {t}</span>")
+fn time_line(label: &str, t: Option<&str>) -> Markup {
+    html! {
+        span.t {
+            b { (label) } " "
+            @match t.filter(|t| !t.is_empty()) {
+                Some(t) => (t),
+                None => (PreEscaped("&nbsp;")),
+            }
+        }
+    }
 }
 
 /// The CSS classes of a part's box: its type and polarization.
@@ -90,19 +96,19 @@ pub fn part_classes(part: &str) -> String {
     }
 }
 
-/// SN, F-engine id, packet index, MAC, IP of `port`'s board (HTML lines).
-pub fn board_lines(port: SnapPort, board: Option<&BoardRow>) -> String {
-    let Some(b) = board else { return "<span class=\"t muted\">no board configured</span>".into() };
+/// SN, F-engine id, packet index, MAC, IP of `port`'s board.
+pub fn board_lines(port: SnapPort, board: Option<&BoardRow>) -> Markup {
+    let Some(b) = board else { return html! { span class="t muted" { "no board configured" } } };
     let pkt = u8::try_from(b.feng_id).ok().and_then(|f| port.packet_index(f).ok());
-    format!(
-        "<span class=\"t\"><b>SN</b> {}</span><span class=\"t\"><b>FENG</b> {} | <b>PKT</b> {}</span>\
-         <span class=\"t\"><b>MAC</b> {}</span><span class=\"t\"><b>IP</b> {}</span>",
-        html::esc(&b.serial_number),
-        b.feng_id,
-        pkt.map_or_else(|| "—".to_owned(), |p| p.to_string()),
-        html::esc(&b.mac_address),
-        html::esc(&b.ip_address)
-    )
+    html! {
+        span.t { b { "SN" } " " (b.serial_number) }
+        span.t {
+            b { "FENG" } " " (b.feng_id) " | " b { "PKT" } " "
+            @match pkt { Some(p) => (p), None => "—" }
+        }
+        span.t { b { "MAC" } " " (b.mac_address) }
+        span.t { b { "IP" } " " (b.ip_address) }
+    }
 }
 
 struct Ctx<'a> {
@@ -112,7 +118,7 @@ struct Ctx<'a> {
     selected: Option<&'a str>,
 }
 
-fn part_box(c: &Ctx<'_>, part: &str, incoming: Option<&Edge>, outgoing: Option<&Edge>) -> String {
+fn part_box(c: &Ctx<'_>, part: &str, incoming: Option<&Edge>, outgoing: Option<&Edge>) -> Markup {
     let row_of = |e: Option<&Edge>| e.and_then(|e| c.rows.get(&e.event_id).copied());
     let (inc, out) = (row_of(incoming), row_of(outgoing));
     let frm = inc.and_then(|r| r.connected_scan_time.as_deref().or(r.scan_time.as_deref()));
@@ -125,19 +131,17 @@ fn part_box(c: &Ctx<'_>, part: &str, incoming: Option<&Edge>, outgoing: Option<&
     if c.selected == Some(part) {
         classes.push_str(" selected");
     }
-    let mut s = format!(
-        "<li class=\"{classes}\"><a class=\"pn\" href=\"/chains?part={}\">{}</a>{}{}{}",
-        html::esc(part),
-        html::esc(part),
-        time_line("FRM", frm),
-        time_line("NOW", now),
-        time_line("NXT", nxt)
-    );
-    if let Ok(port) = SnapPort::parse(part) {
-        s.push_str(&board_lines(port, c.boards.get(&port.board()).copied()));
+    html! {
+        li class=(classes) {
+            a.pn href={ "/chains?part=" (part) } { (part) }
+            (time_line("FRM", frm))
+            (time_line("NOW", now))
+            (time_line("NXT", nxt))
+            @if let Ok(port) = SnapPort::parse(part) {
+                (board_lines(port, c.boards.get(&port.board()).copied()))
+            }
+        }
     }
-    s.push_str("</li>");
-    s
 }
 
 pub(super) async fn page(State(web): State<Web>, Query(q): Query<ChainsQuery>) -> PageResult {
@@ -162,68 +166,61 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<ChainsQuery>) -
             None => true,
         })
         .collect();
-
-    let mut body = String::new();
     let parts: BTreeSet<&str> = edges.iter().flat_map(|e| [e.source.as_str(), e.target.as_str()]).collect();
-    body.push_str(&html::search_form(
-        "/chains",
-        "part",
-        selected.as_deref().unwrap_or(""),
-        "Part number, e.g. ANT00001P1 or SNAP1A05",
-        " list=\"all-parts\"",
-    ));
-    body.push_str("<datalist id=\"all-parts\">");
-    for p in &parts {
-        body.push_str(&format!("<option value=\"{}\">", html::esc(p)));
-    }
-    body.push_str("</datalist>");
-    if !c.dup.is_empty() {
-        body.push_str(
-            "<section class=\"warning\" id=\"duplicates\"><h2>Duplicate connections detected</h2><ul>",
-        );
-        for (target, sources) in &c.dup {
-            let list: Vec<String> = sources
-                .iter()
-                .map(|e| format!("{} (since {})", html::esc(&e.source), html::esc(&e.scan_time)))
-                .collect();
-            body.push_str(&format!(
-                "<li><b>{}</b> has {} active sources: {}</li>",
-                html::esc(target),
-                sources.len(),
-                list.join(", ")
-            ));
+    let last_scan = assembly::last_scan_time(&dbs.assembled).await?;
+    let body = html! {
+        (pages::search_form(
+            "/chains",
+            "part",
+            selected.as_deref().unwrap_or(""),
+            "Part number, e.g. ANT00001P1 or SNAP1A05",
+            Some("all-parts"),
+        ))
+        datalist id="all-parts" {
+            @for p in &parts { option value=(p) {} }
         }
-        body.push_str("</ul></section>");
-    }
-    if edges.is_empty() {
-        body.push_str("<p class=\"empty\">No records found in the assembled database.</p>");
-    } else if shown.is_empty() {
-        body.push_str(&format!(
-            "<p class=\"empty\">No chain contains {}.</p>",
-            html::esc(selected.as_deref().unwrap_or(""))
-        ));
-    }
-    body.push_str(&format!(
-        "<p class=\"summary\">{} chain(s), {} connection(s){}</p>",
-        shown.len(),
-        edges.len(),
-        if selected.is_some() { " — <a href=\"/chains\">show all</a>" } else { "" }
-    ));
-    body.push_str("<div class=\"chains\">");
-    for ch in shown {
-        let Some(first) = ch.first() else { continue };
-        body.push_str("<ol class=\"chain\">");
-        body.push_str(&part_box(&c, &first.source, None, Some(first)));
-        for (i, e) in ch.iter().enumerate() {
-            body.push_str(&part_box(&c, &e.target, Some(e), ch.get(i + 1).copied()));
+        @if !c.dup.is_empty() {
+            section.warning id="duplicates" {
+                h2 { "Duplicate connections detected" }
+                ul {
+                    @for (target, sources) in &c.dup {
+                        li {
+                            b { (target) } " has " (sources.len()) " active sources: "
+                            @for (i, e) in sources.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                (e.source) " (since " (e.scan_time) ")"
+                            }
+                        }
+                    }
+                }
+            }
         }
-        body.push_str("</ol>");
-    }
-    body.push_str("</div>");
-    if let Some(t) = assembly::last_scan_time(&dbs.assembled).await? {
-        body.push_str(&format!("<p class=\"footer\">Last part scanned on {}</p>", html::esc(&t)));
-    }
-    Ok(Html(html::page("Chains", "chains", &body)))
+        @if edges.is_empty() {
+            p.empty { "No records found in the assembled database." }
+        } @else if shown.is_empty() {
+            p.empty { "No chain contains " (selected.as_deref().unwrap_or("")) "." }
+        }
+        p.summary {
+            (shown.len()) " chain(s), " (edges.len()) " connection(s)"
+            @if selected.is_some() { " — " a href="/chains" { "show all" } }
+        }
+        div.chains {
+            @for ch in &shown {
+                @if let Some(first) = ch.first() {
+                    ol.chain {
+                        (part_box(&c, &first.source, None, Some(first)))
+                        @for (i, e) in ch.iter().enumerate() {
+                            (part_box(&c, &e.target, Some(e), ch.get(i + 1).copied()))
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(t) = &last_scan {
+            p.footer { "Last part scanned on " (t) }
+        }
+    };
+    Ok(Html(pages::layout("Chains", "chains", body).into_string()))
 }
 
 #[cfg(test)]

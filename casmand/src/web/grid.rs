@@ -9,7 +9,7 @@ use axum::{
     extract::{Query, State},
     response::Html,
 };
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use super::{PageResult, Web, chains::board_lines, html};
 use crate::{
@@ -123,7 +123,7 @@ async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<
                             b { "SNAP port" } " " a href={ "/snap?port=" (port.to_string()) } { (port.to_string()) }
                             ": Chassis " (port.chassis()) ", Slot " (port.slot()) ", Port " (port.port())
                         }
-                        p class="board" { (PreEscaped(board_lines(port, board.as_ref()))) }
+                        p class="board" { (board_lines(port, board.as_ref())) }
                     }
                     None => p class="muted" { "No SNAP port found." },
                 }

@@ -4,14 +4,6 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 
-use crate::inventory::svg::xml_escape;
-
-/// Escapes `s` for HTML text and attribute values, for the pages still
-/// assembled as strings (`chains.rs`).
-pub fn esc(s: &str) -> String {
-    xml_escape(s)
-}
-
 const NAV: [(&str, &str, &str); 5] = [
     ("chains", "/chains", "Chains"),
     ("grid", "/grid", "Core grid"),
@@ -66,11 +58,6 @@ pub fn layout(title: &str, active: &str, body: Markup) -> Markup {
     }
 }
 
-/// [`layout`] around a body already assembled as HTML text (`chains.rs`).
-pub fn page(title: &str, active: &str, body: &str) -> String {
-    layout(title, active, PreEscaped(body.to_owned())).into_string()
-}
-
 /// A page of the views holding one message (not found, access refused, an
 /// error).
 pub fn message_page(title: &str, message: Markup) -> Markup {
@@ -120,15 +107,14 @@ pub fn row(label: &str, value: impl Render) -> Markup {
 
 /// A search form with one text field `name` (GET to `action`); `extra` is
 /// further attributes of the field, as HTML (`chains.rs`).
-pub fn search_form(action: &str, name: &str, value: &str, placeholder: &str, extra: &str) -> String {
-    format!(
-        "<form class=\"search\" method=\"get\" action=\"{action}\">\
-         <input type=\"search\" name=\"{name}\" value=\"{}\" placeholder=\"{}\" aria-label=\"{}\"{extra}>\
-         <button type=\"submit\">Search</button></form>",
-        esc(value),
-        esc(placeholder),
-        esc(placeholder)
-    )
+pub fn search_form(action: &str, name: &str, value: &str, placeholder: &str, list: Option<&str>) -> Markup {
+    html! {
+        form.search method="get" action=(action) {
+            input type="search" name=(name) value=(value) placeholder=(placeholder) aria-label=(placeholder)
+                list=[list];
+            button type="submit" { "Search" }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -137,8 +123,12 @@ mod tests {
 
     #[test]
     fn escapes_markup_in_values() {
-        assert_eq!(esc("<b onclick=\"x\">&'"), "&lt;b onclick=&quot;x&quot;&gt;&amp;&apos;");
-        assert!(page("<x>", "grid", "").contains("<title>&lt;x&gt; · casman</title>"));
+        assert!(layout("<x>", "grid", html! {}).into_string().contains("<title>&lt;x&gt; · casman</title>"));
+        assert!(
+            search_form("/chains", "part", "\"><b>", "p", Some("l"))
+                .into_string()
+                .contains("value=\"&quot;&gt;&lt;b&gt;\"")
+        );
         assert_eq!(or_dash(" ").into_string(), "—");
         assert_eq!(
             row("<a>", "<b>").into_string(),
