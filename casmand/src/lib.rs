@@ -4,7 +4,6 @@
 //! [`run`] is the whole daemon; `main.rs` only parses flags, loads the
 //! configuration and turns signals into the shutdown future.
 
-pub mod activity;
 pub mod api;
 pub mod authz;
 pub mod backup;

@@ -15,7 +15,7 @@ use casman_proto::v1::{
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
-use super::caller::Caller;
+use crate::context::caller::Caller;
 use crate::{
     context::Context,
     db::{

@@ -10,15 +10,13 @@ use casman_proto::v1::{
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
-use super::{
-    caller::Caller,
-    streaming::{self, EventStream, Sender, streamed},
-};
+use super::streaming::{self, EventStream, Sender, streamed};
+use crate::context::caller::Caller;
 use crate::{
-    activity::Activity,
     authz,
     backup::{layout, manifest::Version, quota::Op, service::Progress},
     context::Context,
+    db::activity::Activity,
     error::Error,
 };
 

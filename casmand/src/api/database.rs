@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-use super::caller::Caller;
+use crate::context::caller::Caller;
 use crate::{
     authz,
     context::Context,

@@ -3,7 +3,6 @@
 
 pub mod assembly;
 pub mod backups;
-pub mod caller;
 pub mod daemon;
 pub mod database;
 pub mod labels;

@@ -13,7 +13,7 @@ use casman_proto::v1::{
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
-use super::caller::Caller;
+use crate::context::caller::Caller;
 use crate::{
     context::Context,
     db::{

@@ -9,7 +9,8 @@ use casman_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{caller::Caller, positions::date_or_today};
+use super::positions::date_or_today;
+use crate::context::caller::Caller;
 use crate::{
     context::Context,
     db::{

@@ -9,17 +9,17 @@ use tonic::{Request, Response, Status};
 
 use super::{
     backups::version_message,
-    caller::Caller,
     streaming::{self, EventStream, streamed},
 };
+use crate::context::caller::Caller;
 use crate::{
-    activity::Activity,
     authz,
     backup::{
         layout,
         sync::{MergeOutcome, SyncOutcome},
     },
     context::Context,
+    db::activity::Activity,
     db::merge::Prefer,
     error::Error,
 };

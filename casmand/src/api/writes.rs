@@ -9,10 +9,10 @@
 
 use serde_json::json;
 
-use super::caller::Caller;
+use crate::context::caller::Caller;
 use crate::{
-    activity::Activity,
     context::Context,
+    db::activity::Activity,
     db::{
         PARTS_DB, boards, parts,
         positions::{self, Assigned},

@@ -52,7 +52,7 @@ use super::{
     scans::{self, Applied, ScanOp},
 };
 use crate::{
-    activity::{Activity, ActivityBus},
+    db::activity::{Activity, ActivityBus},
     error::{Error, Result},
     peer::Peer,
     timestamp,

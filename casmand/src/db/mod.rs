@@ -3,6 +3,7 @@
 //!
 //! SQL lives here and nowhere else: the API layer calls these functions.
 
+pub mod activity;
 pub mod adopt;
 mod adopt_tables;
 pub mod adopt_trackers;

@@ -19,8 +19,8 @@ use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::{broadcast::error::RecvError, mpsc, watch};
 
 use crate::{
-    activity::Activity,
     context::Context,
+    db::activity::Activity,
     db::{ASSEMBLED_DB, Db, PARTS_DB},
 };
 

@@ -19,9 +19,9 @@ use tokio::sync::{
 };
 
 use crate::{
-    activity::Activity,
     backup::{manifest::Reason, service::Progress},
     context::Context,
+    db::activity::Activity,
     db::{ASSEMBLED_DB, PARTS_DB, sync_state},
     systemd, timestamp,
 };

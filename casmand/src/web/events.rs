@@ -12,7 +12,7 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Web;
-use crate::activity::Activity;
+use crate::db::activity::Activity;
 
 fn describe(a: &Activity) -> serde_json::Value {
     match a {

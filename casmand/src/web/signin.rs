@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Web, json::ApiError, same, set_cookie};
-use crate::{api::caller::Caller, config::http::check_name, error::Error};
+use crate::{config::http::check_name, context::caller::Caller, error::Error};
 
 /// Name of the sign-in cookie.
 pub const COOKIE: &str = "casman_operator";

@@ -3,8 +3,8 @@
 
 use tonic::Request;
 
+use super::Context;
 use crate::{
-    context::Context,
     db::audit::{self, AuditEntry},
     peer::Peer,
 };
@@ -49,7 +49,7 @@ impl Caller {
         action: &str,
         database: &str,
         detail: serde_json::Value,
-        activity: crate::activity::Activity,
+        activity: crate::db::activity::Activity,
     ) {
         self.audit_counting(ctx, action, database, detail, activity.counted()).await;
         ctx.activity().publish(activity);
@@ -65,7 +65,7 @@ impl Caller {
         database: &'static str,
         detail: serde_json::Value,
     ) {
-        let write = crate::activity::Activity::Write { database, action, writes: 1 };
+        let write = crate::db::activity::Activity::Write { database, action, writes: 1 };
         self.audit_activity(ctx, action, database, detail, write).await;
     }
 

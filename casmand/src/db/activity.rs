@@ -33,7 +33,7 @@ impl Activity {
     pub fn counted(&self) -> Option<(&'static str, u32)> {
         match self {
             Activity::Write { database, writes, .. } => Some((*database, *writes)),
-            Activity::PartsGenerated { .. } => Some((crate::db::PARTS_DB, 1)),
+            Activity::PartsGenerated { .. } => Some((super::PARTS_DB, 1)),
             Activity::Restored { .. } => None,
         }
     }

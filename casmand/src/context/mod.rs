@@ -1,6 +1,8 @@
 //! What every request handler can reach: configuration, paths, start time, and
 //! (as the daemon grows) the databases and the backup scheduler.
 
+pub mod caller;
+
 use std::{
     path::PathBuf,
     sync::{Arc, OnceLock},
@@ -8,10 +10,10 @@ use std::{
 };
 
 use crate::{
-    activity::ActivityBus,
-    api::caller::Caller,
     backup::service::BackupService,
     config::{Backend, Config, Loaded},
+    context::caller::Caller,
+    db::activity::ActivityBus,
     db::{
         ASSEMBLED_DB, Databases,
         batch::{GroupCommit, Who},
@@ -137,7 +139,7 @@ impl Context {
 
     /// Records `activity`: write counts are persisted in state.db first (they
     /// drive the backup triggers and must survive a crash), then announced.
-    pub async fn record(&self, activity: crate::activity::Activity) {
+    pub async fn record(&self, activity: crate::db::activity::Activity) {
         if let Some((db, n)) = activity.counted()
             && let Err(e) = crate::db::sync_state::count_writes(&self.inner.dbs.state, db, n).await
         {
