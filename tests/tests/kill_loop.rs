@@ -589,7 +589,11 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments() {
         d.restart();
         checked = check(&d, &ledger.lock().unwrap());
         max_tmp = max_tmp.max(temp_files(&d));
-        assert!(temp_files(&d) <= 2, "temporary files accumulate in {}", d.data_dir.join("tmp").display());
+        // <data>/tmp is emptied at start; what is there now belongs to the
+        // backups the restarted daemon began at once: at most, for each of
+        // the two databases, a snapshot, its rollback journal and the
+        // compressed upload. More means files left behind pile up.
+        assert!(temp_files(&d) <= 6, "temporary files accumulate in {}", d.data_dir.join("tmp").display());
     }
     let out = d.ctl(&["sync", "verify", "--all"]);
     assert!(out.status.success(), "stored versions do not verify: {}", String::from_utf8_lossy(&out.stdout));

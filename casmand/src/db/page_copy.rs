@@ -45,28 +45,29 @@ pub fn page_copy(source: &Path, dest: &Path) -> rusqlite::Result<()> {
 }
 
 /// A copy of the live database at `source` written to `dest` as a plain,
-/// closed SQLite file: one-step page copy, rollback-journal mode (one file,
-/// opened by any sqlite3 as it is), header normalised so that its bytes
-/// depend on the content only.
+/// closed SQLite file: one-step page copy, header normalised (rollback
+/// journal mode, bytes that depend on the content only). Opening no
+/// connection on the copy leaves no side files (-wal, -shm) beside it.
 pub fn plain_copy(source: &Path, dest: &Path) -> Result<(), DbError> {
     let err = |e: &dyn std::fmt::Display| DbError::Open { path: dest.to_path_buf(), reason: e.to_string() };
     page_copy(source, dest).map_err(|e| err(&e))?;
-    {
-        let copy = Connection::open(dest).map_err(|e| err(&e))?;
-        copy.pragma_update(None, "journal_mode", "DELETE").map_err(|e| err(&e))?;
-    }
     normalise_header(dest).map_err(|e| err(&e))
 }
 
-/// Header fields a copy takes from its own history rather than from the
-/// content: the file change counter (24), the schema cookie (40) and the
-/// version-valid-for number (92). Setting all three to 1 in the closed copy
-/// makes its bytes, and so its SHA-256 (the version's identity), depend on
-/// the content only (a snapshot of a restored snapshot is the same version).
-/// Safe: no connection has the file open; 24 and 92 stay equal, so the
-/// in-header page count stays valid; any positive cookie is valid.
+/// Header fields a copy takes from its source or its own history rather
+/// than from the content. The file format versions (18, 19) are set to 1:
+/// rollback-journal mode, one file that any sqlite3 opens as it is (the page
+/// copy carries the live file's WAL flag, and the copy has no WAL). The file
+/// change counter (24), the schema cookie (40) and the version-valid-for
+/// number (92) are set to 1, so that the bytes, and so the SHA-256 (the
+/// version's identity), depend on the content only (a snapshot of a restored
+/// snapshot is the same version). Safe: no connection has the file open and
+/// no WAL belongs to it; 24 and 92 stay equal, so the in-header page count
+/// stays valid; any positive cookie is valid.
 fn normalise_header(path: &Path) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.seek(SeekFrom::Start(18))?;
+    f.write_all(&[1, 1])?;
     for offset in [24u64, 40, 92] {
         f.seek(SeekFrom::Start(offset))?;
         f.write_all(&1u32.to_be_bytes())?;
