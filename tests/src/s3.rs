@@ -125,6 +125,9 @@ impl MotoServer {
         let err = log.try_clone().expect("moto log");
         let mut cmd = Command::new(moto_server_path());
         crate::scrub_env(&mut cmd);
+        // Its request log is read by tests and benchmarks while it runs:
+        // written line by line, not in 8 KiB blocks.
+        cmd.env("PYTHONUNBUFFERED", "1");
         let child = cmd
             .arg("-H")
             .arg(HOST.to_string())

@@ -39,8 +39,7 @@ fn tools_present() -> bool {
         return true;
     }
     let msg = format!("needs the Debian packages {} (tests/run installs them)", missing.join(", "));
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    println!("skipped: {msg}");
+    casman_tests::skip(&msg);
     false
 }
 

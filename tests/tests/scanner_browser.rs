@@ -44,11 +44,7 @@ fn artifacts() -> PathBuf {
 fn a_technician_scans_a_day_of_work_on_a_phone() {
     let chromium = std::env::var("CASMAN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let (Some(modules), true) = (playwright_dir(), Path::new(&chromium).exists()) else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI: the scanner browser test needs {chromium} and playwright-core"
-        );
-        println!("skipped: needs {chromium} and playwright-core (tests/run installs both)");
+        casman_tests::skip(&format!("needs {chromium} and playwright-core (tests/run installs both)"));
         return;
     };
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -387,8 +387,7 @@ fn the_listener_speaks_https_with_a_certificate() {
     let (Ok(_), Ok(_)) =
         (Command::new("openssl").arg("version").output(), Command::new("curl").arg("--version").output())
     else {
-        assert!(std::env::var("CI").is_err(), "openssl and curl are needed for the TLS test");
-        println!("skipped: needs openssl and curl");
+        casman_tests::skip("needs openssl and curl");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
