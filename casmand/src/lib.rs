@@ -104,6 +104,7 @@ pub async fn run(
     // every return below.
     let _lock = lock_data_dir(&config.data_dir)?;
     clear_tmp_dir(&config.data_dir.join("tmp"));
+    db::settle_safety_copies(&config.data_dir);
     systemd::status("opening databases");
     let dbs = db::Databases::open(&config.data_dir, &tz).await?;
     let store = backup::store::Store::from_config(config, backup::accounting::Accounting::default())

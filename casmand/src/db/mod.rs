@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use sqlx::migrate::Migrator;
 
-pub use pool::{Db, PoolRef};
+pub use pool::{Db, PoolRef, settle_safety_copies};
 
 /// Migrations of parts.db.
 pub static PARTS_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/parts");

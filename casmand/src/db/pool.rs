@@ -102,6 +102,34 @@ async fn open_pools(path: &Path) -> Result<Pools, DbError> {
     Ok(Pools { writer, reader })
 }
 
+/// After a crash during a file replacement, the safety copies left half way
+/// in `<data>/safety`: a `.partial` (a page copy being written) is removed; a
+/// `.link` is the replaced file if the swap happened (named as meant) or
+/// still the live file if it did not (removed).
+pub fn settle_safety_copies(data_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(data_dir.join("safety")) else { return };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+        if name.ends_with(".partial") {
+            let _ = std::fs::remove_file(&path);
+        } else if let Some(kept) = name.strip_suffix(".link") {
+            let db = kept.split(".20").next().unwrap_or("");
+            let live = std::fs::metadata(data_dir.join(db)).map(|m| m.ino()).ok();
+            let this = std::fs::metadata(&path).map(|m| m.ino()).ok();
+            let outcome = if live.is_some() && live == this {
+                std::fs::remove_file(&path)
+            } else {
+                std::fs::rename(&path, path.with_file_name(kept))
+            };
+            if let Err(err) = outcome {
+                tracing::warn!(file = %path.display(), error = %err, "cannot settle a safety copy left by a crash");
+            }
+        }
+    }
+}
+
 /// Makes a directory's entries (a rename, a link) durable.
 fn sync_dir(dir: Option<&Path>) -> std::io::Result<()> {
     match dir {
@@ -203,29 +231,53 @@ impl Db {
         let result = async {
             self.close().await;
             let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+            // The replaced file is kept by a hard link named `<keep>.link`,
+            // renamed to `keep` once the new file is in place: until then the
+            // link is the live file itself, and start-up removes a `.link`
+            // that still is (settle_safety_copies).
+            let mut linked = None;
             if let Some(keep) = keep_old {
                 let checkpointed = std::fs::metadata(&wal).map_or(true, |m| m.len() == 0);
                 let kept = if checkpointed {
-                    std::fs::hard_link(&self.path, keep).map_err(|e| e.to_string())
+                    let link = PathBuf::from(format!("{}.link", keep.display()));
+                    let made = std::fs::hard_link(&self.path, &link).map_err(|e| e.to_string());
+                    linked = Some(link);
+                    made
                 } else {
                     // Copied beside, then renamed: never a torn copy under its name.
-                    let partial = keep.with_extension("partial");
+                    let partial = PathBuf::from(format!("{}.partial", keep.display()));
                     super::page_copy::page_copy(&self.path, &partial)
                         .map_err(|e| e.to_string())
                         .and_then(|()| std::fs::rename(&partial, keep).map_err(|e| e.to_string()))
                 };
                 kept.map_err(|e| fail(format!("keeping the replaced file as {}: {e}", keep.display())))?;
-                sync_dir(keep.parent()).map_err(|e| fail(e.to_string()))?;
             }
+            let unlink = |linked: &Option<PathBuf>| {
+                if let Some(l) = linked {
+                    let _ = std::fs::remove_file(l);
+                }
+            };
             for side in ["-wal", "-shm"] {
                 let p = PathBuf::from(format!("{}{side}", self.path.display()));
-                if p.exists() {
-                    std::fs::remove_file(&p).map_err(|e| fail(format!("removing {}: {e}", p.display())))?;
+                if p.exists()
+                    && let Err(e) = std::fs::remove_file(&p)
+                {
+                    unlink(&linked);
+                    return Err(fail(format!("removing {}: {e}", p.display())));
                 }
             }
-            std::fs::rename(new_file, &self.path)
-                .map_err(|e| fail(format!("renaming the new file into place: {e}")))?;
+            if let Err(e) = std::fs::rename(new_file, &self.path) {
+                unlink(&linked);
+                return Err(fail(format!("renaming the new file into place: {e}")));
+            }
             sync_dir(self.path.parent()).map_err(|e| fail(e.to_string()))?;
+            if let (Some(link), Some(keep)) = (&linked, keep_old) {
+                std::fs::rename(link, keep)
+                    .map_err(|e| fail(format!("naming the kept file {}: {e}", keep.display())))?;
+            }
+            if let Some(keep) = keep_old {
+                sync_dir(keep.parent()).map_err(|e| fail(e.to_string()))?;
+            }
             Ok(())
         }
         .await;
@@ -257,5 +309,33 @@ impl Db {
     pub fn size_bytes(&self) -> u64 {
         let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         len(&self.path) + len(&PathBuf::from(format!("{}-wal", self.path.display())))
+    }
+}
+
+#[cfg(test)]
+mod settle_tests {
+    use super::*;
+
+    #[test]
+    fn half_made_safety_copies_are_removed_or_named() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let safety = dir.path().join("safety");
+        std::fs::create_dir_all(&safety)?;
+        std::fs::write(dir.path().join("parts.db"), b"live")?;
+        let still_live = safety.join("parts.db.20260101T000000.000Z.pre-restore.link");
+        std::fs::hard_link(dir.path().join("parts.db"), &still_live)?;
+        let swapped = safety.join("parts.db.20260102T000000.000Z.pre-restore.link");
+        std::fs::write(&swapped, b"old")?;
+        let torn = safety.join("parts.db.20260103T000000.000Z.pre-restore.partial");
+        std::fs::write(&torn, b"to")?;
+        settle_safety_copies(dir.path());
+        let mut left: Vec<String> = std::fs::read_dir(&safety)?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["parts.db.20260102T000000.000Z.pre-restore"]);
+        assert_eq!(std::fs::read(dir.path().join("parts.db"))?, b"live");
+        Ok(())
     }
 }
