@@ -157,7 +157,7 @@ impl BackupService {
         // Every number the current files, the restored one and the other
         // sites mention stays known as issued, whatever the restored file holds.
         phases.mark("prepare");
-        self.learn_issued(Some((&verified.file, db_name))).await.map_err(|e| {
+        self.learn_issued(&verified.file, db_name).await.map_err(|e| {
             Error::refused(format!(
                 "the issued part numbers could not be recorded ({e}); nothing was changed"
             ))
@@ -208,19 +208,32 @@ impl BackupService {
         Ok(Restored { version, safety_backup: safety, local_copy, missing_parts })
     }
 
-    /// Records in state.db every part number known anywhere as issued: those
-    /// the live parts.db and assembly log mention, those of `incoming` (a file
-    /// about to replace or be merged into a live database, and its name), and
-    /// those other sites published in the parts.db manifest (when the store
-    /// answers; the files alone are enough to go on).
-    pub(super) async fn learn_issued(&self, incoming: Option<(&Path, &str)>) -> Result<()> {
-        let mut set = issued::in_live(&self.dbs.parts).await?;
-        set.extend(&issued::in_live(&self.dbs.assembled).await?);
-        if let Some((path, name)) = incoming {
-            set.extend(&issued::in_file(path, name).await?);
+    /// Records in state.db, before the live database `name` is replaced by
+    /// (or merged with) the file at `incoming`, every part number either
+    /// mentions, and those other sites published in the parts.db manifest
+    /// (when the store answers; the files alone are enough to go on).
+    ///
+    /// Only the file about to change is read: the numbers of a file are
+    /// recorded before it is ever replaced, so those of the other database
+    /// are read when its turn comes. The one exception is the assembly log
+    /// when parts.db is replaced: the log may name parts (written by other
+    /// programs) that only the replaced parts.db held.
+    pub(super) async fn learn_issued(&self, incoming: &Path, name: &str) -> Result<()> {
+        let live = self.db(name)?;
+        let (mut set, from_incoming) =
+            tokio::try_join!(issued::in_live(live), issued::in_file(incoming, name))?;
+        set.extend(&from_incoming);
+        if name == crate::db::PARTS_DB {
+            set.extend(&issued::in_live(&self.dbs.assembled).await?);
         }
-        match self.manifest(crate::db::PARTS_DB).await {
-            Ok((m, _)) => set.extend(&m.published_issued()),
+        // The numbers other sites published, as last read (a request only
+        // when this process has not read the parts.db manifest yet).
+        let published = match self.cached_manifest(crate::db::PARTS_DB) {
+            Some((m, _)) => Ok(m),
+            None => self.manifest(crate::db::PARTS_DB).await.map(|(m, _)| m),
+        };
+        match published {
+            Ok(m) => set.extend(&m.published_issued()),
             Err(e) => tracing::debug!(error = %e, "issued numbers of other sites not read"),
         }
         issued::record(&self.dbs.state, &set).await?;

@@ -116,7 +116,7 @@ impl BackupService {
         self.quota().check(op).await
     }
 
-    fn cached_manifest(&self, db: &str) -> Option<(Manifest, Option<String>)> {
+    pub(super) fn cached_manifest(&self, db: &str) -> Option<(Manifest, Option<String>)> {
         self.manifests.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned()
     }
 
@@ -183,12 +183,22 @@ impl BackupService {
 
     /// Applies `change` to the manifest of `db` by compare-and-swap, re-reading
     /// and re-applying it whenever another writer got there first.
+    ///
+    /// The first attempt starts from the copy this process last read or
+    /// wrote, without reading it again: the write is conditional on its
+    /// entity tag, so a copy that is no longer current is refused (412, or
+    /// 404 if the manifest is gone) and the next attempt reads the store.
     pub async fn update_manifest<F>(&self, db: &str, mut change: F) -> Result<Manifest>
     where
         F: FnMut(&mut Manifest) -> Result<()>,
     {
+        let mut cached = self.cached_manifest(db).and_then(|(m, e)| Some((m, Some(e?))));
         for _ in 0..RACE_RETRIES {
-            let (mut m, etag) = self.manifest(db).await?;
+            let optimistic = cached.is_some();
+            let (mut m, etag) = match cached.take() {
+                Some(known) => known,
+                None => self.manifest(db).await?,
+            };
             change(&mut m)?;
             let cond = match etag {
                 Some(e) => Precondition::Matches(e),
@@ -207,6 +217,9 @@ impl BackupService {
                 }
                 Err(StoreError::PreconditionFailed(_)) => {
                     tracing::debug!(database = db, "manifest changed meanwhile; retrying");
+                }
+                Err(StoreError::NotFound(_)) if optimistic => {
+                    tracing::debug!(database = db, "manifest gone since last read; reading it again");
                 }
                 Err(e) => return Err(store_err(e)),
             }

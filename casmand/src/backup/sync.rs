@@ -167,7 +167,7 @@ impl BackupService {
         crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz, checked).await.map_err(
             |e| Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key)),
         )?;
-        self.learn_issued(Some((&verified.file, live.name))).await?;
+        self.learn_issued(&verified.file, live.name).await?;
         progress(Progress { database: db.into(), phase: "swap", done: 0, total: 0 });
         live.replace_file(&verified.file, None)
             .await
@@ -209,7 +209,7 @@ impl BackupService {
         crate::db::prepare_replacement(&verified.file, live.name, &self.legacy_tz, checked).await.map_err(
             |e| Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key)),
         )?;
-        self.learn_issued(Some((&verified.file, live.name))).await?;
+        self.learn_issued(&verified.file, live.name).await?;
         progress(Progress { database: db.into(), phase: "merge", done: 0, total: 0 });
         let merged = merge::merge(&live, &verified.file, prefer).await?;
         if !merged.applied {

@@ -2,9 +2,12 @@
 //! numbers a parts.db or assembled_casm.db file mentions. state.db is never
 //! restored, pulled, merged or cleared, so what it knows stays known.
 
-use std::{collections::BTreeSet, path::Path, str::FromStr};
+use std::{
+    collections::{BTreeSet, HashSet},
+    path::Path,
+};
 
-use sqlx::{Connection, SqliteConnection, sqlite::SqliteConnectOptions};
+use sqlx::SqliteConnection;
 
 use super::{ASSEMBLED_DB, Db, PARTS_DB};
 use crate::{
@@ -69,9 +72,7 @@ pub async fn record(state: &Db, more: &Issued) -> Result<Issued> {
 /// `part_sequences` marks.
 pub async fn in_parts(conn: &mut SqliteConnection) -> Result<Issued> {
     let mut set = Issued::new();
-    let ids: Vec<String> = sqlx::query_scalar("SELECT part_number FROM parts WHERE part_number IS NOT NULL")
-        .fetch_all(&mut *conn)
-        .await?;
+    let ids: Vec<String> = sqlx::query_scalar(PART_IDS).fetch_all(&mut *conn).await?;
     for id in &ids {
         set.add_id(id);
     }
@@ -86,66 +87,120 @@ pub async fn in_parts(conn: &mut SqliteConnection) -> Result<Issued> {
                 .fetch_all(&mut *conn)
                 .await?;
         for (t, p, n) in marks {
-            if let (Ok(t), Ok(p)) = (PartType::parse(&t), Polarization::parse(&p))
-                && let Ok(n) = u32::try_from(n)
-            {
-                set.add_run(t, p, n, n);
-            }
+            add_mark(&mut set, &t, &p, n);
         }
     }
     Ok(set)
 }
 
-/// The distinct part ids the assembly log of an assembled_casm.db connection mentions.
-/// Two DISTINCT queries, each answered from its index (`assembly_part`,
-/// `assembly_connected_to`): about 5 times faster than one UNION at 100 000 rows.
-pub async fn assembly_ids(conn: &mut SqliteConnection) -> Result<BTreeSet<String>> {
-    let mut ids = BTreeSet::new();
-    for sql in [
-        "SELECT DISTINCT part_number FROM assembly WHERE part_number IS NOT NULL",
-        "SELECT DISTINCT connected_to FROM assembly WHERE connected_to IS NOT NULL",
-    ] {
-        let some: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *conn).await?;
-        ids.extend(some);
-    }
-    Ok(ids)
-}
+/// The queries of the part ids an assembly log mentions, one per end of an
+/// edge (each a walk of its index where there is one).
+const ASSEMBLY_IDS: [&str; 2] = [
+    "SELECT DISTINCT part_number FROM assembly WHERE part_number IS NOT NULL",
+    "SELECT DISTINCT connected_to FROM assembly WHERE connected_to IS NOT NULL",
+];
+
+/// The part ids of parts.db's `parts` rows.
+const PART_IDS: &str = "SELECT part_number FROM parts WHERE part_number IS NOT NULL";
 
 /// The numbers the assembly log of an assembled_casm.db connection mentions.
 pub async fn in_assembly(conn: &mut SqliteConnection) -> Result<Issued> {
     let mut set = Issued::new();
-    for id in assembly_ids(conn).await? {
-        set.add_id(&id);
+    for sql in ASSEMBLY_IDS {
+        let ids: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *conn).await?;
+        ids.iter().for_each(|id| set.add_id(id));
     }
     Ok(set)
 }
 
-/// The numbers the database file `name` at `path` mentions (opened read-only).
+/// The numbers the database file `name` at `path` mentions: a closed copy or
+/// a live file (read by a read-only connection of its own, in one read
+/// transaction; WAL readers never wait for writers).
+///
+/// Read with rusqlite on a blocking thread, not through the pool: sqlx hands
+/// every row across threads, which made reading the 100 000 ids of a field
+/// database most of a restore's time.
 pub async fn in_file(path: &Path, name: &str) -> Result<Issued> {
-    let opts = SqliteConnectOptions::from_str("sqlite://")
-        .map_err(|e| Error::internal("opening a copy", e))?
-        .filename(path)
-        .read_only(true);
-    let mut conn =
-        SqliteConnection::connect_with(&opts).await.map_err(|e| Error::internal("opening a copy", e))?;
-    let set = match name {
-        PARTS_DB => in_parts(&mut conn).await,
-        ASSEMBLED_DB => in_assembly(&mut conn).await,
-        _ => Ok(Issued::new()),
-    };
-    let _ = conn.close().await;
-    set
+    let (path, name) = (path.to_path_buf(), name.to_owned());
+    blocking(move || {
+        let conn = open_read_only(&path)?;
+        let mut set = Issued::new();
+        let tx = conn.unchecked_transaction()?;
+        match name.as_str() {
+            PARTS_DB => {
+                each_text(&tx, PART_IDS, |id| set.add_id(id))?;
+                let has_sequences: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'part_sequences')",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if has_sequences {
+                    let mut stmt = tx.prepare("SELECT part_type, polarization, highest FROM part_sequences")?;
+                    let mut rows = stmt.query([])?;
+                    while let Some(r) = rows.next()? {
+                        let (t, p, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                        add_mark(&mut set, &t, &p, n);
+                    }
+                }
+            }
+            ASSEMBLED_DB => {
+                for sql in ASSEMBLY_IDS {
+                    each_text(&tx, sql, |id| set.add_id(id))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(set)
+    })
+    .await
 }
 
 /// The numbers the live database `db` mentions.
 pub async fn in_live(db: &Db) -> Result<Issued> {
-    let pool = db.reader().await;
-    let mut conn = pool.acquire().await?;
-    match db.name {
-        PARTS_DB => in_parts(&mut conn).await,
-        ASSEMBLED_DB => in_assembly(&mut conn).await,
-        _ => Ok(Issued::new()),
+    in_file(&db.path, db.name).await
+}
+
+/// Adds a `part_sequences` high-water mark.
+fn add_mark(set: &mut Issued, part_type: &str, pol: &str, highest: i64) {
+    if let (Ok(t), Ok(p)) = (PartType::parse(part_type), Polarization::parse(pol))
+        && let Ok(n) = u32::try_from(highest)
+    {
+        set.add_run(t, p, n, n);
     }
+}
+
+/// Runs `f` on a blocking thread, with rusqlite errors as internal errors.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> rusqlite::Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal("reading part numbers", e))?
+        .map_err(|e| Error::internal("reading part numbers", e))
+}
+
+/// A read-only connection to the database file at `path`.
+fn open_read_only(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Calls `f` with the text of the first column of every row of `sql`
+/// (rows whose value is not text are skipped), without allocating per row.
+fn each_text(conn: &rusqlite::Connection, sql: &str, mut f: impl FnMut(&str)) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        if let rusqlite::types::ValueRef::Text(t) = r.get_ref(0)?
+            && let Ok(id) = std::str::from_utf8(t)
+        {
+            f(id);
+        }
+    }
+    Ok(())
 }
 
 /// The state.db `meta` key noting that the assembly log was read once.
@@ -178,28 +233,31 @@ pub async fn absorb_live(parts: &Db, assembled: &Db, state: &Db) -> Result<Issue
 }
 
 /// The part numbers the assembly log references that parts.db does not hold
-/// (SNAP ports excluded: they need no row), sorted.
+/// (SNAP ports excluded: they need no row), sorted. Read like [`in_file`].
 pub async fn missing_parts(parts: &Db, assembled: &Db) -> Result<Vec<String>> {
-    let referenced = {
-        let pool = assembled.reader().await;
-        let mut conn = pool.acquire().await?;
-        assembly_ids(&mut conn).await?
-    };
-    let held: Vec<String> = sqlx::query_scalar("SELECT part_number FROM parts WHERE part_number IS NOT NULL")
-        .fetch_all(&*parts.reader().await)
-        .await?;
-    let held: BTreeSet<String> = held
-        .iter()
-        .map(|id| PartNumber::parse(id).map(|n| n.to_string()).unwrap_or_else(|_| id.clone()))
-        .collect();
-    let mut missing: BTreeSet<String> = BTreeSet::new();
-    for id in referenced {
-        if let Ok(n) = PartNumber::parse(&id)
-            && n.part_type() != PartType::Snap
-            && !held.contains(&n.to_string())
-        {
-            missing.insert(n.to_string());
+    let (parts, assembled) = (parts.path.clone(), assembled.path.clone());
+    blocking(move || {
+        let mut held = HashSet::new();
+        each_text(&open_read_only(&parts)?, PART_IDS, |id| {
+            held.insert(canonical(id).unwrap_or_else(|| id.to_owned()));
+        })?;
+        let mut missing = BTreeSet::new();
+        let log = open_read_only(&assembled)?;
+        let tx = log.unchecked_transaction()?;
+        for sql in ASSEMBLY_IDS {
+            each_text(&tx, sql, |id| {
+                if let Some(n) = canonical(id).filter(|n| !held.contains(n)) {
+                    missing.insert(n);
+                }
+            })?;
         }
-    }
-    Ok(missing.into_iter().collect())
+        Ok(missing.into_iter().collect())
+    })
+    .await
+}
+
+/// The canonical spelling of a part id that is a part number other than a
+/// SNAP port, or None.
+fn canonical(id: &str) -> Option<String> {
+    PartNumber::parse(id).ok().filter(|n| n.part_type() != PartType::Snap).map(|n| n.to_string())
 }
