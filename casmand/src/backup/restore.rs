@@ -154,14 +154,28 @@ impl BackupService {
                 ))
             },
         )?;
-        // Every number the current files, the restored one and the other
-        // sites mention stays known as issued, whatever the restored file holds.
+        // Every number the replaced file, the restored one and the other
+        // sites mention stays known as issued, whatever the restored file
+        // holds. Beside it, on the other core, the parts the log will
+        // reference that parts.db will not hold (a report).
         phases.mark("prepare");
-        self.learn_issued(&verified.file, db_name).await.map_err(|e| {
+        let (parts_after, log_after) = match db_name {
+            crate::db::PARTS_DB => (verified.file.to_path_buf(), self.dbs.assembled.path.clone()),
+            _ => (self.dbs.parts.path.clone(), verified.file.to_path_buf()),
+        };
+        let (learned, missing_parts) = tokio::join!(
+            self.learn_issued(&verified.file, db_name),
+            issued::missing_parts(&parts_after, &log_after)
+        );
+        learned.map_err(|e| {
             Error::refused(format!(
                 "the issued part numbers could not be recorded ({e}); nothing was changed"
             ))
         })?;
+        let missing_parts = missing_parts.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot compare the assembly log with parts.db");
+            Vec::new()
+        });
         phases.mark("issued");
         // A safety backup in the store unless declined (nothing is uploaded
         // when the current state is already stored); a local copy always:
@@ -189,11 +203,6 @@ impl BackupService {
         phases.mark("swap");
         self.record_restore(&db, &version).await;
         phases.mark("record");
-        let missing_parts =
-            issued::missing_parts(&self.dbs.parts, &self.dbs.assembled).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot compare the assembly log with parts.db");
-                Vec::new()
-            });
         if !missing_parts.is_empty() {
             tracing::warn!(
                 database = db_name,
@@ -202,7 +211,6 @@ impl BackupService {
                 "the assembly log references parts that parts.db no longer holds"
             );
         }
-        phases.mark("missing parts");
         crate::memory::release_free_memory();
         tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), phases = %phases, "restored");
         Ok(Restored { version, safety_backup: safety, local_copy, missing_parts })

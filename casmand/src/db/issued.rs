@@ -232,32 +232,34 @@ pub async fn absorb_live(parts: &Db, assembled: &Db, state: &Db) -> Result<Issue
     Ok(known)
 }
 
-/// The part numbers the assembly log references that parts.db does not hold
-/// (SNAP ports excluded: they need no row), sorted. Read like [`in_file`].
-pub async fn missing_parts(parts: &Db, assembled: &Db) -> Result<Vec<String>> {
-    let (parts, assembled) = (parts.path.clone(), assembled.path.clone());
+/// The part numbers the assembly log of the file at `assembled` references
+/// that the parts.db at `parts` does not hold (SNAP ports excluded: they need
+/// no row), sorted. Each file is read like [`in_file`].
+pub async fn missing_parts(parts: &Path, assembled: &Path) -> Result<Vec<String>> {
+    let (parts, assembled) = (parts.to_path_buf(), assembled.to_path_buf());
     blocking(move || {
         let mut held = HashSet::new();
         each_text(&open_read_only(&parts)?, PART_IDS, |id| {
-            held.insert(canonical(id).unwrap_or_else(|| id.to_owned()));
+            if let Some(n) = PartNumber::parse_stored(id) {
+                held.insert(n);
+            }
         })?;
         let mut missing = BTreeSet::new();
         let log = open_read_only(&assembled)?;
         let tx = log.unchecked_transaction()?;
         for sql in ASSEMBLY_IDS {
             each_text(&tx, sql, |id| {
-                if let Some(n) = canonical(id).filter(|n| !held.contains(n)) {
+                if let Some(n) = PartNumber::parse_stored(id)
+                    && n.part_type() != PartType::Snap
+                    && !held.contains(&n)
+                {
                     missing.insert(n);
                 }
             })?;
         }
-        Ok(missing.into_iter().collect())
+        let mut missing: Vec<String> = missing.into_iter().map(|n| n.to_string()).collect();
+        missing.sort();
+        Ok(missing)
     })
     .await
-}
-
-/// The canonical spelling of a part id that is a part number other than a
-/// SNAP port, or None.
-fn canonical(id: &str) -> Option<String> {
-    PartNumber::parse(id).ok().filter(|n| n.part_type() != PartType::Snap).map(|n| n.to_string())
 }

@@ -40,24 +40,7 @@ impl Issued {
     /// Adds a stored part id if it is a part number (any spelling);
     /// historic formats, SNAP ports and anything else are ignored.
     pub fn add_id(&mut self, id: &str) {
-        // The canonical spelling, without allocating (a start reads every id).
-        let b = id.as_bytes();
-        if b.len() == 10
-            && b[..3].iter().all(u8::is_ascii_uppercase)
-            && b[3..8].iter().all(u8::is_ascii_digit)
-            && b[8] == b'P'
-            && let Some(t) = PartType::from_abbreviation(&id[..3])
-            && let Ok(n) = id[3..8].parse::<u32>()
-        {
-            let pol = match b[9] {
-                b'1' => Polarization::P1,
-                b'2' => Polarization::P2,
-                _ => return,
-            };
-            self.add_run(t, pol, n, n);
-            return;
-        }
-        if let Ok(n) = PartNumber::parse(id) {
+        if let Some(n) = PartNumber::parse_stored(id) {
             self.add(n);
         }
     }

@@ -31,6 +31,31 @@ impl PartNumber {
         Ok(PartNumber { part_type, number, polarization })
     }
 
+    /// Parses an id already in the canonical spelling (`ANT00001P1`: ten
+    /// bytes, upper case, no spaces) without allocating; None for anything
+    /// else, which [`PartNumber::parse`] may still accept. For code that
+    /// reads every id of a database.
+    pub fn parse_canonical(id: &str) -> Option<PartNumber> {
+        let b = id.as_bytes();
+        if b.len() != 10 || !b[3..8].iter().all(u8::is_ascii_digit) || b[8] != b'P' {
+            return None;
+        }
+        let part_type = PartType::from_abbreviation(id.get(..3)?)?;
+        let polarization = match b[9] {
+            b'1' => Polarization::P1,
+            b'2' => Polarization::P2,
+            _ => return None,
+        };
+        let number = id.get(3..8)?.parse().ok().filter(|&n| n >= 1)?;
+        Some(PartNumber { part_type, number, polarization })
+    }
+
+    /// Parses a stored id in any spelling [`PartNumber::parse`] accepts,
+    /// without allocating when it is already canonical.
+    pub fn parse_stored(id: &str) -> Option<PartNumber> {
+        PartNumber::parse_canonical(id).or_else(|| PartNumber::parse(id).ok())
+    }
+
     /// Parses `ANT00001P1` (trimmed, case-insensitive); displays upper-case.
     /// The prefix must be one of `ANT`, `LNA`, `CXS`, `CXL`, `BAC`, `SNP`.
     pub fn parse(input: &str) -> Result<PartNumber> {
@@ -237,6 +262,20 @@ pub fn base_antenna(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_canonical_agrees_with_parse() {
+        for id in ["ANT00001P1", "LNA99999P2", "SNP00042P1", "CXS00100P2", "BAC12345P1"] {
+            assert_eq!(PartNumber::parse_canonical(id), PartNumber::parse(id).ok(), "{id}");
+            assert_eq!(PartNumber::parse_stored(id).map(|n| n.to_string()).as_deref(), Some(id));
+        }
+        for id in
+            ["ant00001p1", " ANT00001P1", "ANT00000P1", "ANT00001P3", "XYZ00001P1", "ANT0001P1", "ANTé0001P1"]
+        {
+            assert_eq!(PartNumber::parse_canonical(id), None, "{id}");
+            assert_eq!(PartNumber::parse_stored(id), PartNumber::parse(id).ok(), "{id}");
+        }
+    }
 
     #[test]
     fn valid_numbers() {

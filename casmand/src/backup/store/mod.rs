@@ -157,7 +157,8 @@ impl Store {
     }
 
     /// Downloads `key` into the file `dest` (created or truncated); returns its size.
-    /// `progress` is called with the bytes received so far.
+    /// `progress` is called with the bytes received so far. The file is not
+    /// synced: it is meant as a temporary download.
     pub async fn get_file(
         &self,
         key: &str,

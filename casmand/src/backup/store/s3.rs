@@ -373,7 +373,10 @@ impl S3Store {
         let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
         let local =
             |e: std::io::Error| StoreError::Other(format!("GET {key}: writing {}: {e}", dest.display()));
-        let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
+        // Buffered: tokio's file hands every write to a blocking thread, and
+        // the body arrives in chunks of a few KiB.
+        let mut file =
+            tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::create(dest).await.map_err(local)?);
         let mut body = out.body;
         let mut total = 0u64;
         while let Some(chunk) = body.next().await {
@@ -389,8 +392,9 @@ impl S3Store {
         {
             return Err(StoreError::Unavailable(format!("GET {key}: body ended after {total} of {n} bytes")));
         }
+        // Not synced: the download is a temporary file, removed at start
+        // after a crash; what is kept (the decompressed database) is synced.
         file.flush().await.map_err(local)?;
-        file.sync_all().await.map_err(local)?;
         Ok(total)
     }
 
