@@ -123,7 +123,7 @@ pub async fn in_assembly(conn: &mut SqliteConnection) -> Result<Issued> {
 pub async fn in_file(path: &Path, name: &str) -> Result<Issued> {
     let (path, name) = (path.to_path_buf(), name.to_owned());
     blocking(move || {
-        let conn = open_read_only(&path)?;
+        let conn = super::read_only::open(&path)?;
         let mut set = Issued::new();
         let tx = conn.unchecked_transaction()?;
         match name.as_str() {
@@ -177,17 +177,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> rusqlite::Result<T> + S
         .map_err(|e| Error::internal("reading part numbers", e))
 }
 
-/// A read-only connection to the database file at `path`.
-fn open_read_only(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
-    use rusqlite::OpenFlags;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
-}
-
 /// Calls `f` with the text of the first column of every row of `sql`
 /// (rows whose value is not text are skipped), without allocating per row.
 fn each_text(conn: &rusqlite::Connection, sql: &str, mut f: impl FnMut(&str)) -> rusqlite::Result<()> {
@@ -239,13 +228,13 @@ pub async fn missing_parts(parts: &Path, assembled: &Path) -> Result<Vec<String>
     let (parts, assembled) = (parts.to_path_buf(), assembled.to_path_buf());
     blocking(move || {
         let mut held = HashSet::new();
-        each_text(&open_read_only(&parts)?, PART_IDS, |id| {
+        each_text(&super::read_only::open(&parts)?, PART_IDS, |id| {
             if let Some(n) = PartNumber::parse_stored(id) {
                 held.insert(n);
             }
         })?;
         let mut missing = BTreeSet::new();
-        let log = open_read_only(&assembled)?;
+        let log = super::read_only::open(&assembled)?;
         let tx = log.unchecked_transaction()?;
         for sql in ASSEMBLY_IDS {
             each_text(&tx, sql, |id| {

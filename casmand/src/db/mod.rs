@@ -20,6 +20,7 @@ mod pool;
 pub mod positions;
 pub mod preflight;
 pub mod quota_ledger;
+pub mod read_only;
 pub mod scans;
 pub mod sync_state;
 pub mod verifications;

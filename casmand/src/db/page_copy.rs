@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use rusqlite::{Connection, OpenFlags, backup::StepResult};
+use rusqlite::{Connection, backup::StepResult};
 
 use super::DbError;
 
@@ -25,11 +25,7 @@ const BUSY_PAUSE: Duration = Duration::from_millis(10);
 /// Copies every page of the database at `source` into a new file at `dest`
 /// in one step: one read transaction on the source.
 pub fn page_copy(source: &Path, dest: &Path) -> rusqlite::Result<()> {
-    let src = Connection::open_with_flags(
-        source,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    src.busy_timeout(Duration::from_secs(5))?;
+    let src = super::read_only::open(source)?;
     let mut dst = Connection::open(dest)?;
     let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
     for _ in 0..BUSY_RETRIES {
@@ -79,9 +75,7 @@ fn normalise_header(path: &Path) -> std::io::Result<()> {
 /// closed copy at `raw` (read-only).
 pub fn check_and_describe(raw: &Path) -> Result<(BTreeMap<String, i64>, i64), DbError> {
     let err = |e: rusqlite::Error| DbError::Open { path: raw.to_path_buf(), reason: e.to_string() };
-    let copy =
-        Connection::open_with_flags(raw, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(err)?;
+    let copy = super::read_only::open(raw).map_err(err)?;
     let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(err)?;
     if check != "ok" {
         return Err(DbError::Integrity { path: raw.to_path_buf(), detail: check });
