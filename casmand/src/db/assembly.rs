@@ -1,5 +1,6 @@
 //! SQL for the `assembly` event log and its kept current state
-//! (`active_connections`, migrations/assembled/0003): reading events and
+//! (`pair_state`, the newest event of every pair, migrations/assembled/0004;
+//! the view `active_connections` joins its active rows to the log): reading events and
 //! current edges, tracing chains hop by hop, rebuilding the kept state from
 //! the log by the canonical rule and checking it for drift.
 
@@ -167,19 +168,19 @@ pub async fn current(db: &Db) -> Result<Vec<Edge>> {
 }
 
 /// Current connections with any of `parts` at either end, oldest first,
-/// looked up in the kept state by index (the cost does not grow with the
-/// parts' history).
+/// looked up in the kept state by its keys, `pair_lo` and `pair_hi` (the
+/// cost does not grow with the parts' history).
 pub async fn current_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<Current>> {
     if parts.is_empty() {
         return Ok(Vec::new());
     }
     let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new(format!("SELECT {KEPT_COLUMNS} FROM active_connections WHERE source IN ("));
+        QueryBuilder::new(format!("SELECT {KEPT_COLUMNS} FROM active_connections WHERE pair_lo IN ("));
     let mut sep = q.separated(", ");
     for p in parts {
         sep.push_bind(p.to_string());
     }
-    q.push(") OR target IN (");
+    q.push(") OR pair_hi IN (");
     let mut sep = q.separated(", ");
     for p in parts {
         sep.push_bind(p.to_string());
@@ -201,7 +202,8 @@ struct KeptOrLater {
 /// trip to the connection's thread, reads the kept connections touching any
 /// of `parts` (oldest first) and whether the log holds an event of one of
 /// them later than `after` (a `scan_time` compared as stored, as the
-/// triggers compare it). Both lookups go by index. On an error the
+/// triggers compare it): the newest event of each of their pairs, which
+/// `pair_state` names. Both lookups go by key. On an error the
 /// transaction may be open: the caller rolls back.
 pub async fn begin_reading_kept(
     conn: &mut SqliteConnection,
@@ -214,11 +216,12 @@ pub async fn begin_reading_kept(
          SELECT 0 AS later, source, source_type, source_polarization, target, target_type, target_polarization,
                 since, event_id
            FROM active_connections
-          WHERE source IN (SELECT value FROM json_each(?1)) OR target IN (SELECT value FROM json_each(?1))
+          WHERE pair_lo IN (SELECT value FROM json_each(?1)) OR pair_hi IN (SELECT value FROM json_each(?1))
          UNION ALL
          SELECT 1, '', NULL, NULL, '', NULL, NULL, NULL, 0
-          WHERE EXISTS (SELECT 1 FROM assembly WHERE part_number IN (SELECT value FROM json_each(?1)) AND scan_time > ?2)
-             OR EXISTS (SELECT 1 FROM assembly WHERE connected_to IN (SELECT value FROM json_each(?1)) AND scan_time > ?2)",
+          WHERE EXISTS (SELECT 1 FROM pair_state k JOIN assembly a ON a.id = k.event_id
+                         WHERE (k.lo IN (SELECT value FROM json_each(?1)) OR k.hi IN (SELECT value FROM json_each(?1)))
+                           AND a.scan_time > ?2)",
     )
     .bind(names)
     .bind(after)
@@ -263,42 +266,50 @@ pub const REBUILT_KEY: &str = "active_connections_rebuilt_at";
 /// the caller's transaction (adoption, restore, pull, merge). Returns the
 /// number of current connections.
 pub async fn rebuild(conn: &mut SqliteConnection) -> Result<usize> {
-    let current = recompute(conn).await?;
-    sqlx::query("DELETE FROM active_connections").execute(&mut *conn).await?;
-    for c in &current {
-        let e = &c.edge;
-        let (lo, hi) = if e.source <= e.target { (&e.source, &e.target) } else { (&e.target, &e.source) };
-        sqlx::query(
-            "INSERT INTO active_connections (pair_lo, pair_hi, source, source_type, source_polarization, target,
-                 target_type, target_polarization, since, event_id)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, scan_time, ? FROM assembly WHERE id = ?",
-        )
-        .bind(lo)
-        .bind(hi)
-        .bind(&e.source)
-        .bind(&e.source_type)
-        .bind(&c.source_polarization)
-        .bind(&e.target)
-        .bind(&e.target_type)
-        .bind(&c.target_polarization)
-        .bind(e.event_id)
-        .bind(e.event_id)
-        .execute(&mut *conn)
-        .await?;
-    }
+    sqlx::query(
+        "DELETE FROM pair_state;
+         INSERT INTO pair_state (lo, hi, event_id, active)
+         SELECT lo, hi, id, active
+           FROM (SELECT min(part_number, connected_to) AS lo, max(part_number, connected_to) AS hi, id,
+                        connection_status IS NOT 'disconnected' AS active,
+                        row_number() OVER (PARTITION BY min(part_number, connected_to), max(part_number, connected_to)
+                                           ORDER BY COALESCE(scan_time, '') DESC, id DESC) AS n
+                   FROM assembly
+                  WHERE part_number IS NOT NULL AND connected_to IS NOT NULL)
+          WHERE n = 1",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let current: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pair_state WHERE active").fetch_one(&mut *conn).await?;
     sqlx::query("INSERT INTO casman_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(REBUILT_KEY)
         .bind(crate::timestamp::now())
         .execute(&mut *conn)
         .await?;
-    Ok(current.len())
+    Ok(current as usize)
 }
 
-/// Rebuilds the kept state of `db` in its own write transaction.
+/// Rebuilds the kept state of `db` in its own write transaction, then
+/// compacts the file if most of it is free pages (the first start after
+/// migration 0004, an adoption: the indexes of 0002/0003 were built and
+/// dropped) and moves the WAL into the file (a rebuild rewrites every row of
+/// the kept state: the WAL would otherwise stay that size on disk).
 pub async fn rebuild_db(db: &Db) -> Result<usize> {
-    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await?;
+    let writer = db.writer().await;
+    let mut conn = writer.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let n = rebuild(&mut tx).await?;
     tx.commit().await?;
+    let (free, pages): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_count FROM pragma_page_count)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if free > 256 && free * 4 > pages {
+        sqlx::query("VACUUM").execute(&mut *conn).await?;
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await?;
     Ok(n)
 }
 
