@@ -290,27 +290,34 @@ pub async fn rebuild(conn: &mut SqliteConnection) -> Result<usize> {
     Ok(current as usize)
 }
 
-/// Rebuilds the kept state of `db` in its own write transaction, then
-/// compacts the file if most of it is free pages (the first start after
-/// migration 0004, an adoption: the indexes of 0002/0003 were built and
-/// dropped) and moves the WAL into the file (a rebuild rewrites every row of
-/// the kept state: the WAL would otherwise stay that size on disk).
+/// Rebuilds the kept state of `db` in its own write transaction.
 pub async fn rebuild_db(db: &Db) -> Result<usize> {
-    let writer = db.writer().await;
-    let mut conn = writer.acquire().await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = db.writer().await.begin_with("BEGIN IMMEDIATE").await?;
     let n = rebuild(&mut tx).await?;
     tx.commit().await?;
+    Ok(n)
+}
+
+/// After opening (and migrating, adopting, rebuilding): compacts the file if
+/// most of it is free pages (the first start after migration 0004, an
+/// adoption: the indexes of 0002 and the table of 0003 were built and
+/// dropped) and moves the WAL into the file, truncating it (an adoption or a
+/// rebuild rewrites every row: the WAL would otherwise stay that size on
+/// disk). Returns whether it compacted.
+pub async fn settle_file(db: &Db) -> Result<bool> {
+    let writer = db.writer().await;
+    let mut conn = writer.acquire().await?;
     let (free, pages): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_count FROM pragma_page_count)",
     )
     .fetch_one(&mut *conn)
     .await?;
-    if free > 256 && free * 4 > pages {
+    let compact = free > 256 && free * 4 > pages;
+    if compact {
         sqlx::query("VACUUM").execute(&mut *conn).await?;
     }
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await?;
-    Ok(n)
+    Ok(compact)
 }
 
 /// Whether the kept state has ever been built from the log (false on a file
@@ -511,5 +518,113 @@ mod tests {
         assert_eq!(rows[0].part_number.as_deref(), Some("ANT00001P1"));
         assert_eq!(rows[0].connected_scan_time.as_deref(), Some("2025-01-01T00:00:09Z"));
         assert_eq!(last_scan_time(&dbs.assembled).await.unwrap().as_deref(), Some("2025-01-05T00:00:00Z"));
+    }
+
+    /// An install at migration 0003 (the wide `active_connections` table and
+    /// the three log indexes, its kept state already built) converts to
+    /// 0004: the pair state names the newest event of every pair by the
+    /// canonical rule (also disconnected pairs, a NULL scan_time first, an
+    /// older event merged in after a newer one), the views keep their
+    /// columns, the space of the old tables goes back to the file system
+    /// and the WAL is empty.
+    #[tokio::test]
+    async fn an_install_at_0003_converts_to_the_compact_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("migrations");
+        std::fs::create_dir(&old).unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/assembled");
+        for f in ["0001_schema.sql", "0002_indexes.sql", "0003_active_connections.sql"] {
+            std::fs::copy(src.join(f), old.join(f)).unwrap();
+        }
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let file = data.join(crate::db::ASSEMBLED_DB);
+        {
+            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&file).create_if_missing(true);
+            let mut conn = SqliteConnection::connect_with(&opts).await.unwrap();
+            sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&mut conn).await.unwrap();
+            sqlx::raw_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+                 INSERT INTO assembly (part_number, scan_time, connected_to, connection_status)
+                 SELECT printf('ANT%05dP1', i), '2025-01-01T00:00:00Z', printf('LNA%05dP1', i), 'connected' FROM n;
+                 INSERT INTO assembly (part_number, scan_time, connected_to, connection_status) VALUES
+                   ('LNA00001P1', '2025-02-01T00:00:00Z', 'ANT00001P1', 'disconnected'),
+                   ('ANT00002P1', '2024-01-01T00:00:00Z', 'LNA00002P1', 'disconnected'),
+                   ('X1', NULL, 'Y1', 'connected'),
+                   ('Y1', NULL, 'X1', 'disconnected'),
+                   ('X2', NULL, 'Y2', 'disconnected'),
+                   ('X2', '', 'Y2', 'connected'),
+                   ('X3', NULL, NULL, 'connected');
+                 INSERT INTO casman_meta (key, value) VALUES ('active_connections_rebuilt_at', 'then');",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM active_connections")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(kept, 20000 - 1 + 1);
+            conn.close().await.unwrap();
+        }
+        let before = std::fs::metadata(&file).unwrap().len();
+        let dbs = Databases::open(&data, &jiff::tz::TimeZone::UTC).await.unwrap();
+        let db = &dbs.assembled;
+        let drift = check(db).await.unwrap();
+        assert!(drift.is_clean(), "{drift:?}");
+        assert_eq!(drift.kept, 20000 - 1 + 1);
+        let mut conn = db.reader().await.acquire().await.unwrap();
+        let pairs: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT lo, hi, event_id, active FROM pair_state WHERE lo NOT LIKE 'ANT%' OR lo < 'ANT00003'",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("ANT00001P1".into(), "LNA00001P1".into(), 20001, 0),
+                ("ANT00002P1".into(), "LNA00002P1".into(), 2, 1),
+                ("X1".into(), "Y1".into(), 20004, 0),
+                ("X2".into(), "Y2".into(), 20006, 1),
+            ]
+        );
+        let cols: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('current_connections')")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(cols.join(" "), COLUMNS.replace(',', ""));
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["assembly_connected_to", "assembly_part", "pair_state_hi"]);
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *conn).await.unwrap();
+        assert!(free < 64, "{free} free pages");
+        drop(conn);
+        let after = std::fs::metadata(&file).unwrap().len();
+        assert!(after * 3 < before * 2, "{before} -> {after} bytes");
+        let wal = std::fs::metadata(data.join(format!("{}-wal", crate::db::ASSEMBLED_DB))).map(|m| m.len());
+        assert_eq!(wal.unwrap_or(0), 0);
+        // The triggers keep it from here: a newer event, an older one merged in.
+        for (a, b, t, status) in [
+            ("ANT00001P1", "LNA00001P1", "2025-03-01T00:00:00Z", "connected"),
+            ("LNA00002P1", "ANT00002P1", "2023-01-01T00:00:00Z", "disconnected"),
+        ] {
+            sqlx::query("INSERT INTO assembly (part_number, scan_time, connected_to, connection_status) VALUES (?, ?, ?, ?)")
+                .bind(a)
+                .bind(t)
+                .bind(b)
+                .bind(status)
+                .execute(&*db.writer().await)
+                .await
+                .unwrap();
+        }
+        let drift = check(db).await.unwrap();
+        assert!(drift.is_clean(), "{drift:?}");
+        assert_eq!(drift.kept, 20000 + 1);
     }
 }

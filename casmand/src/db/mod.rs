@@ -247,5 +247,12 @@ async fn open_path(
     if name == ASSEMBLED_DB && (rebuild || adopted || !assembly::was_rebuilt(&db).await.unwrap_or(false)) {
         rebuild_kept_state(&db).await?;
     }
+    if name == ASSEMBLED_DB {
+        match assembly::settle_file(&db).await {
+            Ok(true) => tracing::info!(database = db.name, "free pages returned to the file system (VACUUM)"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(database = db.name, error = %e, "compacting the file and its WAL"),
+        }
+    }
     Ok((db, adopted))
 }
