@@ -267,7 +267,8 @@ pub const REBUILT_KEY: &str = "active_connections_rebuilt_at";
 /// number of current connections.
 pub async fn rebuild(conn: &mut SqliteConnection) -> Result<usize> {
     sqlx::query(
-        "DELETE FROM pair_state;
+        "DROP INDEX IF EXISTS pair_state_hi;
+         DELETE FROM pair_state;
          INSERT INTO pair_state (lo, hi, event_id, active)
          SELECT lo, hi, id, active
            FROM (SELECT min(part_number, connected_to) AS lo, max(part_number, connected_to) AS hi, id,
@@ -276,7 +277,8 @@ pub async fn rebuild(conn: &mut SqliteConnection) -> Result<usize> {
                                            ORDER BY COALESCE(scan_time, '') DESC, id DESC) AS n
                    FROM assembly
                   WHERE part_number IS NOT NULL AND connected_to IS NOT NULL)
-          WHERE n = 1",
+          WHERE n = 1;
+         CREATE INDEX pair_state_hi ON pair_state(hi);",
     )
     .execute(&mut *conn)
     .await?;
@@ -301,10 +303,12 @@ pub async fn rebuild_db(db: &Db) -> Result<usize> {
 /// After opening (and migrating, adopting, rebuilding): compacts the file if
 /// most of it is free pages (the first start after migration 0004, an
 /// adoption: the indexes of 0002 and the table of 0003 were built and
-/// dropped) and moves the WAL into the file, truncating it (an adoption or a
-/// rebuild rewrites every row: the WAL would otherwise stay that size on
-/// disk). Returns whether it compacted.
-pub async fn settle_file(db: &Db) -> Result<bool> {
+/// dropped), or always after an adoption (`adopted`: once per site; the
+/// rows written in key order fill B-tree pages to ~88%, VACUUM to ~100%:
+/// 21.5 MB -> 20.0 MB on the fixture), and moves the WAL into the file,
+/// truncating it (an adoption or a rebuild rewrites every row: the WAL would
+/// otherwise stay that size on disk). Returns whether it compacted.
+pub async fn settle_file(db: &Db, adopted: bool) -> Result<bool> {
     let writer = db.writer().await;
     let mut conn = writer.acquire().await?;
     let (free, pages): (i64, i64) = sqlx::query_as(
@@ -312,7 +316,7 @@ pub async fn settle_file(db: &Db) -> Result<bool> {
     )
     .fetch_one(&mut *conn)
     .await?;
-    let compact = free > 256 && free * 4 > pages;
+    let compact = adopted || (free > 256 && free * 4 > pages);
     if compact {
         sqlx::query("VACUUM").execute(&mut *conn).await?;
     }

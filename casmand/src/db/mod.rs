@@ -248,8 +248,8 @@ async fn open_path(
         rebuild_kept_state(&db).await?;
     }
     if name == ASSEMBLED_DB {
-        match assembly::settle_file(&db).await {
-            Ok(true) => tracing::info!(database = db.name, "free pages returned to the file system (VACUUM)"),
+        match assembly::settle_file(&db, adopted).await {
+            Ok(true) => tracing::info!(database = db.name, "file compacted (VACUUM)"),
             Ok(false) => {}
             Err(e) => tracing::warn!(database = db.name, error = %e, "compacting the file and its WAL"),
         }
