@@ -293,15 +293,15 @@ fn drift_is_reported_and_repaired_and_other_programs_keep_the_state() {
     // Break the kept state behind casmand's back.
     sqlite(
         &asm(&d),
-        "DELETE FROM active_connections WHERE source = 'ANT00001P1';
-         INSERT INTO active_connections (pair_lo, pair_hi, source, target, since, event_id)
-         VALUES ('ANT00003P1', 'LNA00003P1', 'ANT00003P1', 'LNA00003P1', 't', 999);",
+        "DELETE FROM pair_state WHERE lo = 'ANT00001P1';
+         UPDATE pair_state SET active = 1, event_id = (SELECT MIN(id) FROM assembly WHERE part_number = 'LNA00001P1')
+          WHERE lo = 'CXS00001P1' AND hi = 'LNA00001P1';",
     );
     let out = d.ctl(&["--json", "database", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["missing"][0]["source"], "ANT00001P1", "{v}");
-    assert_eq!(v["extra"][0]["source"], "ANT00003P1", "{v}");
+    assert_eq!(v["extra"][0]["source"], "LNA00001P1", "{v}");
     let text = d.ctl_err(&["database", "check"], 1);
     assert!(text.contains("--repair"), "{text}");
     let v = d.ctl_json(&["database", "check", "--repair"]);

@@ -218,7 +218,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 std::fs::copy(&snapshot, &incoming).unwrap();
                 if *stale {
                     let mut c = raw_conn(&incoming).await;
-                    sqlx::query("DELETE FROM active_connections").execute(&mut c).await.unwrap();
+                    sqlx::query("DELETE FROM pair_state").execute(&mut c).await.unwrap();
                     c.close().await.unwrap();
                 }
                 // What a restore and a pull do: prepare the copy, swap it in.

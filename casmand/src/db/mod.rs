@@ -248,5 +248,12 @@ async fn open_path(
     if name == ASSEMBLED_DB && (rebuild || adopted || !assembly::was_rebuilt(&db).await.unwrap_or(false)) {
         rebuild_kept_state(&db).await?;
     }
+    if name == ASSEMBLED_DB {
+        match assembly::settle_file(&db, adopted).await {
+            Ok(true) => tracing::info!(database = db.name, "file compacted (VACUUM)"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(database = db.name, error = %e, "compacting the file and its WAL"),
+        }
+    }
     Ok((db, adopted))
 }

@@ -1,7 +1,7 @@
 //! Recording scans: connect, disconnect and remove events appended to the
 //! `assembly` log. Every rule is checked inside the write transaction (on the
 //! single writer), against the kept current state of the parts involved
-//! (`active_connections`, looked up by index), so two scanners racing for the
+//! (`pair_state` by key, with the log rows it names), so two scanners racing for the
 //! same part cannot both win. The daemon batches concurrent requests into one
 //! transaction ([`super::batch`]); each request runs [`apply`] in arrival
 //! order inside it.
