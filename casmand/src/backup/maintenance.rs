@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(
             r.summary(),
             "4 checked, 1 moved to the configured class, 1 missing, 0 size mismatches, 1 verified ok, \
-             1 failed verification, 0 deleted by retention, 0 errors, in 0.0s"
+             1 failed verification, 0 deleted by retention, 0 orphans kept, 0 orphans deleted, 0 errors, in 0.0s"
         );
     }
 }
