@@ -6,8 +6,12 @@
 //!   takes the place of the oldest one that has not finished its handshake
 //!   (a connection that never sends the HTTP/2 preface, or a request, is
 //!   what a flood is made of, and a real client always gets in); when every
-//!   open connection has finished its handshake, the new one is closed at
-//!   once. This is logged once per burst, not per connection;
+//!   open connection has finished its handshake, it takes the place of the
+//!   one that has sent nothing for the longest, if that is longer than
+//!   `handshake_timeout` (a client that stalled after its handshake: never
+//!   reads, never sends, not even the answer to the server's pings);
+//!   otherwise the new one is closed at once. This is logged once per
+//!   burst, not per connection;
 //! * a connection must send its first [`HANDSHAKE_BYTES`] bytes (the HTTP/2
 //!   preface; any HTTP/1 request line with its `Host` header, or a TLS
 //!   ClientHello, is longer) within `handshake_timeout`;
@@ -21,7 +25,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -52,6 +56,8 @@ struct Shared {
     max: usize,
     handshake: Duration,
     idle: Duration,
+    /// What `Evict::last_received` counts from.
+    epoch: Instant,
     state: Mutex<State>,
 }
 
@@ -61,6 +67,8 @@ struct State {
     open: usize,
     /// Connections still in their handshake, oldest first.
     pending: VecDeque<Arc<Evict>>,
+    /// Connections past their handshake.
+    established: Vec<Arc<Evict>>,
     /// Connections closed or refused for the cap in the current burst.
     burst: u64,
 }
@@ -70,6 +78,16 @@ struct State {
 struct Evict {
     closed: AtomicBool,
     waker: AtomicWaker,
+    /// When the peer last sent something, in milliseconds since the
+    /// limiter's epoch.
+    last_received: AtomicU64,
+}
+
+impl Evict {
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
 }
 
 impl Limiter {
@@ -81,6 +99,7 @@ impl Limiter {
                 max: config.max_connections.max(1),
                 handshake: config.handshake_timeout,
                 idle: config.idle_timeout,
+                epoch: Instant::now(),
                 state: Mutex::default(),
             }),
         }
@@ -92,7 +111,8 @@ impl Limiter {
     }
 
     /// Admits `io` as a new connection, or `None` when it must be closed
-    /// (the cap is reached and every open connection finished its handshake).
+    /// (the cap is reached, every open connection finished its handshake and
+    /// each sent something within `handshake_timeout`).
     pub fn admit<S>(&self, io: S) -> Option<Limited<S>> {
         let shared = &self.shared;
         let mut state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -107,14 +127,12 @@ impl Limiter {
                 );
             }
             state.burst += 1;
-            match state.pending.pop_front() {
-                Some(oldest) => {
-                    oldest.closed.store(true, Ordering::SeqCst);
-                    oldest.waker.wake();
-                    state.open -= 1;
-                }
-                None => return None,
-            }
+            let replaced = match state.pending.pop_front() {
+                Some(oldest) => oldest,
+                None => shared.take_stalled(&mut state)?,
+            };
+            replaced.close();
+            state.open -= 1;
         }
         state.open += 1;
         let evict = Arc::new(Evict::default());
@@ -141,6 +159,29 @@ impl Shared {
         if let Some(i) = state.pending.iter().position(|e| Arc::ptr_eq(e, evict)) {
             state.pending.remove(i);
         }
+    }
+
+    fn remove_established(state: &mut State, evict: &Arc<Evict>) {
+        if let Some(i) = state.established.iter().position(|e| Arc::ptr_eq(e, evict)) {
+            state.established.swap_remove(i);
+        }
+    }
+
+    fn millis_now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The established connection that has sent nothing for the longest,
+    /// taken out of the state, if that is longer than the handshake timeout.
+    fn take_stalled(&self, state: &mut State) -> Option<Arc<Evict>> {
+        let (i, last) = state
+            .established
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, e.last_received.load(Ordering::Relaxed)))
+            .min_by_key(|(_, last)| *last)?;
+        let silent = Duration::from_millis(self.millis_now().saturating_sub(last));
+        (silent > self.handshake).then(|| state.established.swap_remove(i))
     }
 }
 
@@ -185,8 +226,13 @@ impl<S> Limited<S> {
             if !self.handshaken() {
                 return;
             }
-            Shared::remove_pending(&mut self.shared.lock(), &self.evict);
+            let mut state = self.shared.lock();
+            Shared::remove_pending(&mut state, &self.evict);
+            if !self.evict.closed.load(Ordering::SeqCst) {
+                state.established.push(self.evict.clone());
+            }
         }
+        self.evict.last_received.store(self.shared.millis_now(), Ordering::Relaxed);
         self.last_progress = Instant::now();
     }
 
@@ -219,6 +265,7 @@ impl<S> Drop for Limited<S> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         Shared::remove_pending(&mut state, &self.evict);
+        Shared::remove_established(&mut state, &self.evict);
         if !self.evict.closed.load(Ordering::SeqCst) {
             state.open = state.open.saturating_sub(1);
         }
@@ -338,6 +385,39 @@ mod tests {
         drop(b);
         let (f, _f) = tokio::io::duplex(64);
         assert!(limits.admit(f).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_cap_a_client_stalled_after_its_handshake_gives_its_place_to_a_new_one() {
+        let limits = limiter(2);
+        let (a, mut a_peer) = tokio::io::duplex(64);
+        let (b, mut b_peer) = tokio::io::duplex(64);
+        let mut a = limits.admit(a).unwrap();
+        let mut b = limits.admit(b).unwrap();
+        let mut buf = [0; HANDSHAKE_BYTES];
+        for (conn, peer) in [(&mut a, &mut a_peer), (&mut b, &mut b_peer)] {
+            peer.write_all(&[0; HANDSHAKE_BYTES]).await.unwrap();
+            conn.read_exact(&mut buf).await.unwrap();
+        }
+        // Both past their handshake and recently heard from: no place.
+        let (c, _c) = tokio::io::duplex(64);
+        assert!(limits.admit(c).is_none());
+        // a stalls; b keeps sending. Past the handshake timeout of silence,
+        // a gives its place; b, heard from 6 s ago, keeps its own.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        b_peer.write_all(&[1]).await.unwrap();
+        b.read_exact(&mut [0; 1]).await.unwrap();
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let (c, _c) = tokio::io::duplex(64);
+        let _c = limits.admit(c).unwrap();
+        let err = a.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
+        drop(a);
+        // c is in its handshake: the next one takes its place, not b's.
+        let (d, _d) = tokio::io::duplex(64);
+        assert!(limits.admit(d).is_some());
+        b_peer.write_all(&[2]).await.unwrap();
+        b.read_exact(&mut [0; 1]).await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]

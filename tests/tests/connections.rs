@@ -238,3 +238,35 @@ fn the_web_listener_survives_a_flood_of_silent_connections() {
     drop(flood);
     drop(d);
 }
+
+#[test]
+fn at_the_cap_a_client_stalled_after_its_handshake_gives_its_place_to_a_real_one() {
+    let d = Daemon::start_with(
+        DaemonOpts::default()
+            .config("[server]\nmax_connections = 8\nhandshake_timeout = \"1s\"\nidle_timeout = \"1h\"\n"),
+    );
+    // Eight clients finish the HTTP/2 handshake, then never read nor send
+    // (not even the answer to the server's pings).
+    let stalled: Vec<UnixStream> = (0..8)
+        .map(|_| {
+            let mut s = UnixStream::connect(&d.socket).unwrap();
+            s.write_all(PREFACE).unwrap();
+            s.write_all(&frame(4, 0, 0, &[])).unwrap();
+            // The daemon's SETTINGS: it has accepted (and counted) this one.
+            s.set_read_timeout(Some(DEADLINE)).unwrap();
+            s.read_exact(&mut [0; 9]).unwrap();
+            s
+        })
+        .collect();
+    // A new connection is refused while each was heard from within
+    // server.handshake_timeout (the unit tests time that window); past it,
+    // the longest silent one gives way.
+    wait_for("a status call to get a place", DEADLINE, || {
+        d.ctl(&["--timeout", "10s", "status"]).status.success().then_some(())
+    });
+    let open = stalled.iter().filter(|s| !closed(s)).count();
+    assert_eq!(open, 7, "exactly one stalled client was replaced");
+    // The call that got in has left: its place is free again.
+    status_answers(&d);
+    assert_eq!(stalled.iter().filter(|s| !closed(s)).count(), 7);
+}

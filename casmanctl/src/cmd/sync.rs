@@ -535,6 +535,12 @@ async fn maintain(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     for k in &r.deleted {
         crate::output::say!("deleted by retention: {k}");
     }
+    for k in &r.orphans {
+        crate::output::say!("orphan (no version references it; kept until sync.orphan_grace): {k}");
+    }
+    for k in &r.orphans_deleted {
+        crate::output::say!("deleted orphan (no version referenced it): {k}");
+    }
     for e in &r.errors {
         crate::output::say!("error: {e}");
     }

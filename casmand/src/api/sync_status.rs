@@ -134,6 +134,8 @@ pub fn report_message(r: &maintenance::MaintenanceReport) -> MaintenanceReport {
             })
             .collect(),
         deleted: r.deleted.clone(),
+        orphans: r.orphans.clone(),
+        orphans_deleted: r.orphans_deleted.clone(),
         errors: r.errors.clone(),
         duration_ms: r.duration_ms,
         summary: r.summary(),

@@ -71,6 +71,10 @@ pub struct MaintenanceReport {
     pub verified: Vec<Checked>,
     /// Versions deleted by retention.
     pub deleted: Vec<String>,
+    /// Objects no version references, younger than `sync.orphan_grace`: kept.
+    pub orphans: Vec<String>,
+    /// Objects no version references, older than it: deleted.
+    pub orphans_deleted: Vec<String>,
     /// Steps that failed (the run went on).
     pub errors: Vec<String>,
     /// How long it took, in milliseconds.
@@ -100,7 +104,8 @@ impl MaintenanceReport {
     pub fn summary(&self) -> String {
         format!(
             "{} checked, {} moved to the configured class, {} missing, {} size mismatches, \
-             {} verified ok, {} failed verification, {} deleted by retention, {} errors, in {:.1}s",
+             {} verified ok, {} failed verification, {} deleted by retention, {} orphans kept, \
+             {} orphans deleted, {} errors, in {:.1}s",
             self.checked,
             self.moved.len(),
             self.missing.len(),
@@ -108,6 +113,8 @@ impl MaintenanceReport {
             self.verified_ok(),
             self.verified_failed(),
             self.deleted.len(),
+            self.orphans.len(),
+            self.orphans_deleted.len(),
             self.errors.len(),
             self.duration_ms as f64 / 1000.0
         )
@@ -184,6 +191,7 @@ impl BackupService {
                     Ok(keys) => report.deleted.extend(keys),
                     Err(e) => report.errors.push(format!("{db}: retention: {e}")),
                 }
+                self.orphans(db, settings.orphan_grace, &mut report).await;
             }
             let (m, _) = self.manifest(db).await?;
             // The store lost this site's last backup (an emptied bucket, a
@@ -366,7 +374,7 @@ mod tests {
         assert_eq!(
             r.summary(),
             "4 checked, 1 moved to the configured class, 1 missing, 0 size mismatches, 1 verified ok, \
-             1 failed verification, 0 deleted by retention, 0 errors, in 0.0s"
+             1 failed verification, 0 deleted by retention, 0 orphans kept, 0 orphans deleted, 0 errors, in 0.0s"
         );
     }
 }

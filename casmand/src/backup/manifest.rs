@@ -236,6 +236,15 @@ impl Manifest {
         self.versions.iter().find(|v| v.key == key)
     }
 
+    /// Every object key the versions depend on: each version's object (a
+    /// restore record's is an older version's). An object of the database's
+    /// prefix outside this set (and not the manifest) is an orphan
+    /// (`backup::orphans`): whatever a version needs to be read back must be
+    /// named here.
+    pub fn referenced_keys(&self) -> std::collections::BTreeSet<&str> {
+        self.versions.iter().map(|v| v.key.as_str()).collect()
+    }
+
     /// A version whose stored content has this SHA-256 (a version or a
     /// restore record of it).
     pub fn find_content(&self, sha: &str) -> Option<&Version> {

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod legacy;
 pub mod maintenance;
 pub mod manifest;
+pub mod orphans;
 pub mod quota;
 pub mod restore;
 pub mod retention;

@@ -144,6 +144,9 @@ impl BackupService {
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         }
+        if let Some(b) = &base {
+            altered_entry(&manifest, db, &b.key, &b.sha256)?;
+        }
         // Both sides changed: keep the local state first.
         let stored = match manifest.find_content(&local.sha256) {
             Some(v) => v.clone(),
@@ -229,6 +232,23 @@ impl BackupService {
         .await?;
         Ok(MergeOutcome { merged, version: Some(version), remote: head })
     }
+}
+
+/// Refuses when the manifest lists this site's base under its key with
+/// another SHA-256 than the site recorded when it stored or took it: the
+/// entry was altered (or damaged), which would otherwise look like this site
+/// diverging from itself.
+fn altered_entry(m: &Manifest, db: &str, key: &str, sha256: &str) -> Result<()> {
+    let mut listed = m.versions.iter().filter(|v| v.key == key).peekable();
+    let Some(first) = listed.peek().map(|v| v.sha256.clone()) else { return Ok(()) };
+    if listed.any(|v| v.sha256 == sha256) {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "{db}: the manifest lists {key} with SHA-256 {first}, but this site recorded that version as {sha256}: \
+         the manifest entry was altered or damaged, so {db} was not synced (nothing was changed); \
+         check the stored versions with `casmanctl sync verify --all`"
+    )))
 }
 
 fn divergence(m: &Manifest, local: Version, remote: Version, base: Option<String>) -> Divergence {

@@ -227,6 +227,11 @@ pub struct SyncConfig {
     /// At most this many MiB of stored versions are downloaded for checking
     /// per day of `maintenance_interval` (a run checks what its days allow).
     pub verify_daily_mib: u64,
+    /// Maintenance deletes objects no manifest version references once they
+    /// are older than this (younger ones may be uploads in progress at
+    /// another site, and are only reported).
+    #[serde(with = "crate::config::duration")]
+    pub orphan_grace: Duration,
 }
 
 /// Object store location and credentials.
@@ -354,6 +359,7 @@ impl Default for SyncConfig {
             storage_class: "STANDARD".into(),
             verify_period: Duration::from_secs(30 * 24 * 3600),
             verify_daily_mib: 64,
+            orphan_grace: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -88,6 +88,7 @@ async fn open_pools(path: &Path) -> Result<Pools, DbError> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(60))
+        .after_release(|conn, _| Box::pin(async move { writer_still_usable(conn).await }))
         .connect_with(options(path).map_err(err)?.create_if_missing(true))
         .await
         .map_err(err)?;
@@ -100,6 +101,28 @@ async fn open_pools(path: &Path) -> Result<Pools, DbError> {
         .await
         .map_err(err)?;
     Ok(Pools { writer, reader })
+}
+
+/// Whether the writer connection can go back to the pool. A COMMIT that
+/// failed (SQLITE_FULL: "database or disk is full") leaves sqlx counting an
+/// open transaction after SQLite rolled it back, so the rollback queued when
+/// the transaction was dropped fails too and every later `BEGIN` would be
+/// refused ("attempted to call begin_with at non-zero transaction depth").
+/// Such a connection is closed (closing rolls back whatever is still open)
+/// and the pool opens a fresh one for the next write.
+async fn writer_still_usable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A transaction dropped on an error path queued its rollback on the
+    // connection's thread: a ping runs after it, so the count is settled.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("the writer connection was left inside a failed transaction: replacing it");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// After a crash during a file replacement, the safety copies left half way

@@ -188,6 +188,8 @@ pub struct Settings {
     pub maintenance_interval: Duration,
     /// Download budget of the verification, MiB per day.
     pub verify_daily_mib: u64,
+    /// Age past which maintenance deletes an orphaned object.
+    pub orphan_grace: Duration,
 }
 
 impl Settings {
@@ -200,6 +202,7 @@ impl Settings {
             verify_period: cfg.sync.verify_period,
             maintenance_interval: cfg.sync.maintenance_interval,
             verify_daily_mib: cfg.sync.verify_daily_mib,
+            orphan_grace: cfg.sync.orphan_grace,
         }
     }
 

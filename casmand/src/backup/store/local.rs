@@ -185,7 +185,21 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, ObjectInfo)>) -> std::io
 }
 
 /// Writes `src` to `dest` atomically under `cond`; returns the entity tag.
+/// A failure of the file system names the object's path (the OS error stays
+/// last, where `Error::internal` reads it).
 fn write_object(
+    dest: &Path,
+    key: &str,
+    src: &mut dyn Read,
+    cond: Option<&Precondition>,
+) -> Result<String, StoreError> {
+    write_object_at(dest, key, src, cond).map_err(|e| match e {
+        StoreError::Other(m) => StoreError::Other(format!("writing {}: {m}", dest.display())),
+        e => e,
+    })
+}
+
+fn write_object_at(
     dest: &Path,
     key: &str,
     src: &mut dyn Read,
