@@ -227,6 +227,13 @@ pub struct SyncConfig {
     /// At most this many MiB of stored versions are downloaded for checking
     /// per day of `maintenance_interval` (a run checks what its days allow).
     pub verify_daily_mib: u64,
+    /// A version is stored as a delta (the pages changed since this site's
+    /// last stored version) unless its chain from the last full snapshot
+    /// would get longer than this; 0 stores every version in full.
+    pub delta_chain_max: u32,
+    /// ...or the chain's deltas would add up to more than this share of
+    /// its full snapshot's stored size (0 to 1).
+    pub delta_max_share: f64,
 }
 
 /// Object store location and credentials.
@@ -354,6 +361,8 @@ impl Default for SyncConfig {
             storage_class: "STANDARD".into(),
             verify_period: Duration::from_secs(30 * 24 * 3600),
             verify_daily_mib: 64,
+            delta_chain_max: 50,
+            delta_max_share: 0.5,
         }
     }
 }
@@ -585,6 +594,9 @@ impl Config {
         }
         if self.sync.keep_versions == 0 {
             return bad("sync.keep_versions", &0, "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.sync.delta_max_share) {
+            return bad("sync.delta_max_share", &self.sync.delta_max_share, "must be between 0 and 1");
         }
         if self.sync.backup_on_scan_count == 0 {
             return bad("sync.backup_on_scan_count", &0, "must be at least 1");
