@@ -20,7 +20,7 @@ fn opts() -> DaemonOpts {
 }
 
 fn backup_parts(d: &Daemon) -> Value {
-    let out = d.ctl_json(&["sync", "backup", "--db", "parts.db"]);
+    let out = d.ctl_json(&["sync", "backup", "--parts"]);
     out["backups"].as_array().unwrap().iter().find(|b| b["database"] == "parts.db").unwrap().clone()
 }
 
@@ -40,13 +40,13 @@ fn rows(path: &std::path::Path) -> String {
 /// A full snapshot then deltas (`.delta.zst`, a chain), each a fraction of
 /// the full size; each one restores to the content it was taken from.
 fn full_then_deltas(d: &Daemon) -> Vec<(String, String)> {
-    d.ctl_ok(&["parts", "add", "ANTENNA", "200", "1"]);
-    d.ctl_ok(&["parts", "add", "LNA", "200", "1"]);
+    d.ctl_ok(&["parts", "add", "ANTENNA", "3000", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "3000", "1"]);
     let full = backup_parts(d);
     let key = full["key"].as_str().unwrap().to_owned();
     assert!(key.ends_with("_lab_1_parts.db.zst"), "{full}");
     let mut taken = vec![(key, rows(&d.data_dir.join("parts.db")))];
-    for (i, kind) in ["COAXLONG", "SNAP"].iter().enumerate() {
+    for (i, kind) in ["COAXLONG", "CXS"].iter().enumerate() {
         d.ctl_ok(&["parts", "add", kind, "1", "1"]);
         let v = backup_parts(d);
         let key = v["key"].as_str().unwrap().to_owned();
@@ -131,6 +131,7 @@ fn deltas_work_on_s3_and_a_restarted_daemon_starts_with_a_full_snapshot() {
     let dest = d.dir.path().join("copy.db");
     d.ctl_ok(&["sync", "restore", &taken[2].0, "--dest", dest.to_str().unwrap()]);
     assert_eq!(rows(&dest), taken[2].1);
+    d.kill();
     d.restart();
     d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
     let v = backup_parts(&d);
@@ -154,4 +155,60 @@ fn python_with_zstandard() -> Option<PathBuf> {
     let ok =
         Command::new(&python).args(["-c", "import zstandard"]).output().is_ok_and(|o| o.status.success());
     ok.then_some(python)
+}
+
+/// With `sync.replicate_within`, a scan is in the store within the window
+/// (plus slack for the backup itself), without any count or time trigger.
+#[test]
+fn with_a_replication_window_a_scan_reaches_the_store_within_it() {
+    let window = std::time::Duration::from_secs(2);
+    let d = Daemon::start_with(
+        opts().env("CASMAN_SYNC_BACKEND", "local").env("CASMAN_SYNC__REPLICATE_WITHIN", "2s"),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "3", "1"]);
+    d.ctl_ok(&["sync", "backup"]);
+    let manifest = d.data_dir.join("backups/backups/assembled_casm.db/MANIFEST.json");
+    let count = || -> usize {
+        std::fs::read(&manifest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|m| m["versions"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    for (ant, lna) in [("ANT00001P1", "LNA00001P1"), ("ANT00002P1", "LNA00002P1")] {
+        let before = count();
+        let acknowledged = std::time::Instant::now();
+        d.ctl_ok(&["scan", "connect", ant, lna]);
+        let slack = std::time::Duration::from_secs(3);
+        casman_tests::wait_for("the scan's version in the store", window + slack, || {
+            (count() > before).then_some(())
+        });
+        let took = acknowledged.elapsed();
+        eprintln!("scan durable after {took:?} (window {window:?})");
+    }
+}
+
+/// Retention at capacity keeps every object a kept delta is built on, and
+/// every kept version still restores.
+#[test]
+fn retention_keeps_the_chain_of_every_kept_delta() {
+    let d =
+        Daemon::start_with(opts().env("CASMAN_SYNC_BACKEND", "local").env("CASMAN_SYNC__KEEP_VERSIONS", "2"));
+    d.ctl_ok(&["parts", "add", "ANTENNA", "3000", "1"]);
+    let full = backup_parts(&d)["key"].as_str().unwrap().to_owned();
+    for _ in 0..4 {
+        d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+        backup_parts(&d);
+    }
+    let m = manifest(&d);
+    let listed: Vec<&str> =
+        m["versions"].as_array().unwrap().iter().map(|v| v["key"].as_str().unwrap()).collect();
+    assert!(listed.contains(&full.as_str()), "the chain's full snapshot stays: {listed:?}");
+    let objects = d.data_dir.join("backups/backups/parts.db");
+    for key in &listed {
+        assert!(objects.join(key.rsplit('/').next().unwrap()).exists(), "{key} listed but deleted");
+    }
+    let ok = d.ctl_json(&["sync", "verify", "--all"]);
+    assert!(ok["results"].as_array().unwrap().iter().all(|r| r["ok"] == true), "{ok}");
 }

@@ -234,6 +234,11 @@ pub struct SyncConfig {
     /// ...or the chain's deltas would add up to more than this share of
     /// its full snapshot's stored size (0 to 1).
     pub delta_max_share: f64,
+    /// Continuous protection: a write is in the store at most this long
+    /// after it was acknowledged (writes within it share one version);
+    /// zero = off.
+    #[serde(with = "crate::config::duration")]
+    pub replicate_within: Duration,
 }
 
 /// Object store location and credentials.
@@ -363,6 +368,7 @@ impl Default for SyncConfig {
             verify_daily_mib: 64,
             delta_chain_max: 50,
             delta_max_share: 0.5,
+            replicate_within: Duration::ZERO,
         }
     }
 }
