@@ -443,7 +443,7 @@ impl BackupService {
             return Err(e);
         }
         self.quota().count_backup();
-        self.remember_pages(db, snap, &version, upload.delta.map(|(b, d, n)| (b, d, n)));
+        self.remember_pages(db, snap, &version, upload.delta);
         tracing::info!(
             database = db,
             key = %key,
