@@ -139,7 +139,13 @@ fn main() {
         let (mut put, mut get) = (Vec::new(), Vec::new());
         for i in 0..7 {
             let t = Instant::now();
-            c.put_object().bucket(BUCKET).key(format!("floor/{i}")).body(delta.clone().into()).send().await.unwrap();
+            c.put_object()
+                .bucket(BUCKET)
+                .key(format!("floor/{i}"))
+                .body(delta.clone().into())
+                .send()
+                .await
+                .unwrap();
             put.push(t.elapsed());
             let t = Instant::now();
             let o = c.get_object().bucket(BUCKET).key(&full_key).send().await.unwrap();
