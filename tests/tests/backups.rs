@@ -331,7 +331,10 @@ fn python_layout_versions_are_listed_and_restored_and_garbage_is_refused() {
 
 #[test]
 fn restoring_the_oldest_kept_version_works_with_retention_at_capacity() {
-    let d = Daemon::start_with(Backend::Local.opts().env("CASMAN_SYNC__KEEP_VERSIONS", "3"));
+    // Full versions only: a kept delta keeps its chain (tests/tests/deltas.rs).
+    let d = Daemon::start_with(
+        Backend::Local.opts().env("CASMAN_SYNC__KEEP_VERSIONS", "3").env("CASMAN_SYNC__DELTA_CHAIN_MAX", "0"),
+    );
     let mut keys = Vec::new();
     for _ in 0..4 {
         d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);

@@ -39,6 +39,12 @@ pub fn version_key(db: &str, stamp: &str, site: &str, seq: u64) -> String {
     format!("{ROOT}/{db}/{stamp}_{site}_{seq}_{db}.zst")
 }
 
+/// Key of a new delta version (pages changed since its delta base; see
+/// [`crate::backup::delta`]): the version key with `.delta.zst`.
+pub fn delta_key(db: &str, stamp: &str, site: &str, seq: u64) -> String {
+    format!("{ROOT}/{db}/{stamp}_{site}_{seq}_{db}.delta.zst")
+}
+
 /// UTC `yyyymmdd_HHMMSS` of `ts`.
 pub fn stamp(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y%m%d_%H%M%S").to_string()
@@ -96,6 +102,11 @@ mod tests {
             version_key("parts.db", "20260101_120000", "lab", 3),
             "backups/parts.db/20260101_120000_lab_3_parts.db.zst"
         );
+        assert_eq!(
+            delta_key("parts.db", "20260101_120000", "lab", 4),
+            "backups/parts.db/20260101_120000_lab_4_parts.db.delta.zst"
+        );
+        assert_eq!(database_of(&delta_key("parts.db", "20260101_120000", "lab", 4)).ok(), Some("parts.db"));
         assert_eq!(database_of("backups/parts.db/20241208_143022_parts.db").ok(), Some("parts.db"));
         assert_eq!(
             database_of("backups/assembled_casm.db/20261201_212528_lab_3_assembled_casm.db.zst").ok(),

@@ -80,6 +80,9 @@ pub async fn import(store: &Store, db: &str) -> Result<Manifest> {
             casman_version: String::new(),
             schema_version: 0,
             branch: false,
+            kind: Default::default(),
+            delta_base: None,
+            chain_depth: 0,
         });
     }
     if !m.versions.is_empty() {

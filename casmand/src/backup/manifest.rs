@@ -47,6 +47,27 @@ impl Reason {
     }
 }
 
+/// How a version's object holds its content.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The whole file (every manifest written before deltas existed).
+    #[default]
+    Full,
+    /// The pages changed since the object `delta_base` (see `backup::delta`).
+    Delta,
+}
+
+impl Kind {
+    fn is_full(&self) -> bool {
+        *self == Kind::Full
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// One stored version of a database.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Version {
@@ -93,6 +114,16 @@ pub struct Version {
     /// that diverged from another site's work.
     #[serde(default)]
     pub branch: bool,
+    /// Full snapshot or delta; absent (older manifests) means full.
+    #[serde(default, skip_serializing_if = "Kind::is_full")]
+    pub kind: Kind,
+    /// For a delta: the key of the object it applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_base: Option<String>,
+    /// For a delta: how many deltas lie between it and its full snapshot,
+    /// itself included (1 for the first delta after a full snapshot).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chain_depth: u32,
 }
 
 impl Version {
@@ -251,6 +282,29 @@ impl Manifest {
         self.versions.iter().find(|v| v.content_sha() == sha)
     }
 
+    /// The objects to read to rebuild `v`'s content, its full snapshot
+    /// first and `v`'s own object last (only `v` for a full version).
+    /// Fails, naming the missing key, when a delta base is not listed.
+    pub fn chain<'a>(&'a self, v: &'a Version) -> Result<Vec<&'a Version>, String> {
+        let mut chain = vec![v];
+        let mut at = v;
+        while at.kind == Kind::Delta {
+            let Some(base) = at.delta_base.as_deref() else {
+                return Err(format!("delta {} names no base", at.key));
+            };
+            let Some(next) = self.find(base) else {
+                return Err(format!("delta {} applies to {base}, which the manifest does not list", at.key));
+            };
+            if chain.len() > self.versions.len() {
+                return Err(format!("delta chain of {} loops", v.key));
+            }
+            chain.push(next);
+            at = next;
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
     /// The content SHA-256 of the version with identity `id` (`id` itself
     /// when no version has it: a base recorded before the manifest knew it).
     pub fn content_of<'a>(&'a self, id: &'a str) -> &'a str {
@@ -321,6 +375,9 @@ pub(crate) mod tests {
             casman_version: "0".into(),
             schema_version: 1,
             branch: false,
+            kind: Kind::Full,
+            delta_base: None,
+            chain_depth: 0,
         }
     }
 
@@ -369,6 +426,39 @@ pub(crate) mod tests {
         let mut m = Manifest::new("parts.db");
         m.versions.push(a.clone());
         m.to_bytes()
+    }
+
+    #[test]
+    fn a_delta_chain_leads_back_to_its_full_snapshot_and_old_manifests_read_as_full() {
+        let mut m = Manifest::new("parts.db");
+        m.versions.push(v("full", "2026-01-01T00:00:00Z", "lab", 1, Reason::Manual));
+        for (i, base) in [(2, "full"), (3, "d2")] {
+            let mut d = v(&format!("d{i}"), &format!("2026-01-0{i}T00:00:00Z"), "lab", i, Reason::Scheduled);
+            (d.kind, d.delta_base, d.chain_depth) = (Kind::Delta, Some(base.into()), i as u32 - 1);
+            m.versions.push(d);
+        }
+        let keys = |v: &Version| -> Vec<String> {
+            m.chain(v).unwrap_or_default().iter().map(|c| c.key.clone()).collect()
+        };
+        assert_eq!(keys(&m.versions[2]), ["full", "d2", "d3"]);
+        assert_eq!(keys(&m.versions[0]), ["full"]);
+        // A restore record of a delta rebuilds through the same chain.
+        let r = m.versions[2].restored(Some("sha-d3"), "lab", 4, "2026-01-05T00:00:00Z");
+        assert_eq!(keys(&r), ["full", "d2", "d3"]);
+        let mut orphan = m.versions[2].clone();
+        orphan.delta_base = Some("gone".into());
+        assert!(m.chain(&orphan).is_err_and(|e| e.contains("gone")));
+        let round = Manifest::parse(&m.to_bytes()).unwrap_or_default();
+        assert_eq!(round, m);
+        // Full versions serialise as before: no new fields.
+        let text = String::from_utf8_lossy(&a_manifest(&m.versions[0])).into_owned();
+        assert!(
+            !text.contains("kind") && !text.contains("delta_base") && !text.contains("chain_depth"),
+            "{text}"
+        );
+        let old = br#"{"format":1,"database":"parts.db","versions":[{"key":"k","created_at":"t","site":"s",
+            "seq":1,"sha256":"x","raw_bytes":1,"stored_bytes":1,"codec":"zstd","reason":"manual"}]}"#;
+        assert_eq!(Manifest::parse(old).map(|m| m.versions[0].kind), Ok(Kind::Full));
     }
 
     #[test]

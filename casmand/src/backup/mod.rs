@@ -4,6 +4,8 @@
 
 pub mod accounting;
 pub mod codec;
+pub mod content;
+pub mod delta;
 pub mod layout;
 pub mod legacy;
 pub mod maintenance;

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    codec, layout,
+    layout,
     manifest::{Reason, Version},
-    service::{BackupService, Progress, ProgressFn, store_err},
+    service::{BackupService, Progress, ProgressFn},
 };
 use crate::{
     db::{issued, preflight, sync_state},
@@ -60,43 +60,9 @@ impl BackupService {
         let refuse = |check: &str| {
             Error::refused(format!("backup {} failed {check}; nothing was changed", version.key))
         };
-        std::fs::create_dir_all(&self.tmp_dir)
-            .map_err(|e| Error::internal("creating the temporary directory", e))?;
-        let tmp = |what: &str| -> Result<tempfile::TempPath> {
-            Ok(tempfile::Builder::new()
-                .prefix(&format!("{db}.{what}."))
-                .tempfile_in(&self.tmp_dir)
-                .map_err(|e| Error::internal("creating a temporary file", e))?
-                .into_temp_path())
-        };
-        let stored = tmp("download")?;
-        let total = version.stored_bytes;
-        let name = db.to_owned();
-        let report =
-            move |done: u64| progress(Progress { database: name.clone(), phase: "download", done, total });
-        self.store.get_file(&version.key, &stored, &report).await.map_err(store_err)?;
-        // Decompressed and hashed in one pass.
-        progress(Progress { database: db.into(), phase: "verify", done: 0, total: version.raw_bytes });
-        let (raw, sha) = if version.codec == "zstd" {
-            let raw = tmp("restore")?;
-            let (src, dst) = (stored.to_path_buf(), raw.to_path_buf());
-            let sha = tokio::task::spawn_blocking(move || codec::decompress_hashed(&src, &dst))
-                .await
-                .map_err(|e| Error::internal("decompressing", e))?
-                .map_err(|e| {
-                    tracing::warn!(key = %version.key, error = %e, "stored object does not decompress");
-                    refuse("decompression (the stored object is not a valid zstd stream)")
-                })?
-                .0;
-            (raw, sha)
-        } else {
-            let path = stored.to_path_buf();
-            let (sha, _) = tokio::task::spawn_blocking(move || codec::sha256_file(&path))
-                .await
-                .map_err(|e| Error::internal("hashing", e))?
-                .map_err(|e| Error::internal("hashing", e))?;
-            (stored, sha)
-        };
+        // Downloaded (every object of a delta chain), rebuilt and hashed.
+        let content = self.fetch_content(db, version, progress).await?;
+        let (raw, sha) = (content.file, content.sha256);
         let expected = version.content_sha();
         let checksum_checked = expected != "unknown";
         if checksum_checked && sha != expected {

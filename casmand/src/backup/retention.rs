@@ -31,8 +31,15 @@ pub fn doomed<'m>(
         .filter(|v| !protected.contains(&v.sha256))
         .collect();
     // An object a kept version points at (a restore record shares its
-    // object with the restored version) stays, with every entry naming it.
-    let kept: Vec<&str> = m.versions.iter().filter(|v| !doomed.contains(v)).map(|v| v.key.as_str()).collect();
+    // object with the restored version; a delta needs every object of its
+    // chain) stays, with every entry naming it.
+    let mut kept: Vec<&str> = Vec::new();
+    for v in m.versions.iter().filter(|v| !doomed.contains(v)) {
+        kept.push(&v.key);
+        if let Ok(chain) = m.chain(v) {
+            kept.extend(chain.iter().map(|c| c.key.as_str()));
+        }
+    }
     doomed.into_iter().filter(|v| !kept.contains(&v.key.as_str())).collect()
 }
 
@@ -93,6 +100,9 @@ mod tests {
             casman_version: String::new(),
             schema_version: 1,
             branch: false,
+            kind: Default::default(),
+            delta_base: None,
+            chain_depth: 0,
         }
     }
 
@@ -114,5 +124,21 @@ mod tests {
         let record = m.versions[1].restored(Some("sha-new"), "lab", 2, "2026-01-10T11:30:00Z");
         m.versions.push(record);
         assert_eq!(keys(doomed(&m, 2, &["sha-old-base".into()], now)), ["old-safety"]);
+    }
+
+    #[test]
+    fn the_chain_of_a_kept_delta_is_kept() {
+        let now: jiff::Timestamp = "2026-01-10T12:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let mut m = Manifest::new("parts.db");
+        m.versions.push(v("older", "2026-01-01T00:00:00Z", Reason::Manual));
+        m.versions.push(v("full", "2026-01-02T00:00:00Z", Reason::Manual));
+        for (i, base) in [(3, "full"), (4, "d3"), (5, "d4")] {
+            let mut d = v(&format!("d{i}"), &format!("2026-01-0{i}T00:00:00Z"), Reason::Scheduled);
+            (d.kind, d.delta_base) = (crate::backup::manifest::Kind::Delta, Some(base.into()));
+            m.versions.push(d);
+        }
+        let keys = |d: Vec<&Version>| d.iter().map(|v| v.key.clone()).collect::<Vec<_>>();
+        // Keeping only the newest delta keeps everything it is built on.
+        assert_eq!(keys(doomed(&m, 1, &[], now)), ["older"]);
     }
 }

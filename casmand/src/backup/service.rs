@@ -8,7 +8,7 @@ use tokio::sync::Mutex;
 
 use super::{
     layout,
-    manifest::{Manifest, Reason, Version},
+    manifest::{Kind, Manifest, Reason, Version},
     retention,
     snapshot::{self, Snapshot},
     store::{Precondition, Store, StoreError},
@@ -65,6 +65,37 @@ pub struct BackupService {
     /// file's change token taken just before it: while the token is the
     /// same, the content is known without reading the file.
     identities: Arc<std::sync::Mutex<HashMap<&'static str, (ChangeToken, String)>>>,
+    /// Per database, the page hashes of the last version this process
+    /// stored (what the next delta is computed against). Kept in memory
+    /// only: after a restart the next version is a full snapshot.
+    pages: Arc<std::sync::Mutex<HashMap<String, PageRecord>>>,
+    /// Longest delta chain (`sync.delta_chain_max`; 0: no deltas).
+    delta_chain_max: u32,
+    /// Largest share of the full snapshot a chain's deltas may add up to.
+    delta_max_share: f64,
+}
+
+/// The page hashes of a stored object and where its chain stands.
+#[derive(Debug, Clone)]
+struct PageRecord {
+    key: String,
+    content_sha: String,
+    page_size: u32,
+    hashes: Vec<super::delta::PageHash>,
+    /// Deltas since the full snapshot (0: `key` is the full snapshot).
+    depth: u32,
+    /// Stored bytes of those deltas.
+    delta_bytes: u64,
+    /// Stored bytes of the full snapshot.
+    full_bytes: u64,
+}
+
+/// An object ready to upload for a snapshot: the full file or a delta.
+struct Upload<'a> {
+    path: &'a std::path::Path,
+    stored_bytes: u64,
+    /// `Some((base, depth, delta bytes of the chain))` for a delta.
+    delta: Option<(&'a PageRecord, u32, u64)>,
 }
 
 /// A manifest as last read and its entity tag.
@@ -103,7 +134,17 @@ impl BackupService {
             locks: Arc::new(locks),
             manifests: Arc::default(),
             identities: Arc::default(),
+            pages: Arc::default(),
+            delta_chain_max: 0,
+            delta_max_share: 0.0,
         }
+    }
+
+    /// Stores versions as deltas in chains of at most `chain_max` deltas
+    /// adding up to at most `max_share` of their full snapshot.
+    pub fn with_deltas(mut self, chain_max: u32, max_share: f64) -> Self {
+        (self.delta_chain_max, self.delta_max_share) = (chain_max, max_share);
+        self
     }
 
     /// The quota ledger of the store's requests.
@@ -308,14 +349,25 @@ impl BackupService {
         progress: ProgressFn<'_>,
     ) -> Result<Version> {
         let started = std::time::Instant::now();
-        let (zst, stored_bytes) = (&snap.packed, snap.stored_bytes);
         let base = sync_state::base(&self.dbs.state, db).await?;
+        let delta_file = self.tmp_path(db, "delta")?;
+        let record = self.delta_base(db, snap, manifest, base.as_ref().map(|b| b.key.as_str()));
+        let upload = match &record {
+            Some(record) => self.delta_upload(snap, record, &delta_file).await?,
+            None => None,
+        };
+        let upload =
+            upload.unwrap_or(Upload { path: &snap.packed, stored_bytes: snap.stored_bytes, delta: None });
+        let (zst, stored_bytes) = (upload.path, upload.stored_bytes);
         let parent = base.map(|b| b.sha256);
         let now = jiff::Timestamp::now();
         let mut seq = manifest.next_seq(&self.site);
         progress(Progress { database: db.into(), phase: "upload", done: 0, total: stored_bytes });
         let key = loop {
-            let key = layout::version_key(db, &layout::stamp(now), &self.site, seq);
+            let key = match upload.delta {
+                Some(_) => layout::delta_key(db, &layout::stamp(now), &self.site, seq),
+                None => layout::version_key(db, &layout::stamp(now), &self.site, seq),
+            };
             match self.store.put_file(&key, zst, Some(Precondition::Absent)).await {
                 Ok(_) => break key,
                 // Another backup of this site took the key (same second, same
@@ -346,6 +398,12 @@ impl BackupService {
             casman_version: env!("CARGO_PKG_VERSION").into(),
             schema_version: snap.schema_version,
             branch: false,
+            kind: match upload.delta {
+                Some(_) => Kind::Delta,
+                None => Kind::Full,
+            },
+            delta_base: upload.delta.map(|(b, _, _)| b.key.clone()),
+            chain_depth: upload.delta.map_or(0, |(_, depth, _)| depth),
         };
         let ledger = self.quota().site_ledger().await;
         // parts.db's manifest carries the numbers this site knows as issued.
@@ -385,16 +443,116 @@ impl BackupService {
             return Err(e);
         }
         self.quota().count_backup();
+        self.remember_pages(db, snap, &version, upload.delta);
         tracing::info!(
             database = db,
             key = %key,
             raw_bytes = snap.raw_bytes,
             stored_bytes,
+            kind = if upload.delta.is_some() { "delta" } else { "full" },
+            chain_depth = version.chain_depth,
             reason = reason.as_str(),
             branch = version.branch,
             duration_ms = started.elapsed().as_millis() as u64,
             "backup stored"
         );
         Ok(version)
+    }
+
+    pub(super) fn tmp_path(&self, db: &str, what: &str) -> Result<tempfile::TempPath> {
+        std::fs::create_dir_all(&self.tmp_dir)
+            .map_err(|e| Error::internal("creating the temporary directory", e))?;
+        Ok(tempfile::Builder::new()
+            .prefix(&format!("{db}.{what}."))
+            .tempfile_in(&self.tmp_dir)
+            .map_err(|e| Error::internal("creating a temporary file", e))?
+            .into_temp_path())
+    }
+
+    /// The page record a delta of `snap` can be computed against: the last
+    /// object this process stored for `db`, still listed with that content,
+    /// still this site's base, same page size, chain not at its limit.
+    fn delta_base(
+        &self,
+        db: &str,
+        snap: &Snapshot,
+        m: &Manifest,
+        base_key: Option<&str>,
+    ) -> Option<PageRecord> {
+        let (page_size, _) = snap.pages.as_ref()?;
+        let known = self.pages.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned()?;
+        let listed = m.find(&known.key).is_some_and(|v| v.content_sha() == known.content_sha);
+        (listed
+            && base_key == Some(known.key.as_str())
+            && known.page_size == *page_size
+            && known.depth < self.delta_chain_max)
+            .then_some(known)
+    }
+
+    /// Writes the delta from `record` to `snap` into `out`; `None` when the
+    /// chain's deltas would exceed their share of the full snapshot (or the
+    /// delta is no smaller than the full snapshot): store it in full.
+    async fn delta_upload<'a>(
+        &self,
+        snap: &Snapshot,
+        record: &'a PageRecord,
+        out: &'a tempfile::TempPath,
+    ) -> Result<Option<Upload<'a>>> {
+        let Some((page_size, hashes)) = snap.pages.as_ref() else { return Ok(None) };
+        let pages = super::delta::changed_pages(&record.hashes, hashes);
+        let header = super::delta::Header {
+            page_size: *page_size,
+            page_count: hashes.len() as u64,
+            base_sha256: record.content_sha.clone(),
+            result_sha256: snap.sha256.clone(),
+            base_key: record.key.clone(),
+        };
+        let (raw, dst) = (snap.raw.to_path_buf(), out.to_path_buf());
+        let stored = tokio::task::spawn_blocking(move || super::delta::write(&raw, &pages, &header, &dst))
+            .await
+            .map_err(|e| Error::internal("writing a delta", e))?
+            .map_err(|e| Error::internal("writing a delta", e))?;
+        let chain_bytes = record.delta_bytes + stored;
+        if chain_bytes as f64 > self.delta_max_share * record.full_bytes as f64 || stored >= snap.stored_bytes
+        {
+            tracing::debug!(key = %record.key, chain_bytes, "delta chain at its share of the full snapshot");
+            return Ok(None);
+        }
+        Ok(Some(Upload {
+            path: out,
+            stored_bytes: stored,
+            delta: Some((record, record.depth + 1, chain_bytes)),
+        }))
+    }
+
+    /// Remembers the page hashes of `version`, just stored from `snap`.
+    fn remember_pages(
+        &self,
+        db: &str,
+        snap: &Snapshot,
+        version: &Version,
+        delta: Option<(&PageRecord, u32, u64)>,
+    ) {
+        let mut known = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((page_size, hashes)) = snap.pages.clone() else {
+            known.remove(db);
+            return;
+        };
+        let (depth, delta_bytes, full_bytes) = match delta {
+            Some((base, depth, bytes)) => (depth, bytes, base.full_bytes),
+            None => (0, 0, version.stored_bytes),
+        };
+        known.insert(
+            db.to_owned(),
+            PageRecord {
+                key: version.key.clone(),
+                content_sha: version.content_sha().to_owned(),
+                page_size,
+                hashes,
+                depth,
+                delta_bytes,
+                full_bytes,
+            },
+        );
     }
 }

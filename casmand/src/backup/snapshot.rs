@@ -13,24 +13,29 @@
 use std::{
     collections::BTreeMap,
     fs::File,
-    io::{BufWriter, Write},
+    io::{BufWriter, Read, Write},
     path::Path,
 };
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::codec;
+use super::{codec, delta};
 use crate::{
     db::{Db, page_copy},
     error::{Error, Result},
 };
 
-/// A snapshot: its compressed form, ready to upload, and its identity (the
-/// raw copy is deleted once hashed and compressed).
+/// A snapshot: its compressed form, ready to upload, its raw copy (from
+/// which a delta takes its pages) and its identity.
 #[derive(Debug)]
 pub struct Snapshot {
     /// The zstd-compressed file, ready to upload (deleted when dropped).
     pub packed: tempfile::TempPath,
+    /// The raw page copy (deleted when dropped).
+    pub raw: tempfile::TempPath,
+    /// Page size and the SHA-256 of every page (`None` when the file is
+    /// not a whole number of pages: it is then always stored in full).
+    pub pages: Option<(u32, Vec<delta::PageHash>)>,
     /// SHA-256 of the raw file.
     pub sha256: String,
     /// Size of the raw file.
@@ -58,9 +63,10 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
     let taken = tokio::task::spawn_blocking(move || take_blocking(&source, &raw, &zst))
         .await
         .map_err(|e| Error::internal("taking a snapshot", e))??;
-    drop(file);
     Ok(Snapshot {
         packed,
+        raw: file,
+        pages: taken.pages,
         sha256: taken.sha256,
         raw_bytes: taken.raw_bytes,
         stored_bytes: taken.stored_bytes,
@@ -71,6 +77,7 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
 
 struct Taken {
     sha256: String,
+    pages: Option<(u32, Vec<delta::PageHash>)>,
     raw_bytes: u64,
     stored_bytes: u64,
     record_counts: BTreeMap<String, i64>,
@@ -88,19 +95,34 @@ fn take_blocking(source: &Path, raw: &Path, zst: &Path) -> Result<Taken> {
     let (record_counts, schema_version) = checked
         .map_err(|_| Error::internal("checking the snapshot", "the check thread panicked"))?
         .map_err(|e| Error::internal("checking the snapshot", e))?;
-    let (sha256, raw_bytes, stored_bytes) =
+    let (sha256, raw_bytes, stored_bytes, pages) =
         packed.map_err(|e| Error::internal("compressing the snapshot", e))?;
-    Ok(Taken { sha256, raw_bytes, stored_bytes, record_counts, schema_version })
+    Ok(Taken { sha256, pages, raw_bytes, stored_bytes, record_counts, schema_version })
 }
 
-/// Reads `raw` once: its SHA-256 and size, and its zstd compression written
-/// to `zst` (not synced: it is a temporary file for the upload).
-fn hash_and_compress(raw: &Path, zst: &Path) -> std::io::Result<(String, u64, u64)> {
+/// What [`hash_and_compress`] learns: SHA-256, raw size, compressed size, page hashes.
+type Packed = (String, u64, u64, Option<(u32, Vec<delta::PageHash>)>);
+
+/// Reads `raw` once: its SHA-256, size and page hashes, and its zstd
+/// compression written to `zst` (not synced: it is a temporary file for the upload).
+fn hash_and_compress(raw: &Path, zst: &Path) -> std::io::Result<Packed> {
+    let mut header = [0u8; 100];
+    let page_size = match File::open(raw)?.read_exact(&mut header) {
+        Ok(()) => delta::page_size_of(&header),
+        Err(_) => None,
+    };
+    let mut pages = page_size.map(delta::PageHasher::new);
     let out = File::create(zst)?;
     let mut encoder = zstd::stream::Encoder::new(BufWriter::new(&out), codec::LEVEL)?;
-    let (sha, total) = codec::hash_through(File::open(raw)?, |b| encoder.write_all(b))?;
+    let (sha, total) = codec::hash_through(File::open(raw)?, |b| {
+        if let Some(p) = pages.as_mut() {
+            p.update(b);
+        }
+        encoder.write_all(b)
+    })?;
     encoder.finish()?.flush()?;
-    Ok((sha, total, out.metadata()?.len()))
+    let pages = page_size.zip(pages.and_then(delta::PageHasher::finish));
+    Ok((sha, total, out.metadata()?.len(), pages))
 }
 
 /// Row counts of the main tables and the schema version of an SQLite file

@@ -232,6 +232,18 @@ pub struct SyncConfig {
     /// another site, and are only reported).
     #[serde(with = "crate::config::duration")]
     pub orphan_grace: Duration,
+    /// A version is stored as a delta (the pages changed since this site's
+    /// last stored version) unless its chain from the last full snapshot
+    /// would get longer than this; 0 stores every version in full.
+    pub delta_chain_max: u32,
+    /// ...or the chain's deltas would add up to more than this share of
+    /// its full snapshot's stored size (0 to 1).
+    pub delta_max_share: f64,
+    /// Continuous protection: a write is in the store at most this long
+    /// after it was acknowledged (writes within it share one version);
+    /// zero = off.
+    #[serde(with = "crate::config::duration")]
+    pub replicate_within: Duration,
 }
 
 /// Object store location and credentials.
@@ -360,6 +372,9 @@ impl Default for SyncConfig {
             verify_period: Duration::from_secs(30 * 24 * 3600),
             verify_daily_mib: 64,
             orphan_grace: Duration::from_secs(7 * 24 * 3600),
+            delta_chain_max: 50,
+            delta_max_share: 0.5,
+            replicate_within: Duration::ZERO,
         }
     }
 }
@@ -591,6 +606,9 @@ impl Config {
         }
         if self.sync.keep_versions == 0 {
             return bad("sync.keep_versions", &0, "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.sync.delta_max_share) {
+            return bad("sync.delta_max_share", &self.sync.delta_max_share, "must be between 0 and 1");
         }
         if self.sync.backup_on_scan_count == 0 {
             return bad("sync.backup_on_scan_count", &0, "must be at least 1");

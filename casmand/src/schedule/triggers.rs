@@ -13,6 +13,8 @@ pub enum Due {
     Count(i64),
     /// Unsaved writes and `backup_on_hours` since the last backup.
     Time,
+    /// The oldest unsaved write is `replicate_within` old.
+    Window,
     /// A failed backup's retry time has come.
     Retry(String),
 }
@@ -21,7 +23,7 @@ impl Due {
     /// The reason recorded with the version.
     pub fn reason(&self) -> Reason {
         match self {
-            Due::Count(_) | Due::Time => Reason::Scheduled,
+            Due::Count(_) | Due::Time | Due::Window => Reason::Scheduled,
             Due::Retry(r) if r == Reason::PartsGenerated.as_str() => Reason::PartsGenerated,
             Due::Retry(r) if r == Reason::Manual.as_str() => Reason::Manual,
             Due::Retry(_) => Reason::Scheduled,
@@ -64,7 +66,20 @@ pub async fn due(ctx: &Context, db: &str) -> Result<Option<Due>> {
     if a.writes_since_backup >= i64::from(sync.backup_on_scan_count) {
         return Ok(Some(Due::Count(a.writes_since_backup)));
     }
+    if window_due_at(&a, sync.replicate_within).is_some_and(|t| until(t).is_zero()) {
+        return Ok(Some(Due::Window));
+    }
     Ok(time_due_at(&a, sync.backup_on_hours).filter(|t| until(*t).is_zero()).map(|_| Due::Time))
+}
+
+/// With continuous protection on (`window` > 0): when the oldest unsaved
+/// write of `a` must be in the store.
+fn window_due_at(a: &sync_state::Activity, window: Duration) -> Option<jiff::Timestamp> {
+    if window.is_zero() {
+        return None;
+    }
+    let since = a.first_unsaved_write_at.as_deref().and_then(parse)?;
+    since.checked_add(jiff::SignedDuration::try_from(window).ok()?).ok()
 }
 
 /// When the time trigger of `a` fires: `hours` after the last backup (or
@@ -85,6 +100,7 @@ pub async fn next_due(ctx: &Context) -> Result<Option<tokio::time::Instant>> {
         let a = sync_state::activity(state, db).await?;
         if a.writes_since_backup > 0 {
             times.extend(time_due_at(&a, ctx.config().sync.backup_on_hours));
+            times.extend(window_due_at(&a, ctx.config().sync.replicate_within));
         }
     }
     Ok(times.into_iter().min().map(|t| tokio::time::Instant::now() + until(t)))
@@ -119,6 +135,20 @@ mod tests {
         let never = sync_state::Activity { last_backup_at: None, ..a };
         let at = time_due_at(&never, Duration::from_secs(3600)).map(|t| t.to_string());
         assert_eq!(at.as_deref(), Some("2026-01-02T01:00:00Z"));
+    }
+
+    #[test]
+    fn the_window_counts_from_the_oldest_unsaved_write_and_is_off_at_zero() {
+        let a = sync_state::Activity {
+            writes_since_backup: 3,
+            first_unsaved_write_at: Some("2026-01-02T00:00:00Z".into()),
+            last_backup_at: Some("2026-01-01T00:00:00Z".into()),
+            last_backup_key: None,
+        };
+        let at = window_due_at(&a, Duration::from_secs(10)).map(|t| t.to_string());
+        assert_eq!(at.as_deref(), Some("2026-01-02T00:00:10Z"));
+        assert_eq!(window_due_at(&a, Duration::ZERO), None);
+        assert_eq!(Due::Window.reason(), Reason::Scheduled);
     }
 
     #[test]
