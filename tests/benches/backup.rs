@@ -17,19 +17,13 @@
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/store.rs"]
+mod store;
 
 use std::time::{Duration, Instant};
 
 use casman_tests::{Daemon, MotoServer, sqlite};
-
-const BUCKET: &str = "casman-bench";
-
-/// Median, min and max, in milliseconds.
-fn stats(xs: &[Duration]) -> (f64, f64, f64) {
-    let mut v: Vec<f64> = xs.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
+use store::{BUCKET, requests_since, stats};
 
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -43,29 +37,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 /// Resets the process's peak RSS to its current RSS (Linux ≥ 4.0).
 fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
-}
-
-/// Requests moto logged since `from` (a byte offset in its log), by class:
-/// Class A (PUT, POST, DELETE is free but counted apart, LIST) and Class B
-/// (GET, HEAD).
-fn requests_since(moto: &MotoServer, from: usize) -> (u32, u32) {
-    let log = moto.log_text();
-    let (mut a, mut b) = (0, 0);
-    for line in log[from.min(log.len())..].lines() {
-        let Some(req) = line.split('"').nth(1) else { continue };
-        let mut parts = req.split_whitespace();
-        let (Some(method), Some(path)) = (parts.next(), parts.next()) else { continue };
-        if !path.starts_with(&format!("/{BUCKET}")) {
-            continue;
-        }
-        match method {
-            "PUT" | "POST" => a += 1,
-            "GET" if path.contains("list-type") || path.contains("prefix=") => a += 1,
-            "GET" | "HEAD" => b += 1,
-            _ => {}
-        }
-    }
-    (a, b)
 }
 
 struct Row {
@@ -82,12 +53,7 @@ fn main() {
     let fixture = fixture::fixture(scratch.path());
     let moto = MotoServer::start();
     moto.create_bucket(BUCKET);
-    let dir = tempfile::Builder::new().prefix("casman-bench-").tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    for f in ["parts.db", "assembled_casm.db"] {
-        std::fs::copy(fixture.join(f), data.join(f)).unwrap();
-    }
+    let dir = store::data_dir_with(&fixture);
     let original = std::fs::metadata(fixture.join("assembled_casm.db")).unwrap().len();
     let opts = moto
         .daemon_opts(BUCKET, "bench")
@@ -187,14 +153,7 @@ fn main() {
     let raw = std::fs::read(&live).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (put, get, get_stored) = rt.block_on(async {
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "bench"))
-            .force_path_style(true)
-            .build();
-        let c = aws_sdk_s3::Client::from_conf(conf);
+        let c = store::sdk_client(&moto);
         let (mut put, mut get, mut get_stored) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..7 {
             let key = format!("floor/{i}");

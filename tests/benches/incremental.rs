@@ -17,40 +17,13 @@
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/store.rs"]
+mod store;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use casman_tests::{Daemon, MotoServer, sqlite};
-
-const BUCKET: &str = "casman-bench";
-
-/// Median, min and max, in milliseconds.
-fn stats(xs: &[Duration]) -> (f64, f64, f64) {
-    let mut v: Vec<f64> = xs.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
-/// Class A (PUT, POST, LIST) and Class B (GET, HEAD) requests moto logged since `from`.
-fn requests_since(moto: &MotoServer, from: usize) -> (u32, u32) {
-    let log = moto.log_text();
-    let (mut a, mut b) = (0, 0);
-    for line in log[from.min(log.len())..].lines() {
-        let Some(req) = line.split('"').nth(1) else { continue };
-        let mut parts = req.split_whitespace();
-        let (Some(method), Some(path)) = (parts.next(), parts.next()) else { continue };
-        if !path.starts_with(&format!("/{BUCKET}")) {
-            continue;
-        }
-        match method {
-            "PUT" | "POST" => a += 1,
-            "GET" if path.contains("list-type") || path.contains("prefix=") => a += 1,
-            "GET" | "HEAD" => b += 1,
-            _ => {}
-        }
-    }
-    (a, b)
-}
+use store::{BUCKET, requests_since, stats};
 
 const CHAIN: usize = 50;
 
@@ -59,12 +32,7 @@ fn main() {
     let fixture = fixture::fixture(scratch.path());
     let moto = MotoServer::start();
     moto.create_bucket(BUCKET);
-    let dir = tempfile::Builder::new().prefix("casman-bench-").tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    for f in ["parts.db", "assembled_casm.db"] {
-        std::fs::copy(fixture.join(f), data.join(f)).unwrap();
-    }
+    let dir = store::data_dir_with(&fixture);
     let opts = moto
         .daemon_opts(BUCKET, "bench")
         .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000")
@@ -126,14 +94,7 @@ fn main() {
     let raw = std::fs::read(&live).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (put_delta, get_full) = rt.block_on(async {
-        let conf = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "bench"))
-            .force_path_style(true)
-            .build();
-        let c = aws_sdk_s3::Client::from_conf(conf);
+        let c = store::sdk_client(&moto);
         let delta = c.get_object().bucket(BUCKET).key(&keys[0]).send().await.unwrap();
         let delta = delta.body.collect().await.unwrap().into_bytes();
         let (mut put, mut get) = (Vec::new(), Vec::new());
