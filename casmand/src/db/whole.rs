@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{ASSEMBLED_DB, Db, PARTS_DB, adopt::table_names};
+use super::{ASSEMBLED_DB, Db, PARTS_DB};
 use crate::error::{Error, Result};
 
 /// Rows in one page of a dump: what one message to a client carries.
@@ -37,10 +37,14 @@ pub struct TablePage {
 /// may replace the file between two pages; later pages then come from the new
 /// file). Stops early, without error, when the receiver is gone.
 pub async fn dump(db: &Db, limit: u32, tx: &tokio::sync::mpsc::Sender<Result<TablePage>>) -> Result<()> {
-    let tables = {
-        let mut conn = db.reader().await.acquire().await?;
-        table_names(&mut conn).await?
-    };
+    // The tables with rowids: the kept state (`pair_state`, WITHOUT ROWID)
+    // is derived from the log, which is printed.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND wr = 0
+           AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&*db.reader().await)
+    .await?;
     for table in tables.into_iter().filter(|t| !t.starts_with("_sqlx")) {
         let (columns, count) = {
             let mut conn = db.reader().await.acquire().await?;
