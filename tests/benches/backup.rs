@@ -22,7 +22,7 @@ mod store;
 
 use std::time::{Duration, Instant};
 
-use casman_tests::{Daemon, MotoServer, sqlite};
+use casman_tests::{Daemon, MotoServer};
 use store::{BUCKET, requests_since, stats};
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -73,25 +73,11 @@ fn main() {
     let rss_adopted = status_kib(pid, "VmRSS:");
     let hwm_adopting = status_kib(pid, "VmHWM:");
 
-    let backup = |expect_upload: bool| {
-        let out = d.ctl_json(&["sync", "backup", "--assembled"]);
-        let b = out["backups"][0].clone();
-        assert_eq!(b["uploaded"], expect_upload, "{out}");
-        (b["key"].as_str().unwrap().to_owned(), b["stored_bytes"].as_u64().unwrap_or(0))
-    };
+    let backup = |expect_upload: bool| store::backup_assembled(&d, expect_upload);
     let mut change = 0;
     let mut scan_outside = || {
-        // A write by another program: the daemon must notice it (data_version).
         change += 1;
-        sqlite(
-            &live,
-            &format!(
-                "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to,
-                 connected_to_type, connected_polarization, connected_scan_time, connection_status)
-                 VALUES ('BENCH{change}', 'LNA', 'P1', '2027-01-01T00:00:00Z', 'X{change}', 'COAXSHORT', 'P1',
-                 '2027-01-01T00:00:00Z', 'connected')"
-            ),
-        );
+        store::scan_outside(&live, &format!("BENCH{change}"));
     };
     let (first, _) = backup(true);
     let timed = |f: &mut dyn FnMut()| {

@@ -22,7 +22,7 @@ mod store;
 
 use std::time::Instant;
 
-use casman_tests::{Daemon, MotoServer, sqlite};
+use casman_tests::{Daemon, MotoServer};
 use store::{BUCKET, requests_since, stats};
 
 const CHAIN: usize = 50;
@@ -42,24 +42,11 @@ fn main() {
         .env("CASMAN_LOG", "warn");
     let d = Daemon::start_in(dir, opts);
     let live = d.data_dir.join("assembled_casm.db");
-    let backup = || {
-        let out = d.ctl_json(&["sync", "backup", "--assembled"]);
-        let b = out["backups"][0].clone();
-        assert_eq!(b["uploaded"], true, "{out}");
-        (b["key"].as_str().unwrap().to_owned(), b["stored_bytes"].as_u64().unwrap_or(0))
-    };
+    let backup = || store::backup_assembled(&d, true);
     let mut n = 0;
     let mut scan = || {
         n += 1;
-        sqlite(
-            &live,
-            &format!(
-                "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to,
-                 connected_to_type, connected_polarization, connected_scan_time, connection_status)
-                 VALUES ('INCR{n}', 'LNA', 'P1', '2027-01-01T00:00:00Z', 'Y{n}', 'COAXSHORT', 'P1',
-                 '2027-01-01T00:00:00Z', 'connected')"
-            ),
-        );
+        store::scan_outside(&live, &format!("INCR{n}"));
     };
     // The first version after a start is full; then one scan per version.
     scan();

@@ -61,3 +61,27 @@ pub fn sdk_client(moto: &MotoServer) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
+
+/// `casmanctl sync backup --assembled`, checking whether it uploaded;
+/// returns the version's key and stored bytes.
+pub fn backup_assembled(d: &casman_tests::Daemon, expect_upload: bool) -> (String, u64) {
+    let out = d.ctl_json(&["sync", "backup", "--assembled"]);
+    let b = out["backups"][0].clone();
+    assert_eq!(b["uploaded"], expect_upload, "{out}");
+    (b["key"].as_str().unwrap().to_owned(), b["stored_bytes"].as_u64().unwrap_or(0))
+}
+
+/// One connect event written into the live log at `live` by another program
+/// (the sqlite3 shell): casmand must notice it (data_version). `tag` makes
+/// the pair new each time.
+pub fn scan_outside(live: &Path, tag: &str) {
+    casman_tests::sqlite(
+        live,
+        &format!(
+            "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to,
+             connected_to_type, connected_polarization, connected_scan_time, connection_status)
+             VALUES ('{tag}', 'LNA', 'P1', '2027-01-01T00:00:00Z', 'X{tag}', 'COAXSHORT', 'P1',
+             '2027-01-01T00:00:00Z', 'connected')"
+        ),
+    );
+}
