@@ -74,12 +74,49 @@ fn main() {
     let hwm_adopting = status_kib(pid, "VmHWM:");
 
     let backup = |expect_upload: bool| store::backup_assembled(&d, expect_upload);
+    let (first, _) = backup(true);
+
+    // `casmanctl parts list --all` (a table, into a pipe) against the sqlite3
+    // shell running its SELECT on the same file. Peak memory: the largest
+    // waited-for child so far (getrusage), taken before the sqlite3 runs, so
+    // it bounds casmanctl's own peak from above.
+    let mut list_times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = d
+            .ctl_cmd()
+            .args(["parts", "list", "--all"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        list_times.push(t.elapsed());
+        assert!(
+            out.status.success() && out.stdout.len() > 1_000_000,
+            "parts list printed {} bytes",
+            out.stdout.len()
+        );
+    }
+    let ctl_peak_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u.max_rss())
+        .unwrap_or(0);
+    let mut sqlite_times = Vec::new();
+    let parts_db = d.data_dir.join("parts.db");
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = std::process::Command::new("sqlite3")
+            .arg(&parts_db)
+            .arg("SELECT id, part_number, part_type, polarization, date_created, date_modified FROM parts ORDER BY date_created DESC, id DESC")
+            .output()
+            .unwrap();
+        sqlite_times.push(t.elapsed());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     let mut change = 0;
     let mut scan_outside = || {
         change += 1;
         store::scan_outside(&live, &format!("BENCH{change}"));
     };
-    let (first, _) = backup(true);
     let timed = |f: &mut dyn FnMut()| {
         let t = Instant::now();
         f();
@@ -114,7 +151,7 @@ fn main() {
 
     // Restores of stored versions, no safety copy: the full snapshot, then
     // the deltas after it (each rebuilt from the full snapshot and its chain).
-    let mut restore = |keys: &[String]| {
+    let restore = |keys: &[String]| {
         let mark = moto.log_text().len();
         let times: Vec<Duration> = keys
             .iter()
@@ -239,6 +276,13 @@ fn main() {
             r.goal
         );
     }
+    let ((lm, llo, lhi), (sm, slo, shi)) = (stats(&list_times), stats(&sqlite_times));
+    println!(
+        "casmanctl parts list --all (100,010 parts, table into a pipe): median {lm:.0} ms (min {llo:.0}, max {lhi:.0}), \
+         {:.2}x the sqlite3 shell's same SELECT {sm:.0} ms (min {slo:.0}, max {shi:.0}) (goal <= 2x); \
+         casmanctl peak RSS <= {ctl_peak_kib} KiB (goal <= 30 MB)",
+        lm / sm
+    );
     stored.sort();
     println!(
         "bytes stored per changed version: median {} ({:.1}% of the raw {})",

@@ -12,7 +12,10 @@ use super::{
     service::{BackupService, Progress, ProgressFn},
 };
 use crate::{
-    db::{issued, preflight, sync_state},
+    db::{
+        issued::{self, Collect},
+        preflight, sync_state,
+    },
     error::{Error, Result},
 };
 
@@ -107,12 +110,16 @@ impl BackupService {
         let _guard = self.lock(db_name).await?;
         let db = self.db(db_name)?.clone();
         let mut phases = Phases::start();
-        // The live files are read (their numbers and parts) on the other
-        // core while the version downloads and rebuilds.
+        // The live files are read on the other core while the version
+        // downloads and rebuilds: the numbers of the file being replaced,
+        // and the parts of the other one (for the missing-parts report).
+        let (parts_db, log_db) = (crate::db::PARTS_DB, crate::db::ASSEMBLED_DB);
+        let restoring_parts = db_name == parts_db;
         let live_files = async {
+            let want = |other: bool| if other { Collect::All } else { Collect::Nothing };
             tokio::try_join!(
-                issued::read_file(&self.dbs.parts.path, crate::db::PARTS_DB, true),
-                issued::read_file(&self.dbs.assembled.path, crate::db::ASSEMBLED_DB, true)
+                issued::read_file(&self.dbs.parts.path, parts_db, want(!restoring_parts)),
+                issued::read_file(&self.dbs.assembled.path, log_db, want(restoring_parts))
             )
         };
         let (verified, live) = tokio::join!(self.fetch_verified(&version, progress), live_files);
@@ -136,14 +143,18 @@ impl BackupService {
         phases.mark("prepare");
         let learned = async {
             let (live_parts, live_log) = live?;
-            let incoming = issued::read_file(&verified.file, db_name, true).await?;
-            let missing = match db_name {
-                crate::db::PARTS_DB => issued::missing_parts(&live_log, &incoming),
-                _ => issued::missing_parts(&incoming, &live_parts),
+            let (mut set, missing) = if restoring_parts {
+                let incoming = issued::read_file(&verified.file, parts_db, Collect::All).await?;
+                (incoming.issued, issued::missing_parts(&live_log.parts, &incoming.parts))
+            } else {
+                // Read once: the log's numbers and, against the parts held, what is missing.
+                let held = std::sync::Arc::new(live_parts.parts);
+                let incoming = issued::read_file(&verified.file, log_db, Collect::NotIn(held)).await?;
+                (incoming.issued, issued::missing_parts(&incoming.parts, &Default::default()))
             };
-            let mut set = live_parts.issued;
+            set.extend(&live_parts.issued);
             set.extend(&live_log.issued);
-            self.record_issued(set, &incoming.issued).await?;
+            self.record_issued(set).await?;
             Ok::<_, Error>(missing)
         };
         let missing_parts = learned.await.map_err(|e| {
@@ -202,9 +213,10 @@ impl BackupService {
     /// when parts.db is replaced: the log may name parts (written by other
     /// programs) that only the replaced parts.db held.
     pub(super) async fn learn_issued(&self, incoming: &Path, name: &str) -> Result<()> {
-        let (live, from_incoming) =
+        let (mut set, from_incoming) =
             tokio::try_join!(self.live_issued(name), issued::in_file(incoming, name))?;
-        self.record_issued(live, &from_incoming).await
+        set.extend(&from_incoming);
+        self.record_issued(set).await
     }
 
     /// What [`Self::learn_issued`] reads of the live files before `name` is
@@ -217,14 +229,9 @@ impl BackupService {
         Ok(set)
     }
 
-    /// Records `live` and `incoming` (see [`Self::learn_issued`]) with the
-    /// numbers other sites published.
-    async fn record_issued(
-        &self,
-        mut set: crate::inventory::Issued,
-        incoming: &crate::inventory::Issued,
-    ) -> Result<()> {
-        set.extend(incoming);
+    /// Records `set` (see [`Self::learn_issued`]) with the numbers other
+    /// sites published.
+    async fn record_issued(&self, mut set: crate::inventory::Issued) -> Result<()> {
         // The numbers other sites published, as last read (a request only
         // when this process has not read the parts.db manifest yet).
         let published = match self.cached_manifest(crate::db::PARTS_DB) {

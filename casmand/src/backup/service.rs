@@ -290,6 +290,9 @@ impl BackupService {
             return self.unchanged(db, newest, covered).await;
         }
         let version = self.store_snapshot(db, &snap, reason, &manifest, None, progress).await?;
+        drop(snap);
+        // The check and the copy allocated on the blocking threads: give it back.
+        crate::memory::release_free_memory();
         sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
         sync_state::backup_stored(&self.dbs.state, db, &version.key, &version.created_at, covered).await?;
         // Not after a safety copy: the version about to be restored may be the

@@ -2,10 +2,7 @@
 //! numbers a parts.db or assembled_casm.db file mentions. state.db is never
 //! restored, pulled, merged or cleared, so what it knows stays known.
 
-use std::{
-    collections::{BTreeSet, HashSet},
-    path::Path,
-};
+use std::{collections::HashSet, path::Path};
 
 use sqlx::SqliteConnection;
 
@@ -114,31 +111,52 @@ pub async fn in_assembly(conn: &mut SqliteConnection) -> Result<Issued> {
 }
 
 /// What one read of a parts.db or assembled_casm.db file tells of part
-/// numbers: the numbers it mentions, and (when asked for) the parts it
-/// holds (parts.db) or the parts its log references, SNAP ports excluded:
-/// they need no row (assembled_casm.db).
+/// numbers: the numbers it mentions, and the parts [`Collect`] asked for.
 #[derive(Debug, Default)]
 pub struct FileParts {
     /// Every number the file mentions (rows, `part_sequences` marks, log ends).
     pub issued: Issued,
-    /// The parts held (parts.db) or referenced (the log).
+    /// The parts it holds (parts.db) or its log references, SNAP ports
+    /// excluded: they need no row (assembled_casm.db); as [`Collect`] chose.
     pub parts: HashSet<PartNumber>,
+}
+
+/// Which parts a [`read_file`] keeps.
+#[derive(Debug, Clone)]
+pub enum Collect {
+    /// None: only the numbers.
+    Nothing,
+    /// Every one.
+    All,
+    /// Those not in this set (the parts a log references that a parts.db
+    /// does not hold, read in the same pass).
+    NotIn(std::sync::Arc<HashSet<PartNumber>>),
+}
+
+impl Collect {
+    fn keeps(&self, n: &PartNumber) -> bool {
+        match self {
+            Collect::Nothing => false,
+            Collect::All => true,
+            Collect::NotIn(held) => !held.contains(n),
+        }
+    }
 }
 
 /// The numbers the database file `name` at `path` mentions: a closed copy or
 /// a live file (read by a read-only connection of its own, in one read
 /// transaction; WAL readers never wait for writers).
 pub async fn in_file(path: &Path, name: &str) -> Result<Issued> {
-    Ok(read_file(path, name, false).await?.issued)
+    Ok(read_file(path, name, Collect::Nothing).await?.issued)
 }
 
-/// Reads the file `name` at `path` once (like [`in_file`]); with
-/// `with_parts`, its parts too (see [`FileParts`]).
+/// Reads the file `name` at `path` once (like [`in_file`]), keeping the
+/// parts `collect` asks for.
 ///
 /// Read with rusqlite on a blocking thread, not through the pool: sqlx hands
 /// every row across threads, which made reading the 100 000 ids of a field
 /// database most of a restore's time.
-pub async fn read_file(path: &Path, name: &str, with_parts: bool) -> Result<FileParts> {
+pub async fn read_file(path: &Path, name: &str, collect: Collect) -> Result<FileParts> {
     let (path, name) = (path.to_path_buf(), name.to_owned());
     blocking(move || {
         let conn = super::read_only::open(&path)?;
@@ -149,7 +167,7 @@ pub async fn read_file(path: &Path, name: &str, with_parts: bool) -> Result<File
             PARTS_DB => {
                 each_text(&tx, PART_IDS, |id| {
                     set.add_id(id);
-                    if let Some(n) = PartNumber::parse_stored(id).filter(|_| with_parts) {
+                    if let Some(n) = PartNumber::parse_stored(id).filter(|n| collect.keeps(n)) {
                         parts.insert(n);
                     }
                 })?;
@@ -172,7 +190,7 @@ pub async fn read_file(path: &Path, name: &str, with_parts: bool) -> Result<File
                     each_text(&tx, sql, |id| {
                         set.add_id(id);
                         if let Some(n) = PartNumber::parse_stored(id)
-                            .filter(|n| with_parts && n.part_type() != PartType::Snap)
+                            .filter(|n| n.part_type() != PartType::Snap && collect.keeps(n))
                         {
                             parts.insert(n);
                         }
@@ -186,11 +204,11 @@ pub async fn read_file(path: &Path, name: &str, with_parts: bool) -> Result<File
     .await
 }
 
-/// The parts `log` (an assembly log read with its parts) references that
-/// `held` (a parts.db read with its parts) does not hold, sorted.
-pub fn missing_parts(log: &FileParts, held: &FileParts) -> Vec<String> {
-    let missing: BTreeSet<&PartNumber> = log.parts.iter().filter(|n| !held.parts.contains(n)).collect();
-    let mut missing: Vec<String> = missing.into_iter().map(|n| n.to_string()).collect();
+/// The parts `referenced` (by a log) that `held` (by a parts.db) lacks,
+/// sorted as text.
+pub fn missing_parts(referenced: &HashSet<PartNumber>, held: &HashSet<PartNumber>) -> Vec<String> {
+    let mut missing: Vec<String> =
+        referenced.iter().filter(|n| !held.contains(n)).map(|n| n.to_string()).collect();
     missing.sort();
     missing
 }
