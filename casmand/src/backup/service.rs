@@ -101,6 +101,15 @@ struct Upload<'a> {
 /// A manifest as last read and its entity tag.
 type CachedManifest = (Manifest, Option<String>);
 
+/// The version already holding content `sha`: the newest version, or this
+/// site's base (identity `base`), which need not be the newest by the clock
+/// (a merge stored in the same second as another site's version). Storing
+/// that content again would make a version its own parent.
+fn unchanged_in<'m>(m: &'m Manifest, base: Option<&str>, sha: &str) -> Option<&'m Version> {
+    let base = base.and_then(|b| m.versions.iter().find(|v| v.sha256 == b));
+    m.newest().into_iter().chain(base).find(|v| v.content_sha() == sha)
+}
+
 pub(super) fn store_err(e: StoreError) -> Error {
     match e {
         StoreError::NotFound(k) => Error::NotFound(format!("no backup {k} in the store")),
@@ -285,19 +294,20 @@ impl BackupService {
     ) -> Result<Outcome> {
         let db = source.name;
         let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+        let base = sync_state::base(&self.dbs.state, db).await?.map(|b| b.sha256);
         // Unchanged since the last snapshot, and that content is the newest
         // version: decided without reading the file (one conditional GET).
         if let Some(sha) = self.known_content(source) {
             let (manifest, _) = self.manifest(db).await?;
-            if let Some(newest) = manifest.newest().filter(|v| v.content_sha() == sha) {
-                return self.unchanged(db, newest, covered).await;
+            if let Some(same) = unchanged_in(&manifest, base.as_deref(), &sha) {
+                return self.unchanged(db, same, covered).await;
             }
         }
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
         let snap = self.snapshot(source).await?;
         let (manifest, _) = self.manifest(db).await?;
-        if let Some(newest) = manifest.newest().filter(|v| v.content_sha() == snap.sha256) {
-            return self.unchanged(db, newest, covered).await;
+        if let Some(same) = unchanged_in(&manifest, base.as_deref(), &snap.sha256) {
+            return self.unchanged(db, same, covered).await;
         }
         let version = self.store_snapshot(db, &snap, reason, &manifest, None, progress).await?;
         sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
