@@ -11,6 +11,7 @@ use super::{
     manifest::{Kind, Manifest, Reason, Version},
     retention,
     snapshot::{self, Snapshot},
+    spool::Spool,
     store::{Precondition, Store, StoreError},
 };
 use crate::{
@@ -68,34 +69,36 @@ pub struct BackupService {
     /// Per database, the page hashes of the last version this process
     /// stored (what the next delta is computed against). Kept in memory
     /// only: after a restart the next version is a full snapshot.
-    pages: Arc<std::sync::Mutex<HashMap<String, PageRecord>>>,
+    pub(super) pages: Arc<std::sync::Mutex<HashMap<String, PageRecord>>>,
     /// Longest delta chain (`sync.delta_chain_max`; 0: no deltas).
-    delta_chain_max: u32,
+    pub(super) delta_chain_max: u32,
     /// Largest share of the full snapshot a chain's deltas may add up to.
     delta_max_share: f64,
+    /// Versions taken while the store was unreachable (`backup::offline`).
+    pub(super) spool: Spool,
 }
 
 /// The page hashes of a stored object and where its chain stands.
 #[derive(Debug, Clone)]
-struct PageRecord {
-    key: String,
-    content_sha: String,
-    page_size: u32,
-    hashes: Vec<super::delta::PageHash>,
+pub(super) struct PageRecord {
+    pub(super) key: String,
+    pub(super) content_sha: String,
+    pub(super) page_size: u32,
+    pub(super) hashes: Vec<super::delta::PageHash>,
     /// Deltas since the full snapshot (0: `key` is the full snapshot).
-    depth: u32,
+    pub(super) depth: u32,
     /// Stored bytes of those deltas.
-    delta_bytes: u64,
+    pub(super) delta_bytes: u64,
     /// Stored bytes of the full snapshot.
-    full_bytes: u64,
+    pub(super) full_bytes: u64,
 }
 
 /// An object ready to upload for a snapshot: the full file or a delta.
-struct Upload<'a> {
-    path: &'a std::path::Path,
-    stored_bytes: u64,
+pub(super) struct Upload<'a> {
+    pub(super) path: &'a std::path::Path,
+    pub(super) stored_bytes: u64,
     /// `Some((base, depth, delta bytes of the chain))` for a delta.
-    delta: Option<(&'a PageRecord, u32, u64)>,
+    pub(super) delta: Option<(&'a PageRecord, u32, u64)>,
 }
 
 /// A manifest as last read and its entity tag.
@@ -146,7 +149,15 @@ impl BackupService {
             pages: Arc::default(),
             delta_chain_max: 0,
             delta_max_share: 0.0,
+            spool: Spool::new(data_dir.join("spool"), 0),
         }
+    }
+
+    /// Keeps at most `max` versions per database in the offline spool while
+    /// the store is unreachable (0: none, a backup just fails).
+    pub fn with_spool(mut self, max: u32) -> Self {
+        self.spool.max = max as usize;
+        self
     }
 
     /// Stores versions as deltas in chains of at most `chain_max` deltas
@@ -292,7 +303,19 @@ impl BackupService {
         reason: Reason,
         progress: ProgressFn<'_>,
     ) -> Result<Outcome> {
+        match self.backup_online(source, reason, progress).await {
+            // The store is unreachable: the snapshot waits in the spool.
+            Err(Error::Unavailable(why)) if self.spool.max > 0 => {
+                Err(self.spool_backup(source, reason, why).await)
+            }
+            other => other,
+        }
+    }
+
+    async fn backup_online(&self, source: &Db, reason: Reason, progress: ProgressFn<'_>) -> Result<Outcome> {
         let db = source.name;
+        // Versions spooled while the store was unreachable land first, in order.
+        self.drain_spool(db).await?;
         let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
         let base = sync_state::base(&self.dbs.state, db).await?.map(|b| b.sha256);
         // Unchanged since the last snapshot, and that content is the newest
@@ -359,6 +382,14 @@ impl BackupService {
         progress: ProgressFn<'_>,
     ) -> Result<Version> {
         let started = std::time::Instant::now();
+        let drained;
+        let manifest = match self.drain_spool(db).await? {
+            true => {
+                drained = self.manifest(db).await?.0;
+                &drained
+            }
+            false => manifest,
+        };
         let base = sync_state::base(&self.dbs.state, db).await?;
         let delta_file = self.tmp_path(db, "delta")?;
         let record = self.delta_base(db, snap, manifest, base.as_ref().map(|b| b.key.as_str()));
@@ -415,6 +446,28 @@ impl BackupService {
             delta_base: upload.delta.map(|(b, _, _)| b.key.clone()),
             chain_depth: upload.delta.map_or(0, |(_, depth, _)| depth),
         };
+        self.record_version(db, &mut version).await?;
+        self.quota().count_backup();
+        self.remember_pages(db, snap, &version, upload.delta);
+        tracing::info!(
+            database = db,
+            key = %key,
+            raw_bytes = snap.raw_bytes,
+            stored_bytes,
+            kind = if upload.delta.is_some() { "delta" } else { "full" },
+            chain_depth = version.chain_depth,
+            reason = reason.as_str(),
+            branch = version.branch,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "backup stored"
+        );
+        Ok(version)
+    }
+
+    /// Records `version` (its object just uploaded) in the manifest of `db`,
+    /// deciding whether it is a branch; idempotent on its key. On failure
+    /// the object is removed so it is not an orphan.
+    pub(super) async fn record_version(&self, db: &str, version: &mut Version) -> Result<Manifest> {
         let ledger = self.quota().site_ledger().await;
         // parts.db's manifest carries the numbers this site knows as issued.
         let issued = match db {
@@ -423,6 +476,7 @@ impl BackupService {
             }
             _ => None,
         };
+        let (reason, parent, key) = (version.reason, version.parent.clone(), version.key.clone());
         let recorded = self
             .update_manifest(db, |m| {
                 m.ledgers.insert(self.site.clone(), ledger.clone());
@@ -447,26 +501,10 @@ impl BackupService {
                 Ok(())
             })
             .await;
-        if let Err(e) = recorded {
-            // Not in the manifest: remove the object so it is not an orphan.
+        if recorded.is_err() {
             let _ = self.store.delete(&key).await;
-            return Err(e);
         }
-        self.quota().count_backup();
-        self.remember_pages(db, snap, &version, upload.delta);
-        tracing::info!(
-            database = db,
-            key = %key,
-            raw_bytes = snap.raw_bytes,
-            stored_bytes,
-            kind = if upload.delta.is_some() { "delta" } else { "full" },
-            chain_depth = version.chain_depth,
-            reason = reason.as_str(),
-            branch = version.branch,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "backup stored"
-        );
-        Ok(version)
+        recorded
     }
 
     pub(super) fn tmp_path(&self, db: &str, what: &str) -> Result<tempfile::TempPath> {
@@ -502,7 +540,7 @@ impl BackupService {
     /// Writes the delta from `record` to `snap` into `out`; `None` when the
     /// chain's deltas would exceed their share of the full snapshot (or the
     /// delta is no smaller than the full snapshot): store it in full.
-    async fn delta_upload<'a>(
+    pub(super) async fn delta_upload<'a>(
         &self,
         snap: &Snapshot,
         record: &'a PageRecord,

@@ -244,6 +244,10 @@ pub struct SyncConfig {
     /// zero = off.
     #[serde(with = "crate::config::duration")]
     pub replicate_within: Duration,
+    /// While the store is unreachable, each due backup waits in a local
+    /// spool (`<data_dir>/spool/`), at most this many per database (the
+    /// oldest are folded together beyond it); 0 = off (a backup just fails).
+    pub offline_spool_max: u32,
 }
 
 /// Object store location and credentials.
@@ -375,6 +379,7 @@ impl Default for SyncConfig {
             delta_chain_max: 50,
             delta_max_share: 0.5,
             replicate_within: Duration::ZERO,
+            offline_spool_max: 64,
         }
     }
 }
