@@ -85,7 +85,11 @@ impl BackupService {
                     let (m, _) = self.cached_manifest(db)?;
                     m.versions.iter().find(|v| v.sha256 == b.sha256).map(|v| v.content_sha().to_owned())
                 });
-                if base_content.as_deref() == Some(snap.sha256.as_str()) {
+                let same = |r: &PageRecord| {
+                    base.as_ref().is_some_and(|b| b.key == r.key) && r.content_sha == snap.sha256
+                };
+                if base_content.as_deref() == Some(snap.sha256.as_str()) || stored.as_ref().is_some_and(same)
+                {
                     return Ok(None);
                 }
                 stored.filter(|r| base.as_ref().is_some_and(|b| b.key == r.key))
@@ -171,10 +175,15 @@ impl BackupService {
             let recorded = manifest
                 .versions
                 .iter()
-                .find(|v| v.site == self.site && v.sha256 == e.sha256 && v.created_at == e.created_at)
-                .cloned();
-            let version = match recorded {
-                // Recorded before a crash removed the entry.
+                .find(|v| v.site == self.site && v.sha256 == e.sha256 && v.created_at == e.created_at);
+            // The content of the version it descends from (spooled after a
+            // restart, before the manifest was read): nothing new.
+            let parent = prev.as_ref().map(|p| p.sha256.clone()).or(e.parent.clone());
+            let unchanged = parent
+                .and_then(|p| manifest.versions.iter().find(|v| v.sha256 == p))
+                .filter(|v| v.content_sha() == e.sha256);
+            let version = match recorded.or(unchanged).cloned() {
+                // Recorded before a crash removed the entry, or unchanged.
                 Some(v) => v,
                 None => match self.store_entry(db, &e, &manifest, prev.as_ref()).await? {
                     Some((v, m)) => {
