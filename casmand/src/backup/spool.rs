@@ -233,9 +233,9 @@ impl Spool {
     }
 
     /// Adds `e` (its object copied from `object`; `seq`, `first_seq` and
-    /// `object` are set here) with the page hashes of its content, then folds
-    /// the oldest entries while there are more than `max`. Returns the
-    /// number of entries.
+    /// `object` are set here) with the page hashes of its content, folding
+    /// the oldest entries first so that there are never more than `max`
+    /// (at least 2). Returns the number of entries.
     pub fn push(
         &self,
         db: &str,
@@ -247,6 +247,10 @@ impl Spool {
         let dir = self.db_dir(db);
         fs::create_dir_all(&dir)?;
         let mut entries = self.entries(db)?;
+        while entries.len() >= self.max.max(2) {
+            let folded = self.fold(db, &entries[0], &entries[1], tmp_dir)?;
+            entries.splice(0..2, [folded]);
+        }
         e.seq = entries.last().map_or(1, |l| l.seq + 1);
         e.first_seq = e.seq;
         e.object = object_name(&e);
@@ -256,12 +260,7 @@ impl Spool {
             None => self.clear_pages(db)?,
         }
         self.write_entry(db, &e)?;
-        entries.push(e);
-        while entries.len() > self.max.max(1) {
-            let folded = self.fold(db, &entries[0], &entries[1], tmp_dir)?;
-            entries.splice(0..2, [folded]);
-        }
-        Ok(entries.len())
+        Ok(entries.len() + 1)
     }
 
     /// Removes a stored entry: its sidecar first (the entry is gone), then

@@ -612,6 +612,13 @@ impl Config {
         if self.sync.keep_versions == 0 {
             return bad("sync.keep_versions", &0, "must be at least 1");
         }
+        if self.sync.offline_spool_max == 1 {
+            return bad(
+                "sync.offline_spool_max",
+                &self.sync.offline_spool_max,
+                "must be 0 (no spool) or at least 2 (the oldest two are folded to make room)",
+            );
+        }
         if !(0.0..=1.0).contains(&self.sync.delta_max_share) {
             return bad("sync.delta_max_share", &self.sync.delta_max_share, "must be between 0 and 1");
         }
@@ -796,6 +803,17 @@ mod tests {
         assert!(err.contains("`http.token`: must be at least 16 characters"), "{err}");
         c.http.listen = Some("localhost".into());
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn an_offline_spool_of_one_is_refused_naming_the_key() {
+        let mut c = Config::default();
+        for (max, ok) in [(0, true), (1, false), (2, true), (64, true)] {
+            c.sync.offline_spool_max = max;
+            let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(err.is_empty(), ok, "{max}: {err}");
+            assert!(ok || err.contains("sync.offline_spool_max") && err.contains("at least 2"), "{err}");
+        }
     }
 
     #[test]
