@@ -155,7 +155,7 @@ impl Spool {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let mut entries = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
         let mut files = Vec::new();
         for f in listing {
             let name = f?.file_name().to_string_lossy().into_owned();
@@ -163,9 +163,16 @@ impl Spool {
                 remove_if_there(&dir.join(&name))?;
             } else if name.ends_with(".json") {
                 let bytes = fs::read(dir.join(&name))?;
-                let e: Entry = serde_json::from_slice(&bytes)
-                    .map_err(|e| bad(format!("spool entry {}: {e}", dir.join(&name).display())))?;
-                entries.push(e);
+                match serde_json::from_slice(&bytes) {
+                    Ok(e) => entries.push(e),
+                    // Written whole or not at all: only a damaged disk gets
+                    // here. The live database still holds its writes (the
+                    // next backup stores them); the spool must not block.
+                    Err(err) => {
+                        tracing::error!(entry = %dir.join(&name).display(), error = %err, "damaged spool entry removed");
+                        remove_if_there(&dir.join(&name))?;
+                    }
+                }
             } else {
                 files.push(name);
             }
@@ -502,6 +509,10 @@ mod tests {
         let tidied = spool.entries("parts.db")?;
         assert_eq!(tidied, vec![covering]);
         assert!(!spool.object_path("parts.db", &entries[0]).exists());
+        // A damaged sidecar does not block the spool.
+        fs::write(dir.path().join("spool/parts.db/000000000099.json"), b"{not json")?;
+        assert_eq!(spool.entries("parts.db")?, tidied);
+        assert!(!dir.path().join("spool/parts.db/000000000099.json").exists());
         for e in &tidied {
             spool.remove("parts.db", e)?;
         }
