@@ -62,9 +62,13 @@ impl BackupService {
 
     async fn spool_snapshot(&self, source: &Db, reason: Reason) -> Result<Option<usize>> {
         let db = source.name;
-        let snap = self.snapshot(source).await?;
         let spool = self.spool.clone();
         let entries = blocking("reading the offline spool", move || spool.entries(db)).await?;
+        // Retries with nothing new since the newest entry: no snapshot.
+        if entries.last().is_some_and(|l| self.known_content(source).as_deref() == Some(l.sha256.as_str())) {
+            return Ok(None);
+        }
+        let snap = self.snapshot(source).await?;
         let base = sync_state::base(&self.dbs.state, db).await?;
         let stored = self.pages.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned();
         // What the new entry builds on: the newest entry, else the last
