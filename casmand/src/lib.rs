@@ -164,7 +164,9 @@ pub async fn run(
     let web_task = web.map(|w| tokio::spawn(web::serve(w, ctx.clone(), stop_rx.clone())));
     let status_line = format!("serving on {}", socket_file.path.display());
     tracing::info!(socket = %socket_file.path.display(), data_dir = %ctx.config().data_dir.display(), version = env!("CARGO_PKG_VERSION"), "casmand ready");
-    // Adoption and the first rebuild of a large file allocated a lot.
+    // Adoption and the first rebuild of a large file allocated a lot, and
+    // filled the connections' page caches.
+    dbs.release_memory().await;
     memory::release_free_memory();
     systemd::ready(&status_line);
 

@@ -139,6 +139,60 @@ fn deltas_work_on_s3_and_a_restarted_daemon_starts_with_a_full_snapshot() {
     assert!(key.ends_with("_lab_4_parts.db.zst"), "no page record after a restart: full ({v})");
 }
 
+/// A chain of 17 deltas: versions 1-7 are deltas of the one before, 8 of
+/// the full snapshot, 9-15 of 8, 16 of 8, 17 of 16 (docs/object-format.md);
+/// each rebuilds to its content, through casman and through the script.
+#[test]
+fn every_eighth_delta_skips_back_so_chains_rebuild_in_few_steps() {
+    let d = Daemon::start_with(
+        opts()
+            .env("CASMAN_SYNC_BACKEND", "local")
+            .env("CASMAN_SYNC__KEEP_VERSIONS", "50")
+            .env("CASMAN_SYNC__DELTA_MAX_SHARE", "1"),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "9000", "1"]);
+    let mut taken =
+        vec![(backup_parts(&d)["key"].as_str().unwrap().to_owned(), rows(&d.data_dir.join("parts.db")))];
+    for _ in 1..=17 {
+        d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+        taken
+            .push((backup_parts(&d)["key"].as_str().unwrap().to_owned(), rows(&d.data_dir.join("parts.db"))));
+    }
+    let m = manifest(&d);
+    for (depth, base) in [(1, 0), (7, 6), (8, 0), (9, 8), (15, 14), (16, 8), (17, 16)] {
+        let v = entry(&m, &taken[depth].0);
+        assert_eq!(v["kind"], "delta", "{v}");
+        assert_eq!(v["chain_depth"], depth, "{v}");
+        assert_eq!(v["delta_base"], taken[base].0.as_str(), "base of version {depth}: {v}");
+    }
+    for depth in [8, 15, 16, 17] {
+        let (key, want) = &taken[depth];
+        let dest = d.dir.path().join(format!("depth-{depth}.db"));
+        d.ctl_ok(&["sync", "restore", key, "--dest", dest.to_str().unwrap()]);
+        assert_eq!(&rows(&dest), want, "{key}");
+    }
+    let ok = d.ctl_json(&["sync", "verify", "--all"]);
+    assert!(ok["results"].as_array().unwrap().iter().all(|r| r["ok"] == true), "{ok}");
+    match python_with_zstandard() {
+        Some(python) => {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/casman-rebuild.py");
+            let rebuilt = d.dir.path().join("by-script-17.db");
+            let out = Command::new(python)
+                .arg(&script)
+                .arg(d.data_dir.join("backups"))
+                .arg(&taken[17].0)
+                .arg(&rebuilt)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let bytes = std::fs::read(&rebuilt).unwrap();
+            assert_eq!(sha256_hex(&bytes), entry(&m, &taken[17].0)["sha256"].as_str().unwrap());
+            assert_eq!(rows(&rebuilt), taken[17].1);
+        }
+        None => skip("no Python with zstandard (tests/run installs it into the venv)"),
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))

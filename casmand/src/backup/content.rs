@@ -89,17 +89,20 @@ impl BackupService {
 }
 
 /// Decompresses the full snapshot `sources[0]` into `dst`, applies the
-/// deltas after it, checking each header against the manifest's chain, and
-/// hashes the result (one pass when there is no delta). The error names the object.
+/// deltas after it, checking each header against the manifest's chain, syncs
+/// and hashes the result (in the decompressing pass when there is no
+/// delta). The error names the object.
 fn rebuild(
     chain: &[Version],
     sources: &[std::path::PathBuf],
     dst: &std::path::Path,
 ) -> std::result::Result<String, (String, std::io::Error)> {
-    let (sha, _) = codec::decompress_hashed(&sources[0], dst).map_err(|e| (chain[0].key.clone(), e))?;
     if chain.len() == 1 {
+        let (sha, _) = codec::decompress_hashed(&sources[0], dst).map_err(|e| (chain[0].key.clone(), e))?;
         return Ok(sha);
     }
+    // Synced and hashed once, when every delta is applied.
+    codec::decompress(&sources[0], dst).map_err(|e| (chain[0].key.clone(), e))?;
     for (i, (link, src)) in chain.iter().zip(sources).enumerate().skip(1) {
         let header = delta::apply(src, dst).map_err(|e| (link.key.clone(), e))?;
         let base = &chain[i - 1];

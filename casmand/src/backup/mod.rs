@@ -3,6 +3,7 @@
 //! local directory) and listed in a per-database manifest.
 
 pub mod accounting;
+pub mod chain;
 pub mod codec;
 pub mod content;
 pub mod delta;

@@ -11,10 +11,13 @@
 //! recorded, and an entry whose content this site already recorded (the
 //! crash came between the two) is removed without being stored again.
 
+use std::sync::Arc;
+
 use super::{
+    chain::{Bases, PageRecord},
     codec,
     manifest::{Kind, Manifest, Reason, Version},
-    service::{BackupService, PageRecord, store_err},
+    service::{BackupService, DeltaBase, store_err},
     spool::{self, Entry},
     store::{Precondition, StoreError},
 };
@@ -70,7 +73,7 @@ impl BackupService {
         }
         let snap = self.snapshot(source).await?;
         let base = sync_state::base(&self.dbs.state, db).await?;
-        let stored = self.pages.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned();
+        let stored = self.pages.lock().unwrap_or_else(|p| p.into_inner()).get(db).map(|b| b.newest().clone());
         // What the new entry builds on: the newest entry, else the last
         // stored version (if this process stored it: its pages are known).
         let record = match entries.last() {
@@ -79,7 +82,7 @@ impl BackupService {
                 key: spool::SPOOLED_BASE.to_owned(),
                 content_sha: last.sha256.clone(),
                 page_size,
-                hashes,
+                hashes: Arc::new(hashes),
                 depth: last.depth,
                 delta_bytes: last.chain_bytes,
                 full_bytes: last.full_bytes,
@@ -102,6 +105,12 @@ impl BackupService {
         let record = record.filter(|r| {
             r.depth < self.delta_chain_max
                 && snap.pages.as_ref().is_some_and(|(size, _)| *size == r.page_size)
+        });
+        // Each spooled delta is against the state before it (the chain's
+        // skips to older bases apply to versions stored online).
+        let record: Option<DeltaBase> = record.map(|r| {
+            let (depth, before) = (r.depth + 1, r.delta_bytes);
+            (r, depth, before)
         });
         let delta_file = self.tmp_path(db, "spool-delta")?;
         let upload = match &record {
@@ -330,17 +339,19 @@ impl BackupService {
             return;
         };
         let Some(full) = chain.first() else { return };
+        // The next online version is a delta on it (the chain's skips start
+        // over from here).
         known.insert(
             db.to_owned(),
-            PageRecord {
+            Bases::full(PageRecord {
                 key: last.key.clone(),
                 content_sha: last.content_sha().to_owned(),
                 page_size,
-                hashes,
+                hashes: Arc::new(hashes),
                 depth: last.chain_depth,
                 delta_bytes: chain.iter().skip(1).map(|v| v.stored_bytes).sum(),
                 full_bytes: full.stored_bytes,
-            },
+            }),
         );
     }
 }

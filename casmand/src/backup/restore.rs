@@ -107,7 +107,16 @@ impl BackupService {
         let _guard = self.lock(db_name).await?;
         let db = self.db(db_name)?.clone();
         let mut phases = Phases::start();
-        let verified = self.fetch_verified(&version, progress).await?;
+        // The live files are read (their numbers and parts) on the other
+        // core while the version downloads and rebuilds.
+        let live_files = async {
+            tokio::try_join!(
+                issued::read_file(&self.dbs.parts.path, crate::db::PARTS_DB, true),
+                issued::read_file(&self.dbs.assembled.path, crate::db::ASSEMBLED_DB, true)
+            )
+        };
+        let (verified, live) = tokio::join!(self.fetch_verified(&version, progress), live_files);
+        let verified = verified?;
         phases.mark("fetch");
         // Adopt (if CAsMan wrote it) and migrate the copy before the live file is touched.
         progress(Progress { database: db_name.into(), phase: "migrate", done: 0, total: 0 });
@@ -122,26 +131,26 @@ impl BackupService {
         )?;
         // Every number the replaced file, the restored one and the other
         // sites mention stays known as issued, whatever the restored file
-        // holds. Beside it, on the other core, the parts the log will
-        // reference that parts.db will not hold (a report).
+        // holds; and the parts the log will reference that parts.db will
+        // not hold (a report). One more read: the restored file.
         phases.mark("prepare");
-        let (parts_after, log_after) = match db_name {
-            crate::db::PARTS_DB => (verified.file.to_path_buf(), self.dbs.assembled.path.clone()),
-            _ => (self.dbs.parts.path.clone(), verified.file.to_path_buf()),
+        let learned = async {
+            let (live_parts, live_log) = live?;
+            let incoming = issued::read_file(&verified.file, db_name, true).await?;
+            let missing = match db_name {
+                crate::db::PARTS_DB => issued::missing_parts(&live_log, &incoming),
+                _ => issued::missing_parts(&incoming, &live_parts),
+            };
+            let mut set = live_parts.issued;
+            set.extend(&live_log.issued);
+            self.record_issued(set, &incoming.issued).await?;
+            Ok::<_, Error>(missing)
         };
-        let (learned, missing_parts) = tokio::join!(
-            self.learn_issued(&verified.file, db_name),
-            issued::missing_parts(&parts_after, &log_after)
-        );
-        learned.map_err(|e| {
+        let missing_parts = learned.await.map_err(|e| {
             Error::refused(format!(
                 "the issued part numbers could not be recorded ({e}); nothing was changed"
             ))
         })?;
-        let missing_parts = missing_parts.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot compare the assembly log with parts.db");
-            Vec::new()
-        });
         phases.mark("issued");
         // A safety backup in the store unless declined (nothing is uploaded
         // when the current state is already stored); a local copy always:
@@ -193,13 +202,29 @@ impl BackupService {
     /// when parts.db is replaced: the log may name parts (written by other
     /// programs) that only the replaced parts.db held.
     pub(super) async fn learn_issued(&self, incoming: &Path, name: &str) -> Result<()> {
-        let live = self.db(name)?;
-        let (mut set, from_incoming) =
-            tokio::try_join!(issued::in_live(live), issued::in_file(incoming, name))?;
-        set.extend(&from_incoming);
+        let (live, from_incoming) =
+            tokio::try_join!(self.live_issued(name), issued::in_file(incoming, name))?;
+        self.record_issued(live, &from_incoming).await
+    }
+
+    /// What [`Self::learn_issued`] reads of the live files before `name` is
+    /// replaced: `name` itself, and the assembly log when it is parts.db.
+    async fn live_issued(&self, name: &str) -> Result<crate::inventory::Issued> {
+        let mut set = issued::in_live(self.db(name)?).await?;
         if name == crate::db::PARTS_DB {
             set.extend(&issued::in_live(&self.dbs.assembled).await?);
         }
+        Ok(set)
+    }
+
+    /// Records `live` and `incoming` (see [`Self::learn_issued`]) with the
+    /// numbers other sites published.
+    async fn record_issued(
+        &self,
+        mut set: crate::inventory::Issued,
+        incoming: &crate::inventory::Issued,
+    ) -> Result<()> {
+        set.extend(incoming);
         // The numbers other sites published, as last read (a request only
         // when this process has not read the parts.db manifest yet).
         let published = match self.cached_manifest(crate::db::PARTS_DB) {

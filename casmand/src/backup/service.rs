@@ -7,6 +7,7 @@ use std::{collections::HashMap, path::PathBuf, sync::Arc};
 use tokio::sync::Mutex;
 
 use super::{
+    chain::{Bases, PageRecord},
     layout,
     manifest::{Kind, Manifest, Reason, Version},
     retention,
@@ -66,10 +67,10 @@ pub struct BackupService {
     /// file's change token taken just before it: while the token is the
     /// same, the content is known without reading the file.
     identities: Arc<std::sync::Mutex<HashMap<&'static str, (ChangeToken, String)>>>,
-    /// Per database, the page hashes of the last version this process
-    /// stored (what the next delta is computed against). Kept in memory
+    /// Per database, the page hashes of the stored versions the next
+    /// deltas are computed against (see `backup::chain`). Kept in memory
     /// only: after a restart the next version is a full snapshot.
-    pub(super) pages: Arc<std::sync::Mutex<HashMap<String, PageRecord>>>,
+    pub(super) pages: Arc<std::sync::Mutex<HashMap<String, Bases>>>,
     /// Longest delta chain (`sync.delta_chain_max`; 0: no deltas).
     pub(super) delta_chain_max: u32,
     /// Largest share of the full snapshot a chain's deltas may add up to.
@@ -78,20 +79,9 @@ pub struct BackupService {
     pub(super) spool: Spool,
 }
 
-/// The page hashes of a stored object and where its chain stands.
-#[derive(Debug, Clone)]
-pub(super) struct PageRecord {
-    pub(super) key: String,
-    pub(super) content_sha: String,
-    pub(super) page_size: u32,
-    pub(super) hashes: Vec<super::delta::PageHash>,
-    /// Deltas since the full snapshot (0: `key` is the full snapshot).
-    pub(super) depth: u32,
-    /// Stored bytes of those deltas.
-    pub(super) delta_bytes: u64,
-    /// Stored bytes of the full snapshot.
-    pub(super) full_bytes: u64,
-}
+/// Where a delta goes: the record it is computed against, the new
+/// version's depth, and the stored bytes of the chain's deltas before it.
+pub(super) type DeltaBase = (PageRecord, u32, u64);
 
 /// An object ready to upload for a snapshot: the full file or a delta.
 pub(super) struct Upload<'a> {
@@ -405,12 +395,20 @@ impl BackupService {
         let base = sync_state::base(&self.dbs.state, db).await?;
         let delta_file = self.tmp_path(db, "delta")?;
         let record = self.delta_base(db, snap, manifest, base.as_ref().map(|b| b.key.as_str()));
-        let upload = match &record {
+        let delta = match &record {
             Some(record) => self.delta_upload(snap, record, &delta_file).await?,
             None => None,
         };
-        let upload =
-            upload.unwrap_or(Upload { path: &snap.packed, stored_bytes: snap.stored_bytes, delta: None });
+        let full_file;
+        let upload = match delta {
+            Some(delta) => delta,
+            None => {
+                progress(Progress { database: db.into(), phase: "compress", done: 0, total: snap.raw_bytes });
+                full_file = self.tmp_path(db, "upload")?;
+                let stored_bytes = snapshot::pack(snap, &full_file).await?;
+                Upload { path: &full_file, stored_bytes, delta: None }
+            }
+        };
         let (zst, stored_bytes) = (upload.path, upload.stored_bytes);
         let parent = base.map(|b| b.sha256);
         let now = jiff::Timestamp::now();
@@ -529,33 +527,38 @@ impl BackupService {
             .into_temp_path())
     }
 
-    /// The page record a delta of `snap` can be computed against: the last
-    /// object this process stored for `db`, still listed with that content,
-    /// still this site's base, same page size, chain not at its limit.
+    /// What a delta of `snap` can be computed against: the newest object
+    /// this process stored for `db` must still be listed with that content,
+    /// still be this site's base, have the same page size, and the chain
+    /// not be at its limit; the base the chain's rule picks must still be
+    /// listed too.
     fn delta_base(
         &self,
         db: &str,
         snap: &Snapshot,
         m: &Manifest,
         base_key: Option<&str>,
-    ) -> Option<PageRecord> {
+    ) -> Option<DeltaBase> {
         let (page_size, _) = snap.pages.as_ref()?;
-        let known = self.pages.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned()?;
-        let listed = m.find(&known.key).is_some_and(|v| v.content_sha() == known.content_sha);
-        (listed
-            && base_key == Some(known.key.as_str())
-            && known.page_size == *page_size
-            && known.depth < self.delta_chain_max)
-            .then_some(known)
+        let bases = self.pages.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned()?;
+        let listed = |r: &PageRecord| m.find(&r.key).is_some_and(|v| v.content_sha() == r.content_sha);
+        let newest = bases.newest();
+        let (depth, base) = bases.next();
+        (listed(newest)
+            && listed(base)
+            && base_key == Some(newest.key.as_str())
+            && newest.page_size == *page_size
+            && newest.depth < self.delta_chain_max)
+            .then(|| (base.clone(), depth, newest.delta_bytes))
     }
 
     /// Writes the delta from `record` to `snap` into `out`; `None` when the
-    /// chain's deltas would exceed their share of the full snapshot (or the
-    /// delta is no smaller than the full snapshot): store it in full.
+    /// chain's deltas would exceed their share of the chain's full snapshot
+    /// (or the delta is no smaller than it): store it in full.
     pub(super) async fn delta_upload<'a>(
         &self,
         snap: &Snapshot,
-        record: &'a PageRecord,
+        (record, depth, chain_before): &'a DeltaBase,
         out: &'a tempfile::TempPath,
     ) -> Result<Option<Upload<'a>>> {
         let Some((page_size, hashes)) = snap.pages.as_ref() else { return Ok(None) };
@@ -572,17 +575,13 @@ impl BackupService {
             .await
             .map_err(|e| Error::internal("writing a delta", e))?
             .map_err(|e| Error::internal("writing a delta", e))?;
-        let chain_bytes = record.delta_bytes + stored;
-        if chain_bytes as f64 > self.delta_max_share * record.full_bytes as f64 || stored >= snap.stored_bytes
+        let chain_bytes = chain_before + stored;
+        if chain_bytes as f64 > self.delta_max_share * record.full_bytes as f64 || stored >= record.full_bytes
         {
             tracing::debug!(key = %record.key, chain_bytes, "delta chain at its share of the full snapshot");
             return Ok(None);
         }
-        Ok(Some(Upload {
-            path: out,
-            stored_bytes: stored,
-            delta: Some((record, record.depth + 1, chain_bytes)),
-        }))
+        Ok(Some(Upload { path: out, stored_bytes: stored, delta: Some((record, *depth, chain_bytes)) }))
     }
 
     /// Remembers the page hashes of `version`, just stored from `snap`.
@@ -602,17 +601,20 @@ impl BackupService {
             Some((base, depth, bytes)) => (depth, bytes, base.full_bytes),
             None => (0, 0, version.stored_bytes),
         };
-        known.insert(
-            db.to_owned(),
-            PageRecord {
-                key: version.key.clone(),
-                content_sha: version.content_sha().to_owned(),
-                page_size,
-                hashes,
-                depth,
-                delta_bytes,
-                full_bytes,
-            },
-        );
+        let record = PageRecord {
+            key: version.key.clone(),
+            content_sha: version.content_sha().to_owned(),
+            page_size,
+            hashes: Arc::new(hashes),
+            depth,
+            delta_bytes,
+            full_bytes,
+        };
+        match (delta, known.get_mut(db)) {
+            (Some(_), Some(bases)) => bases.push(record),
+            _ => {
+                known.insert(db.to_owned(), Bases::full(record));
+            }
+        }
     }
 }

@@ -5,17 +5,14 @@
 //! file's pages, not its rows: nothing is rebuilt (`VACUUM INTO` rewrote
 //! every table and index).
 //!
-//! The copy is checked (`PRAGMA quick_check`), counted, then read once to
-//! hash it and compress it in the same pass, in 1 MiB blocks: memory stays
-//! bounded whatever the size of the file. Everything here blocks; [`take`]
-//! runs it on the blocking pool.
+//! The copy is checked (`PRAGMA quick_check`) and counted on one core while
+//! it is hashed (whole file and every page) on the other, in 1 MiB blocks:
+//! memory stays bounded whatever the size of the file. It is compressed
+//! ([`pack`]) only when it is stored in full: a version stored as a delta
+//! never pays for compressing the whole file. Blocking work runs on the
+//! blocking pool.
 
-use std::{
-    collections::BTreeMap,
-    fs::File,
-    io::{BufWriter, Read, Write},
-    path::Path,
-};
+use std::{collections::BTreeMap, fs::File, io::Read, path::Path};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -25,12 +22,10 @@ use crate::{
     error::{Error, Result},
 };
 
-/// A snapshot: its compressed form, ready to upload, its raw copy (from
-/// which a delta takes its pages) and its identity.
+/// A snapshot: its raw copy (compressed by [`pack`] when stored in full; a
+/// delta takes its pages from it) and its identity.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The zstd-compressed file, ready to upload (deleted when dropped).
-    pub packed: tempfile::TempPath,
     /// The raw page copy (deleted when dropped).
     pub raw: tempfile::TempPath,
     /// Page size and the SHA-256 of every page (`None` when the file is
@@ -40,8 +35,6 @@ pub struct Snapshot {
     pub sha256: String,
     /// Size of the raw file.
     pub raw_bytes: u64,
-    /// Size of the compressed file.
-    pub stored_bytes: u64,
     /// Rows per main table.
     pub record_counts: BTreeMap<String, i64>,
     /// Last applied migration.
@@ -58,71 +51,73 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
             .map_err(|e| Error::internal("creating a snapshot file", e))?
             .into_temp_path())
     };
-    let (file, packed) = (temp("snapshot")?, temp("upload")?);
-    let (source, raw, zst) = (db.path.clone(), file.to_path_buf(), packed.to_path_buf());
-    let taken = tokio::task::spawn_blocking(move || take_blocking(&source, &raw, &zst))
+    let file = temp("snapshot")?;
+    let (source, raw) = (db.path.clone(), file.to_path_buf());
+    let taken = tokio::task::spawn_blocking(move || take_blocking(&source, &raw))
         .await
         .map_err(|e| Error::internal("taking a snapshot", e))??;
     Ok(Snapshot {
-        packed,
         raw: file,
         pages: taken.pages,
         sha256: taken.sha256,
         raw_bytes: taken.raw_bytes,
-        stored_bytes: taken.stored_bytes,
         record_counts: taken.record_counts,
         schema_version: taken.schema_version,
     })
+}
+
+/// Compresses the raw copy of `snap` into `out` (not synced: a temporary
+/// file for the upload); returns the compressed size.
+pub async fn pack(snap: &Snapshot, out: &Path) -> Result<u64> {
+    let (raw, zst) = (snap.raw.to_path_buf(), out.to_path_buf());
+    tokio::task::spawn_blocking(move || codec::compress(&raw, &zst))
+        .await
+        .map_err(|e| Error::internal("compressing the snapshot", e))?
+        .map_err(|e| Error::internal("compressing the snapshot", e))
 }
 
 struct Taken {
     sha256: String,
     pages: Option<(u32, Vec<delta::PageHash>)>,
     raw_bytes: u64,
-    stored_bytes: u64,
     record_counts: BTreeMap<String, i64>,
     schema_version: i64,
 }
 
-fn take_blocking(source: &Path, raw: &Path, zst: &Path) -> Result<Taken> {
+fn take_blocking(source: &Path, raw: &Path) -> Result<Taken> {
     page_copy::plain_copy(source, raw).map_err(|e| Error::internal("taking a snapshot (page copy)", e))?;
-    // Checking and counting on one core, hashing and compressing on the other.
-    let (checked, packed) = std::thread::scope(|scope| {
+    // Checking and counting on one core, hashing on the other.
+    let (checked, hashed) = std::thread::scope(|scope| {
         let check = scope.spawn(|| page_copy::check_and_describe(raw));
-        let packed = hash_and_compress(raw, zst);
-        (check.join(), packed)
+        let hashed = hash(raw);
+        (check.join(), hashed)
     });
     let (record_counts, schema_version) = checked
         .map_err(|_| Error::internal("checking the snapshot", "the check thread panicked"))?
         .map_err(|e| Error::internal("checking the snapshot", e))?;
-    let (sha256, raw_bytes, stored_bytes, pages) =
-        packed.map_err(|e| Error::internal("compressing the snapshot", e))?;
-    Ok(Taken { sha256, pages, raw_bytes, stored_bytes, record_counts, schema_version })
+    let (sha256, raw_bytes, pages) = hashed.map_err(|e| Error::internal("hashing the snapshot", e))?;
+    Ok(Taken { sha256, pages, raw_bytes, record_counts, schema_version })
 }
 
-/// What [`hash_and_compress`] learns: SHA-256, raw size, compressed size, page hashes.
-type Packed = (String, u64, u64, Option<(u32, Vec<delta::PageHash>)>);
+/// What [`hash`] learns: SHA-256, size, page hashes.
+type Hashed = (String, u64, Option<(u32, Vec<delta::PageHash>)>);
 
-/// Reads `raw` once: its SHA-256, size and page hashes, and its zstd
-/// compression written to `zst` (not synced: it is a temporary file for the upload).
-fn hash_and_compress(raw: &Path, zst: &Path) -> std::io::Result<Packed> {
+/// Reads `raw` once: its SHA-256, size and page hashes.
+fn hash(raw: &Path) -> std::io::Result<Hashed> {
     let mut header = [0u8; 100];
     let page_size = match File::open(raw)?.read_exact(&mut header) {
         Ok(()) => delta::page_size_of(&header),
         Err(_) => None,
     };
     let mut pages = page_size.map(delta::PageHasher::new);
-    let out = File::create(zst)?;
-    let mut encoder = zstd::stream::Encoder::new(BufWriter::new(&out), codec::LEVEL)?;
     let (sha, total) = codec::hash_through(File::open(raw)?, |b| {
         if let Some(p) = pages.as_mut() {
             p.update(b);
         }
-        encoder.write_all(b)
+        Ok(())
     })?;
-    encoder.finish()?.flush()?;
     let pages = page_size.zip(pages.and_then(delta::PageHasher::finish));
-    Ok((sha, total, out.metadata()?.len(), pages))
+    Ok((sha, total, pages))
 }
 
 /// Row counts of the main tables and the schema version of an SQLite file
@@ -159,10 +154,11 @@ mod tests {
         let mut shas = Vec::new();
         for i in 0..2 {
             let (raw, zst) = (dir.path().join(format!("raw{i}")), dir.path().join(format!("zst{i}")));
-            let taken = take_blocking(&live, &raw, &zst)?;
+            let taken = take_blocking(&live, &raw)?;
             assert_eq!(taken.record_counts.get("parts"), Some(&2));
             assert_eq!(taken.raw_bytes, std::fs::metadata(&raw).map(|m| m.len()).unwrap_or(0));
-            assert!(taken.stored_bytes > 0 && taken.stored_bytes < taken.raw_bytes);
+            let stored = codec::compress(&raw, &zst).map_err(|e| Error::internal("compress", e))?;
+            assert!(stored > 0 && stored < taken.raw_bytes);
             // Rollback-journal mode in the header (bytes 18 and 19 are 1).
             let bytes = std::fs::read(&raw).map_err(|e| Error::internal("read", e))?;
             assert_eq!((bytes[18], bytes[19]), (1, 1));
@@ -175,11 +171,11 @@ mod tests {
         }
         // Same content, same identity; a snapshot of a snapshot too.
         assert_eq!(shas[0], shas[1]);
-        let (raw, zst) = (dir.path().join("raw-again"), dir.path().join("zst-again"));
-        assert_eq!(take_blocking(&dir.path().join("raw0"), &raw, &zst)?.sha256, shas[0]);
+        let raw = dir.path().join("raw-again");
+        assert_eq!(take_blocking(&dir.path().join("raw0"), &raw)?.sha256, shas[0]);
         exec(&live, "INSERT INTO parts VALUES ('ANT00003P1');");
-        let (raw, zst) = (dir.path().join("raw2"), dir.path().join("zst2"));
-        let changed = take_blocking(&live, &raw, &zst)?;
+        let raw = dir.path().join("raw2");
+        let changed = take_blocking(&live, &raw)?;
         assert_ne!(changed.sha256, shas[0]);
         assert_eq!(changed.record_counts.get("parts"), Some(&3));
         Ok(())

@@ -113,22 +113,46 @@ pub async fn in_assembly(conn: &mut SqliteConnection) -> Result<Issued> {
     Ok(set)
 }
 
+/// What one read of a parts.db or assembled_casm.db file tells of part
+/// numbers: the numbers it mentions, and (when asked for) the parts it
+/// holds (parts.db) or the parts its log references, SNAP ports excluded:
+/// they need no row (assembled_casm.db).
+#[derive(Debug, Default)]
+pub struct FileParts {
+    /// Every number the file mentions (rows, `part_sequences` marks, log ends).
+    pub issued: Issued,
+    /// The parts held (parts.db) or referenced (the log).
+    pub parts: HashSet<PartNumber>,
+}
+
 /// The numbers the database file `name` at `path` mentions: a closed copy or
 /// a live file (read by a read-only connection of its own, in one read
 /// transaction; WAL readers never wait for writers).
+pub async fn in_file(path: &Path, name: &str) -> Result<Issued> {
+    Ok(read_file(path, name, false).await?.issued)
+}
+
+/// Reads the file `name` at `path` once (like [`in_file`]); with
+/// `with_parts`, its parts too (see [`FileParts`]).
 ///
 /// Read with rusqlite on a blocking thread, not through the pool: sqlx hands
 /// every row across threads, which made reading the 100 000 ids of a field
 /// database most of a restore's time.
-pub async fn in_file(path: &Path, name: &str) -> Result<Issued> {
+pub async fn read_file(path: &Path, name: &str, with_parts: bool) -> Result<FileParts> {
     let (path, name) = (path.to_path_buf(), name.to_owned());
     blocking(move || {
         let conn = super::read_only::open(&path)?;
-        let mut set = Issued::new();
+        let mut out = FileParts::default();
+        let (set, parts) = (&mut out.issued, &mut out.parts);
         let tx = conn.unchecked_transaction()?;
         match name.as_str() {
             PARTS_DB => {
-                each_text(&tx, PART_IDS, |id| set.add_id(id))?;
+                each_text(&tx, PART_IDS, |id| {
+                    set.add_id(id);
+                    if let Some(n) = PartNumber::parse_stored(id).filter(|_| with_parts) {
+                        parts.insert(n);
+                    }
+                })?;
                 let has_sequences: bool = tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'part_sequences')",
                     [],
@@ -139,20 +163,36 @@ pub async fn in_file(path: &Path, name: &str) -> Result<Issued> {
                     let mut rows = stmt.query([])?;
                     while let Some(r) = rows.next()? {
                         let (t, p, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                        add_mark(&mut set, &t, &p, n);
+                        add_mark(set, &t, &p, n);
                     }
                 }
             }
             ASSEMBLED_DB => {
                 for sql in ASSEMBLY_IDS {
-                    each_text(&tx, sql, |id| set.add_id(id))?;
+                    each_text(&tx, sql, |id| {
+                        set.add_id(id);
+                        if let Some(n) = PartNumber::parse_stored(id)
+                            .filter(|n| with_parts && n.part_type() != PartType::Snap)
+                        {
+                            parts.insert(n);
+                        }
+                    })?;
                 }
             }
             _ => {}
         }
-        Ok(set)
+        Ok(out)
     })
     .await
+}
+
+/// The parts `log` (an assembly log read with its parts) references that
+/// `held` (a parts.db read with its parts) does not hold, sorted.
+pub fn missing_parts(log: &FileParts, held: &FileParts) -> Vec<String> {
+    let missing: BTreeSet<&PartNumber> = log.parts.iter().filter(|n| !held.parts.contains(n)).collect();
+    let mut missing: Vec<String> = missing.into_iter().map(|n| n.to_string()).collect();
+    missing.sort();
+    missing
 }
 
 /// The numbers the live database `db` mentions.
@@ -219,36 +259,4 @@ pub async fn absorb_live(parts: &Db, assembled: &Db, state: &Db) -> Result<Issue
             .await?;
     }
     Ok(known)
-}
-
-/// The part numbers the assembly log of the file at `assembled` references
-/// that the parts.db at `parts` does not hold (SNAP ports excluded: they need
-/// no row), sorted. Each file is read like [`in_file`].
-pub async fn missing_parts(parts: &Path, assembled: &Path) -> Result<Vec<String>> {
-    let (parts, assembled) = (parts.to_path_buf(), assembled.to_path_buf());
-    blocking(move || {
-        let mut held = HashSet::new();
-        each_text(&super::read_only::open(&parts)?, PART_IDS, |id| {
-            if let Some(n) = PartNumber::parse_stored(id) {
-                held.insert(n);
-            }
-        })?;
-        let mut missing = BTreeSet::new();
-        let log = super::read_only::open(&assembled)?;
-        let tx = log.unchecked_transaction()?;
-        for sql in ASSEMBLY_IDS {
-            each_text(&tx, sql, |id| {
-                if let Some(n) = PartNumber::parse_stored(id)
-                    && n.part_type() != PartType::Snap
-                    && !held.contains(&n)
-                {
-                    missing.insert(n);
-                }
-            })?;
-        }
-        let mut missing: Vec<String> = missing.into_iter().map(|n| n.to_string()).collect();
-        missing.sort();
-        Ok(missing)
-    })
-    .await
 }

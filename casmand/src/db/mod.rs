@@ -150,6 +150,14 @@ impl Databases {
         [&self.parts, &self.assembled, &self.state].into_iter().find(|d| d.name == name)
     }
 
+    /// Frees the page caches of every database's idle connections (see
+    /// [`Db::release_memory`]).
+    pub async fn release_memory(&self) {
+        for db in [&self.parts, &self.assembled, &self.state] {
+            db.release_memory().await;
+        }
+    }
+
     /// Checkpoints and closes every database.
     pub async fn close(&self) {
         for db in [&self.parts, &self.assembled, &self.state] {

@@ -219,6 +219,26 @@ impl Db {
         sqlx::query_scalar("PRAGMA data_version").fetch_one(&*self.writer().await).await.ok()
     }
 
+    /// Frees what the page caches of this database's idle connections hold
+    /// (`PRAGMA shrink_memory`): after work that read the whole file (an
+    /// adoption, a rebuild), the caches would otherwise stay full while the
+    /// daemon idles. Connections in use are left alone; the caches refill
+    /// as requests need them.
+    pub async fn release_memory(&self) {
+        let pools = self.pools();
+        let _ = sqlx::query("PRAGMA shrink_memory").execute(&pools.writer).await;
+        let mut idle = Vec::new();
+        while idle.len() < READERS as usize {
+            match pools.reader.try_acquire() {
+                Some(conn) => idle.push(conn),
+                None => break,
+            }
+        }
+        for conn in &mut idle {
+            let _ = sqlx::query("PRAGMA shrink_memory").execute(&mut **conn).await;
+        }
+    }
+
     /// Closes every connection after checkpointing the WAL into the main file.
     pub async fn close(&self) {
         let pools = self.pools();
