@@ -229,3 +229,45 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
     }
 }
+
+/// The kinds of the spooled entries, oldest first (from their sidecars).
+fn spooled_kinds(d: &Daemon) -> Vec<String> {
+    let mut sidecars: Vec<PathBuf> = std::fs::read_dir(spool_dir(d))
+        .unwrap()
+        .flatten()
+        .map(|f| f.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    sidecars.sort();
+    sidecars
+        .iter()
+        .map(|p| {
+            let e: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            e["kind"].as_str().unwrap_or("full").to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_spool_survives_a_restart_and_goes_on_with_deltas() {
+    let (moto, proxy, mut d) = setup();
+    cut(&proxy);
+    scan_pairs(&d, 1, 1);
+    wait_for("the first scan spooled", DEADLINE, || (spooled(&d) >= 1).then_some(()));
+    d.kill();
+    d.restart();
+    scan_pairs(&d, 2, 1);
+    wait_for("the second scan spooled", DEADLINE, || (spooled(&d) >= 2).then_some(()));
+    // The page hashes kept beside the spool: still a delta after the restart.
+    assert_eq!(spooled_kinds(&d), ["delta", "delta"]);
+    proxy.clear();
+    wait_for("both scans in the store", DEADLINE, || {
+        let listed = versions(&moto);
+        (listed.last()?["record_counts"]["assembly"] == 2 && spooled(&d) == 0).then_some(())
+    });
+    let listed = chain_is_valid(&d, &moto);
+    let landed: Vec<&Value> = listed.iter().filter(|v| v["reason"] == "scheduled").collect();
+    assert_eq!(landed.len(), 2, "{listed:?}");
+    assert!(landed.iter().all(|v| v["kind"] == "delta"), "{landed:?}");
+    assert_eq!(landed[1]["delta_base"], landed[0]["key"]);
+}
