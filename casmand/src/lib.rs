@@ -118,7 +118,8 @@ pub async fn run(
         &config.data_dir,
         tz.clone(),
     )
-    .with_deltas(config.sync.delta_chain_max, config.sync.delta_max_share);
+    .with_deltas(config.sync.delta_chain_max, config.sync.delta_max_share)
+    .with_spool(config.sync.offline_spool_max);
     let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups);
     let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;
     // The web views (off unless http.listen is set), bound before READY=1 so

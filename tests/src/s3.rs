@@ -35,17 +35,25 @@ pub fn free_port() -> u16 {
 
 /// Sends one HTTP/1.1 request to 127.0.0.1:`port`; returns the status code.
 fn http(port: u16, method: &str, path: &str) -> Option<u16> {
+    http_body(port, method, path, "").map(|(status, _)| status)
+}
+
+/// Sends one HTTP/1.1 request to 127.0.0.1:`port`; returns the status code
+/// and the response body (the server closes the connection after it).
+fn http_body(port: u16, method: &str, path: &str, headers: &str) -> Option<(u16, Vec<u8>)> {
     let addr = SocketAddr::from((HOST, port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let head = String::from_utf8_lossy(&buf);
-    head.split_whitespace().nth(1)?.parse().ok()
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(Vec::new(), |at| buf[at + 4..].to_vec());
+    Some((status, body))
 }
 
 /// The `moto_server` executable: `$CASMAN_MOTO_SERVER`, else the venv that
@@ -184,6 +192,16 @@ impl MotoServer {
     pub fn create_bucket(&self, bucket: &str) {
         let status = http(self.port, "PUT", &format!("/{bucket}")).expect("moto answers");
         assert!((200..300).contains(&status), "creating bucket {bucket}: HTTP {status}\n{}", self.log_text());
+    }
+
+    /// The object `key` of `bucket` as the store holds it (`None`: not
+    /// there). moto checks no signature, but refuses a read without one.
+    pub fn get_object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let auth = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, \
+                    SignedHeaders=host, Signature=00\r\n";
+        let (status, body) =
+            http_body(self.port, "GET", &format!("/{bucket}/{key}"), auth).expect("moto answers");
+        (status == 200).then_some(body)
     }
 
     /// Forgets every bucket and object.

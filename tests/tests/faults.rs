@@ -82,9 +82,11 @@ fn a_reset_in_the_middle_of_an_upload_records_nothing_half_done() {
     connect(&d, 2);
     p.clear();
     d.ctl_ok(&["sync", "backup", "--assembled"]);
-    let v = versions(&d);
-    assert_eq!(v.len(), 1, "{v:?}");
-    assert_eq!(v[0]["record_counts"]["assembly"], 2);
+    // The failed backup's state waited in the offline spool: it lands too.
+    let mut counts: Vec<i64> =
+        versions(&d).iter().map(|v| v["record_counts"]["assembly"].as_i64().unwrap()).collect();
+    counts.sort();
+    assert_eq!(counts, [1, 2], "{:?}", versions(&d));
     all_verify(&d);
 }
 

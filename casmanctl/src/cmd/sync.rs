@@ -396,6 +396,7 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
                     "newer": d.newer.as_ref().map(output::message),
                     "versions": (d.versions >= 0).then_some(d.versions), "stored_bytes": d.stored_bytes,
                     "lost": d.lost,
+                    "spooled": d.spooled.unwrap_or(0),
                 })
             })
             .collect();
@@ -460,6 +461,12 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
                 p.first_failed_at,
                 p.next_attempt_at,
                 p.last_error
+            );
+        }
+        if let Some(n) = d.spooled.filter(|n| *n > 0) {
+            crate::output::say!(
+                "    ⚠ Offline spool:          {n} version(s) taken while the store was unreachable, stored \
+                 in order when it answers"
             );
         }
         if !d.lost.is_empty() {

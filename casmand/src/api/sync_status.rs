@@ -57,6 +57,7 @@ pub async fn get(ctx: &Context) -> Result<SyncStatus> {
             versions: d.versions.map_or(-1, |n| n as i64),
             stored_bytes: d.stored_bytes,
             lost: d.lost.clone().unwrap_or_default(),
+            spooled: Some(d.spooled as u32),
         })
         .collect();
     Ok(SyncStatus {

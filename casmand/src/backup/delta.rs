@@ -118,6 +118,60 @@ pub fn changed_pages(old: &[PageHash], new: &[PageHash]) -> Vec<u64> {
 pub fn write(raw: &Path, pages: &[u64], header: &Header, out: &Path) -> io::Result<u64> {
     let file = File::create(out)?;
     let mut enc = zstd::stream::Encoder::new(BufWriter::new(&file), codec::LEVEL)?;
+    write_header(&mut enc, header, pages.len() as u64)?;
+    let mut src = File::open(raw)?;
+    let mut page = vec![0u8; header.page_size as usize];
+    for &index in pages {
+        src.seek(SeekFrom::Start(index * header.page_size as u64))?;
+        src.read_exact(&mut page)?;
+        enc.write_all(&index.to_le_bytes())?;
+        enc.write_all(&page)?;
+    }
+    enc.finish()?.flush()?;
+    Ok(file.metadata()?.len())
+}
+
+/// The records of a delta: page index (0-based) and page bytes.
+pub type Records = Vec<(u64, Vec<u8>)>;
+
+/// Writes the delta `header` with `records` (page index, page bytes) into
+/// `out`, zstd-compressed. Returns the size of `out`.
+pub fn write_records(header: &Header, records: &[(u64, Vec<u8>)], out: &Path) -> io::Result<u64> {
+    let file = File::create(out)?;
+    let mut enc = zstd::stream::Encoder::new(BufWriter::new(&file), codec::LEVEL)?;
+    write_header(&mut enc, header, records.len() as u64)?;
+    for (index, page) in records {
+        if page.len() != header.page_size as usize {
+            return Err(bad(format!(
+                "page {index} is {} bytes, not the page size {}",
+                page.len(),
+                header.page_size
+            )));
+        }
+        enc.write_all(&index.to_le_bytes())?;
+        enc.write_all(page)?;
+    }
+    enc.finish()?.flush()?;
+    Ok(file.metadata()?.len())
+}
+
+/// Reads the delta in `delta` whole: its header and records, in stored
+/// order (memory: the changed pages, at most the size of the database).
+pub fn read_records(delta: &Path) -> io::Result<(Header, Records)> {
+    let mut r = zstd::stream::Decoder::new(BufReader::new(File::open(delta)?))?;
+    let header = read_header(&mut r)?;
+    let count = read_u64(&mut r)?;
+    let mut records = Vec::new();
+    for _ in 0..count {
+        let index = read_u64(&mut r)?;
+        let mut page = vec![0u8; header.page_size as usize];
+        r.read_exact(&mut page)?;
+        records.push((index, page));
+    }
+    Ok((header, records))
+}
+
+fn write_header(enc: &mut impl Write, header: &Header, records: u64) -> io::Result<()> {
     enc.write_all(MAGIC)?;
     enc.write_all(&FORMAT.to_le_bytes())?;
     enc.write_all(&header.page_size.to_le_bytes())?;
@@ -129,17 +183,7 @@ pub fn write(raw: &Path, pages: &[u64], header: &Header, out: &Path) -> io::Resu
         u16::try_from(key.len()).map_err(|_| bad(format!("base key {:?} is too long", header.base_key)))?;
     enc.write_all(&len.to_le_bytes())?;
     enc.write_all(key)?;
-    enc.write_all(&(pages.len() as u64).to_le_bytes())?;
-    let mut src = File::open(raw)?;
-    let mut page = vec![0u8; header.page_size as usize];
-    for &index in pages {
-        src.seek(SeekFrom::Start(index * header.page_size as u64))?;
-        src.read_exact(&mut page)?;
-        enc.write_all(&index.to_le_bytes())?;
-        enc.write_all(&page)?;
-    }
-    enc.finish()?.flush()?;
-    Ok(file.metadata()?.len())
+    enc.write_all(&records.to_le_bytes())
 }
 
 fn read_u32(r: &mut impl Read) -> io::Result<u32> {

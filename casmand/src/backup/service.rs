@@ -12,6 +12,7 @@ use super::{
     manifest::{Kind, Manifest, Reason, Version},
     retention,
     snapshot::{self, Snapshot},
+    spool::Spool,
     store::{Precondition, Store, StoreError},
 };
 use crate::{
@@ -69,33 +70,56 @@ pub struct BackupService {
     /// Per database, the page hashes of the stored versions the next
     /// deltas are computed against (see `backup::chain`). Kept in memory
     /// only: after a restart the next version is a full snapshot.
-    pages: Arc<std::sync::Mutex<HashMap<String, Bases>>>,
+    pub(super) pages: Arc<std::sync::Mutex<HashMap<String, Bases>>>,
     /// Longest delta chain (`sync.delta_chain_max`; 0: no deltas).
-    delta_chain_max: u32,
+    pub(super) delta_chain_max: u32,
     /// Largest share of the full snapshot a chain's deltas may add up to.
     delta_max_share: f64,
+    /// Versions taken while the store was unreachable (`backup::offline`).
+    pub(super) spool: Spool,
 }
 
 /// Where a delta goes: the record it is computed against, the new
 /// version's depth, and the stored bytes of the chain's deltas before it.
-type DeltaBase = (PageRecord, u32, u64);
+pub(super) type DeltaBase = (PageRecord, u32, u64);
 
 /// An object ready to upload for a snapshot: the full file or a delta.
-struct Upload<'a> {
-    path: &'a std::path::Path,
-    stored_bytes: u64,
+pub(super) struct Upload<'a> {
+    pub(super) path: &'a std::path::Path,
+    pub(super) stored_bytes: u64,
     /// `Some((base, depth, delta bytes of the chain))` for a delta.
-    delta: Option<(&'a PageRecord, u32, u64)>,
+    pub(super) delta: Option<(&'a PageRecord, u32, u64)>,
 }
 
 /// A manifest as last read and its entity tag.
 type CachedManifest = (Manifest, Option<String>);
 
+/// The version already holding content `sha`: the newest version, or this
+/// site's base (identity `base`), which need not be the newest by the clock
+/// (a merge stored in the same second as another site's version). Storing
+/// that content again would make a version its own parent.
+fn unchanged_in<'m>(m: &'m Manifest, base: Option<&str>, sha: &str) -> Option<&'m Version> {
+    let base = base.and_then(|b| m.versions.iter().find(|v| v.sha256 == b));
+    m.newest().into_iter().chain(base).find(|v| v.content_sha() == sha)
+}
+
+/// How [`store_err`] begins the message of a store that cannot be reached...
+const UNREACHABLE: &str = "the backup store is unreachable: ";
+/// ...or that refuses the credentials.
+const REFUSED: &str = "the backup store refused the credentials: ";
+
+/// Whether `e` says the store cannot be used now (unreachable, or refusing
+/// the credentials), as opposed to a busy database: what the offline spool
+/// is for.
+pub(super) fn store_unusable(e: &Error) -> bool {
+    matches!(e, Error::Unavailable(m) if m.starts_with(UNREACHABLE) || m.starts_with(REFUSED))
+}
+
 pub(super) fn store_err(e: StoreError) -> Error {
     match e {
         StoreError::NotFound(k) => Error::NotFound(format!("no backup {k} in the store")),
-        StoreError::Unavailable(m) => Error::Unavailable(format!("the backup store is unreachable: {m}")),
-        StoreError::Auth(m) => Error::Unavailable(format!("the backup store refused the credentials: {m}")),
+        StoreError::Unavailable(m) => Error::Unavailable(format!("{UNREACHABLE}{m}")),
+        StoreError::Auth(m) => Error::Unavailable(format!("{REFUSED}{m}")),
         StoreError::Disabled => Error::refused("backups are disabled (backend none); set sync.backend"),
         StoreError::PreconditionFailed(k) => Error::Aborted(format!("{k} changed meanwhile; try again")),
         StoreError::Other(m) => Error::internal("backup store", m),
@@ -127,7 +151,15 @@ impl BackupService {
             pages: Arc::default(),
             delta_chain_max: 0,
             delta_max_share: 0.0,
+            spool: Spool::new(data_dir.join("spool"), 0),
         }
+    }
+
+    /// Keeps at most `max` versions per database in the offline spool while
+    /// the store is unreachable (0: none, a backup just fails).
+    pub fn with_spool(mut self, max: u32) -> Self {
+        self.spool.max = max as usize;
+        self
     }
 
     /// Stores versions as deltas in chains of at most `chain_max` deltas
@@ -273,21 +305,34 @@ impl BackupService {
         reason: Reason,
         progress: ProgressFn<'_>,
     ) -> Result<Outcome> {
+        match self.backup_online(source, reason, progress).await {
+            // The store is unreachable: the snapshot waits in the spool.
+            Err(e) if self.spool.max > 0 && store_unusable(&e) => {
+                Err(self.spool_backup(source, reason, e.to_string()).await)
+            }
+            other => other,
+        }
+    }
+
+    async fn backup_online(&self, source: &Db, reason: Reason, progress: ProgressFn<'_>) -> Result<Outcome> {
         let db = source.name;
+        // Versions spooled while the store was unreachable land first, in order.
+        self.drain_spool(db).await?;
         let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
+        let base = sync_state::base(&self.dbs.state, db).await?.map(|b| b.sha256);
         // Unchanged since the last snapshot, and that content is the newest
         // version: decided without reading the file (one conditional GET).
         if let Some(sha) = self.known_content(source) {
             let (manifest, _) = self.manifest(db).await?;
-            if let Some(newest) = manifest.newest().filter(|v| v.content_sha() == sha) {
-                return self.unchanged(db, newest, covered).await;
+            if let Some(same) = unchanged_in(&manifest, base.as_deref(), &sha) {
+                return self.unchanged(db, same, covered).await;
             }
         }
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
         let snap = self.snapshot(source).await?;
         let (manifest, _) = self.manifest(db).await?;
-        if let Some(newest) = manifest.newest().filter(|v| v.content_sha() == snap.sha256) {
-            return self.unchanged(db, newest, covered).await;
+        if let Some(same) = unchanged_in(&manifest, base.as_deref(), &snap.sha256) {
+            return self.unchanged(db, same, covered).await;
         }
         let version = self.store_snapshot(db, &snap, reason, &manifest, None, progress).await?;
         drop(snap);
@@ -342,6 +387,14 @@ impl BackupService {
         progress: ProgressFn<'_>,
     ) -> Result<Version> {
         let started = std::time::Instant::now();
+        let drained;
+        let manifest = match self.drain_spool(db).await? {
+            true => {
+                drained = self.manifest(db).await?.0;
+                &drained
+            }
+            false => manifest,
+        };
         let base = sync_state::base(&self.dbs.state, db).await?;
         let delta_file = self.tmp_path(db, "delta")?;
         let record = self.delta_base(db, snap, manifest, base.as_ref().map(|b| b.key.as_str()));
@@ -406,6 +459,28 @@ impl BackupService {
             delta_base: upload.delta.map(|(b, _, _)| b.key.clone()),
             chain_depth: upload.delta.map_or(0, |(_, depth, _)| depth),
         };
+        self.record_version(db, &mut version).await?;
+        self.quota().count_backup();
+        self.remember_pages(db, snap, &version, upload.delta);
+        tracing::info!(
+            database = db,
+            key = %key,
+            raw_bytes = snap.raw_bytes,
+            stored_bytes,
+            kind = if upload.delta.is_some() { "delta" } else { "full" },
+            chain_depth = version.chain_depth,
+            reason = reason.as_str(),
+            branch = version.branch,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "backup stored"
+        );
+        Ok(version)
+    }
+
+    /// Records `version` (its object just uploaded) in the manifest of `db`,
+    /// deciding whether it is a branch; idempotent on its key. On failure
+    /// the object is removed so it is not an orphan.
+    pub(super) async fn record_version(&self, db: &str, version: &mut Version) -> Result<Manifest> {
         let ledger = self.quota().site_ledger().await;
         // parts.db's manifest carries the numbers this site knows as issued.
         let issued = match db {
@@ -414,6 +489,7 @@ impl BackupService {
             }
             _ => None,
         };
+        let (reason, parent, key) = (version.reason, version.parent.clone(), version.key.clone());
         let recorded = self
             .update_manifest(db, |m| {
                 m.ledgers.insert(self.site.clone(), ledger.clone());
@@ -438,26 +514,10 @@ impl BackupService {
                 Ok(())
             })
             .await;
-        if let Err(e) = recorded {
-            // Not in the manifest: remove the object so it is not an orphan.
+        if recorded.is_err() {
             let _ = self.store.delete(&key).await;
-            return Err(e);
         }
-        self.quota().count_backup();
-        self.remember_pages(db, snap, &version, upload.delta);
-        tracing::info!(
-            database = db,
-            key = %key,
-            raw_bytes = snap.raw_bytes,
-            stored_bytes,
-            kind = if upload.delta.is_some() { "delta" } else { "full" },
-            chain_depth = version.chain_depth,
-            reason = reason.as_str(),
-            branch = version.branch,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "backup stored"
-        );
-        Ok(version)
+        recorded
     }
 
     pub(super) fn tmp_path(&self, db: &str, what: &str) -> Result<tempfile::TempPath> {
@@ -498,7 +558,7 @@ impl BackupService {
     /// Writes the delta from `record` to `snap` into `out`; `None` when the
     /// chain's deltas would exceed their share of the chain's full snapshot
     /// (or the delta is no smaller than it): store it in full.
-    async fn delta_upload<'a>(
+    pub(super) async fn delta_upload<'a>(
         &self,
         snap: &Snapshot,
         (record, depth, chain_before): &'a DeltaBase,

@@ -63,6 +63,8 @@ pub struct DatabaseSync {
     /// (the bucket was emptied or its manifest lost): that state must be
     /// stored again.
     pub lost: Option<String>,
+    /// Versions waiting in the offline spool for the store to answer.
+    pub spooled: usize,
 }
 
 /// The whole report.
@@ -157,6 +159,7 @@ impl BackupService {
                 versions: manifest.as_ref().map(|m| m.versions.len()),
                 stored_bytes: manifest.as_ref().map_or(0, |m| m.stored_bytes()),
                 lost,
+                spooled: self.spooled(name),
             });
         }
         let last_maintenance = super::maintenance::last_maintenance(state).await;

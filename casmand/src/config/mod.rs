@@ -244,6 +244,10 @@ pub struct SyncConfig {
     /// zero = off.
     #[serde(with = "crate::config::duration")]
     pub replicate_within: Duration,
+    /// While the store is unreachable, each due backup waits in a local
+    /// spool (`<data_dir>/spool/`), at most this many per database (the
+    /// oldest are folded together beyond it); 0 = off (a backup just fails).
+    pub offline_spool_max: u32,
 }
 
 /// Object store location and credentials.
@@ -375,6 +379,7 @@ impl Default for SyncConfig {
             delta_chain_max: 50,
             delta_max_share: 0.5,
             replicate_within: Duration::ZERO,
+            offline_spool_max: 64,
         }
     }
 }
@@ -607,6 +612,13 @@ impl Config {
         if self.sync.keep_versions == 0 {
             return bad("sync.keep_versions", &0, "must be at least 1");
         }
+        if self.sync.offline_spool_max == 1 {
+            return bad(
+                "sync.offline_spool_max",
+                &self.sync.offline_spool_max,
+                "must be 0 (no spool) or at least 2 (the oldest two are folded to make room)",
+            );
+        }
         if !(0.0..=1.0).contains(&self.sync.delta_max_share) {
             return bad("sync.delta_max_share", &self.sync.delta_max_share, "must be between 0 and 1");
         }
@@ -791,6 +803,17 @@ mod tests {
         assert!(err.contains("`http.token`: must be at least 16 characters"), "{err}");
         c.http.listen = Some("localhost".into());
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn an_offline_spool_of_one_is_refused_naming_the_key() {
+        let mut c = Config::default();
+        for (max, ok) in [(0, true), (1, false), (2, true), (64, true)] {
+            c.sync.offline_spool_max = max;
+            let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(err.is_empty(), ok, "{max}: {err}");
+            assert!(ok || err.contains("sync.offline_spool_max") && err.contains("at least 2"), "{err}");
+        }
     }
 
     #[test]
