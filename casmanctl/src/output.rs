@@ -32,11 +32,11 @@ pub struct StreamTable {
 
 impl StreamTable {
     /// Widths fitting `header` and `rows`.
-    pub fn new<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> StreamTable {
+    pub fn new<S: AsRef<str>, const N: usize>(header: [&str; N], rows: &[[S; N]]) -> StreamTable {
         let widths = (0..N)
             .map(|i| {
                 rows.iter()
-                    .map(|r| r[i].chars().count())
+                    .map(|r| r[i].as_ref().chars().count())
                     .chain([header[i].chars().count()])
                     .max()
                     .unwrap_or(0)
@@ -61,9 +61,26 @@ impl StreamTable {
         format!("┌{bar}┐\n{}╞{}╡\n", self.line(&self.header), "═".repeat(self.inner()))
     }
 
-    /// One row.
+    /// One row, as text (what [`Self::write_row`] writes).
+    #[cfg(test)]
     pub fn row<S: AsRef<str>>(&self, cells: &[S]) -> String {
-        self.line(cells)
+        let mut out = Vec::new();
+        let _ = self.write_row(&mut out, cells);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Writes one row (as [`Self::row`] makes it) to `out`, allocating nothing.
+    pub fn write_row<S: AsRef<str>>(
+        &self,
+        out: &mut impl std::io::Write,
+        cells: &[S],
+    ) -> std::io::Result<()> {
+        out.write_all("│".as_bytes())?;
+        for (i, (c, w)) in cells.iter().zip(&self.widths).enumerate() {
+            let gap = if i == 0 { "" } else { " " };
+            write!(out, "{gap} {:<w$} ", c.as_ref(), w = *w)?;
+        }
+        out.write_all("│\n".as_bytes())
     }
 
     /// The bottom border (no newline).
@@ -191,6 +208,7 @@ mod tests {
         }
         let s = super::StreamTable::new(["part number", "type", "pol"], &rows);
         let streamed: String = s.head() + &rows.iter().map(|r| s.row(r)).collect::<String>() + &s.foot();
+        assert_eq!(s.row(&["a", "b", "c"]), s.line(&["a", "b", "c"]));
         assert_eq!(streamed, t.to_string());
     }
 

@@ -1,5 +1,7 @@
 //! `casmanctl parts ...`
 
+use std::borrow::Cow;
+
 use casman_proto::v1::{AddPartsRequest, CountPartsRequest, GetPartRequest, ListPartsRequest, Part};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -236,14 +238,14 @@ async fn stream_parts(conn: &Conn, req: ListPartsRequest, as_json: bool) -> Resu
         if as_json {
             continue;
         }
-        let rows: Vec<[String; 4]> = page.parts.iter().map(part_row).collect();
+        let rows: Vec<[Cow<'_, str>; 4]> = page.parts.iter().map(part_row).collect();
         let t = table.get_or_insert_with(|| {
             let t = output::StreamTable::new(PARTS_HEADER, &rows);
             let _ = write!(out, "{}", t.head());
             t
         });
         for r in &rows {
-            write!(out, "{}", t.row(r)).map_err(io)?;
+            t.write_row(&mut out, r).map_err(io)?;
         }
     }
     if as_json {
@@ -259,8 +261,8 @@ async fn stream_parts(conn: &Conn, req: ListPartsRequest, as_json: bool) -> Resu
 const PARTS_HEADER: [&str; 4] = ["part number", "type", "pol", "created"];
 
 /// A row for people: stored text with its terminal controls escaped.
-fn part_row(p: &Part) -> [String; 4] {
-    let h = |s: &str| output::human(s).into_owned();
+fn part_row(p: &Part) -> [Cow<'_, str>; 4] {
+    let h = output::human;
     [h(&p.part_number), h(&p.part_type), h(dash(&p.polarization)), h(&p.date_created)]
 }
 
@@ -275,7 +277,7 @@ pub fn parts_text(parts: &[Part]) -> String {
     if parts.is_empty() {
         return "No parts found.\n".into();
     }
-    let rows: Vec<[String; 4]> = parts.iter().map(part_row).collect();
+    let rows: Vec<[Cow<'_, str>; 4]> = parts.iter().map(part_row).collect();
     let t = output::StreamTable::new(PARTS_HEADER, &rows);
     let body: String = rows.iter().map(|r| t.row(r)).collect();
     format!("{}{body}{}\n{} part(s)\n", t.head(), t.foot(), parts.len())
