@@ -71,6 +71,7 @@ fn main() {
     };
     let adopted = on_disk(&live);
     let rss_adopted = status_kib(pid, "VmRSS:");
+    let (anon_adopted, file_adopted) = (status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:"));
     let hwm_adopting = status_kib(pid, "VmHWM:");
 
     let backup = |expect_upload: bool| store::backup_assembled(&d, expect_upload);
@@ -291,7 +292,8 @@ fn main() {
         raw.len()
     );
     println!(
-        "casmand memory: RSS {rss_adopted} KiB after adopting (peak {hwm_adopting} KiB while adopting; goal idle <= 30 MB), \
+        "casmand memory: RSS {rss_adopted} KiB after adopting ({anon_adopted} KiB anonymous, {file_adopted} KiB file-backed: \
+         mostly casmand's own code; peak {hwm_adopting} KiB while adopting; goal idle <= 30 MB), \
          peak {} KiB during the changed backups (goal <= 64 MB), peak {hwm_all} KiB with the restores, RSS {rss_end} KiB at the end",
         if peak_reset { hwm_backups.to_string() } else { format!("(peak not resettable) {hwm_backups}") }
     );
