@@ -177,7 +177,8 @@ fn main() {
 fn print_durability(dur: &durability::Durability, backup_ms: f64) {
     let p50 = durability::percentile(&dur.latencies, 50.0);
     let p99 = durability::percentile(&dur.latencies, 99.0);
-    let (lo, hi) = (durability::percentile(&dur.latencies, 0.0), durability::percentile(&dur.latencies, 100.0));
+    let (lo, hi) =
+        (durability::percentile(&dur.latencies, 0.0), durability::percentile(&dur.latencies, 100.0));
     let floor = WINDOW.as_secs_f64() + backup_ms / 1e3;
     let goal = WINDOW.as_secs_f64() + 1.0;
     let scans: u64 = dur.versions.iter().map(|(k, _)| k).sum();
@@ -198,12 +199,8 @@ fn print_durability(dur: &durability::Durability, backup_ms: f64) {
 /// Bytes per further scan in a delta, from the durability run's versions
 /// (each covering several scans) against the one-scan delta `first`.
 fn per_extra_scan(dur: &durability::Durability, first: u64) -> u64 {
-    let mut v: Vec<u64> = dur
-        .versions
-        .iter()
-        .filter(|(k, _)| *k > 1)
-        .map(|(k, b)| b.saturating_sub(first) / (k - 1))
-        .collect();
+    let mut v: Vec<u64> =
+        dur.versions.iter().filter(|(k, _)| *k > 1).map(|(k, b)| b.saturating_sub(first) / (k - 1)).collect();
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(first)
 }

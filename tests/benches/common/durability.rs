@@ -98,9 +98,11 @@ pub fn measure(
         acked.push(Instant::now());
     }
     let want = base + scans as i64;
-    casman_tests::wait_for("the last scan's version in the store", window * 3 + Duration::from_secs(30), || {
-        seen.lock().unwrap().last().is_some_and(|(_, n)| *n >= want).then_some(())
-    });
+    casman_tests::wait_for(
+        "the last scan's version in the store",
+        window * 3 + Duration::from_secs(30),
+        || seen.lock().unwrap().last().is_some_and(|(_, n)| *n >= want).then_some(()),
+    );
     stop.store(true, Ordering::Relaxed);
     poller.join().unwrap();
 
