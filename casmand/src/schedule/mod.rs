@@ -141,6 +141,9 @@ impl Scheduler {
     /// while the month's Class A use is ahead of pace); logged when it
     /// changes by a tenth or more, or returns to the configured one.
     async fn replication_window(&self) -> Duration {
+        if self.ctx.config().sync.replicate_within.is_zero() {
+            return Duration::ZERO;
+        }
         let report = self.ctx.backups().quota().report().await;
         let w = crate::backup::quota::replication_window(
             &self.ctx.config().sync,
