@@ -14,7 +14,11 @@ use std::{
 };
 
 use casman_tests::{Daemon, MotoServer};
-use casmand::backup::{layout, manifest::Manifest};
+use casmand::backup::{
+    chain::span,
+    layout,
+    manifest::{Kind, Manifest},
+};
 
 use super::store;
 
@@ -26,8 +30,11 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Durability {
     /// Per scan: from the scan call's return to its version in the manifest.
     pub latencies: Vec<Duration>,
-    /// Per version stored during the run: (scans it covers, stored bytes).
+    /// Per delta stored during the run that holds its own changes only
+    /// (not at a multiple of 8): (scans it covers, stored bytes).
     pub versions: Vec<(u64, u64)>,
+    /// Versions stored during the run.
+    pub versions_stored: usize,
 }
 
 /// The largest assembly record count among the manifest's versions (`None`:
@@ -124,14 +131,18 @@ pub fn measure(
     });
     let mut ours: Vec<_> = m.versions.iter().filter(|v| v.site == "window").collect();
     ours.sort_by_key(|v| v.seq);
+    let versions_stored =
+        ours.iter().filter(|v| v.record_counts.get("assembly").is_some_and(|n| *n > base)).count();
     let versions = ours
         .windows(2)
         .filter_map(|w| {
             let (a, b) = (w[0].record_counts.get("assembly")?, w[1].record_counts.get("assembly")?);
-            (*a >= base && b > a).then(|| ((b - a) as u64, w[1].stored_bytes))
+            // A delta at a multiple of 8 holds the changes of several versions.
+            let own = w[1].kind == Kind::Delta && span(w[1].chain_depth) == 1;
+            (own && *a >= base && b > a).then(|| ((b - a) as u64, w[1].stored_bytes))
         })
         .collect();
-    Durability { latencies, versions }
+    Durability { latencies, versions, versions_stored }
 }
 
 /// The `p`-th percentile (0 to 100) of `xs`, in seconds.

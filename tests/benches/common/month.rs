@@ -6,14 +6,19 @@
 //! them: the window from the oldest unsaved write, `backup_on_scan_count`
 //! writes, `backup_on_hours` after the last backup. Versions cost the Class
 //! A requests and the stored bytes measured in the same run; a full
-//! snapshot starts every chain (`delta_chain_max`, `delta_max_share`).
+//! snapshot starts every chain (`delta_chain_max`, `delta_max_share`), and
+//! a delta holds the changes of the versions since its base (casmand's
+//! `backup::chain::span`: one version, or 8, 64, ... at multiples of 8).
 //! Every site knows the fleet's count at once (in casmand a site learns the
 //! others' counts from the manifests they write, i.e. at their next version).
 
 use std::{collections::BTreeMap, time::Duration};
 
 use casmand::{
-    backup::quota::{QuotaReport, Usage, replication_window},
+    backup::{
+        chain::span,
+        quota::{QuotaReport, Usage, replication_window},
+    },
     config::{QuotaConfig, SyncConfig},
 };
 
@@ -23,9 +28,9 @@ pub struct Costs {
     pub class_a_per_version: f64,
     /// Stored bytes of a full snapshot.
     pub full_bytes: u64,
-    /// Stored bytes of a delta covering one scan...
+    /// Stored bytes of a delta holding one scan...
     pub delta_first: u64,
-    /// ...and of each further scan it covers.
+    /// ...and of each further scan it holds.
     pub delta_per_extra: u64,
 }
 
@@ -77,6 +82,8 @@ struct Site {
     deadline: Option<i64>,
     last_backup: Option<i64>,
     depth: u32,
+    /// Scans each version of the current chain covers, by depth (0: full).
+    chain_scans: Vec<u64>,
     chain_bytes: u64,
     prev_chain_bytes: u64,
 }
@@ -118,6 +125,7 @@ pub fn simulate(work: &Work, sync: &SyncConfig, costs: &Costs, enforced: bool, s
             deadline: None,
             last_backup: None,
             depth: sync.delta_chain_max,
+            chain_scans: Vec::new(),
             chain_bytes: 0,
             prev_chain_bytes: 0,
         })
@@ -177,7 +185,10 @@ pub fn simulate(work: &Work, sync: &SyncConfig, costs: &Costs, enforced: bool, s
         }
         // A version covering every pending scan.
         let k = s.pending.len() as u64;
-        let delta = costs.delta_first + costs.delta_per_extra * (k - 1);
+        let depth = s.depth + 1;
+        let from = (depth - span(depth)) as usize + 1;
+        let held: u64 = s.chain_scans.get(from..).map_or(0, |v| v.iter().sum::<u64>()) + k;
+        let delta = costs.delta_first + costs.delta_per_extra * (held - 1);
         let full = s.depth >= sync.delta_chain_max
             || (s.chain_bytes - costs.full_bytes.min(s.chain_bytes) + delta) as f64
                 > sync.delta_max_share * costs.full_bytes as f64;
@@ -185,10 +196,12 @@ pub fn simulate(work: &Work, sync: &SyncConfig, costs: &Costs, enforced: bool, s
             s.prev_chain_bytes = s.chain_bytes;
             s.chain_bytes = costs.full_bytes;
             s.depth = 0;
+            s.chain_scans = vec![k];
             costs.full_bytes
         } else {
             s.chain_bytes += delta;
-            s.depth += 1;
+            s.depth = depth;
+            s.chain_scans.push(k);
             delta
         };
         m.versions += 1;
