@@ -63,6 +63,8 @@ pub fn measure(
         .env("CASMAN_SYNC__REPLICATE_WITHIN", casman_proto::duration::format(window))
         .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000")
         .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+        // Every version of the run stays listed, to be counted.
+        .env("CASMAN_SYNC__KEEP_VERSIONS", "100000")
         .env("CASMAN_LOG", "warn");
     let d = Daemon::start_in(store::data_dir_with(fixture), opts);
     let numbers = |kind: &str| -> Vec<String> {
