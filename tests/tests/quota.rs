@@ -201,3 +201,69 @@ fn status_reports_settings_databases_fleet_and_newer_versions() {
     assert_eq!(s["store"]["reachable"], false, "{s}");
     assert!(s["store"]["error"].as_str().unwrap().contains("unreachable"), "{s}");
 }
+
+/// Continuous protection within the free tier: with this month's Class A
+/// use past the warning level the replication window widens to the time
+/// trigger's (sync status and the log say so), and scans are still stored,
+/// not refused.
+#[test]
+fn near_the_warning_level_the_replication_window_widens_and_scans_are_still_stored() {
+    let m = moto();
+    let mut d = Daemon::start_with(
+        s3_opts(&m, "lab")
+            .env("CASMAN_SYNC__REPLICATE_WITHIN", "1s")
+            .env("CASMAN_SYNC__BACKUP_ON_HOURS", "2h")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "3"),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "3", "1"]);
+
+    // A fresh month: the configured window holds.
+    let r = status(&d)["replication"].clone();
+    assert_eq!(r["configured_ms"], 1000, "{r}");
+    assert_eq!(r["effective_ms"], 1000, "{r}");
+    assert_eq!(r["widened"], false, "{r}");
+    assert!(d.ctl_ok(&["sync", "status"]).contains("Replication window:   1s\n"));
+
+    // 85 % of the month's Class A allowance (the warning is at 80 %).
+    set_ledger(&mut d, &month(0), 850_000);
+    let s = status(&d);
+    let r = &s["replication"];
+    assert_eq!(r["widened"], true, "{r}");
+    assert_eq!(r["effective_ms"], 2 * 3600 * 1000, "{r}");
+    assert_eq!(r["warn_threshold"], 0.8);
+    assert!(r["class_a_fraction"].as_f64().unwrap() >= 0.85, "{r}");
+    let text = d.ctl_ok(&["sync", "status"]);
+    assert!(
+        text.contains(
+            "Replication window:   1s (widened to 2h: Class A at 85% of the month's allowance, warning at 80%)"
+        ),
+        "{text}"
+    );
+
+    // Scans go on and are stored (the count trigger: 3 writes), not refused.
+    let before = s["databases"].as_array().unwrap().iter().find(|x| x["db"] == "assembled_casm.db").unwrap()
+        ["last_backup_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for (ant, lna) in
+        [("ANT00001P1", "LNA00001P1"), ("ANT00002P1", "LNA00002P1"), ("ANT00003P1", "LNA00003P1")]
+    {
+        d.ctl_ok(&["scan", "connect", ant, lna]);
+    }
+    let key = wait_for("the scans' version in the store", DEADLINE, || {
+        let s = status(&d);
+        let a =
+            s["databases"].as_array().unwrap().iter().find(|x| x["db"] == "assembled_casm.db").cloned()?;
+        let key = a["last_backup_key"].as_str().unwrap_or_default().to_owned();
+        (a["writes_since_backup"] == 0 && !key.is_empty() && key != before).then_some(key)
+    });
+    let listed = d.ctl_json(&["sync", "list", "--db", "assembled_casm.db"]);
+    let v = listed["backups"].as_array().unwrap().iter().find(|v| v["key"] == key.as_str()).cloned();
+    let v = v.unwrap_or_else(|| panic!("{key} not listed: {listed}"));
+    assert_eq!(v["record_counts"]["assembly"], 3, "{v}");
+    let log = d.log_text();
+    assert!(log.contains("replication window widened"), "{log}");
+    assert!(!log.contains("blocked to prevent exceeding"), "{log}");
+}

@@ -374,12 +374,33 @@ fn print_usage(u: &Option<QuotaUsage>) {
     }
 }
 
+/// A window in milliseconds as the configuration writes it, whole seconds
+/// from two seconds up.
+fn window_text(ms: u64) -> String {
+    let d = std::time::Duration::from_millis(ms);
+    casman_proto::duration::format(if ms >= 2000 { std::time::Duration::from_secs(d.as_secs()) } else { d })
+}
+
+/// `10s`, `10s (widened to 2m 40s: Class A at 71% …)` or `off`.
+fn replication_line(r: &casman_proto::v1::ReplicationWindow) -> String {
+    if r.configured_ms == 0 {
+        return "off (backups follow the count and time triggers)".into();
+    }
+    let configured = window_text(r.configured_ms);
+    if r.widened {
+        format!("{configured} (widened to {}: {})", window_text(r.effective_ms), r.reason)
+    } else {
+        configured
+    }
+}
+
 async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     let s = conn.backups().get_sync_status(conn.request(GetSyncStatusRequest {})).await?.into_inner();
     let cfg = s.settings.clone().unwrap_or_default();
     let store = s.store.clone().unwrap_or_default();
     let q = s.quota.clone().unwrap_or_default();
     let m = s.maintenance.clone().unwrap_or_default();
+    let r = s.replication.clone().unwrap_or_default();
     if as_json {
         let dbs: Vec<Value> = s
             .databases
@@ -424,6 +445,10 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
             "maintenance": {
                 "last_at": m.last_at, "last_summary": m.last_summary, "next_at": m.next_at, "due": m.due,
             },
+            "replication": {
+                "configured_ms": r.configured_ms, "effective_ms": r.effective_ms, "widened": r.widened,
+                "class_a_fraction": r.class_a_fraction, "warn_threshold": r.warn_threshold, "reason": r.reason,
+            },
         }));
         return Ok(());
     }
@@ -437,6 +462,7 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
         cfg.backup_on_scan_count,
         secs(cfg.backup_on_seconds)
     );
+    crate::output::say!("  Replication window:   {}", replication_line(&r));
     crate::output::say!("  Storage class:        {}", cfg.storage_class);
     let reach = match (store.enabled, store.reachable) {
         (false, _) => "backups disabled".to_owned(),

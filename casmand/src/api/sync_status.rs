@@ -3,8 +3,8 @@
 
 use casman_proto::v1::{
     DatabaseSyncStatus, MaintenanceReport, MaintenanceStatus, MovedVersion, PendingBackup, QuotaItem,
-    QuotaStatus, QuotaUsage, SiteLedger, SizeMismatch, StoreReachability, SyncSettings, SyncStatus,
-    VerifyResult,
+    QuotaStatus, QuotaUsage, ReplicationWindow, SiteLedger, SizeMismatch, StoreReachability, SyncSettings,
+    SyncStatus, VerifyResult,
 };
 
 use super::backups::version_message;
@@ -104,6 +104,14 @@ pub async fn get(ctx: &Context) -> Result<SyncStatus> {
             last_summary: s.last_maintenance.as_ref().map(|(_, m)| m.clone()).unwrap_or_default(),
             next_at: s.next_maintenance.clone().unwrap_or_default(),
             due: s.next_maintenance.is_none(),
+        }),
+        replication: Some(ReplicationWindow {
+            configured_ms: s.replication.configured.as_millis() as u64,
+            effective_ms: s.replication.effective.as_millis() as u64,
+            widened: s.replication.widened(),
+            class_a_fraction: s.replication.class_a_fraction,
+            warn_threshold: s.replication.warn_threshold,
+            reason: s.replication.reason(),
         }),
     })
 }

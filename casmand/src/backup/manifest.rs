@@ -336,9 +336,12 @@ impl Manifest {
         false
     }
 
-    /// Stored bytes of all versions.
+    /// Stored bytes of all versions' objects, each object once (a restore
+    /// record lists the size of the object it shares), a delta at its own
+    /// size: what the store bills.
     pub fn stored_bytes(&self) -> u64 {
-        self.versions.iter().map(|v| v.stored_bytes).sum()
+        let mut seen = std::collections::BTreeSet::new();
+        self.versions.iter().filter(|v| seen.insert(v.key.as_str())).map(|v| v.stored_bytes).sum()
     }
 
     /// Versions newest first.

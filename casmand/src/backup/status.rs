@@ -7,7 +7,12 @@
 use std::time::Duration;
 
 use super::{layout, manifest::Version, service::BackupService};
-use crate::{backup::quota::QuotaReport, config::Config, db::sync_state, error::Result};
+use crate::{
+    backup::quota::{QuotaReport, ReplicationWindow, replication_window},
+    config::Config,
+    db::sync_state,
+    error::Result,
+};
 
 /// A backup waiting to be retried (table `pending_backups`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +97,8 @@ pub struct SyncStatus {
     pub databases: Vec<DatabaseSync>,
     /// Quota use.
     pub quota: QuotaReport,
+    /// The replication window configured and in effect.
+    pub replication: ReplicationWindow,
     /// When maintenance last ran and its summary.
     pub last_maintenance: Option<(String, String)>,
     /// When it runs next (UTC ISO); `None`: due now.
@@ -163,6 +170,7 @@ impl BackupService {
             });
         }
         let last_maintenance = super::maintenance::last_maintenance(state).await;
+        let quota = self.quota().report().await;
         let next_maintenance = next_maintenance(
             last_maintenance.as_ref().map(|(at, _)| at.as_str()),
             cfg.sync.maintenance_interval,
@@ -179,7 +187,8 @@ impl BackupService {
             reachable,
             error,
             databases,
-            quota: self.quota().report().await,
+            replication: replication_window(&cfg.sync, &quota, jiff::Timestamp::now()),
+            quota,
             last_maintenance,
             next_maintenance,
         })

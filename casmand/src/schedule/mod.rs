@@ -11,7 +11,10 @@
 mod external;
 mod triggers;
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use tokio::sync::{
     broadcast::{self, error::RecvError},
@@ -35,13 +38,15 @@ const DATABASES: [&str; 2] = [PARTS_DB, ASSEMBLED_DB];
 pub fn spawn(ctx: Context, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let watcher = external::spawn(ctx.clone(), stop.clone());
     tokio::spawn(async move {
-        Scheduler { ctx }.run(stop).await;
+        Scheduler { ctx, window_logged: AtomicU64::new(0) }.run(stop).await;
         let _ = watcher.await;
     })
 }
 
 struct Scheduler {
     ctx: Context,
+    /// The effective replication window last logged, in ms (0: as configured).
+    window_logged: AtomicU64,
 }
 
 /// Writes arriving within this window after one are looked at together.
@@ -132,9 +137,40 @@ impl Scheduler {
         }
     }
 
+    /// The replication window in effect (wider than `replicate_within`
+    /// while the month's Class A use is ahead of pace); logged when it
+    /// changes by a tenth or more, or returns to the configured one.
+    async fn replication_window(&self) -> Duration {
+        if self.ctx.config().sync.replicate_within.is_zero() {
+            return Duration::ZERO;
+        }
+        let report = self.ctx.backups().quota().report().await;
+        let w = crate::backup::quota::replication_window(
+            &self.ctx.config().sync,
+            &report,
+            jiff::Timestamp::now(),
+        );
+        let now = if w.widened() { w.effective.as_millis().max(1) as u64 } else { 0 };
+        let last = self.window_logged.load(Ordering::Relaxed);
+        let moved = if last == 0 || now == 0 { last != now } else { now.abs_diff(last) * 10 >= last };
+        if moved {
+            self.window_logged.store(now, Ordering::Relaxed);
+            let fmt = |d: Duration| casman_proto::duration::format(Duration::from_secs(d.as_secs()));
+            tracing::info!(
+                configured = %fmt(w.configured),
+                effective = %fmt(w.effective),
+                why = %w.reason(),
+                "{}",
+                if w.widened() { "replication window widened" } else { "replication window back to the configured one" }
+            );
+        }
+        w.effective
+    }
+
     /// How long until something is due (capped, so clock changes are noticed).
     async fn next_wakeup(&self) -> Duration {
-        match triggers::next_due(&self.ctx).await {
+        let window = self.replication_window().await;
+        match triggers::next_due(&self.ctx, window).await {
             Ok(Some(at)) => {
                 at.saturating_duration_since(tokio::time::Instant::now()).min(Duration::from_secs(3600))
             }
@@ -152,8 +188,9 @@ impl Scheduler {
             self.update_status().await;
             return;
         }
+        let window = self.replication_window().await;
         for db in DATABASES {
-            match triggers::due(&self.ctx, db).await {
+            match triggers::due(&self.ctx, db, window).await {
                 Ok(Some(due)) => self.back_up(db, due.reason()).await,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(database = db, error = %e, "cannot read write activity"),

@@ -50,8 +50,9 @@ fn until(ts: jiff::Timestamp) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::ZERO)
 }
 
-/// Whether `db` is due for a backup now, and why.
-pub async fn due(ctx: &Context, db: &str) -> Result<Option<Due>> {
+/// Whether `db` is due for a backup now, and why, with the replication
+/// window in effect `window` (see [`crate::backup::quota::window`]).
+pub async fn due(ctx: &Context, db: &str, window: Duration) -> Result<Option<Due>> {
     let state = &ctx.dbs().state;
     let pending = sync_state::pending(state).await?.into_iter().find(|p| p.database == db);
     if let Some(p) = pending {
@@ -66,7 +67,7 @@ pub async fn due(ctx: &Context, db: &str) -> Result<Option<Due>> {
     if a.writes_since_backup >= i64::from(sync.backup_on_scan_count) {
         return Ok(Some(Due::Count(a.writes_since_backup)));
     }
-    if window_due_at(&a, sync.replicate_within).is_some_and(|t| until(t).is_zero()) {
+    if window_due_at(&a, window).is_some_and(|t| until(t).is_zero()) {
         return Ok(Some(Due::Window));
     }
     Ok(time_due_at(&a, sync.backup_on_hours).filter(|t| until(*t).is_zero()).map(|_| Due::Time))
@@ -89,8 +90,9 @@ fn time_due_at(a: &sync_state::Activity, hours: Duration) -> Option<jiff::Timest
     since.checked_add(jiff::SignedDuration::try_from(hours).ok()?).ok()
 }
 
-/// The earliest moment something becomes due (a retry or a time trigger).
-pub async fn next_due(ctx: &Context) -> Result<Option<tokio::time::Instant>> {
+/// The earliest moment something becomes due (a retry, a time trigger or
+/// the replication window in effect, `window`).
+pub async fn next_due(ctx: &Context, window: Duration) -> Result<Option<tokio::time::Instant>> {
     let state = &ctx.dbs().state;
     let mut times: Vec<jiff::Timestamp> = Vec::new();
     for p in sync_state::pending(state).await? {
@@ -100,7 +102,7 @@ pub async fn next_due(ctx: &Context) -> Result<Option<tokio::time::Instant>> {
         let a = sync_state::activity(state, db).await?;
         if a.writes_since_backup > 0 {
             times.extend(time_due_at(&a, ctx.config().sync.backup_on_hours));
-            times.extend(window_due_at(&a, ctx.config().sync.replicate_within));
+            times.extend(window_due_at(&a, window));
         }
     }
     Ok(times.into_iter().min().map(|t| tokio::time::Instant::now() + until(t)))

@@ -349,6 +349,22 @@ mod tests {
     }
 
     #[test]
+    fn storage_counts_each_object_once_and_deltas_at_their_size() {
+        use crate::backup::manifest::{Kind, Reason, tests::v};
+        let q = Quota::new(Settings::default());
+        let mut m = Manifest::new("assembled_casm.db");
+        let mut full = v("full", "2026-01-01T00:00:00Z", "lab", 1, Reason::Manual);
+        full.stored_bytes = 2_370_000;
+        let mut delta = v("delta", "2026-01-01T00:00:10Z", "lab", 2, Reason::Scheduled);
+        (delta.kind, delta.delta_base, delta.stored_bytes) = (Kind::Delta, Some("full".into()), 4_000);
+        // A restore record shares the delta's object.
+        let restored = delta.restored(Some("sha-delta"), "lab", 3, "2026-01-01T00:01:00Z");
+        m.versions.extend([full, delta, restored]);
+        q.note_manifest("assembled_casm.db", &m);
+        assert_eq!(lock(&q.inner.mem).storage.get("assembled_casm.db"), Some(&(2_374_000, 3)));
+    }
+
+    #[test]
     fn requests_count_by_class_this_month() {
         let q = Quota::new(Settings::default());
         for c in [RequestClass::A, RequestClass::A, RequestClass::B, RequestClass::Free] {

@@ -25,9 +25,14 @@
 //!   threshold the operation fails with [`Error::ResourceExhausted`]; from the
 //!   warn threshold a warning is logged. Only the `r2` and `s3` backends are
 //!   limited: `local` and `none` are counted, never refused.
+//! * With continuous protection on, the replication window widens as the
+//!   fleet's Class A use gets ahead of the month's pace ([`window`]), so the
+//!   block threshold is not reached by backing up.
 
 pub mod ledger;
 pub mod policy;
+pub mod window;
 
 pub use ledger::{FLUSH_INTERVAL, Quota, QuotaReport};
 pub use policy::*;
+pub use window::{ReplicationWindow, effective_window, month_elapsed, replication_window};
