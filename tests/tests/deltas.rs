@@ -83,18 +83,8 @@ fn deltas_restore_verify_and_rebuild_with_the_standalone_script() {
     // The recovery script rebuilds the delta byte for byte.
     let restored = d.dir.path().join("by-casman.db");
     d.ctl_ok(&["sync", "restore", &taken[2].0, "--dest", restored.to_str().unwrap()]);
-    match python_with_zstandard() {
-        Some(python) => {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/casman-rebuild.py");
-            let rebuilt = d.dir.path().join("by-script.db");
-            let out = Command::new(python)
-                .arg(&script)
-                .arg(d.data_dir.join("backups"))
-                .arg(&taken[2].0)
-                .arg(&rebuilt)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    match rebuild_with_script(&d, &taken[2].0, "by-script.db") {
+        Some(rebuilt) => {
             let script_bytes = std::fs::read(&rebuilt).unwrap();
             assert_eq!(sha256_hex(&script_bytes), last["sha256"].as_str().unwrap());
             // casman's --dest copy is migrated/prepared; the script's is the
@@ -173,24 +163,32 @@ fn every_eighth_delta_skips_back_so_chains_rebuild_in_few_steps() {
     }
     let ok = d.ctl_json(&["sync", "verify", "--all"]);
     assert!(ok["results"].as_array().unwrap().iter().all(|r| r["ok"] == true), "{ok}");
-    match python_with_zstandard() {
-        Some(python) => {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/casman-rebuild.py");
-            let rebuilt = d.dir.path().join("by-script-17.db");
-            let out = Command::new(python)
-                .arg(&script)
-                .arg(d.data_dir.join("backups"))
-                .arg(&taken[17].0)
-                .arg(&rebuilt)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    match rebuild_with_script(&d, &taken[17].0, "by-script-17.db") {
+        Some(rebuilt) => {
             let bytes = std::fs::read(&rebuilt).unwrap();
             assert_eq!(sha256_hex(&bytes), entry(&m, &taken[17].0)["sha256"].as_str().unwrap());
             assert_eq!(rows(&rebuilt), taken[17].1);
         }
         None => skip("no Python with zstandard (tests/run installs it into the venv)"),
     }
+}
+
+/// Rebuilds `key` from the local store of `d` with tools/casman-rebuild.py
+/// into `name` (in the test's directory); `None` without a Python that has
+/// zstandard.
+fn rebuild_with_script(d: &Daemon, key: &str, name: &str) -> Option<PathBuf> {
+    let python = python_with_zstandard()?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/casman-rebuild.py");
+    let rebuilt = d.dir.path().join(name);
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(d.data_dir.join("backups"))
+        .arg(key)
+        .arg(&rebuilt)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(rebuilt)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
