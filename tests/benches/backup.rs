@@ -22,7 +22,7 @@ mod store;
 
 use std::time::{Duration, Instant};
 
-use casman_tests::{Daemon, MotoServer};
+use casman_tests::Daemon;
 use store::{BUCKET, requests_since, stats};
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -50,16 +50,9 @@ struct Row {
 
 fn main() {
     let scratch = tempfile::tempdir().unwrap();
-    let fixture = fixture::fixture(scratch.path());
-    let moto = MotoServer::start();
-    moto.create_bucket(BUCKET);
-    let dir = store::data_dir_with(&fixture);
+    let (fixture, moto, dir, opts) = store::bench_setup(scratch.path());
     let original = std::fs::metadata(fixture.join("assembled_casm.db")).unwrap().len();
-    let opts = moto
-        .daemon_opts(BUCKET, "bench")
-        .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000")
-        .env("CASMAN_SYNC__KEEP_VERSIONS", "100")
-        .env("CASMAN_LOG", "warn");
+    let opts = opts.env("CASMAN_LOG", "warn");
     let started = Instant::now();
     let d = Daemon::start_in(dir, opts);
     let adopt_secs = started.elapsed().as_secs_f64();

@@ -33,7 +33,7 @@ mod store;
 
 use std::time::{Duration, Instant};
 
-use casman_tests::{Daemon, MotoServer};
+use casman_tests::Daemon;
 use store::{BUCKET, requests_since, stats};
 
 const CHAIN: usize = 50;
@@ -45,14 +45,8 @@ const MEAN_GAP: Duration = Duration::from_millis(800);
 
 fn main() {
     let scratch = tempfile::tempdir().unwrap();
-    let fixture = fixture::fixture(scratch.path());
-    let moto = MotoServer::start();
-    moto.create_bucket(BUCKET);
-    let dir = store::data_dir_with(&fixture);
-    let opts = moto
-        .daemon_opts(BUCKET, "bench")
-        .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000")
-        .env("CASMAN_SYNC__KEEP_VERSIONS", "100")
+    let (fixture, moto, dir, opts) = store::bench_setup(scratch.path());
+    let opts = opts
         // The whole chain of 50 deltas, whatever their share.
         .env("CASMAN_SYNC__DELTA_MAX_SHARE", "1")
         .env("CASMAN_LOG", "warn");

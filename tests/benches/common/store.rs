@@ -85,3 +85,20 @@ pub fn scan_outside(live: &Path, tag: &str) {
         ),
     );
 }
+
+/// What every backup benchmark starts from: the fixture (in `scratch`), moto
+/// with the bench bucket, a data directory holding copies of the fixture,
+/// and daemon options for that store (count trigger off, 100 versions kept).
+pub fn bench_setup(
+    scratch: &Path,
+) -> (std::path::PathBuf, MotoServer, tempfile::TempDir, casman_tests::DaemonOpts) {
+    let fixture = super::fixture::fixture(scratch);
+    let moto = MotoServer::start();
+    moto.create_bucket(BUCKET);
+    let dir = data_dir_with(&fixture);
+    let opts = moto
+        .daemon_opts(BUCKET, "bench")
+        .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000")
+        .env("CASMAN_SYNC__KEEP_VERSIONS", "100");
+    (fixture, moto, dir, opts)
+}
