@@ -38,6 +38,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    casmand::memory::limit_arenas();
     let args = Args::parse();
     if args.man {
         return print_man();
