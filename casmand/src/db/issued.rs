@@ -2,14 +2,14 @@
 //! numbers a parts.db or assembled_casm.db file mentions. state.db is never
 //! restored, pulled, merged or cleared, so what it knows stays known.
 
-use std::{collections::HashSet, path::Path};
+use std::path::Path;
 
 use sqlx::SqliteConnection;
 
 use super::{ASSEMBLED_DB, Db, PARTS_DB};
 use crate::{
     error::{Error, Result},
-    inventory::{Issued, PartNumber, PartType, Polarization},
+    inventory::{Issued, PartNumber, PartSet, PartType, Polarization},
 };
 
 /// Every issued number state.db knows.
@@ -91,10 +91,11 @@ pub async fn in_parts(conn: &mut SqliteConnection) -> Result<Issued> {
 }
 
 /// The queries of the part ids an assembly log mentions, one per end of an
-/// edge (each a walk of its index where there is one).
+/// edge (each a walk of its index where there is one; duplicates are left
+/// to the reader: DISTINCT doubled the walk's time).
 const ASSEMBLY_IDS: [&str; 2] = [
-    "SELECT DISTINCT part_number FROM assembly WHERE part_number IS NOT NULL",
-    "SELECT DISTINCT connected_to FROM assembly WHERE connected_to IS NOT NULL",
+    "SELECT part_number FROM assembly WHERE part_number IS NOT NULL",
+    "SELECT connected_to FROM assembly WHERE connected_to IS NOT NULL",
 ];
 
 /// The part ids of parts.db's `parts` rows.
@@ -103,7 +104,11 @@ const PART_IDS: &str = "SELECT part_number FROM parts WHERE part_number IS NOT N
 /// The numbers the assembly log of an assembled_casm.db connection mentions.
 pub async fn in_assembly(conn: &mut SqliteConnection) -> Result<Issued> {
     let mut set = Issued::new();
-    for sql in ASSEMBLY_IDS {
+    // DISTINCT here: sqlx allocates every row it hands over.
+    for sql in [
+        "SELECT DISTINCT part_number FROM assembly WHERE part_number IS NOT NULL",
+        "SELECT DISTINCT connected_to FROM assembly WHERE connected_to IS NOT NULL",
+    ] {
         let ids: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *conn).await?;
         ids.iter().for_each(|id| set.add_id(id));
     }
@@ -111,104 +116,106 @@ pub async fn in_assembly(conn: &mut SqliteConnection) -> Result<Issued> {
 }
 
 /// What one read of a parts.db or assembled_casm.db file tells of part
-/// numbers: the numbers it mentions, and the parts [`Collect`] asked for.
+/// numbers.
 #[derive(Debug, Default)]
 pub struct FileParts {
     /// Every number the file mentions (rows, `part_sequences` marks, log ends).
     pub issued: Issued,
-    /// The parts it holds (parts.db) or its log references, SNAP ports
-    /// excluded: they need no row (assembled_casm.db); as [`Collect`] chose.
-    pub parts: HashSet<PartNumber>,
-}
-
-/// Which parts a [`read_file`] keeps.
-#[derive(Debug, Clone)]
-pub enum Collect {
-    /// None: only the numbers.
-    Nothing,
-    /// Every one.
-    All,
-    /// Those not in this set (the parts a log references that a parts.db
-    /// does not hold, read in the same pass).
-    NotIn(std::sync::Arc<HashSet<PartNumber>>),
-}
-
-impl Collect {
-    fn keeps(&self, n: &PartNumber) -> bool {
-        match self {
-            Collect::Nothing => false,
-            Collect::All => true,
-            Collect::NotIn(held) => !held.contains(n),
-        }
-    }
+    /// The part numbers its parts hold (parts.db) or its log's ends name
+    /// (assembled_casm.db).
+    pub parts: PartSet,
 }
 
 /// The numbers the database file `name` at `path` mentions: a closed copy or
 /// a live file (read by a read-only connection of its own, in one read
 /// transaction; WAL readers never wait for writers).
 pub async fn in_file(path: &Path, name: &str) -> Result<Issued> {
-    Ok(read_file(path, name, Collect::Nothing).await?.issued)
+    Ok(read_file(path, name).await?.issued)
 }
 
-/// Reads the file `name` at `path` once (like [`in_file`]), keeping the
-/// parts `collect` asks for.
+/// Reads the file `name` at `path` once (like [`in_file`]), keeping its part
+/// numbers too.
 ///
 /// Read with rusqlite on a blocking thread, not through the pool: sqlx hands
 /// every row across threads, which made reading the 100 000 ids of a field
 /// database most of a restore's time.
-pub async fn read_file(path: &Path, name: &str, collect: Collect) -> Result<FileParts> {
+pub async fn read_file(path: &Path, name: &str) -> Result<FileParts> {
     let (path, name) = (path.to_path_buf(), name.to_owned());
     blocking(move || {
         let conn = super::read_only::open(&path)?;
-        let mut out = FileParts::default();
-        let (set, parts) = (&mut out.issued, &mut out.parts);
         let tx = conn.unchecked_transaction()?;
+        let mut parts = PartSet::new();
+        let mut marks = Issued::new();
         match name.as_str() {
             PARTS_DB => {
-                each_text(&tx, PART_IDS, |id| {
-                    set.add_id(id);
-                    if let Some(n) = PartNumber::parse_stored(id).filter(|n| collect.keeps(n)) {
-                        parts.insert(n);
-                    }
-                })?;
-                let has_sequences: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'part_sequences')",
-                    [],
-                    |r| r.get(0),
-                )?;
-                if has_sequences {
-                    let mut stmt = tx.prepare("SELECT part_type, polarization, highest FROM part_sequences")?;
-                    let mut rows = stmt.query([])?;
-                    while let Some(r) = rows.next()? {
-                        let (t, p, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                        add_mark(set, &t, &p, n);
-                    }
-                }
+                each_number(&tx, PART_IDS, &mut parts)?;
+                marks = sequence_marks(&tx)?;
             }
             ASSEMBLED_DB => {
                 for sql in ASSEMBLY_IDS {
-                    each_text(&tx, sql, |id| {
-                        set.add_id(id);
-                        if let Some(n) = PartNumber::parse_stored(id)
-                            .filter(|n| n.part_type() != PartType::Snap && collect.keeps(n))
-                        {
-                            parts.insert(n);
-                        }
-                    })?;
+                    each_number(&tx, sql, &mut parts)?;
                 }
             }
             _ => {}
         }
-        Ok(out)
+        Ok(FileParts::of(parts, marks))
     })
     .await
 }
 
-/// The parts `referenced` (by a log) that `held` (by a parts.db) lacks,
-/// sorted as text.
-pub fn missing_parts(referenced: &HashSet<PartNumber>, held: &HashSet<PartNumber>) -> Vec<String> {
+/// [`read_file`] for a file nothing else writes (a download about to replace
+/// a live file): an assembly log's two ends are read at once, by two
+/// connections, one per core. (A live file is read in one transaction: two
+/// connections would read two moments of it.)
+pub async fn read_copy(path: &Path, name: &str) -> Result<FileParts> {
+    if name != ASSEMBLED_DB {
+        return read_file(path, name).await;
+    }
+    let end = |sql: &'static str| {
+        let path = path.to_path_buf();
+        blocking(move || {
+            let mut parts = PartSet::new();
+            each_number(&super::read_only::open(&path)?, sql, &mut parts)?;
+            Ok(parts)
+        })
+    };
+    let (mut parts, other) = tokio::try_join!(end(ASSEMBLY_IDS[0]), end(ASSEMBLY_IDS[1]))?;
+    parts.union_with(&other);
+    Ok(FileParts::of(parts, Issued::new()))
+}
+
+impl FileParts {
+    fn of(parts: PartSet, mut issued: Issued) -> FileParts {
+        parts.add_to(&mut issued);
+        FileParts { issued, parts }
+    }
+}
+
+/// The `part_sequences` marks of a parts.db, if it has the table.
+fn sequence_marks(conn: &rusqlite::Connection) -> rusqlite::Result<Issued> {
+    let mut set = Issued::new();
+    let has_sequences: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'part_sequences')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_sequences {
+        let mut stmt = conn.prepare("SELECT part_type, polarization, highest FROM part_sequences")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (t, p, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            add_mark(&mut set, &t, &p, n);
+        }
+    }
+    Ok(set)
+}
+
+/// The parts a log's ends name (`referenced`) that a parts.db does not hold
+/// (`held`), SNAP boards' numbers left out (a log's SNAP ends need no part
+/// row); sorted as text.
+pub fn missing_parts(referenced: &PartSet, held: &PartSet) -> Vec<String> {
     let mut missing: Vec<String> =
-        referenced.iter().filter(|n| !held.contains(n)).map(|n| n.to_string()).collect();
+        referenced.missing_from(held, true).iter().map(|n| n.to_string()).collect();
     missing.sort();
     missing
 }
@@ -235,16 +242,17 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> rusqlite::Result<T> + S
         .map_err(|e| Error::internal("reading part numbers", e))
 }
 
-/// Calls `f` with the text of the first column of every row of `sql`
-/// (rows whose value is not text are skipped), without allocating per row.
-fn each_text(conn: &rusqlite::Connection, sql: &str, mut f: impl FnMut(&str)) -> rusqlite::Result<()> {
+/// Adds to `parts` the part number in the first column of every row of
+/// `sql` (rows whose value is not text or not a part number are skipped),
+/// without allocating per row.
+fn each_number(conn: &rusqlite::Connection, sql: &str, parts: &mut PartSet) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         if let rusqlite::types::ValueRef::Text(t) = r.get_ref(0)?
-            && let Ok(id) = std::str::from_utf8(t)
+            && let Some(n) = std::str::from_utf8(t).ok().and_then(PartNumber::parse_stored)
         {
-            f(id);
+            parts.insert(n);
         }
     }
     Ok(())

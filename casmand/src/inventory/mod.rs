@@ -11,6 +11,7 @@ pub mod generators;
 pub mod grid;
 pub mod issued;
 pub mod part_number;
+pub mod part_set;
 pub mod part_type;
 pub mod polarization;
 pub mod rules;
@@ -33,6 +34,7 @@ pub use issued::Issued;
 pub use part_number::{
     HistoricFormat, MAX_PART_NUMBER, PartId, PartNumber, base_antenna, classify_part_id, next_numbers,
 };
+pub use part_set::PartSet;
 pub use part_type::PartType;
 pub use polarization::{LegacyPol, Polarization, normalize_legacy_polarization};
 pub use rules::{Terminal, check_connection, check_disconnection};
