@@ -167,7 +167,6 @@ pub async fn run(
     // Adoption and the first rebuild of a large file allocated a lot, and
     // filled the connections' page caches.
     dbs.release_memory().await;
-    memory::release_free_memory();
     systemd::ready(&status_line);
 
     tokio::pin!(serve);

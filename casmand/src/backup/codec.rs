@@ -63,16 +63,69 @@ pub fn decompress(src: &Path, dst: &Path) -> io::Result<u64> {
 }
 
 /// Decompresses `src` into `dst` (created), hashing the output as it is
-/// written: one pass. Returns the hex SHA-256 and size of `dst`, which is synced.
+/// written: one pass. Returns the hex SHA-256 and size of `dst`, which is
+/// not synced (the caller syncs it before giving it a lasting name).
 pub fn decompress_hashed(src: &Path, dst: &Path) -> io::Result<(String, u64)> {
-    let mut decoder = zstd::stream::Decoder::new(BufReader::new(File::open(src)?))?;
-    let out = File::create(dst)?;
-    let mut writer = BufWriter::with_capacity(1 << 20, &out);
-    let hashed = hash_through(&mut decoder, |b| writer.write_all(b))?;
-    writer.flush()?;
-    drop(writer);
-    out.sync_all()?;
-    Ok(hashed)
+    let mut unpacker = Unpacker::create(dst)?;
+    io::copy(&mut BufReader::new(File::open(src)?), &mut unpacker)?;
+    unpacker.finish()
+}
+
+/// A writer that decompresses the zstd stream written into it into a file,
+/// hashing the decompressed bytes: a download streams through it, and the
+/// file is whole, and its SHA-256 known, when the last chunk arrives.
+pub struct Unpacker {
+    decoder: zstd::stream::write::Decoder<'static, Hashed<BufWriter<File>>>,
+}
+
+/// A writer hashing and counting what passes through it.
+pub struct Hashed<W> {
+    inner: W,
+    hasher: Sha256,
+    total: u64,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.total += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Unpacker {
+    /// Decompresses into `dst` (created or truncated; not synced).
+    pub fn create(dst: &Path) -> io::Result<Unpacker> {
+        let out = Hashed {
+            inner: BufWriter::with_capacity(1 << 20, File::create(dst)?),
+            hasher: Sha256::new(),
+            total: 0,
+        };
+        Ok(Unpacker { decoder: zstd::stream::write::Decoder::new(out)? })
+    }
+
+    /// Ends the stream: fails if it stopped inside a zstd frame (a
+    /// truncated object). Returns the hex SHA-256 and size of the file.
+    pub fn finish(self) -> io::Result<(String, u64)> {
+        let mut out = self.decoder.finish()?;
+        out.inner.flush()?;
+        Ok((hex::encode(out.hasher.finalize()), out.total))
+    }
+}
+
+impl Write for Unpacker {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.decoder.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.decoder.flush()
+    }
 }
 
 #[cfg(test)]
@@ -91,8 +144,21 @@ mod tests {
         assert_eq!(sha256_file(&a)?, sha256_file(&b)?);
         let (sha, n) = sha256_file(&a)?;
         assert_eq!((sha.len(), n), (64, 160_000));
+        // Streamed in small writes, as a download arrives: the same file.
+        let mut unpacker = Unpacker::create(&b)?;
+        for chunk in std::fs::read(&z)?.chunks(7) {
+            unpacker.write_all(chunk)?;
+        }
+        assert_eq!(unpacker.finish()?, sha256_file(&a)?);
+        // A truncated object is refused, not taken for a short file.
+        let whole = std::fs::read(&z)?;
+        let mut unpacker = Unpacker::create(&b)?;
+        unpacker.write_all(&whole[..whole.len() - 3])?;
+        assert!(unpacker.finish().is_err());
         std::fs::write(&z, b"not zstd")?;
         assert!(decompress(&z, &b).is_err());
+        let mut unpacker = Unpacker::create(&b)?;
+        assert!(unpacker.write_all(b"not zstd").and_then(|()| unpacker.finish().map(drop)).is_err());
         Ok(())
     }
 }

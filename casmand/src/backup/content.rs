@@ -52,32 +52,54 @@ impl BackupService {
             let so_far = done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
             progress(Progress { database: name.clone(), phase: "download", done: so_far, total });
         };
-        // Every object of the chain at once.
-        let downloads = try_join_all(chain.iter().map(|v| async {
-            let path = self.tmp_path(db, "download")?;
+        let (full, deltas) = (&chain[0], &chain[1..]);
+        let download = |v: &Version| {
+            let key = v.key.clone();
             let last = std::sync::atomic::AtomicU64::new(0);
+            let report = &report;
             let step =
-                |at: u64| report(at.saturating_sub(last.swap(at, std::sync::atomic::Ordering::Relaxed)));
-            self.store.get_file(&v.key, &path, &step).await.map_err(store_err)?;
+                move |at: u64| report(at.saturating_sub(last.swap(at, std::sync::atomic::Ordering::Relaxed)));
+            (key, step)
+        };
+        // The deltas download into temporary files while the full snapshot
+        // streams into the decompressor: all of the chain at once.
+        let delta_files = try_join_all(deltas.iter().map(|v| async {
+            let path = self.tmp_path(db, "download")?;
+            let (key, step) = download(v);
+            self.store.get_file(&key, &path, &step).await.map_err(store_err)?;
             Ok::<_, Error>(path)
-        }))
-        .await?;
-        progress(Progress { database: db.into(), phase: "verify", done: 0, total: version.raw_bytes });
-        let (full, full_stored) = (&chain[0], &downloads[0]);
+        }));
         if full.codec != "zstd" {
             // CAsMan's uncompressed versions: the object is the file.
-            let path = full_stored.to_path_buf();
-            let (sha, _) = tokio::task::spawn_blocking(move || codec::sha256_file(&path))
+            let path = self.tmp_path(db, "download")?;
+            let (key, step) = download(full);
+            self.store.get_file(&key, &path, &step).await.map_err(store_err)?;
+            let hashed = path.to_path_buf();
+            let (sha, _) = tokio::task::spawn_blocking(move || codec::sha256_file(&hashed))
                 .await
                 .map_err(|e| Error::internal("hashing", e))?
                 .map_err(|e| Error::internal("hashing", e))?;
-            let mut downloads = downloads;
-            return Ok(Content { file: downloads.remove(0), sha256: sha });
+            return Ok(Content { file: path, sha256: sha });
         }
         let raw = self.tmp_path(db, "restore")?;
+        let unpacked = async {
+            let sink =
+                codec::Unpacker::create(&raw).map_err(|e| Error::internal("creating a restore file", e))?;
+            let (key, step) = download(full);
+            let written = self.store.get_into(&key, &step, sink).await.map_err(store_err)?;
+            progress(Progress { database: db.into(), phase: "verify", done: 0, total: version.raw_bytes });
+            written.and_then(codec::Unpacker::finish).map_err(|e| {
+                tracing::warn!(key = %full.key, error = %e, "stored object does not decode");
+                refuse(format!("decompression ({} is not a valid zstd stream: {e})", full.key))
+            })
+        };
+        let ((full_sha, _), delta_files) = tokio::try_join!(unpacked, delta_files)?;
+        if deltas.is_empty() {
+            return Ok(Content { file: raw, sha256: full_sha });
+        }
         let (dst, links) = (raw.to_path_buf(), chain.clone());
-        let sources: Vec<std::path::PathBuf> = downloads.iter().map(|p| p.to_path_buf()).collect();
-        let rebuilt = tokio::task::spawn_blocking(move || rebuild(&links, &sources, &dst))
+        let sources: Vec<std::path::PathBuf> = delta_files.iter().map(|p| p.to_path_buf()).collect();
+        let rebuilt = tokio::task::spawn_blocking(move || apply_deltas(&links, &sources, &dst))
             .await
             .map_err(|e| Error::internal("rebuilding a version", e))?;
         let sha = rebuilt.map_err(|(key, e)| {
@@ -88,24 +110,17 @@ impl BackupService {
     }
 }
 
-/// Decompresses the full snapshot `sources[0]` into `dst`, applies the
-/// deltas after it, checking each header against the manifest's chain, syncs
-/// and hashes the result (in the decompressing pass when there is no
-/// delta). The error names the object.
-fn rebuild(
+/// Applies to `dst` (the chain's full snapshot, decompressed) the deltas
+/// `sources` of `chain[1..]` in order, checking each header against the
+/// manifest's chain, and hashes the result. The error names the object.
+fn apply_deltas(
     chain: &[Version],
     sources: &[std::path::PathBuf],
     dst: &std::path::Path,
 ) -> std::result::Result<String, (String, std::io::Error)> {
-    if chain.len() == 1 {
-        let (sha, _) = codec::decompress_hashed(&sources[0], dst).map_err(|e| (chain[0].key.clone(), e))?;
-        return Ok(sha);
-    }
-    // Synced and hashed once, when every delta is applied.
-    codec::decompress(&sources[0], dst).map_err(|e| (chain[0].key.clone(), e))?;
-    for (i, (link, src)) in chain.iter().zip(sources).enumerate().skip(1) {
+    for (i, (link, src)) in chain.iter().skip(1).zip(sources).enumerate() {
         let header = delta::apply(src, dst).map_err(|e| (link.key.clone(), e))?;
-        let base = &chain[i - 1];
+        let base = &chain[i];
         let mismatch =
             |what: String| (link.key.clone(), std::io::Error::new(std::io::ErrorKind::InvalidData, what));
         if header.base_key != base.key || header.base_sha256 != base.content_sha() {
@@ -125,7 +140,5 @@ fn rebuild(
             )));
         }
     }
-    let file = std::fs::OpenOptions::new().write(true).open(dst).map_err(|e| (chain[0].key.clone(), e))?;
-    file.sync_all().map_err(|e| (chain[0].key.clone(), e))?;
     codec::sha256_file(dst).map(|(sha, _)| sha).map_err(|e| (chain[0].key.clone(), e))
 }

@@ -12,10 +12,7 @@ use super::{
     service::{BackupService, Progress, ProgressFn},
 };
 use crate::{
-    db::{
-        issued::{self, Collect},
-        preflight, sync_state,
-    },
+    db::{issued, preflight, sync_state},
     error::{Error, Result},
 };
 
@@ -111,58 +108,69 @@ impl BackupService {
         let db = self.db(db_name)?.clone();
         let mut phases = Phases::start();
         // The live files are read on the other core while the version
-        // downloads and rebuilds: the numbers of the file being replaced,
-        // and the parts of the other one (for the missing-parts report).
+        // downloads and rebuilds: the numbers of both, and their parts (for
+        // the missing-parts report).
         let (parts_db, log_db) = (crate::db::PARTS_DB, crate::db::ASSEMBLED_DB);
         let restoring_parts = db_name == parts_db;
         let live_files = async {
-            let want = |other: bool| if other { Collect::All } else { Collect::Nothing };
             tokio::try_join!(
-                issued::read_file(&self.dbs.parts.path, parts_db, want(!restoring_parts)),
-                issued::read_file(&self.dbs.assembled.path, log_db, want(restoring_parts))
+                issued::read_file(&self.dbs.parts.path, parts_db),
+                issued::read_file(&self.dbs.assembled.path, log_db)
             )
         };
         let (verified, live) = tokio::join!(self.fetch_verified(&version, progress), live_files);
         let verified = verified?;
         phases.mark("fetch");
-        // Adopt (if CAsMan wrote it) and migrate the copy before the live file is touched.
-        progress(Progress { database: db_name.into(), phase: "migrate", done: 0, total: 0 });
-        let checked = verified.checksum_checked;
-        crate::db::prepare_replacement(&verified.file, db.name, &self.legacy_tz, checked).await.map_err(
-            |e| {
+        // The rebuilt file is made durable (fsync, tens of ms for the field
+        // database) while it is migrated and read; the swap waits for both.
+        let durable = crate::db::sync_file(&verified.file);
+        let checked = async {
+            // Adopt (if CAsMan wrote it) and migrate the copy before the live file is touched.
+            progress(Progress { database: db_name.into(), phase: "migrate", done: 0, total: 0 });
+            crate::db::prepare_replacement(
+                &verified.file,
+                db.name,
+                &self.legacy_tz,
+                verified.checksum_checked,
+            )
+            .await
+            .map_err(|e| {
                 Error::refused(format!(
                     "backup {} cannot be brought to the current schema ({e}); nothing was changed",
                     version.key
                 ))
-            },
-        )?;
-        // Every number the replaced file, the restored one and the other
-        // sites mention stays known as issued, whatever the restored file
-        // holds; and the parts the log will reference that parts.db will
-        // not hold (a report). One more read: the restored file.
-        phases.mark("prepare");
-        let learned = async {
-            let (live_parts, live_log) = live?;
-            let (mut set, missing) = if restoring_parts {
-                let incoming = issued::read_file(&verified.file, parts_db, Collect::All).await?;
-                (incoming.issued, issued::missing_parts(&live_log.parts, &incoming.parts))
-            } else {
-                // Read once: the log's numbers and, against the parts held, what is missing.
-                let held = std::sync::Arc::new(live_parts.parts);
-                let incoming = issued::read_file(&verified.file, log_db, Collect::NotIn(held)).await?;
-                (incoming.issued, issued::missing_parts(&incoming.parts, &Default::default()))
+            })?;
+            phases.mark("prepare");
+            // Every number the replaced file, the restored one and the other
+            // sites mention stays known as issued, whatever the restored file
+            // holds; and the parts the log will reference that parts.db will
+            // not hold (a report). One more read: the restored file.
+            let learned = async {
+                let (live_parts, live_log) = live?;
+                let incoming = issued::read_copy(&verified.file, db_name).await?;
+                let missing = if restoring_parts {
+                    issued::missing_parts(&live_log.parts, &incoming.parts)
+                } else {
+                    issued::missing_parts(&incoming.parts, &live_parts.parts)
+                };
+                let mut set = incoming.issued;
+                set.extend(&live_parts.issued);
+                set.extend(&live_log.issued);
+                self.record_issued(set).await?;
+                Ok::<_, Error>(missing)
             };
-            set.extend(&live_parts.issued);
-            set.extend(&live_log.issued);
-            self.record_issued(set).await?;
+            let missing = learned.await.map_err(|e| {
+                Error::refused(format!(
+                    "the issued part numbers could not be recorded ({e}); nothing was changed"
+                ))
+            })?;
+            phases.mark("issued");
             Ok::<_, Error>(missing)
         };
-        let missing_parts = learned.await.map_err(|e| {
-            Error::refused(format!(
-                "the issued part numbers could not be recorded ({e}); nothing was changed"
-            ))
-        })?;
-        phases.mark("issued");
+        let (checked, durable) = tokio::join!(checked, durable);
+        let missing_parts = checked?;
+        durable.map_err(|e| Error::internal("syncing the restored file", e))?;
+        phases.mark("synced");
         // A safety backup in the store unless declined (nothing is uploaded
         // when the current state is already stored); a local copy always:
         // the replaced file itself, kept by link, not copied.
@@ -197,7 +205,7 @@ impl BackupService {
                 "the assembly log references parts that parts.db no longer holds"
             );
         }
-        crate::memory::release_free_memory();
+        self.dbs.release_memory().await;
         tracing::info!(database = db_name, key = %version.key, local_copy = %local_copy.display(), phases = %phases, "restored");
         Ok(Restored { version, safety_backup: safety, local_copy, missing_parts })
     }

@@ -182,7 +182,7 @@ impl BackupService {
             Ok(())
         })
         .await?;
-        crate::memory::release_free_memory();
+        self.dbs.release_memory().await;
         tracing::info!(database = db, key = %head.key, site = %head.site, "pulled the newest version");
         Ok(head.clone())
     }

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use sqlx::migrate::Migrator;
 
-pub use pool::{Db, PoolRef, settle_safety_copies};
+pub use pool::{Db, PoolRef, settle_safety_copies, sync_file};
 
 /// Migrations of parts.db.
 pub static PARTS_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/parts");
@@ -151,11 +151,14 @@ impl Databases {
     }
 
     /// Frees the page caches of every database's idle connections (see
-    /// [`Db::release_memory`]).
+    /// [`Db::release_memory`]) and returns freed memory to the system (see
+    /// [`crate::memory::release_free_memory`]): after work that read or
+    /// rebuilt a whole file (adopting, restoring, pulling).
     pub async fn release_memory(&self) {
         for db in [&self.parts, &self.assembled, &self.state] {
             db.release_memory().await;
         }
+        crate::memory::release_free_memory();
     }
 
     /// Checkpoints and closes every database.

@@ -161,6 +161,15 @@ fn sync_dir(dir: Option<&Path>) -> std::io::Result<()> {
     }
 }
 
+/// Makes the content of the file at `path` durable (fsync), on a blocking
+/// thread. Cheap when nothing of it is left unwritten.
+pub async fn sync_file(path: &Path) -> std::io::Result<()> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path)?.sync_all())
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 impl Db {
     /// Opens (creating if missing) the file at `path` with casman's pragmas.
     /// `migrator` is applied by [`Db::migrate`] and after a file replacement.
@@ -261,6 +270,10 @@ impl Db {
     /// (another program holds it open), a page copy is made instead.
     pub async fn replace_file(&self, new_file: &Path, keep_old: Option<&Path>) -> Result<(), DbError> {
         let fail = |reason: String| DbError::Open { path: self.path.clone(), reason };
+        // Durable before it is renamed into place: never a name over a file
+        // whose pages a power cut may lose. (A restore syncs it earlier,
+        // while it reads the file; then this finds nothing to write.)
+        sync_file(new_file).await.map_err(|e| fail(format!("syncing {}: {e}", new_file.display())))?;
         // The new file takes the mode of the one it replaces (a downloaded
         // temporary file is 0600).
         if let Ok(meta) = std::fs::metadata(&self.path) {

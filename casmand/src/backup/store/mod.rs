@@ -7,7 +7,9 @@
 mod local;
 pub mod s3;
 
-use std::path::Path;
+use std::{io::Write, path::Path};
+
+use futures_util::{Stream, StreamExt};
 
 pub use local::LocalStore;
 pub use s3::S3Store;
@@ -168,6 +170,20 @@ impl Store {
         dispatch!(self, Request::Get, b => b.get_file(key, dest, progress))
     }
 
+    /// Downloads `key` into `sink` as it arrives: the body's chunks are
+    /// written, in order, on a blocking thread (a decompressor, say), so
+    /// that the download and what is done with it overlap. `progress` is
+    /// called with the bytes received so far. The outer error is the
+    /// store's; the inner one is `sink`'s (the download stops at it).
+    pub async fn get_into<W: Write + Send + 'static>(
+        &self,
+        key: &str,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        sink: W,
+    ) -> Result<std::io::Result<W>, StoreError> {
+        dispatch!(self, Request::Get, b => b.get_into(key, progress, sink))
+    }
+
     /// Size, entity tag and storage class of `key`.
     pub async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
         dispatch!(self, Request::Head, b => b.head(key))
@@ -191,5 +207,50 @@ impl Store {
     /// Rewrites `key` onto itself in storage class `class` (CopyObject).
     pub async fn set_storage_class(&self, key: &str, class: &str) -> Result<(), StoreError> {
         dispatch!(self, Request::Copy, b => b.set_storage_class(key, class))
+    }
+}
+
+/// Writes the chunks of `body` into `sink` on a blocking thread, at most a
+/// few chunks ahead of it; returns the sink (or its error) and the bytes
+/// received. A chunk the store fails to deliver ends the download with that
+/// error.
+async fn pump<W, C>(
+    body: impl Stream<Item = Result<C, StoreError>>,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    mut sink: W,
+) -> Result<(std::io::Result<W>, u64), StoreError>
+where
+    W: Write + Send + 'static,
+    C: AsRef<[u8]> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<C>(8);
+    let writer = tokio::task::spawn_blocking(move || {
+        while let Some(chunk) = rx.blocking_recv() {
+            sink.write_all(chunk.as_ref())?;
+        }
+        Ok(sink)
+    });
+    let mut body = std::pin::pin!(body);
+    let (mut total, mut failed) = (0u64, None);
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(c) => {
+                total += c.as_ref().len() as u64;
+                progress(total);
+                if tx.send(c).await.is_err() {
+                    break; // the sink failed: its error is returned
+                }
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = writer.await.map_err(|e| StoreError::Other(format!("writing a download: {e}")))?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((written, total)),
     }
 }

@@ -33,6 +33,7 @@ use aws_sdk_s3::{
     types::{MetadataDirective, StorageClass},
 };
 use aws_smithy_types::date_time::Format;
+use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::{ObjectInfo, Precondition, StoreError};
@@ -396,6 +397,38 @@ impl S3Store {
         // after a crash; what is kept (the decompressed database) is synced.
         file.flush().await.map_err(local)?;
         Ok(total)
+    }
+
+    pub(super) async fn get_into<W: std::io::Write + Send + 'static>(
+        &self,
+        key: &str,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        sink: W,
+    ) -> Result<std::io::Result<W>, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("GET", key, &e))?;
+        let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let body = futures_util::stream::unfold(out.body, |mut body| async move {
+            body.next().await.map(|chunk| (chunk, body))
+        })
+        .map(|chunk| {
+            chunk
+                .map_err(|e| StoreError::Unavailable(self.scrub(format!("GET {key}: reading the body: {e}"))))
+        });
+        let (written, total) = super::pump(body, progress, sink).await?;
+        if written.is_ok()
+            && let Some(n) = expected
+            && n != total
+        {
+            return Err(StoreError::Unavailable(format!("GET {key}: body ended after {total} of {n} bytes")));
+        }
+        Ok(written)
     }
 
     pub(super) async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
