@@ -89,30 +89,6 @@ impl LocalStore {
         .await
     }
 
-    pub(super) async fn get_file(
-        &self,
-        key: &str,
-        dest: &Path,
-        progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<u64, StoreError> {
-        let path = self.path(key)?;
-        let mut src = fs::File::open(&path).map_err(|e| not_found(e, key))?;
-        let mut out = fs::File::create(dest).map_err(io)?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        loop {
-            let n = src.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n]).map_err(io)?;
-            total += n as u64;
-            progress(total);
-        }
-        // Not synced: a temporary download (see the S3 store's get_file).
-        Ok(total)
-    }
-
     pub(super) async fn get_into<W: Write + Send + 'static>(
         &self,
         key: &str,

@@ -167,7 +167,14 @@ impl Store {
         dest: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
-        dispatch!(self, Request::Get, b => b.get_file(key, dest, progress))
+        let local =
+            |e: std::io::Error| StoreError::Other(format!("GET {key}: writing {}: {e}", dest.display()));
+        let sink = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dest).map_err(local)?);
+        let file = self
+            .get_into(key, progress, sink)
+            .await?
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()));
+        file.and_then(|f| f.metadata()).map(|m| m.len()).map_err(local)
     }
 
     /// Downloads `key` into `sink` as it arrives: the body's chunks are

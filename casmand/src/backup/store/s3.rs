@@ -34,7 +34,6 @@ use aws_sdk_s3::{
 };
 use aws_smithy_types::date_time::Format;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
 use super::{ObjectInfo, Precondition, StoreError};
 use crate::config::{Backend, REDACTED, StoreConfig};
@@ -355,48 +354,6 @@ impl S3Store {
                 StoreError::Unavailable(self.scrub(format!("GET {key}: reading the body: {e}")))
             })?;
         Ok(Some((bytes.to_vec(), etag)))
-    }
-
-    pub(super) async fn get_file(
-        &self,
-        key: &str,
-        dest: &Path,
-        progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<u64, StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.error("GET", key, &e))?;
-        let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
-        let local =
-            |e: std::io::Error| StoreError::Other(format!("GET {key}: writing {}: {e}", dest.display()));
-        // Buffered: tokio's file hands every write to a blocking thread, and
-        // the body arrives in chunks of a few KiB.
-        let mut file =
-            tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::create(dest).await.map_err(local)?);
-        let mut body = out.body;
-        let mut total = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                StoreError::Unavailable(self.scrub(format!("GET {key}: reading the body: {e}")))
-            })?;
-            file.write_all(&chunk).await.map_err(local)?;
-            total += chunk.len() as u64;
-            progress(total);
-        }
-        if let Some(n) = expected
-            && n != total
-        {
-            return Err(StoreError::Unavailable(format!("GET {key}: body ended after {total} of {n} bytes")));
-        }
-        // Not synced: the download is a temporary file, removed at start
-        // after a crash; what is kept (the decompressed database) is synced.
-        file.flush().await.map_err(local)?;
-        Ok(total)
     }
 
     pub(super) async fn get_into<W: std::io::Write + Send + 'static>(
