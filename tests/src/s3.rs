@@ -1,8 +1,10 @@
 //! Real S3 servers on 127.0.0.1 for tests (never any other address):
 //!
 //! * [`MotoServer`]: moto's standalone server (PyPI `moto[server]`, installed
-//!   into a venv by `tests/run`): storage classes, conditional writes and
-//!   conditional GETs; keeps nothing across restarts; does not verify
+//!   into a venv by `tests/run`), run by `tests/support/moto_atomic.py`,
+//!   which makes its conditional writes atomic, as S3's are: storage
+//!   classes, conditional writes and conditional GETs; keeps nothing across
+//!   restarts; does not verify
 //!   signatures or checksums.
 //! * [`S3sFs`]: s3s-fs (crates.io) in-process on its own thread and runtime:
 //!   verifies signatures and checksums, persists to a directory, rejects
@@ -131,7 +133,12 @@ impl MotoServer {
     fn spawn(&mut self) {
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("moto log");
         let err = log.try_clone().expect("moto log");
-        let mut cmd = Command::new(moto_server_path());
+        // Through tests/support/moto_atomic.py, with the venv's Python:
+        // moto's conditional writes are not atomic without it.
+        let exe = moto_server_path();
+        let python = exe.with_file_name("python");
+        let mut cmd = Command::new(&python);
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("support/moto_atomic.py"));
         crate::scrub_env(&mut cmd);
         // Its request log is read by tests and benchmarks while it runs:
         // written line by line, not in 8 KiB blocks.
