@@ -151,14 +151,15 @@ impl Databases {
     }
 
     /// Frees the page caches of every database's idle connections (see
-    /// [`Db::release_memory`]) and returns freed memory to the system (see
-    /// [`crate::memory::release_free_memory`]): after work that read or
-    /// rebuilt a whole file (adopting, restoring, pulling).
+    /// [`Db::release_memory`]) and returns freed memory to the system, now
+    /// and once the connections a swap closed are gone (see
+    /// [`crate::memory::release_free_memory_after_swap`]): after work that
+    /// read or replaced a whole file (adopting, restoring, pulling).
     pub async fn release_memory(&self) {
         for db in [&self.parts, &self.assembled, &self.state] {
             db.release_memory().await;
         }
-        crate::memory::release_free_memory();
+        crate::memory::release_free_memory_after_swap();
     }
 
     /// Checkpoints and closes every database.
