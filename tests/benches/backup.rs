@@ -172,6 +172,7 @@ fn main() {
     let safe_req = requests_since(&moto, mark);
     let hwm_all = status_kib(pid, "VmHWM:");
     let rss_end = status_kib(pid, "VmRSS:");
+    let last_restore = Instant::now();
 
     // The floor: the same SDK, in process, the same bytes, the same moto.
     let raw = std::fs::read(&live).unwrap();
@@ -195,6 +196,11 @@ fn main() {
         }
         (put, get, get_stored)
     });
+    // casmand idle 3 s after the last restore (the floor's requests took
+    // part of that): what it keeps once it has given back the memory of the
+    // connections a swap closed (casmand trims again 2 s after a swap).
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(last_restore.elapsed()));
+    let (rss_idle, idle_secs) = (status_kib(pid, "VmRSS:"), last_restore.elapsed().as_secs_f64());
     let med = |v: &[Duration]| {
         let mut v = v.to_vec();
         v.sort();
@@ -287,7 +293,7 @@ fn main() {
     println!(
         "casmand memory: RSS {rss_adopted} KiB after adopting ({anon_adopted} KiB anonymous, {file_adopted} KiB file-backed: \
          mostly casmand's own code; peak {hwm_adopting} KiB while adopting; goal idle <= 30 MB), \
-         peak {} KiB during the changed backups (goal <= 64 MB), peak {hwm_all} KiB with the restores, RSS {rss_end} KiB at the end",
+         peak {} KiB during the changed backups (goal <= 64 MB), peak {hwm_all} KiB with the restores, RSS {rss_end} KiB right after them, {rss_idle} KiB idle {idle_secs:.1} s later",
         if peak_reset { hwm_backups.to_string() } else { format!("(peak not resettable) {hwm_backups}") }
     );
 }
