@@ -62,15 +62,6 @@ pub fn decompress(src: &Path, dst: &Path) -> io::Result<u64> {
     Ok(n)
 }
 
-/// Decompresses `src` into `dst` (created), hashing the output as it is
-/// written: one pass. Returns the hex SHA-256 and size of `dst`, which is
-/// not synced (the caller syncs it before giving it a lasting name).
-pub fn decompress_hashed(src: &Path, dst: &Path) -> io::Result<(String, u64)> {
-    let mut unpacker = Unpacker::create(dst)?;
-    io::copy(&mut BufReader::new(File::open(src)?), &mut unpacker)?;
-    unpacker.finish()
-}
-
 /// A writer that decompresses the zstd stream written into it into a file,
 /// hashing the decompressed bytes: a download streams through it, and the
 /// file is whole, and its SHA-256 known, when the last chunk arrives.
@@ -78,8 +69,9 @@ pub struct Unpacker {
     decoder: zstd::stream::write::Decoder<'static, Hashed<BufWriter<File>>>,
 }
 
-/// A writer hashing and counting what passes through it.
-pub struct Hashed<W> {
+/// A writer hashing and counting what passes through it; its own write
+/// errors come out as [`WriteError`]s.
+struct Hashed<W> {
     inner: W,
     hasher: Sha256,
     total: u64,
@@ -87,14 +79,31 @@ pub struct Hashed<W> {
 
 impl<W: Write> Write for Hashed<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self.inner.write(buf).map_err(WriteError::wrap)?;
         self.hasher.update(&buf[..n]);
         self.total += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().map_err(WriteError::wrap)
+    }
+}
+
+/// An [`Unpacker`] failed to write its file (a full disk, say): the stream
+/// itself may be sound, so this is not a verdict on the stored object.
+#[derive(Debug, thiserror::Error)]
+#[error("writing the decompressed file: {0}")]
+pub struct WriteError(#[source] io::Error);
+
+impl WriteError {
+    fn wrap(e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), WriteError(e))
+    }
+
+    /// Whether `e` came from writing the file, not from decoding the stream.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<WriteError>())
     }
 }
 
@@ -113,7 +122,7 @@ impl Unpacker {
     /// truncated object). Returns the hex SHA-256 and size of the file.
     pub fn finish(self) -> io::Result<(String, u64)> {
         let mut out = self.decoder.finish()?;
-        out.inner.flush()?;
+        out.flush()?;
         Ok((hex::encode(out.hasher.finalize()), out.total))
     }
 }
@@ -140,7 +149,6 @@ mod tests {
         let stored = compress(&a, &z)?;
         assert!(stored < 10_000);
         assert_eq!(decompress(&z, &b)?, 160_000);
-        assert_eq!(decompress_hashed(&z, &b)?, sha256_file(&a)?);
         assert_eq!(sha256_file(&a)?, sha256_file(&b)?);
         let (sha, n) = sha256_file(&a)?;
         assert_eq!((sha.len(), n), (64, 160_000));
@@ -158,7 +166,23 @@ mod tests {
         std::fs::write(&z, b"not zstd")?;
         assert!(decompress(&z, &b).is_err());
         let mut unpacker = Unpacker::create(&b)?;
-        assert!(unpacker.write_all(b"not zstd").and_then(|()| unpacker.finish().map(drop)).is_err());
+        let bad = unpacker.write_all(b"not zstd").and_then(|()| unpacker.finish().map(drop));
+        assert!(bad.is_err_and(|e| !WriteError::is(&e)), "a bad stream is the object's fault");
+        Ok(())
+    }
+
+    #[test]
+    fn a_full_disk_is_not_taken_for_a_bad_stream() -> io::Result<()> {
+        // /dev/full takes the file's place: every write fails with ENOSPC.
+        let dir = tempfile::tempdir()?;
+        let (a, z) = (dir.path().join("a"), dir.path().join("a.zst"));
+        std::fs::write(&a, b"SQLite format 3\0".repeat(200_000))?;
+        compress(&a, &z)?;
+        let mut unpacker = Unpacker::create(Path::new("/dev/full"))?;
+        let failed = unpacker.write_all(&std::fs::read(&z)?).and_then(|()| unpacker.finish().map(drop));
+        let e = failed.expect_err("/dev/full took 3 MB");
+        assert!(WriteError::is(&e), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
         Ok(())
     }
 }

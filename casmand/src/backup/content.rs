@@ -89,6 +89,10 @@ impl BackupService {
             let written = self.store.get_into(&key, &step, sink).await.map_err(store_err)?;
             progress(Progress { database: db.into(), phase: "verify", done: 0, total: version.raw_bytes });
             written.and_then(codec::Unpacker::finish).map_err(|e| {
+                if codec::WriteError::is(&e) {
+                    // A full disk, say: nothing is known of the object.
+                    return Error::internal("writing the downloaded version", e);
+                }
                 tracing::warn!(key = %full.key, error = %e, "stored object does not decode");
                 refuse(format!("decompression ({} is not a valid zstd stream: {e})", full.key))
             })
