@@ -85,6 +85,18 @@ pub fn s3_daemon_opts(endpoint: &str, bucket: &str, site: &str) -> crate::Daemon
         .env("CASMAN_SITE_ID", site)
 }
 
+/// The Python that runs `moto_server`: its `#!` line (a pip-installed
+/// script names its venv's interpreter), else `python3` beside it.
+fn moto_python() -> PathBuf {
+    let exe = moto_server_path();
+    let first_line = fs::read_to_string(&exe).ok().and_then(|t| t.lines().next().map(str::to_owned));
+    first_line
+        .and_then(|l| l.strip_prefix("#!").map(|p| p.trim().to_owned()))
+        .filter(|p| !p.is_empty() && !p.contains(' '))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| exe.with_file_name("python3"))
+}
+
 /// moto's standalone S3 server on 127.0.0.1, killed on drop.
 #[derive(Debug)]
 pub struct MotoServer {
@@ -133,11 +145,9 @@ impl MotoServer {
     fn spawn(&mut self) {
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("moto log");
         let err = log.try_clone().expect("moto log");
-        // Through tests/support/moto_atomic.py, with the venv's Python:
-        // moto's conditional writes are not atomic without it.
-        let exe = moto_server_path();
-        let python = exe.with_file_name("python");
-        let mut cmd = Command::new(&python);
+        // Through tests/support/moto_atomic.py, with the Python moto_server
+        // runs on: moto's conditional writes are not atomic without it.
+        let mut cmd = Command::new(moto_python());
         cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("support/moto_atomic.py"));
         crate::scrub_env(&mut cmd);
         // Its request log is read by tests and benchmarks while it runs:
