@@ -111,6 +111,12 @@ pub async fn check(conn: &Conn, repair: bool, as_json: bool) -> Result<(), CtlEr
                 c.event_id
             );
         }
+        if r.misfiled > 0 {
+            crate::output::say!(
+                "  {} events not filed under their pair (history would miss them)",
+                r.misfiled
+            );
+        }
         if r.clean {
             crate::output::say!("current state matches the log");
         } else if r.repaired {

@@ -259,7 +259,7 @@ impl Assembly for AssemblyApi {
         let repaired = req.into_inner().repair && !drift.is_clean();
         if repaired {
             let n = assembly::rebuild_db(db).await?;
-            let detail = serde_json::json!({"missing": drift.missing.len(), "extra": drift.extra.len(), "connections": n});
+            let detail = serde_json::json!({"missing": drift.missing.len(), "extra": drift.extra.len(), "misfiled": drift.misfiled, "connections": n});
             caller.audit(&self.ctx, "database.rebuild_current_state", db.name, detail).await;
         }
         Ok(Response::new(CheckCurrentStateResponse {
@@ -267,6 +267,7 @@ impl Assembly for AssemblyApi {
             events: drift.events,
             by_log: drift.by_log,
             kept: drift.kept,
+            misfiled: drift.misfiled,
             clean: drift.is_clean(),
             missing: drift.missing.into_iter().map(current_connection).collect(),
             extra: drift.extra.into_iter().map(current_connection).collect(),

@@ -6,9 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection, FromRow, SqliteConnection};
 
-use super::Db;
+use super::{
+    Db,
+    part_code::{codes_of_json, part_code},
+};
 use crate::{
     error::Result,
     inventory::{Chain, Edge, Event, current_edges, trace_chain},
@@ -83,24 +86,27 @@ pub async fn last_scan_time(db: &Db) -> Result<Option<String>> {
     .await?)
 }
 
-/// Rows in which any of `parts` is either end, in id order.
+/// Rows in which any of `parts` is either end, in id order: the parts' pairs
+/// and their events from the kept state (`pair_state`, `pair_other`) by key,
+/// the rows by id. The log has no index by part (migrations/assembled/0005).
 pub async fn rows_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<AssemblyRow>> {
     if parts.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM assembly WHERE part_number IN ("));
-    let mut sep = q.separated(", ");
-    for p in parts {
-        sep.push_bind(p.to_string());
-    }
-    q.push(") OR connected_to IN (");
-    let mut sep = q.separated(", ");
-    for p in parts {
-        sep.push_bind(p.to_string());
-    }
-    q.push(") ORDER BY id");
-    Ok(q.build_query_as::<AssemblyRow>().fetch_all(conn).await?)
+    let codes = codes_of_json(1);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM assembly
+          WHERE id IN (SELECT event_id FROM pair_state WHERE lo IN {codes} OR hi IN {codes}
+                       UNION ALL
+                       SELECT event_id FROM pair_other WHERE lo IN {codes} OR hi IN {codes})
+          ORDER BY id"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).fetch_all(conn).await?)
+}
+
+/// `parts` as the JSON array the queries of [`codes_of_json`] read.
+fn json_names(parts: &[&str]) -> String {
+    serde_json::Value::from(parts.to_vec()).to_string()
 }
 
 fn events(rows: &[AssemblyRow]) -> Vec<Event> {
@@ -150,6 +156,10 @@ impl From<KeptRow> for Current {
 
 const KEPT_COLUMNS: &str = "source, source_type, source_polarization, target, target_type, target_polarization, \
                             since, event_id";
+/// [`KEPT_COLUMNS`] read from the log row `a` of a kept pair `k`.
+const KEPT_FROM_LOG: &str = "a.part_number AS source, a.part_type AS source_type, a.polarization AS source_polarization, \
+                             a.connected_to AS target, a.connected_to_type AS target_type, \
+                             a.connected_polarization AS target_polarization, a.scan_time AS since, a.id AS event_id";
 /// The order [`current_edges`] returns: oldest first by (scan_time, event id).
 const KEPT_ORDER: &str = "ORDER BY COALESCE(since, ''), event_id";
 
@@ -168,26 +178,19 @@ pub async fn current(db: &Db) -> Result<Vec<Edge>> {
 }
 
 /// Current connections with any of `parts` at either end, oldest first,
-/// looked up in the kept state by its keys, `pair_lo` and `pair_hi` (the
-/// cost does not grow with the parts' history).
+/// looked up in the kept state by its keys, the codes of the pair's ends
+/// (the cost does not grow with the parts' history).
 pub async fn current_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<Current>> {
     if parts.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new(format!("SELECT {KEPT_COLUMNS} FROM active_connections WHERE pair_lo IN ("));
-    let mut sep = q.separated(", ");
-    for p in parts {
-        sep.push_bind(p.to_string());
-    }
-    q.push(") OR pair_hi IN (");
-    let mut sep = q.separated(", ");
-    for p in parts {
-        sep.push_bind(p.to_string());
-    }
-    q.push(") ");
-    q.push(KEPT_ORDER);
-    let rows = q.build_query_as::<KeptRow>().fetch_all(conn).await?;
+    let codes = codes_of_json(1);
+    let sql = format!(
+        "SELECT {KEPT_FROM_LOG} FROM pair_state k JOIN assembly a ON a.id = k.event_id
+          WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes}) {KEPT_ORDER}"
+    );
+    let rows: Vec<KeptRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).fetch_all(conn).await?;
     Ok(rows.into_iter().map(Current::from).collect())
 }
 
@@ -210,23 +213,19 @@ pub async fn begin_reading_kept(
     parts: &[&str],
     after: &str,
 ) -> Result<(Vec<Current>, bool)> {
-    let names = serde_json::Value::from(parts.to_vec()).to_string();
-    let rows: Vec<KeptOrLater> = sqlx::query_as(
+    let codes = codes_of_json(1);
+    let sql = format!(
         "BEGIN IMMEDIATE;
-         SELECT 0 AS later, source, source_type, source_polarization, target, target_type, target_polarization,
-                since, event_id
-           FROM active_connections
-          WHERE pair_lo IN (SELECT value FROM json_each(?1)) OR pair_hi IN (SELECT value FROM json_each(?1))
+         SELECT 0 AS later, {KEPT_FROM_LOG}
+           FROM pair_state k JOIN assembly a ON a.id = k.event_id
+          WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes})
          UNION ALL
          SELECT 1, '', NULL, NULL, '', NULL, NULL, NULL, 0
           WHERE EXISTS (SELECT 1 FROM pair_state k JOIN assembly a ON a.id = k.event_id
-                         WHERE (k.lo IN (SELECT value FROM json_each(?1)) OR k.hi IN (SELECT value FROM json_each(?1)))
-                           AND a.scan_time > ?2)",
-    )
-    .bind(names)
-    .bind(after)
-    .fetch_all(conn)
-    .await?;
+                         WHERE (k.lo IN {codes} OR k.hi IN {codes}) AND a.scan_time > ?2)"
+    );
+    let rows: Vec<KeptOrLater> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).bind(after).fetch_all(conn).await?;
     let later = rows.iter().any(|r| r.later != 0);
     let mut kept: Vec<Current> =
         rows.into_iter().filter(|r| r.later == 0).map(|r| Current::from(r.kept)).collect();
@@ -263,25 +262,33 @@ pub async fn recompute(conn: &mut SqliteConnection) -> Result<Vec<Current>> {
 pub const REBUILT_KEY: &str = "active_connections_rebuilt_at";
 
 /// Rebuilds the kept state from the whole log by the canonical rule, inside
-/// the caller's transaction (adoption, restore, pull, merge). Returns the
-/// number of current connections.
+/// the caller's transaction (adoption, restore, pull, merge): every event
+/// coded once ([`part_code`]), ranked within its pair, the newest into
+/// `pair_state`, the rest into `pair_other`; the indexes are built after the
+/// rows (sorted, full pages). Returns the number of current connections.
 pub async fn rebuild(conn: &mut SqliteConnection) -> Result<usize> {
-    sqlx::query(
+    let (x, y) = (part_code("part_number"), part_code("connected_to"));
+    let sql = format!(
         "DROP INDEX IF EXISTS pair_state_hi;
+         DROP INDEX IF EXISTS pair_other_hi;
          DELETE FROM pair_state;
-         INSERT INTO pair_state (lo, hi, event_id, active)
-         SELECT lo, hi, id, active
-           FROM (SELECT min(part_number, connected_to) AS lo, max(part_number, connected_to) AS hi, id,
-                        connection_status IS NOT 'disconnected' AS active,
-                        row_number() OVER (PARTITION BY min(part_number, connected_to), max(part_number, connected_to)
-                                           ORDER BY COALESCE(scan_time, '') DESC, id DESC) AS n
-                   FROM assembly
-                  WHERE part_number IS NOT NULL AND connected_to IS NOT NULL)
-          WHERE n = 1;
-         CREATE INDEX pair_state_hi ON pair_state(hi);",
-    )
-    .execute(&mut *conn)
-    .await?;
+         DELETE FROM pair_other;
+         DROP TABLE IF EXISTS temp.coded_events;
+         CREATE TEMP TABLE coded_events AS
+           WITH c AS MATERIALIZED (SELECT id, COALESCE(scan_time, '') AS t,
+                                          connection_status IS NOT 'disconnected' AS active, {x} AS x, {y} AS y
+                                     FROM assembly),
+                p AS MATERIALIZED (SELECT id, t, active, min(x, y) AS lo, max(x, y) AS hi FROM c)
+           SELECT id, lo, hi, active,
+                  lo = -1 OR row_number() OVER (PARTITION BY lo, hi ORDER BY t DESC, id DESC) > 1 AS other
+             FROM p;
+         INSERT INTO pair_state (lo, hi, event_id, active) SELECT lo, hi, id, active FROM coded_events WHERE NOT other;
+         INSERT INTO pair_other (lo, hi, event_id) SELECT lo, hi, id FROM coded_events WHERE other;
+         DROP TABLE temp.coded_events;
+         CREATE INDEX pair_state_hi ON pair_state(hi);
+         CREATE INDEX pair_other_hi ON pair_other(hi);"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
     let current: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM pair_state WHERE active").fetch_one(&mut *conn).await?;
     sqlx::query("INSERT INTO casman_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -347,12 +354,15 @@ pub struct Drift {
     pub missing: Vec<Current>,
     /// Kept rows the log does not imply.
     pub extra: Vec<Current>,
+    /// Events the kept state files under no pair or the wrong one (`history`
+    /// would miss them), plus its rows that name no such event.
+    pub misfiled: u64,
 }
 
 impl Drift {
     /// Whether the kept state equals the log's.
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.extra.is_empty()
+        self.missing.is_empty() && self.extra.is_empty() && self.misfiled == 0
     }
 }
 
@@ -364,6 +374,7 @@ pub async fn check(db: &Db) -> Result<Drift> {
     let by_log = recompute(&mut tx).await?;
     let kept = current_all(&mut tx).await?;
     let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assembly").fetch_one(&mut *tx).await?;
+    let misfiled = misfiled(&mut tx, events).await?;
     tx.commit().await?;
     let kept_set: std::collections::HashSet<&Current> = kept.iter().collect();
     let log_set: std::collections::HashSet<&Current> = by_log.iter().collect();
@@ -373,7 +384,24 @@ pub async fn check(db: &Db) -> Result<Drift> {
         kept: kept.len() as u64,
         missing: by_log.iter().filter(|c| !kept_set.contains(c)).cloned().collect(),
         extra: kept.iter().filter(|c| !log_set.contains(c)).cloned().collect(),
+        misfiled,
     })
+}
+
+/// Events of the log not filed under their pair in exactly one of
+/// `pair_state` and `pair_other`, plus rows of those that name no such event.
+async fn misfiled(conn: &mut SqliteConnection, events: i64) -> Result<u64> {
+    let (x, y) = (part_code("part_number"), part_code("connected_to"));
+    let sql = format!(
+        "WITH e AS MATERIALIZED (SELECT min(x, y) AS lo, max(x, y) AS hi, id
+                                   FROM (SELECT id, {x} AS x, {y} AS y FROM assembly)),
+              k AS (SELECT lo, hi, event_id FROM pair_state UNION ALL SELECT lo, hi, event_id FROM pair_other)
+         SELECT (SELECT COUNT(*) FROM (SELECT lo, hi, id FROM e EXCEPT SELECT lo, hi, event_id FROM k)),
+                (SELECT COUNT(*) FROM k)"
+    );
+    let (unfiled, filed): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(conn).await?;
+    // `filed - (events - unfiled)` rows of k match no event (or repeat one).
+    Ok((unfiled + filed - (events - unfiled)).max(0) as u64)
 }
 
 /// The chain through `part`, walked hop by hop over indexed lookups (no full
@@ -526,11 +554,13 @@ mod tests {
 
     /// An install at migration 0003 (the wide `active_connections` table and
     /// the three log indexes, its kept state already built) converts to
-    /// 0004: the pair state names the newest event of every pair by the
+    /// 0005: the pair state names the newest event of every pair by the
     /// canonical rule (also disconnected pairs, a NULL scan_time first, an
-    /// older event merged in after a newer one), the views keep their
-    /// columns, the space of the old tables goes back to the file system
-    /// and the WAL is empty.
+    /// older event merged in after a newer one) under the codes of its ends,
+    /// every other event is filed under its pair (an event with a NULL end
+    /// under -1), the views keep their columns, the log keeps no index, the
+    /// space of the old tables goes back to the file system and the WAL is
+    /// empty.
     #[tokio::test]
     async fn an_install_at_0003_converts_to_the_compact_state() {
         let dir = tempfile::tempdir().unwrap();
@@ -579,18 +609,37 @@ mod tests {
         assert_eq!(drift.kept, 20000 - 1 + 1);
         let mut conn = db.reader().await.acquire().await.unwrap();
         let pairs: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT lo, hi, event_id, active FROM pair_state WHERE lo NOT LIKE 'ANT%' OR lo < 'ANT00003'",
+            "SELECT CAST(lo AS TEXT), CAST(hi AS TEXT), event_id, active FROM pair_state
+              WHERE typeof(lo) = 'text' OR lo < 1000030 ORDER BY lo, hi",
         )
         .fetch_all(&mut *conn)
         .await
         .unwrap();
+        let row = |lo: &str, hi: &str, id, active| (lo.to_owned(), hi.to_owned(), id, active);
         assert_eq!(
             pairs,
             [
-                ("ANT00001P1".into(), "LNA00001P1".into(), 20001, 0),
-                ("ANT00002P1".into(), "LNA00002P1".into(), 2, 1),
-                ("X1".into(), "Y1".into(), 20004, 0),
-                ("X2".into(), "Y2".into(), 20006, 1),
+                row("1000011", "2000011", 20001, 0),
+                row("1000021", "2000021", 2, 1),
+                row("X1", "Y1", 20004, 0),
+                row("X2", "Y2", 20006, 1),
+            ]
+        );
+        let others: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT CAST(lo AS TEXT), CAST(hi AS TEXT), event_id FROM pair_other ORDER BY event_id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let other = |lo: &str, hi: &str, id| (lo.to_owned(), hi.to_owned(), id);
+        assert_eq!(
+            others,
+            [
+                other("1000011", "2000011", 1),
+                other("1000021", "2000021", 20002),
+                other("X1", "Y1", 20003),
+                other("X2", "Y2", 20005),
+                other("-1", "X3", 20007),
             ]
         );
         let cols: Vec<String> =
@@ -605,7 +654,7 @@ mod tests {
         .fetch_all(&mut *conn)
         .await
         .unwrap();
-        assert_eq!(indexes, ["assembly_connected_to", "assembly_part", "pair_state_hi"]);
+        assert_eq!(indexes, ["pair_other_hi", "pair_state_hi"]);
         let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *conn).await.unwrap();
         assert!(free < 64, "{free} free pages");
         drop(conn);
@@ -630,5 +679,19 @@ mod tests {
         let drift = check(db).await.unwrap();
         assert!(drift.is_clean(), "{drift:?}");
         assert_eq!(drift.kept, 20000 + 1);
+        // history finds every event of a part from either end, a NULL end too.
+        let ids = |rows: Vec<AssemblyRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(history(db, "ANT00001P1").await.unwrap()), [20008, 20001, 1]);
+        assert_eq!(ids(history(db, "LNA00002P1").await.unwrap()), [2, 20002, 20009]);
+        assert_eq!(ids(history(db, "X3").await.unwrap()), [20007]);
+        assert_eq!(ids(history(db, "Y2").await.unwrap()), [20006, 20005]);
+        // A misfiled event is drift, and a rebuild mends it.
+        sqlx::query("DELETE FROM pair_other WHERE event_id = 20007")
+            .execute(&*db.writer().await)
+            .await
+            .unwrap();
+        assert_eq!(check(db).await.unwrap().misfiled, 1);
+        rebuild_db(db).await.unwrap();
+        assert!(check(db).await.unwrap().is_clean());
     }
 }

@@ -15,6 +15,7 @@ pub mod boards;
 pub mod issued;
 pub mod merge;
 pub mod page_copy;
+pub mod part_code;
 pub mod parts;
 mod pool;
 pub mod positions;
