@@ -290,18 +290,21 @@ fn drift_is_reported_and_repaired_and_other_programs_keep_the_state() {
         "oldest first; the reverse-orientation disconnect ended LNA -> CXS"
     );
     assert_clean(&d);
-    // Break the kept state behind casmand's back.
+    // Break the kept state behind casmand's back (keyed by part codes:
+    // ANT00001P1 is 1000011, LNA00001P1 2000011, CXS00001P1 3000011).
     sqlite(
         &asm(&d),
-        "DELETE FROM pair_state WHERE lo = 'ANT00001P1';
+        "DELETE FROM pair_state WHERE lo = 1000011;
          UPDATE pair_state SET active = 1, event_id = (SELECT MIN(id) FROM assembly WHERE part_number = 'LNA00001P1')
-          WHERE lo = 'CXS00001P1' AND hi = 'LNA00001P1';",
+          WHERE lo = 2000011 AND hi = 3000011;",
     );
     let out = d.ctl(&["--json", "database", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["missing"][0]["source"], "ANT00001P1", "{v}");
     assert_eq!(v["extra"][0]["source"], "LNA00001P1", "{v}");
+    // Events 1 and 3 filed nowhere; event 2 filed twice (once in 3's place).
+    assert_eq!(v["misfiled"], 3, "{v}");
     let text = d.ctl_err(&["database", "check"], 1);
     assert!(text.contains("--repair"), "{text}");
     let v = d.ctl_json(&["database", "check", "--repair"]);

@@ -2,7 +2,8 @@
 //! (batched, with refusals), writes by other programs (events at any time,
 //! NULL times, deletions, edits), merges of another site's copy and restores
 //! of older copies (with a stale or missing kept state), the kept current
-//! state equals the state recomputed from the log by the canonical rule.
+//! state equals the state recomputed from the log by the canonical rule, and
+//! every event is filed under its pair (`Drift::misfiled`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -52,6 +53,9 @@ enum Op {
     Delete(usize),
     /// Another program flips the status of the n-th event.
     Flip(usize),
+    /// Another program moves the n-th event to another pair and time:
+    /// other end (PARTS.len() = NULL), time choice.
+    Edit(usize, usize, u8),
     /// Merge another site's copy: ours plus these events.
     Merge(Vec<Raw>),
     /// Keep a copy for a later restore.
@@ -80,6 +84,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop::collection::vec(raw(), 1..4).prop_map(Op::Raw),
         1 => any::<usize>().prop_map(Op::Delete),
         1 => any::<usize>().prop_map(Op::Flip),
+        1 => (any::<usize>(), 0..=PARTS.len(), 0u8..=70).prop_map(|(n, b, t)| Op::Edit(n, b, t)),
         2 => prop::collection::vec(raw(), 1..5).prop_map(Op::Merge),
         1 => Just(Op::Snapshot),
         1 => any::<bool>().prop_map(|stale| Op::Restore { stale }),
@@ -179,6 +184,19 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let mut c = raw_conn(&live).await;
                 insert_raw(&mut c, events).await;
             }
+            Op::Edit(n, b, t) => {
+                let mut c = raw_conn(&live).await;
+                sqlx::query(
+                    "UPDATE assembly SET connected_to = ?, scan_time = ?
+                      WHERE id = (SELECT id FROM assembly ORDER BY id LIMIT 1 OFFSET ? % max(1, (SELECT COUNT(*) FROM assembly)))",
+                )
+                .bind(PARTS.get(*b).copied())
+                .bind(time(*t))
+                .bind(*n as i64 & i64::from(u32::MAX))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            }
             Op::Delete(n) | Op::Flip(n) => {
                 let mut c = raw_conn(&live).await;
                 let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM assembly ORDER BY id")
@@ -218,7 +236,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 std::fs::copy(&snapshot, &incoming).unwrap();
                 if *stale {
                     let mut c = raw_conn(&incoming).await;
-                    sqlx::query("DELETE FROM pair_state").execute(&mut c).await.unwrap();
+                    sqlx::raw_sql("DELETE FROM pair_state; DELETE FROM pair_other;").execute(&mut c).await.unwrap();
                     c.close().await.unwrap();
                 }
                 // What a restore and a pull do: prepare the copy, swap it in.
