@@ -12,7 +12,8 @@
 --   historic ids) is kept as its text: integers sort before text, so the
 --   codes are one order and no code is ever a text. A NULL end is -1.
 --   The expression (casmand::db::part_code::part_code) is written out below
---   wherever an end is coded; a unit test checks every copy.
+--   for the two ends, in the trigger of the view `pair_event`, through which
+--   every change of the log passes; a unit test checks both copies.
 -- * `pair_state`: one row per pair, keyed (lo, hi) by the codes of its ends,
 --   naming its newest event. Index by `hi`: the pairs of a part from either end.
 -- * `pair_other`: every other event of the log, keyed (lo, hi, event_id),
@@ -89,9 +90,9 @@ SELECT a.id, a.part_number, a.part_type, a.polarization, a.scan_time, a.connecte
   FROM pair_state k JOIN assembly a ON a.id = k.event_id
  WHERE k.active;
 
--- What the triggers on `assembly` hand over: an event added to or removed
--- from its pair, its ends already coded. Nothing is stored in it: its
--- INSTEAD OF triggers do the work, so each is written once.
+-- An event added to or removed from its pair, its ends already coded (by
+-- `pair_event` below). Nothing is stored in it, nor in `pair_event`: their
+-- INSTEAD OF triggers do the work, so that each step is written once.
 CREATE VIEW pair_change (op, lo, hi, event_id, t, active) AS
 SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
 
@@ -140,47 +141,43 @@ BEGIN
        AND event_id = (SELECT event_id FROM pair_state WHERE lo = NEW.lo AND hi = NEW.hi);
 END;
 
+-- An event with its ends as ids: coded here, once, and handed on.
+CREATE VIEW pair_event (op, a, b, event_id, t, active) AS
+SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
+
+CREATE TRIGGER pair_event_code INSTEAD OF INSERT ON pair_event
+BEGIN
+    INSERT INTO pair_change (op, lo, hi, event_id, t, active)
+    SELECT NEW.op, min(x, y), max(x, y), NEW.event_id, NEW.t, NEW.active
+      FROM (SELECT
+            CASE WHEN NEW.a IS NULL THEN -1 ELSE COALESCE(CASE WHEN NEW.a GLOB
+                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(NEW.a, 1, 3)
+                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
+                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
+                + CAST(substr(NEW.a, 4, 5) || substr(NEW.a, 10) AS INTEGER) END,
+                CAST(NEW.a AS TEXT)) END AS x,
+            CASE WHEN NEW.b IS NULL THEN -1 ELSE COALESCE(CASE WHEN NEW.b GLOB
+                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(NEW.b, 1, 3)
+                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
+                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
+                + CAST(substr(NEW.b, 4, 5) || substr(NEW.b, 10) AS INTEGER) END,
+                CAST(NEW.b AS TEXT)) END AS y);
+END;
+
 -- Whoever writes the log (casmand, a merge, the sqlite3 shell, the Python
 -- tool), in the same transaction.
 CREATE TRIGGER assembly_keep_insert AFTER INSERT ON assembly
 BEGIN
-    INSERT INTO pair_change (op, lo, hi, event_id, t, active)
-    SELECT 'add', min(x, y), max(x, y), NEW.id, COALESCE(NEW.scan_time, ''),
-           NEW.connection_status IS NOT 'disconnected'
-      FROM (SELECT
-            CASE WHEN NEW.part_number IS NULL THEN -1 ELSE COALESCE(CASE WHEN NEW.part_number GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(NEW.part_number, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(NEW.part_number, 4, 5) || substr(NEW.part_number, 10) AS INTEGER) END,
-                CAST(NEW.part_number AS TEXT)) END AS x,
-            CASE WHEN NEW.connected_to IS NULL THEN -1 ELSE COALESCE(CASE WHEN NEW.connected_to GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(NEW.connected_to, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(NEW.connected_to, 4, 5) || substr(NEW.connected_to, 10) AS INTEGER) END,
-                CAST(NEW.connected_to AS TEXT)) END AS y);
+    INSERT INTO pair_event (op, a, b, event_id, t, active)
+    VALUES ('add', NEW.part_number, NEW.connected_to, NEW.id, COALESCE(NEW.scan_time, ''),
+            NEW.connection_status IS NOT 'disconnected');
 END;
 
 -- casman never changes or deletes events (except `database clear`), but
 -- other programs may.
 CREATE TRIGGER assembly_keep_delete AFTER DELETE ON assembly
 BEGIN
-    INSERT INTO pair_change (op, lo, hi, event_id)
-    SELECT 'remove', min(x, y), max(x, y), OLD.id
-      FROM (SELECT
-            CASE WHEN OLD.part_number IS NULL THEN -1 ELSE COALESCE(CASE WHEN OLD.part_number GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(OLD.part_number, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(OLD.part_number, 4, 5) || substr(OLD.part_number, 10) AS INTEGER) END,
-                CAST(OLD.part_number AS TEXT)) END AS x,
-            CASE WHEN OLD.connected_to IS NULL THEN -1 ELSE COALESCE(CASE WHEN OLD.connected_to GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(OLD.connected_to, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(OLD.connected_to, 4, 5) || substr(OLD.connected_to, 10) AS INTEGER) END,
-                CAST(OLD.connected_to AS TEXT)) END AS y);
+    INSERT INTO pair_event (op, a, b, event_id) VALUES ('remove', OLD.part_number, OLD.connected_to, OLD.id);
 END;
 
 -- An edit of what the rule reads: the old event leaves its pair, the new one
@@ -188,35 +185,8 @@ END;
 CREATE TRIGGER assembly_keep_update AFTER UPDATE OF id, part_number, connected_to, scan_time, connection_status
 ON assembly
 BEGIN
-    INSERT INTO pair_change (op, lo, hi, event_id)
-    SELECT 'remove', min(x, y), max(x, y), OLD.id
-      FROM (SELECT
-            CASE WHEN OLD.part_number IS NULL THEN -1 ELSE COALESCE(CASE WHEN OLD.part_number GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(OLD.part_number, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(OLD.part_number, 4, 5) || substr(OLD.part_number, 10) AS INTEGER) END,
-                CAST(OLD.part_number AS TEXT)) END AS x,
-            CASE WHEN OLD.connected_to IS NULL THEN -1 ELSE COALESCE(CASE WHEN OLD.connected_to GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(OLD.connected_to, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(OLD.connected_to, 4, 5) || substr(OLD.connected_to, 10) AS INTEGER) END,
-                CAST(OLD.connected_to AS TEXT)) END AS y);
-    INSERT INTO pair_change (op, lo, hi, event_id, t, active)
-    SELECT 'add', min(x, y), max(x, y), NEW.id, COALESCE(NEW.scan_time, ''),
-           NEW.connection_status IS NOT 'disconnected'
-      FROM (SELECT
-            CASE WHEN NEW.part_number IS NULL THEN -1 ELSE COALESCE(CASE WHEN NEW.part_number GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(NEW.part_number, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(NEW.part_number, 4, 5) || substr(NEW.part_number, 10) AS INTEGER) END,
-                CAST(NEW.part_number AS TEXT)) END AS x,
-            CASE WHEN NEW.connected_to IS NULL THEN -1 ELSE COALESCE(CASE WHEN NEW.connected_to GLOB
-                '[A-Z][A-Z][A-Z][0-9][0-9][0-9][0-9][0-9]P[12]' THEN CASE substr(NEW.connected_to, 1, 3)
-                WHEN 'ANT' THEN 1000000 WHEN 'LNA' THEN 2000000 WHEN 'CXS' THEN 3000000 WHEN 'CXL' THEN 4000000
-                WHEN 'BAC' THEN 5000000 WHEN 'SNP' THEN 6000000 END
-                + CAST(substr(NEW.connected_to, 4, 5) || substr(NEW.connected_to, 10) AS INTEGER) END,
-                CAST(NEW.connected_to AS TEXT)) END AS y);
+    INSERT INTO pair_event (op, a, b, event_id) VALUES ('remove', OLD.part_number, OLD.connected_to, OLD.id);
+    INSERT INTO pair_event (op, a, b, event_id, t, active)
+    VALUES ('add', NEW.part_number, NEW.connected_to, NEW.id, COALESCE(NEW.scan_time, ''),
+            NEW.connection_status IS NOT 'disconnected');
 END;

@@ -236,7 +236,10 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 std::fs::copy(&snapshot, &incoming).unwrap();
                 if *stale {
                     let mut c = raw_conn(&incoming).await;
-                    sqlx::raw_sql("DELETE FROM pair_state; DELETE FROM pair_other;").execute(&mut c).await.unwrap();
+                    sqlx::raw_sql("DELETE FROM pair_state; DELETE FROM pair_other;")
+                        .execute(&mut c)
+                        .await
+                        .unwrap();
                     c.close().await.unwrap();
                 }
                 // What a restore and a pull do: prepare the copy, swap it in.
