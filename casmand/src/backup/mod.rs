@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod manifest;
 pub mod offline;
 pub mod orphans;
+mod phases;
 pub mod quota;
 pub mod restore;
 pub mod retention;

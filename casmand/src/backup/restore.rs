@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{
     layout,
     manifest::{Reason, Version},
+    phases::Phases,
     service::{BackupService, Progress, ProgressFn},
 };
 use crate::{
@@ -291,32 +292,6 @@ impl BackupService {
             tracing::warn!(database = db.name, error = %e, "the restore is applied but not yet recorded in the store");
             let _ = sync_state::set_base(state, db.name, &restored.key, &restored.sha256, "restore").await;
         }
-    }
-}
-
-/// How long each step of an operation took, for its log line.
-struct Phases {
-    last: std::time::Instant,
-    done: Vec<(&'static str, u128)>,
-}
-
-impl Phases {
-    fn start() -> Phases {
-        Phases { last: std::time::Instant::now(), done: Vec::new() }
-    }
-
-    /// Ends the step `name`.
-    fn mark(&mut self, name: &'static str) {
-        let now = std::time::Instant::now();
-        self.done.push((name, now.duration_since(self.last).as_millis()));
-        self.last = now;
-    }
-}
-
-impl std::fmt::Display for Phases {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.done.iter().map(|(n, ms)| format!("{n} {ms} ms")).collect();
-        f.write_str(&parts.join(", "))
     }
 }
 

@@ -316,6 +316,7 @@ impl BackupService {
 
     async fn backup_online(&self, source: &Db, reason: Reason, progress: ProgressFn<'_>) -> Result<Outcome> {
         let db = source.name;
+        let mut phases = super::phases::Phases::start();
         // Versions spooled while the store was unreachable land first, in order.
         self.drain_spool(db).await?;
         let covered = sync_state::writes_since_backup(&self.dbs.state, db).await?;
@@ -329,17 +330,22 @@ impl BackupService {
             }
         }
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
+        phases.mark("start");
         let snap = self.snapshot(source).await?;
+        phases.mark("snapshot");
         let (manifest, _) = self.manifest(db).await?;
+        phases.mark("manifest");
         if let Some(same) = unchanged_in(&manifest, base.as_deref(), &snap.sha256) {
             return self.unchanged(db, same, covered).await;
         }
         let version = self.store_snapshot(db, &snap, reason, &manifest, None, progress).await?;
+        phases.mark("store");
         drop(snap);
         // The check and the copy allocated on the blocking threads: give it back.
         crate::memory::release_free_memory();
         sync_state::set_base(&self.dbs.state, db, &version.key, &version.sha256, "backup").await?;
         sync_state::backup_stored(&self.dbs.state, db, &version.key, &version.created_at, covered).await?;
+        phases.mark("state");
         // Not after a safety copy: the version about to be restored may be the
         // oldest kept one; the next regular backup applies retention, by which
         // time the restored version is the protected base.
@@ -348,6 +354,8 @@ impl BackupService {
         {
             tracing::warn!(database = db, error = %e, "retention failed; old versions kept");
         }
+        phases.mark("retention");
+        tracing::debug!(database = db, key = %version.key, phases = %phases, "backup done");
         Ok(Outcome { version, uploaded: true })
     }
 
