@@ -115,13 +115,18 @@ BEGIN
      WHERE k.lo = NEW.lo AND k.hi = NEW.hi AND k.event_id <> NEW.event_id
        AND NOT EXISTS (SELECT 1 FROM pair_other o
                         WHERE o.lo = NEW.lo AND o.hi = NEW.hi AND o.event_id = NEW.event_id);
-    -- An update in place leaves the index by `hi` as it is.
-    INSERT INTO pair_state (lo, hi, event_id, active)
+    -- An update in place leaves the index by `hi` as it is (UPDATE, then
+    -- INSERT for a new pair, rather than an upsert: these triggers parse on
+    -- SQLite 3.15 and later, as 0004's did).
+    UPDATE pair_state SET event_id = NEW.event_id, active = NEW.active
+     WHERE lo = NEW.lo AND hi = NEW.hi
+       AND NOT EXISTS (SELECT 1 FROM pair_other o
+                        WHERE o.lo = NEW.lo AND o.hi = NEW.hi AND o.event_id = NEW.event_id);
+    INSERT OR IGNORE INTO pair_state (lo, hi, event_id, active)
     SELECT NEW.lo, NEW.hi, NEW.event_id, NEW.active
      WHERE NEW.lo <> -1
        AND NOT EXISTS (SELECT 1 FROM pair_other o
-                        WHERE o.lo = NEW.lo AND o.hi = NEW.hi AND o.event_id = NEW.event_id)
-    ON CONFLICT (lo, hi) DO UPDATE SET event_id = excluded.event_id, active = excluded.active;
+                        WHERE o.lo = NEW.lo AND o.hi = NEW.hi AND o.event_id = NEW.event_id);
 END;
 
 -- An event leaves its pair; if it was the pair's newest, the newest of the
