@@ -2,7 +2,7 @@
 
 /// How long each step of an operation took, for its log line.
 pub(crate) struct Phases {
-    pub(crate) last: std::time::Instant,
+    last: std::time::Instant,
     done: Vec<(&'static str, u128)>,
 }
 

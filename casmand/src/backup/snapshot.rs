@@ -90,24 +90,11 @@ fn take_blocking(source: &Path, raw: &Path) -> Result<Taken> {
     phases.mark("copy");
     // Checking and counting on one core, hashing on the other.
     let (checked, hashed) = std::thread::scope(|scope| {
-        let check = scope.spawn(|| {
-            let r = page_copy::check_and_describe(raw);
-            (r, std::time::Instant::now())
-        });
+        let check = scope.spawn(|| page_copy::check_and_describe(raw));
         let hashed = hash(raw);
-        let hash_done = std::time::Instant::now();
-        let (r, check_done) = match check.join() {
-            Ok((r, t)) => (Ok(r), t),
-            Err(p) => (Err(p), hash_done),
-        };
-        tracing::debug!(
-            hash_ms = hash_done.duration_since(phases.last).as_millis() as u64,
-            check_ms = check_done.duration_since(phases.last).as_millis() as u64,
-            "snapshot checked and hashed"
-        );
-        (r, hashed)
+        (check.join(), hashed)
     });
-    phases.mark("check+hash");
+    phases.mark("check and hash");
     tracing::debug!(phases = %phases, "snapshot taken");
     let (record_counts, schema_version) = checked
         .map_err(|_| Error::internal("checking the snapshot", "the check thread panicked"))?

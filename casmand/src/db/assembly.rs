@@ -4,7 +4,7 @@
 //! current edges, tracing chains hop by hop, rebuilding the kept state from
 //! the log by the canonical rule and checking it for drift.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::LazyLock};
 
 use sqlx::{Connection, FromRow, SqliteConnection};
 
@@ -93,15 +93,17 @@ pub async fn rows_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Resul
     if parts.is_empty() {
         return Ok(Vec::new());
     }
-    let codes = codes_of_json(1);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM assembly
-          WHERE id IN (SELECT event_id FROM pair_state WHERE lo IN {codes} OR hi IN {codes}
-                       UNION ALL
-                       SELECT event_id FROM pair_other WHERE lo IN {codes} OR hi IN {codes})
-          ORDER BY id"
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).fetch_all(conn).await?)
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let codes = codes_of_json(1);
+        format!(
+            "SELECT {COLUMNS} FROM assembly
+              WHERE id IN (SELECT event_id FROM pair_state WHERE lo IN {codes} OR hi IN {codes}
+                           UNION ALL
+                           SELECT event_id FROM pair_other WHERE lo IN {codes} OR hi IN {codes})
+              ORDER BY id"
+        )
+    });
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str())).bind(json_names(parts)).fetch_all(conn).await?)
 }
 
 /// `parts` as the JSON array the queries of [`codes_of_json`] read.
@@ -184,13 +186,15 @@ pub async fn current_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Re
     if parts.is_empty() {
         return Ok(Vec::new());
     }
-    let codes = codes_of_json(1);
-    let sql = format!(
-        "SELECT {KEPT_FROM_LOG} FROM pair_state k JOIN assembly a ON a.id = k.event_id
-          WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes}) {KEPT_ORDER}"
-    );
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let codes = codes_of_json(1);
+        format!(
+            "SELECT {KEPT_FROM_LOG} FROM pair_state k JOIN assembly a ON a.id = k.event_id
+              WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes}) {KEPT_ORDER}"
+        )
+    });
     let rows: Vec<KeptRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).fetch_all(conn).await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str())).bind(json_names(parts)).fetch_all(conn).await?;
     Ok(rows.into_iter().map(Current::from).collect())
 }
 
@@ -213,19 +217,25 @@ pub async fn begin_reading_kept(
     parts: &[&str],
     after: &str,
 ) -> Result<(Vec<Current>, bool)> {
-    let codes = codes_of_json(1);
-    let sql = format!(
-        "BEGIN IMMEDIATE;
-         SELECT 0 AS later, {KEPT_FROM_LOG}
-           FROM pair_state k JOIN assembly a ON a.id = k.event_id
-          WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes})
-         UNION ALL
-         SELECT 1, '', NULL, NULL, '', NULL, NULL, NULL, 0
-          WHERE EXISTS (SELECT 1 FROM pair_state k JOIN assembly a ON a.id = k.event_id
-                         WHERE (k.lo IN {codes} OR k.hi IN {codes}) AND a.scan_time > ?2)"
-    );
-    let rows: Vec<KeptOrLater> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).bind(after).fetch_all(conn).await?;
+    // Built once: this runs for every batch of scans.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let codes = codes_of_json(1);
+        format!(
+            "BEGIN IMMEDIATE;
+             SELECT 0 AS later, {KEPT_FROM_LOG}
+               FROM pair_state k JOIN assembly a ON a.id = k.event_id
+              WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes})
+             UNION ALL
+             SELECT 1, '', NULL, NULL, '', NULL, NULL, NULL, 0
+              WHERE EXISTS (SELECT 1 FROM pair_state k JOIN assembly a ON a.id = k.event_id
+                             WHERE (k.lo IN {codes} OR k.hi IN {codes}) AND a.scan_time > ?2)"
+        )
+    });
+    let rows: Vec<KeptOrLater> = sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str()))
+        .bind(json_names(parts))
+        .bind(after)
+        .fetch_all(conn)
+        .await?;
     let later = rows.iter().any(|r| r.later != 0);
     let mut kept: Vec<Current> =
         rows.into_iter().filter(|r| r.later == 0).map(|r| Current::from(r.kept)).collect();
