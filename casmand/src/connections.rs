@@ -354,6 +354,7 @@ mod tests {
             max_connections: max,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            ..ServerConfig::default()
         };
         Limiter::new("test", &config)
     }

@@ -1,7 +1,17 @@
-//! The daemon's error type. Every request fails with one of these kinds; the
-//! mapping to gRPC status codes lives in `api::status` and nowhere else.
-//! Messages name the offending value and the rule it broke, and never carry
-//! internal details (those go to the log).
+//! The daemon's error type. Every request fails with one of these; its
+//! [`Kind`] decides the gRPC status (`api::status`) and the HTTP status
+//! (`web::json`), the only two mappings. Messages name the offending value
+//! and the rule it broke, and never carry internal details (those go to the
+//! log). Errors keep their type up to that mapping: a store failure stays a
+//! [`StoreError`], a failure of the machine keeps its `io::Error`, each with
+//! its source chain; nothing is recognised again from message text.
+
+use std::error::Error as StdError;
+
+use crate::backup::store::StoreError;
+
+/// A boxed cause, kept as the error's source.
+pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
 /// An error a request can end in.
 #[derive(Debug, thiserror::Error)]
@@ -22,22 +32,69 @@ pub enum Error {
     /// The storage quota would be exceeded.
     #[error("{0}")]
     ResourceExhausted(String),
-    /// The backup store cannot be reached.
+    /// The database is busy or being replaced, or the daemon is stopping.
     #[error("{0}")]
     Unavailable(String),
     /// The peer may not do this.
     #[error("{0}")]
     PermissionDenied(String),
-    /// The client gave up or the daemon is shutting down.
+    /// The client gave up, or a compare-and-swap lost a race.
     #[error("{0}")]
     Aborted(String),
-    /// Anything else. The message shown to clients is generic; the detail is logged.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The backup store failed (unreachable, credentials refused, no such
+    /// object, ...): the variant of [`StoreError`] decides the kind.
+    #[error("{}", store_message(.0))]
+    Store(#[source] StoreError),
+    /// A failure of the machine rather than of casman (the disk full, a
+    /// permission, a read-only file system) while doing `context`: told as
+    /// what it is, since the operator can fix it.
+    #[error("{}", fault.message(context, source))]
+    Machine {
+        /// What was being done.
+        context: String,
+        /// What the OS said, read from the error's `raw_os_error()`.
+        fault: OsFault,
+        /// The error, with its chain.
+        #[source]
+        source: Cause,
+    },
+    /// Anything else. The message shown to clients is generic; the detail is
+    /// logged and kept as the source.
+    #[error("internal error: {context}")]
+    Internal {
+        /// What was being done.
+        context: String,
+        /// The error, with its chain.
+        #[source]
+        source: Cause,
+    },
 }
 
 /// Result with the daemon's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is: one gRPC status code, one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Bad input.
+    InvalidArgument,
+    /// No such thing.
+    NotFound,
+    /// It exists already.
+    AlreadyExists,
+    /// A rule refuses it now.
+    FailedPrecondition,
+    /// Out of quota or space.
+    ResourceExhausted,
+    /// Try again later.
+    Unavailable,
+    /// Not allowed.
+    PermissionDenied,
+    /// Gave up or lost a race.
+    Aborted,
+    /// A bug or an unexpected failure.
+    Internal,
+}
 
 impl Error {
     /// Shorthand for [`Error::InvalidArgument`].
@@ -50,53 +107,174 @@ impl Error {
         Error::FailedPrecondition(msg.into())
     }
 
-    /// An internal error whose detail is logged, not shown. A failure of the
-    /// machine rather than of casman (the disk full, a permission, a path that
-    /// is not a directory) is told as what it is, with the context, since the
-    /// operator can fix it: std and SQLite both end such messages with the
-    /// OS error number, which is what is looked at.
-    pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
-        let detail = detail.to_string();
-        tracing::error!(context, error = %detail, "internal error");
-        match os_error(&detail) {
-            Some(OsFault::Full) => Error::ResourceExhausted(format!(
-                "{context}: no space left on the device ({detail}); nothing was written: free space and try again"
-            )),
-            Some(OsFault::Denied) => Error::FailedPrecondition(format!(
-                "{context}: permission denied ({detail}): check the owner and mode of casmand's directories"
-            )),
-            Some(OsFault::NotADirectory) => {
-                Error::FailedPrecondition(format!("{context}: a path is not a directory ({detail})"))
-            }
-            Some(OsFault::ReadOnly) => {
-                Error::FailedPrecondition(format!("{context}: the file system is read-only ({detail})"))
-            }
-            None => Error::Internal(context.to_owned()),
+    /// An error while doing `context`, caused by `cause` (any error, or a
+    /// message). If an `io::Error` anywhere in its source chain names a
+    /// failure of the machine ([`OsFault`]), the error says so
+    /// ([`Error::Machine`]); otherwise it is [`Error::Internal`]. The detail
+    /// is logged either way.
+    pub fn internal(context: &str, cause: impl Into<Cause>) -> Self {
+        let source: Cause = cause.into();
+        tracing::error!(context, error = %chain(&*source), "internal error");
+        match os_fault(&*source) {
+            Some(fault) => Error::Machine { context: context.to_owned(), fault, source },
+            None => Error::Internal { context: context.to_owned(), source },
         }
+    }
+
+    /// The kind of failure, for the gRPC and HTTP mappings.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::InvalidArgument(_) => Kind::InvalidArgument,
+            Error::NotFound(_) => Kind::NotFound,
+            Error::AlreadyExists(_) => Kind::AlreadyExists,
+            Error::FailedPrecondition(_) => Kind::FailedPrecondition,
+            Error::ResourceExhausted(_) => Kind::ResourceExhausted,
+            Error::Unavailable(_) => Kind::Unavailable,
+            Error::PermissionDenied(_) => Kind::PermissionDenied,
+            Error::Aborted(_) => Kind::Aborted,
+            Error::Store(e) => match e {
+                StoreError::NotFound(_) => Kind::NotFound,
+                StoreError::PreconditionFailed(_) => Kind::Aborted,
+                StoreError::Unavailable(_) | StoreError::Auth(_) => Kind::Unavailable,
+                StoreError::Disabled => Kind::FailedPrecondition,
+                StoreError::Io { source, .. } => match OsFault::of(source) {
+                    Some(f) => f.kind(),
+                    None => Kind::Internal,
+                },
+                StoreError::Other(_) => Kind::Internal,
+            },
+            Error::Machine { fault, .. } => fault.kind(),
+            Error::Internal { .. } => Kind::Internal,
+        }
+    }
+
+    /// Whether the backup store cannot be used now (unreachable, or refusing
+    /// the credentials), as opposed to a busy database or a bad object: what
+    /// the offline spool is for.
+    pub fn store_unusable(&self) -> bool {
+        matches!(self, Error::Store(StoreError::Unavailable(_) | StoreError::Auth(_)))
+    }
+
+    /// An error of the same kind with the same message, for each request of
+    /// a group-committed batch that failed as a whole (the original keeps
+    /// its source chain for the first).
+    pub fn replicate(&self) -> Error {
+        let m = self.to_string();
+        match self.kind() {
+            Kind::InvalidArgument => Error::InvalidArgument(m),
+            Kind::NotFound => Error::NotFound(m),
+            Kind::AlreadyExists => Error::AlreadyExists(m),
+            Kind::FailedPrecondition => Error::FailedPrecondition(m),
+            Kind::ResourceExhausted => Error::ResourceExhausted(m),
+            Kind::Unavailable => Error::Unavailable(m),
+            Kind::PermissionDenied => Error::PermissionDenied(m),
+            Kind::Aborted => Error::Aborted(m),
+            Kind::Internal => match self {
+                Error::Internal { context, .. } => {
+                    Error::Internal { context: context.clone(), source: "the batch failed".into() }
+                }
+                _ => Error::Internal { context: m, source: "the batch failed".into() },
+            },
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        if matches!(e, StoreError::Other(_) | StoreError::Io { .. }) {
+            tracing::error!(error = %chain(&e), "backup store error");
+        }
+        Error::Store(e)
+    }
+}
+
+/// What a request failing with a store error says.
+fn store_message(e: &StoreError) -> String {
+    match e {
+        StoreError::NotFound(k) => format!("no backup {k} in the store"),
+        StoreError::PreconditionFailed(k) => format!("{k} changed meanwhile; try again"),
+        StoreError::Disabled => "backups are disabled (backend none); set sync.backend".into(),
+        StoreError::Unavailable(_) | StoreError::Auth(_) => e.to_string(),
+        StoreError::Io { what, source } => match OsFault::of(source) {
+            Some(f) => f.message(&format!("backup store: {what}"), source),
+            None => "internal error: backup store".into(),
+        },
+        StoreError::Other(_) => "internal error: backup store".into(),
     }
 }
 
 /// Failures of the machine that an operator can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OsFault {
+pub enum OsFault {
+    /// No space left (or over the disk quota).
     Full,
+    /// Permission denied.
     Denied,
+    /// A path that should be a directory is not.
     NotADirectory,
+    /// The file system is mounted read-only.
     ReadOnly,
 }
 
-/// Reads the OS error number std prints (`... (os error 28)`).
-fn os_error(detail: &str) -> Option<OsFault> {
-    let start = detail.rfind("(os error ")? + "(os error ".len();
-    let code: i32 = detail[start..].split(')').next()?.parse().ok()?;
-    use nix::errno::Errno;
-    match Errno::from_raw(code) {
-        Errno::ENOSPC | Errno::EDQUOT => Some(OsFault::Full),
-        Errno::EACCES | Errno::EPERM => Some(OsFault::Denied),
-        Errno::ENOTDIR => Some(OsFault::NotADirectory),
-        Errno::EROFS => Some(OsFault::ReadOnly),
-        _ => None,
+impl OsFault {
+    /// The fault `e` reports, by its OS error number.
+    pub fn of(e: &std::io::Error) -> Option<OsFault> {
+        use nix::errno::Errno;
+        match Errno::from_raw(e.raw_os_error()?) {
+            Errno::ENOSPC | Errno::EDQUOT => Some(OsFault::Full),
+            Errno::EACCES | Errno::EPERM => Some(OsFault::Denied),
+            Errno::ENOTDIR => Some(OsFault::NotADirectory),
+            Errno::EROFS => Some(OsFault::ReadOnly),
+            _ => None,
+        }
     }
+
+    fn kind(self) -> Kind {
+        match self {
+            OsFault::Full => Kind::ResourceExhausted,
+            OsFault::Denied | OsFault::NotADirectory | OsFault::ReadOnly => Kind::FailedPrecondition,
+        }
+    }
+
+    fn message(self, context: &str, detail: &dyn std::fmt::Display) -> String {
+        match self {
+            OsFault::Full => format!(
+                "{context}: no space left on the device ({detail}); nothing was written: free space and try again"
+            ),
+            OsFault::Denied => format!(
+                "{context}: permission denied ({detail}): check the owner and mode of casmand's directories"
+            ),
+            OsFault::NotADirectory => format!("{context}: a path is not a directory ({detail})"),
+            OsFault::ReadOnly => format!("{context}: the file system is read-only ({detail})"),
+        }
+    }
+}
+
+/// The first machine fault named by an `io::Error` in `e`'s source chain.
+fn os_fault(e: &(dyn StdError + 'static)) -> Option<OsFault> {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(f) = e.downcast_ref::<std::io::Error>().and_then(OsFault::of) {
+            return Some(f);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// `e` and its sources, `: `-separated, for the log.
+pub fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        cur = s.source();
+    }
+    out
 }
 
 impl From<sqlx::Error> for Error {
@@ -135,11 +313,44 @@ mod tests {
     fn machine_failures_are_told_as_what_they_are() {
         let full = std::io::Error::from_raw_os_error(28);
         let e = Error::internal("writing the snapshot", full);
-        assert!(matches!(e, Error::ResourceExhausted(_)), "{e:?}");
+        assert_eq!(e.kind(), Kind::ResourceExhausted, "{e:?}");
         assert!(e.to_string().contains("writing the snapshot") && e.to_string().contains("no space"), "{e}");
         let denied = std::io::Error::from_raw_os_error(13);
-        assert!(matches!(Error::internal("opening /backups", denied), Error::FailedPrecondition(_)));
+        assert_eq!(Error::internal("opening /backups", denied).kind(), Kind::FailedPrecondition);
         let other = std::io::Error::other("boom");
         assert_eq!(Error::internal("a thing", other).to_string(), "internal error: a thing");
+    }
+
+    /// The fault is read from the io::Error's number wherever it sits in
+    /// the chain, never from message text.
+    #[test]
+    fn faults_are_found_in_the_source_chain_not_in_text() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("copying pages")]
+        struct Wrapper(#[source] std::io::Error);
+        let e = Error::internal("a snapshot", Wrapper(std::io::Error::from_raw_os_error(30)));
+        assert_eq!(e.kind(), Kind::FailedPrecondition);
+        assert!(e.to_string().contains("read-only"), "{e}");
+        assert!(StdError::source(&e).is_some());
+        let lookalike = Error::internal("a thing", "disk (os error 28)");
+        assert_eq!(lookalike.kind(), Kind::Internal);
+    }
+
+    #[test]
+    fn store_errors_keep_their_type_and_kind() {
+        let e = Error::from(StoreError::Unavailable("connection refused".into()));
+        assert!(e.store_unusable());
+        assert_eq!(e.kind(), Kind::Unavailable);
+        assert_eq!(e.to_string(), "the backup store is unreachable: connection refused");
+        let busy = Error::Unavailable("the backup store is unreachable: look-alike".into());
+        assert!(!busy.store_unusable());
+        let full = Error::from(StoreError::Io {
+            what: "writing x".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        assert_eq!(full.kind(), Kind::ResourceExhausted);
+        assert!(full.to_string().contains("no space left"), "{full}");
+        assert_eq!(Error::from(StoreError::NotFound("k".into())).kind(), Kind::NotFound);
+        assert_eq!(full.replicate().kind(), Kind::ResourceExhausted);
     }
 }

@@ -56,15 +56,24 @@ pub enum RunError {
     /// A database could not be opened, adopted or migrated.
     #[error(transparent)]
     Db(#[from] db::DbError),
-    /// A configured group does not exist.
+    /// `admin_group` names no group.
+    #[error("admin_group: {0}")]
+    AdminGroup(#[source] server::SocketError),
+    /// `legacy_timezone` names no time zone.
+    #[error("legacy_timezone: {0}")]
+    Timezone(#[source] jiff::Error),
+    /// The backup store could not be set up from the configuration.
+    #[error("backup store: {0}")]
+    Store(#[source] backup::store::StoreError),
+    /// The gRPC services could not be built.
     #[error("{0}")]
-    Config(String),
-    /// A service failed to start.
-    #[error("{0}")]
-    Startup(String),
+    Services(#[source] error::Error),
+    /// The web listener could not be bound.
+    #[error(transparent)]
+    Web(#[from] web::BindError),
     /// The server failed while running.
     #[error("server: {0}")]
-    Serve(String),
+    Serve(#[source] tonic::transport::Error),
 }
 
 /// Runs the daemon until `shutdown` completes, then stops gracefully: no new
@@ -83,13 +92,11 @@ pub async fn run(
     let timeout = config.shutdown_timeout;
 
     let admin_gid = match config.admin_group.as_deref() {
-        Some(g) => Some(server::resolve_group(g).map_err(|e| RunError::Config(format!("admin_group: {e}")))?),
+        Some(g) => Some(server::resolve_group(g).map_err(RunError::AdminGroup)?),
         None => None,
     };
     let tz = match config.legacy_timezone.as_deref() {
-        Some(name) => {
-            jiff::tz::TimeZone::get(name).map_err(|e| RunError::Config(format!("legacy_timezone: {e}")))?
-        }
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(RunError::Timezone)?,
         None => jiff::tz::TimeZone::system(),
     };
     // Bind first: a daemon already serving on this socket is refused before
@@ -109,7 +116,7 @@ pub async fn run(
     let dbs = db::Databases::open(&config.data_dir, &tz).await?;
     let store = backup::store::Store::from_config(config, backup::accounting::Accounting::default())
         .await
-        .map_err(|e| RunError::Config(format!("backup store: {e}")))?;
+        .map_err(RunError::Store)?;
     let backups = backup::service::BackupService::new(
         store,
         dbs.clone(),
@@ -120,11 +127,12 @@ pub async fn run(
     )
     .with_deltas(config.sync.delta_chain_max, config.sync.delta_max_share)
     .with_spool(config.sync.offline_spool_max);
-    let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups);
-    let router = api::router(ctx.clone()).await.map_err(|e| RunError::Startup(e.to_string()))?;
+    let (scans, scan_writer) = context::group_commit::channel(loaded.config.server.write_batch);
+    let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups, scans);
+    let router = api::router(ctx.clone()).await.map_err(RunError::Services)?;
     // The web views (off unless http.listen is set), bound before READY=1 so
     // that a bad or busy address stops start-up.
-    let web = web::bind(ctx.config()).await.map_err(RunError::Startup)?;
+    let web = web::bind(ctx.config()).await?;
 
     // One signal, observed by the server (stop accepting) and by us (deadline).
     let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -159,9 +167,8 @@ pub async fn run(
         let _ = server_stop.wait_for(|s| *s).await;
     });
 
-    let watchdog = systemd::watchdog_interval().map(|i| tokio::spawn(systemd::watchdog(i)));
-    let scheduler = schedule::spawn(ctx.clone(), stop_rx.clone());
-    let web_task = web.map(|w| tokio::spawn(web::serve(w, ctx.clone(), stop_rx.clone())));
+    // Every background task, in one list; each ends on the stop signal.
+    let tasks = context::tasks::start(&ctx, scan_writer, web, stop_rx.clone());
     let status_line = format!("serving on {}", socket_file.path.display());
     tracing::info!(socket = %socket_file.path.display(), data_dir = %ctx.config().data_dir.display(), version = env!("CARGO_PKG_VERSION"), "casmand ready");
     // Adoption and the first rebuild of a large file allocated a lot, and
@@ -171,7 +178,7 @@ pub async fn run(
 
     tokio::pin!(serve);
     let result = tokio::select! {
-        r = &mut serve => r.map_err(|e| RunError::Serve(e.to_string())),
+        r = &mut serve => r.map_err(RunError::Serve),
         _ = async {
             let _ = stop_rx.wait_for(|s| *s).await;
             tokio::time::sleep(timeout).await;
@@ -180,18 +187,8 @@ pub async fn run(
             Ok(())
         }
     };
-    if let Some(w) = watchdog {
-        w.abort();
-    }
     // A backup in progress may finish (bounded); pending work stays in state.db.
-    if tokio::time::timeout(timeout, scheduler).await.is_err() {
-        tracing::warn!("the scheduler did not stop in time; its pending work is kept for the next start");
-    }
-    if let Some(w) = web_task
-        && tokio::time::timeout(timeout, w).await.is_err()
-    {
-        tracing::warn!("the web views did not stop in time");
-    }
+    tasks.stopped(timeout).await;
     drop(socket_file);
     dbs.close().await;
     tracing::info!("casmand stopped");

@@ -1,7 +1,5 @@
 //! Who is on the other end of the socket: the peer credentials (SO_PEERCRED)
-//! tonic captured when the connection was accepted.
-
-use tonic::{Request, transport::server::UdsConnectInfo};
+//! tonic captured when the connection was accepted (read by `api::caller`).
 
 /// The process that sent a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,13 +13,6 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// The peer of `req`, if it came over a Unix socket.
-    pub fn of<T>(req: &Request<T>) -> Option<Peer> {
-        let info = req.extensions().get::<UdsConnectInfo>()?;
-        let cred = info.peer_cred?;
-        Some(Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() })
-    }
-
     /// True for root.
     pub fn is_root(&self) -> bool {
         self.uid == 0

@@ -1,6 +1,6 @@
 //! `casman.v1.Assembly`: connect, disconnect, remove, validate, chain,
 //! history, ASCII chains, current connections and chains as data, drift check.
-//! Writes go through the daemon's entry points ([`Context::connect`], ...),
+//! Writes go through the application layer ([`Context::connect`], ...),
 //! which the web front end calls too.
 
 use std::{collections::HashMap, pin::Pin};
@@ -15,7 +15,6 @@ use casman_proto::v1::{
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::context::caller::Caller;
 use crate::{
     context::Context,
     db::{
@@ -104,7 +103,7 @@ fn event(r: AssemblyRow) -> AssemblyEvent {
 #[tonic::async_trait]
 impl Assembly for AssemblyApi {
     async fn connect(&self, req: Request<ConnectRequest>) -> Result<Response<ConnectResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let edge = self.ctx.connect(&caller, &r.source, &r.target).await?;
         Ok(Response::new(ConnectResponse { connection: Some(connection(edge)) }))
@@ -114,7 +113,7 @@ impl Assembly for AssemblyApi {
         &self,
         req: Request<DisconnectRequest>,
     ) -> Result<Response<DisconnectResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let edge = self.ctx.disconnect(&caller, &r.a, &r.b).await?;
         Ok(Response::new(DisconnectResponse { connection: Some(connection(edge)) }))
@@ -124,7 +123,7 @@ impl Assembly for AssemblyApi {
         &self,
         req: Request<RemovePartRequest>,
     ) -> Result<Response<RemovePartResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let edges = self.ctx.remove_part(&caller, &req.into_inner().part).await?;
         Ok(Response::new(RemovePartResponse { connections: edges.into_iter().map(connection).collect() }))
     }
@@ -253,15 +252,8 @@ impl Assembly for AssemblyApi {
         &self,
         req: Request<CheckCurrentStateRequest>,
     ) -> Result<Response<CheckCurrentStateResponse>, Status> {
-        let caller = Caller::of(&req);
-        let db = &self.ctx.dbs().assembled;
-        let drift = assembly::check(db).await?;
-        let repaired = req.into_inner().repair && !drift.is_clean();
-        if repaired {
-            let n = assembly::rebuild_db(db).await?;
-            let detail = serde_json::json!({"missing": drift.missing.len(), "extra": drift.extra.len(), "misfiled": drift.misfiled, "connections": n});
-            caller.audit(&self.ctx, "database.rebuild_current_state", db.name, detail).await;
-        }
+        let caller = super::caller::of(&req);
+        let (drift, repaired) = self.ctx.check_current_state(&caller, req.into_inner().repair).await?;
         Ok(Response::new(CheckCurrentStateResponse {
             repaired,
             events: drift.events,

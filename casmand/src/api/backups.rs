@@ -7,16 +7,13 @@ use casman_proto::v1::{
     SyncStatus, VerifyEvent, VerifyRequest, VerifyResult, backup_event, backups_server::Backups,
     maintain_event, restore_event, verify_event,
 };
-use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::streaming::{self, EventStream, Sender, streamed};
-use crate::context::caller::Caller;
 use crate::{
     authz,
     backup::{layout, manifest::Version, quota::Op, service::Progress},
     context::Context,
-    db::activity::Activity,
     error::Error,
 };
 
@@ -59,14 +56,14 @@ impl Backups for BackupsApi {
     type BackupStream = EventStream<BackupEvent>;
 
     async fn backup(&self, req: Request<BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let dbs = layout::databases(&req.into_inner().databases)?;
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
             let progress =
                 streaming::progress(&tx, |p| BackupEvent { event: Some(backup_event::Event::Progress(p)) });
             for db in dbs {
-                let msg = match super::writes::backup_now(&ctx, &caller, db, &progress).await {
+                let msg = match ctx.backup_now(&caller, db, &progress).await {
                     Ok(o) => Ok(BackupEvent {
                         event: Some(backup_event::Event::Done(BackupDone {
                             version: Some(version_message(&o.version)),
@@ -102,7 +99,7 @@ impl Backups for BackupsApi {
     type RestoreStream = EventStream<RestoreEvent>;
 
     async fn restore(&self, req: Request<RestoreRequest>) -> Result<Response<Self::RestoreStream>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let db = layout::database_of(&r.key)?;
         if !r.to_client {
@@ -113,38 +110,17 @@ impl Backups for BackupsApi {
         Ok(Response::new(streamed(move |tx| async move {
             let progress =
                 streaming::progress(&tx, |p| RestoreEvent { event: Some(restore_event::Event::Progress(p)) });
-            let svc = ctx.backups();
             let done = if r.to_client {
-                to_client(svc, &r.key, &progress, &tx).await
+                to_client(&ctx, &r.key, &progress, &tx).await
             } else {
-                match svc.restore_in_place(&r.key, !r.no_backup, &progress).await {
-                    Ok(done) => {
-                        let safety = done.safety_backup.as_ref().map(|v| v.key.clone());
-                        let detail = json!({"key": done.version.key, "safety_backup": safety,
-                                            "missing_parts": done.missing_parts});
-                        caller
-                            .audit_activity(
-                                &ctx,
-                                "sync.restore",
-                                db,
-                                detail,
-                                Activity::Restored { database: db },
-                            )
-                            .await;
-                        Ok(RestoreDone {
-                            version: Some(version_message(&done.version)),
-                            safety_backup: done.safety_backup.as_ref().map(version_message),
-                            local_copy: done.local_copy.display().to_string(),
-                            checksum_checked: done.version.sha256 != "unknown",
-                            missing_parts: done.missing_parts.clone(),
-                        })
-                    }
-                    Err(e) => Err(e),
-                }
+                ctx.restore_in_place(&caller, &r.key, !r.no_backup, &progress).await.map(|done| RestoreDone {
+                    version: Some(version_message(&done.version)),
+                    safety_backup: done.safety_backup.as_ref().map(version_message),
+                    local_copy: done.local_copy.display().to_string(),
+                    checksum_checked: done.version.sha256 != "unknown",
+                    missing_parts: done.missing_parts,
+                })
             };
-            if done.is_ok() {
-                svc.quota().count_restore();
-            }
             let msg = done
                 .map(|d| RestoreEvent { event: Some(restore_event::Event::Done(d)) })
                 .map_err(Status::from);
@@ -202,21 +178,16 @@ impl Backups for BackupsApi {
         &self,
         req: Request<MaintainRequest>,
     ) -> Result<Response<Self::MaintainStream>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
             let progress = streaming::progress(&tx, |p| MaintainEvent {
                 event: Some(maintain_event::Event::Progress(p)),
             });
-            let msg = match ctx.backups().maintain(&progress).await {
-                Ok(report) => {
-                    caller.audit(&ctx, "sync.maintain", "", json!({"summary": report.summary()})).await;
-                    Ok(MaintainEvent {
-                        event: Some(maintain_event::Event::Report(super::sync_status::report_message(
-                            &report,
-                        ))),
-                    })
-                }
+            let msg = match ctx.maintain(&caller, &progress).await {
+                Ok(report) => Ok(MaintainEvent {
+                    event: Some(maintain_event::Event::Report(super::sync_status::report_message(&report))),
+                }),
                 Err(e) => Err(Status::from(e)),
             };
             let _ = tx.send(msg).await;
@@ -226,14 +197,13 @@ impl Backups for BackupsApi {
 
 /// Verifies `key` and streams the verified file to the client.
 async fn to_client(
-    svc: &crate::backup::service::BackupService,
+    ctx: &Context,
     key: &str,
     progress: &(dyn Fn(Progress) + Send + Sync),
     tx: &Sender<RestoreEvent>,
 ) -> Result<RestoreDone, Error> {
     use tokio::io::AsyncReadExt;
-    let version = svc.find_version(key).await?;
-    let verified = svc.fetch_verified(&version, progress).await?;
+    let verified = ctx.restore_to_client(key, progress).await?;
     let mut f = tokio::fs::File::open(&verified.file)
         .await
         .map_err(|e| Error::internal("reading the verified file", e))?;

@@ -8,11 +8,9 @@ use casman_proto::v1::{
     ValueChanges, database_server::Database,
 };
 use futures_util::Stream;
-use serde_json::json;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-use crate::context::caller::Caller;
 use crate::{
     authz,
     context::Context,
@@ -30,16 +28,6 @@ impl DatabaseApi {
     /// A service over the daemon's context.
     pub fn new(ctx: Context) -> Self {
         DatabaseApi { ctx }
-    }
-
-    fn db(&self, name: &str) -> Result<&crate::db::Db, Error> {
-        match name.trim() {
-            PARTS_DB | "parts" => Ok(&self.ctx.dbs().parts),
-            ASSEMBLED_DB | "assembled" => Ok(&self.ctx.dbs().assembled),
-            other => {
-                Err(Error::invalid(format!("database {other:?}: expected parts.db or assembled_casm.db")))
-            }
-        }
     }
 }
 
@@ -80,7 +68,7 @@ impl Database for DatabaseApi {
         } else {
             r.databases
         };
-        let dbs = names.iter().map(|n| self.db(n).cloned()).collect::<Result<Vec<_>, _>>()?;
+        let dbs = names.iter().map(|n| self.ctx.inventory_db(n).cloned()).collect::<Result<Vec<_>, _>>()?;
         // Pages flow through a small channel: the daemon holds at most a few
         // pages per client, however large the table and however slow the
         // client.
@@ -101,22 +89,13 @@ impl Database for DatabaseApi {
         &self,
         req: Request<ClearDatabaseRequest>,
     ) -> Result<Response<ClearDatabaseResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
-        let db = self.db(&r.database)?;
-        if r.confirm.trim() != db.name {
-            return Err(Error::invalid(format!(
-                "clearing {} needs confirmation: confirm must be {:?}, got {:?}",
-                db.name,
-                db.name,
-                r.confirm.trim()
-            ))
-            .into());
+        let name = self.ctx.inventory_db(&r.database)?.name;
+        if r.confirm.trim() == name {
+            authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("clearing {name}"))?;
         }
-        authz::require_admin(caller.peer, self.ctx.admin_gid(), &format!("clearing {}", db.name))?;
-        let cleared = whole::clear(db, &self.ctx.dbs().state).await?;
-        let detail = json!({"rows_deleted": cleared.rows_deleted, "safety_copy": cleared.safety_copy});
-        caller.audit_write(&self.ctx, "database.clear", db.name, detail).await;
+        let cleared = self.ctx.clear_database(&caller, name, &r.confirm).await?;
         Ok(Response::new(ClearDatabaseResponse {
             rows_deleted: cleared.rows_deleted,
             safety_copy: cleared.safety_copy.display().to_string(),

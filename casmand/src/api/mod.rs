@@ -1,8 +1,11 @@
-//! gRPC services: thin adapters from `casman.v1` messages to the domain.
-//! Handlers never write SQL; errors map to status codes in [`status`].
+//! gRPC services: thin adapters from `casman.v1` messages to the
+//! application layer ([`crate::context`]). Handlers never write SQL or
+//! audit: a request that changes a database calls one `Context` method with
+//! the request's [`caller`]. Errors map to status codes in [`status`].
 
 pub mod assembly;
 pub mod backups;
+pub mod caller;
 pub mod daemon;
 pub mod database;
 pub mod labels;
@@ -13,7 +16,6 @@ pub mod status;
 pub mod streaming;
 pub mod sync;
 pub mod sync_status;
-pub mod writes;
 
 use std::time::Duration;
 

@@ -9,7 +9,6 @@ use casman_proto::v1::{
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::context::caller::Caller;
 use crate::{
     context::Context,
     db::parts::{self, PartFilter, PartRow},
@@ -65,11 +64,11 @@ type PartStream = Pin<Box<dyn Stream<Item = Result<ListPartsResponse, Status>> +
 #[tonic::async_trait]
 impl Parts for PartsApi {
     async fn add_parts(&self, req: Request<AddPartsRequest>) -> Result<Response<AddPartsResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let part_type = PartType::parse(&r.part_type)?;
         let pol = Polarization::parse(&r.polarization)?;
-        let rows = super::writes::add_parts(&self.ctx, &caller, part_type, pol, r.count).await?;
+        let rows = self.ctx.add_parts(&caller, part_type, pol, r.count).await?;
         Ok(Response::new(AddPartsResponse { parts: rows.into_iter().map(part_message).collect() }))
     }
 

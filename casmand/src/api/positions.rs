@@ -10,20 +10,16 @@ use casman_proto::v1::{
     PlotGridRequest, PlotGridResponse, RemovePositionRequest, RemovePositionResponse,
     positions_server::Positions,
 };
-use serde_json::json;
 use tonic::{Request, Response, Status};
 
-use crate::context::caller::Caller;
 use crate::{
     context::Context,
-    db::{
-        PARTS_DB,
-        positions::{self, CoordinateRow, PositionRow},
-    },
+    db::positions::{self, CoordinateRow, PositionRow},
     error::Error,
     inventory::{
-        CoordinateParams, GridCode, GridLayout, base_antenna, generate_grid_positions, grid_positions_csv,
-        grid_svg, kernel_index, parse_grid_positions, parse_skipping_bad_rows,
+        CoordinateParams, GridCode, GridLayout, antenna_base, core_grid_code as grid_code, date_or_today,
+        generate_grid_positions, grid_positions_csv, grid_svg, kernel_index, parse_grid_positions,
+        parse_skipping_bad_rows,
     },
 };
 
@@ -48,27 +44,6 @@ impl PositionsApi {
             .collect();
         Ok((rows, map))
     }
-}
-
-/// The base antenna number (`ANT00001`) of `input`, which may carry a P1/P2 suffix.
-pub fn antenna_base(input: &str) -> Result<String, Error> {
-    let base = base_antenna(input.trim());
-    let ok =
-        base.len() == 8 && base.starts_with("ANT") && base.as_bytes()[3..].iter().all(u8::is_ascii_digit);
-    if ok {
-        Ok(base)
-    } else {
-        Err(Error::invalid(format!(
-            "antenna {input:?}: expected ANT<5 digits> with an optional P1/P2 suffix, e.g. ANT00001 or ANT00001P1"
-        )))
-    }
-}
-
-/// A grid code, checked against the core layout's bounds.
-fn grid_code(input: &str) -> Result<GridCode, Error> {
-    let code = GridCode::parse(input)?;
-    GridLayout::validate_in(&[GridLayout::core()], code)?;
-    Ok(code)
 }
 
 fn kernel_of(grid: &str) -> Option<u32> {
@@ -105,14 +80,6 @@ fn coordinate_message(c: CoordinateRow) -> GridCoordinate {
     }
 }
 
-/// `YYYY-MM-DD`, or today (UTC) when blank.
-pub fn date_or_today(s: &str) -> Result<jiff::civil::Date, Error> {
-    if s.trim().is_empty() {
-        return Ok(jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
-    }
-    s.trim().parse().map_err(|e| Error::invalid(format!("date {s:?}: {e}; expected YYYY-MM-DD")))
-}
-
 fn coordinate_params(r: &GenerateGridCoordinatesRequest) -> Result<CoordinateParams, Error> {
     let mut p = CoordinateParams::new(date_or_today(&r.date)?);
     let [odd, even] = &mut p.column_steps_m;
@@ -147,12 +114,12 @@ impl Positions for PositionsApi {
         &self,
         req: Request<AssignPositionRequest>,
     ) -> Result<Response<AssignPositionResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let antenna = antenna_base(&r.antenna)?;
         let code = grid_code(&r.grid_code)?;
         let notes = Some(r.notes.trim()).filter(|n| !n.is_empty());
-        let a = super::writes::assign_position(&self.ctx, &caller, &antenna, code, notes, r.force).await?;
+        let a = self.ctx.assign_position(&caller, &antenna, code, notes, r.force).await?;
         let mut message = format!("Assigned {antenna} to {code}");
         if let Some(p) = &a.previous {
             message.push_str(&format!("; moved from {p}"));
@@ -172,17 +139,13 @@ impl Positions for PositionsApi {
         &self,
         req: Request<RemovePositionRequest>,
     ) -> Result<Response<RemovePositionResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let antenna = antenna_base(&req.into_inner().antenna)?;
-        let removed = positions::remove(&self.ctx.dbs().parts, &antenna).await?;
+        let removed = self.ctx.remove_position(&caller, &antenna).await?;
         let message = match &removed {
             Some(r) => format!("Removed {antenna} from {}", r.grid_code),
             None => format!("{antenna} had no position; nothing removed"),
         };
-        if let Some(r) = &removed {
-            let detail = json!({"antenna": antenna, "grid_code": r.grid_code});
-            caller.audit_write(&self.ctx, "positions.remove", PARTS_DB, detail).await;
-        }
         Ok(Response::new(RemovePositionResponse {
             removed: removed.is_some(),
             position: removed.map(position_message),
@@ -301,26 +264,20 @@ impl Positions for PositionsApi {
         &self,
         req: Request<LoadCoordinatesRequest>,
     ) -> Result<Response<LoadCoordinatesResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let (file, bad) = if r.skip_bad_rows {
             parse_skipping_bad_rows(&r.csv, parse_grid_positions).map_err(Error::from)?
         } else {
             (parse_grid_positions(&r.csv).map_err(Error::from)?, Vec::new())
         };
-        let rows: Vec<_> = file.rows.into_iter().map(|n| n.row).collect();
-        let done = positions::load_coordinates(&self.ctx.dbs().parts, &rows).await?;
         let mut bad_lines: Vec<u64> = bad.iter().map(|e| e.line).collect();
         bad_lines.dedup();
-        let skipped = file.skipped_lines.len() + bad_lines.len();
-        if done.loaded > 0 {
-            let detail = json!({"source": r.source, "loaded": done.loaded, "skipped": skipped,
-                                "positions_updated": done.positions_updated});
-            caller.audit_write(&self.ctx, "database.load_coordinates", PARTS_DB, detail).await;
-        }
+        let load = self.ctx.load_coordinates(&caller, &file, bad_lines.len(), &r.source).await?;
+        let done = load.done;
         Ok(Response::new(LoadCoordinatesResponse {
             loaded: u32::try_from(done.loaded).unwrap_or(u32::MAX),
-            skipped: u32::try_from(skipped).unwrap_or(u32::MAX),
+            skipped: u32::try_from(load.skipped).unwrap_or(u32::MAX),
             positions_updated: u32::try_from(done.positions_updated).unwrap_or(u32::MAX),
             errors: bad
                 .into_iter()

@@ -9,8 +9,6 @@ use casman_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::positions::date_or_today;
-use crate::context::caller::Caller;
 use crate::{
     context::Context,
     db::{
@@ -20,8 +18,8 @@ use crate::{
     },
     error::Error,
     inventory::{
-        GridCode, PartNumber, PartType, SnapBoardId, SnapPort, base_antenna, generate_snap_boards,
-        kernel_index, parse_snap_boards, snap_boards_csv,
+        GridCode, PartNumber, PartType, SnapBoardId, SnapPort, base_antenna, date_or_today,
+        generate_snap_boards, kernel_index, parse_snap_boards, snap_boards_csv,
     },
 };
 
@@ -136,10 +134,10 @@ impl SnapBoards for SnapApi {
         &self,
         req: Request<LoadSnapBoardsRequest>,
     ) -> Result<Response<LoadSnapBoardsResponse>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let file = parse_snap_boards(&r.csv).map_err(Error::from)?;
-        let done = super::writes::load_snap_boards(&self.ctx, &caller, &file, &r.source).await?;
+        let done = self.ctx.load_snap_boards(&caller, &file, &r.source).await?;
         Ok(Response::new(LoadSnapBoardsResponse {
             loaded: count(done.inserted.len()),
             updated: count(done.updated.len()),

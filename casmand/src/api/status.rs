@@ -2,20 +2,20 @@
 
 use tonic::{Code, Status};
 
-use crate::error::Error;
+use crate::error::{Error, Kind};
 
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
-        let code = match &e {
-            Error::InvalidArgument(_) => Code::InvalidArgument,
-            Error::NotFound(_) => Code::NotFound,
-            Error::AlreadyExists(_) => Code::AlreadyExists,
-            Error::FailedPrecondition(_) => Code::FailedPrecondition,
-            Error::ResourceExhausted(_) => Code::ResourceExhausted,
-            Error::Unavailable(_) => Code::Unavailable,
-            Error::PermissionDenied(_) => Code::PermissionDenied,
-            Error::Aborted(_) => Code::Aborted,
-            Error::Internal(_) => Code::Internal,
+        let code = match e.kind() {
+            Kind::InvalidArgument => Code::InvalidArgument,
+            Kind::NotFound => Code::NotFound,
+            Kind::AlreadyExists => Code::AlreadyExists,
+            Kind::FailedPrecondition => Code::FailedPrecondition,
+            Kind::ResourceExhausted => Code::ResourceExhausted,
+            Kind::Unavailable => Code::Unavailable,
+            Kind::PermissionDenied => Code::PermissionDenied,
+            Kind::Aborted => Code::Aborted,
+            Kind::Internal => Code::Internal,
         };
         Status::new(code, capped(e.to_string()))
     }

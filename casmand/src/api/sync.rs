@@ -4,14 +4,12 @@ use casman_proto::v1::{
     MergeConflict, MergeEvent, MergeRequest, MergeResult, SyncEvent, SyncRequest, SyncResult, TableRows,
     merge_event, sync_event, sync_server::Sync,
 };
-use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::{
     backups::version_message,
     streaming::{self, EventStream, streamed},
 };
-use crate::context::caller::Caller;
 use crate::{
     authz,
     backup::{
@@ -19,7 +17,6 @@ use crate::{
         sync::{MergeOutcome, SyncOutcome},
     },
     context::Context,
-    db::activity::Activity,
     db::merge::Prefer,
     error::Error,
 };
@@ -38,15 +35,13 @@ impl SyncApi {
 }
 
 fn result_message(db: &str, outcome: SyncOutcome) -> SyncResult {
-    let mut r = SyncResult { database: db.to_owned(), ..Default::default() };
+    let mut r = SyncResult { database: db.to_owned(), state: outcome.state().into(), ..Default::default() };
     match outcome {
         SyncOutcome::UpToDate(v) => {
-            r.state = "up-to-date".into();
             r.message = format!("{db} is up to date");
             r.version = v.as_ref().map(version_message);
         }
         SyncOutcome::Pulled { version, safety, forced } => {
-            r.state = if forced { "forced" } else { "pulled" }.into();
             r.message = match &safety {
                 Some(s) if forced => format!(
                     "{db}: replaced by {} from site {} (forced; the local state is kept as {})",
@@ -62,7 +57,6 @@ fn result_message(db: &str, outcome: SyncOutcome) -> SyncResult {
             r.local = safety.as_ref().map(version_message);
         }
         SyncOutcome::LocalAhead { unsaved_writes } => {
-            r.state = "local-ahead".into();
             r.unsaved_writes = unsaved_writes;
             r.message = format!(
                 "{db}: nothing newer to pull; {unsaved_writes} local write(s) not yet backed up \
@@ -70,7 +64,6 @@ fn result_message(db: &str, outcome: SyncOutcome) -> SyncResult {
             );
         }
         SyncOutcome::Diverged(d) => {
-            r.state = "diverged".into();
             r.message = format!(
                 "{db} has diverged: site {} stored {} ({} version(s) since the common base) while this site \
                  changed it too; your changes are kept as {} and the local file was not replaced. \
@@ -120,7 +113,7 @@ impl Sync for SyncApi {
         &self,
         req: Request<SyncRequest>,
     ) -> Result<Response<Self::SyncDatabasesStream>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let dbs = layout::databases(&r.databases)?;
         if r.force {
@@ -131,18 +124,9 @@ impl Sync for SyncApi {
             let progress =
                 streaming::progress(&tx, |p| SyncEvent { event: Some(sync_event::Event::Progress(p)) });
             for db in dbs {
-                let msg = match ctx.backups().sync(db, r.force, &progress).await {
+                let msg = match ctx.sync_database(&caller, db, r.force, &progress).await {
                     Ok(outcome) => {
-                        let pulled = matches!(outcome, SyncOutcome::Pulled { .. });
-                        let m = result_message(db, outcome);
-                        let detail = json!({"state": m.state, "force": r.force});
-                        if pulled {
-                            let replaced = Activity::Restored { database: db };
-                            caller.audit_activity(&ctx, "sync.sync", db, detail, replaced).await;
-                        } else {
-                            caller.audit(&ctx, "sync.sync", db, detail).await;
-                        }
-                        Ok(SyncEvent { event: Some(sync_event::Event::Result(m)) })
+                        Ok(SyncEvent { event: Some(sync_event::Event::Result(result_message(db, outcome))) })
                     }
                     Err(e) => Err(Status::from(e)),
                 };
@@ -156,7 +140,7 @@ impl Sync for SyncApi {
     type MergeStream = EventStream<MergeEvent>;
 
     async fn merge(&self, req: Request<MergeRequest>) -> Result<Response<Self::MergeStream>, Status> {
-        let caller = Caller::of(&req);
+        let caller = super::caller::of(&req);
         let r = req.into_inner();
         let dbs = layout::databases(&r.databases)?;
         let prefer = match r.prefer.trim() {
@@ -170,12 +154,8 @@ impl Sync for SyncApi {
             let progress =
                 streaming::progress(&tx, |p| MergeEvent { event: Some(merge_event::Event::Progress(p)) });
             for db in dbs {
-                let msg = match ctx.backups().merge(db, prefer, &progress).await {
+                let msg = match ctx.merge(&caller, db, prefer, &progress).await {
                     Ok(outcome) => {
-                        if outcome.merged.applied {
-                            let added: u64 = outcome.merged.added.iter().map(|(_, n)| n).sum();
-                            caller.audit_write(&ctx, "sync.merge", db, json!({"rows_added": added})).await;
-                        }
                         Ok(MergeEvent { event: Some(merge_event::Event::Result(merge_message(db, outcome))) })
                     }
                     Err(e) => Err(Status::from(e)),

@@ -8,7 +8,7 @@ use futures_util::future::try_join_all;
 use super::{
     codec, delta,
     manifest::{Kind, Version},
-    service::{BackupService, Progress, ProgressFn, store_err},
+    service::{BackupService, Progress, ProgressFn},
 };
 use crate::error::{Error, Result};
 
@@ -66,14 +66,14 @@ impl BackupService {
         let delta_files = try_join_all(deltas.iter().map(|v| async {
             let path = self.tmp_path(db, "download")?;
             let (key, step) = download(v);
-            self.store.get_file(&key, &path, &step).await.map_err(store_err)?;
+            self.store.get_file(&key, &path, &step).await.map_err(Error::from)?;
             Ok::<_, Error>(path)
         }));
         if full.codec != "zstd" {
             // CAsMan's uncompressed versions: the object is the file.
             let path = self.tmp_path(db, "download")?;
             let (key, step) = download(full);
-            self.store.get_file(&key, &path, &step).await.map_err(store_err)?;
+            self.store.get_file(&key, &path, &step).await.map_err(Error::from)?;
             let hashed = path.to_path_buf();
             let (sha, _) = tokio::task::spawn_blocking(move || codec::sha256_file(&hashed))
                 .await
@@ -86,7 +86,7 @@ impl BackupService {
             let sink =
                 codec::Unpacker::create(&raw).map_err(|e| Error::internal("creating a restore file", e))?;
             let (key, step) = download(full);
-            let written = self.store.get_into(&key, &step, sink).await.map_err(store_err)?;
+            let written = self.store.get_into(&key, &step, sink).await.map_err(Error::from)?;
             progress(Progress { database: db.into(), phase: "verify", done: 0, total: version.raw_bytes });
             written.and_then(codec::Unpacker::finish).map_err(|e| {
                 if codec::WriteError::is(&e) {

@@ -10,10 +10,9 @@ use serde::Deserialize;
 use super::{
     layout,
     manifest::{Manifest, Reason, Version},
-    service::store_err,
     store::Store,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Site name given to CAsMan's versions.
 pub const LEGACY_SITE: &str = "casman-python";
@@ -36,7 +35,7 @@ pub async fn import(store: &Store, db: &str) -> Result<Manifest> {
     let objects = match store.list(&prefix).await {
         Ok(o) => o,
         Err(super::store::StoreError::Disabled) => return Ok(m),
-        Err(e) => return Err(store_err(e)),
+        Err(e) => return Err(Error::from(e)),
     };
     for (key, info) in objects.iter().filter(|(k, _)| layout::is_legacy_version(k, db)) {
         let meta: Option<Metadata> = match store.get_bytes(&layout::legacy_metadata_key(key), None).await {

@@ -16,10 +16,13 @@ use super::{
     layout,
     manifest::Version,
     retention,
-    service::{BackupService, Progress, ProgressFn, store_err},
+    service::{BackupService, Progress, ProgressFn},
     store::StoreError,
 };
-use crate::{db::verifications, error::Result};
+use crate::{
+    db::verifications,
+    error::{Error, Result},
+};
 
 pub use crate::db::verifications::last_maintenance;
 
@@ -221,7 +224,7 @@ impl BackupService {
                         continue;
                     }
                     Err(e @ (StoreError::Unavailable(_) | StoreError::Auth(_) | StoreError::Disabled)) => {
-                        return Err(store_err(e));
+                        return Err(Error::from(e));
                     }
                     Err(e) => {
                         report.errors.push(format!("{}: {e}", v.key));

@@ -17,7 +17,7 @@ use super::{
     chain::{Bases, PageRecord},
     codec,
     manifest::{Kind, Manifest, Reason, Version},
-    service::{BackupService, DeltaBase, store_err},
+    service::{BackupService, DeltaBase},
     spool::{self, Entry},
     store::{Precondition, StoreError},
 };
@@ -291,7 +291,7 @@ impl BackupService {
                 // Taken (an upload a crash left unrecorded, or a race): never
                 // overwritten; the next sequence number.
                 Err(StoreError::PreconditionFailed(_)) if seq < first + KEY_RETRIES => seq += 1,
-                Err(err) => return Err(store_err(err)),
+                Err(err) => return Err(Error::from(err)),
             }
         };
         let mut version = Version {

@@ -103,29 +103,6 @@ fn unchanged_in<'m>(m: &'m Manifest, base: Option<&str>, sha: &str) -> Option<&'
     m.newest().into_iter().chain(base).find(|v| v.content_sha() == sha)
 }
 
-/// How [`store_err`] begins the message of a store that cannot be reached...
-const UNREACHABLE: &str = "the backup store is unreachable: ";
-/// ...or that refuses the credentials.
-const REFUSED: &str = "the backup store refused the credentials: ";
-
-/// Whether `e` says the store cannot be used now (unreachable, or refusing
-/// the credentials), as opposed to a busy database: what the offline spool
-/// is for.
-pub(super) fn store_unusable(e: &Error) -> bool {
-    matches!(e, Error::Unavailable(m) if m.starts_with(UNREACHABLE) || m.starts_with(REFUSED))
-}
-
-pub(super) fn store_err(e: StoreError) -> Error {
-    match e {
-        StoreError::NotFound(k) => Error::NotFound(format!("no backup {k} in the store")),
-        StoreError::Unavailable(m) => Error::Unavailable(format!("{UNREACHABLE}{m}")),
-        StoreError::Auth(m) => Error::Unavailable(format!("{REFUSED}{m}")),
-        StoreError::Disabled => Error::refused("backups are disabled (backend none); set sync.backend"),
-        StoreError::PreconditionFailed(k) => Error::Aborted(format!("{k} changed meanwhile; try again")),
-        StoreError::Other(m) => Error::internal("backup store", m),
-    }
-}
-
 impl BackupService {
     /// A service storing `dbs` in `store` as site `site`.
     pub fn new(
@@ -240,7 +217,7 @@ impl BackupService {
                 self.remember_manifest(db, &m, None);
                 Ok((m, None))
             }
-            Err(e) => Err(store_err(e)),
+            Err(e) => Err(Error::from(e)),
         }
     }
 
@@ -284,7 +261,7 @@ impl BackupService {
                 Err(StoreError::NotFound(_)) if optimistic => {
                     tracing::debug!(database = db, "manifest gone since last read; reading it again");
                 }
-                Err(e) => return Err(store_err(e)),
+                Err(e) => return Err(Error::from(e)),
             }
         }
         Err(Error::Aborted(format!("the manifest of {db} kept changing; try again")))
@@ -307,7 +284,7 @@ impl BackupService {
     ) -> Result<Outcome> {
         match self.backup_online(source, reason, progress).await {
             // The store is unreachable: the snapshot waits in the spool.
-            Err(e) if self.spool.max > 0 && store_unusable(&e) => {
+            Err(e) if self.spool.max > 0 && e.store_unusable() => {
                 Err(self.spool_backup(source, reason, e.to_string()).await)
             }
             other => other,
@@ -439,7 +416,7 @@ impl BackupService {
                 {
                     seq += 1
                 }
-                Err(e) => return Err(store_err(e)),
+                Err(e) => return Err(Error::from(e)),
             }
         };
         progress(Progress { database: db.into(), phase: "upload", done: stored_bytes, total: stored_bytes });

@@ -47,6 +47,20 @@ pub enum SyncOutcome {
     Diverged(Divergence),
 }
 
+impl SyncOutcome {
+    /// The outcome in one word: `up-to-date`, `pulled`, `forced`,
+    /// `local-ahead` or `diverged` (answered and audited).
+    pub fn state(&self) -> &'static str {
+        match self {
+            SyncOutcome::UpToDate(_) => "up-to-date",
+            SyncOutcome::Pulled { forced: true, .. } => "forced",
+            SyncOutcome::Pulled { .. } => "pulled",
+            SyncOutcome::LocalAhead { .. } => "local-ahead",
+            SyncOutcome::Diverged(_) => "diverged",
+        }
+    }
+}
+
 /// Two sites changed the same database.
 #[derive(Debug, Clone)]
 pub struct Divergence {

@@ -39,6 +39,7 @@ const NAMED: &[(&str, &str, Kind)] = &[
     ("R2_SECRET_ACCESS_KEY", "store.secret_access_key", Kind::Text),
     ("R2_BUCKET_NAME", "store.bucket_name", Kind::Text),
     ("R2_ENDPOINT", "store.endpoint", Kind::Text),
+    ("CASMAN_WRITE_BATCH", "server.write_batch", Kind::Parsed),
 ];
 
 /// Keys whose values are text even when given by path (`CASMAN_X__Y`).

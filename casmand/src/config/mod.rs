@@ -622,6 +622,9 @@ impl Config {
         if !(0.0..=1.0).contains(&self.sync.delta_max_share) {
             return bad("sync.delta_max_share", &self.sync.delta_max_share, "must be between 0 and 1");
         }
+        if self.server.write_batch == 0 {
+            return bad("server.write_batch", &0, "must be at least 1 (1 commits every scan on its own)");
+        }
         if self.sync.backup_on_scan_count == 0 {
             return bad("sync.backup_on_scan_count", &0, "must be at least 1");
         }

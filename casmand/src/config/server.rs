@@ -19,6 +19,10 @@ pub struct ServerConfig {
     /// How long a connection may stay without traffic in either direction.
     #[serde(with = "crate::config::duration")]
     pub idle_timeout: Duration,
+    /// The most scan requests committed in one transaction by the group
+    /// commit (`crate::context::group_commit`); 1 turns batching off. Also
+    /// `CASMAN_WRITE_BATCH`.
+    pub write_batch: usize,
 }
 
 impl Default for ServerConfig {
@@ -27,6 +31,7 @@ impl Default for ServerConfig {
             max_connections: 256,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            write_batch: 256,
         }
     }
 }

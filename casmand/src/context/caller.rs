@@ -1,16 +1,13 @@
-//! Who sent a request: peer credentials from the socket and the operator
-//! name the client passed in the `x-casman-operator` metadata header.
-
-use tonic::Request;
+//! Who sent a request, whatever door it came through: the one "who" of the
+//! audit log. Each adapter makes it from its transport (`api::caller` from
+//! a gRPC request, `web::signin` from a signed-in operator); only this
+//! module's operations ([`super`]) write audit entries from it.
 
 use super::Context;
 use crate::{
     db::audit::{self, AuditEntry},
     peer::Peer,
 };
-
-/// Metadata key carrying the operator's name (casmanctl `--operator`).
-pub const OPERATOR_HEADER: &str = "x-casman-operator";
 
 /// The sender of a request.
 #[derive(Debug, Clone, Default)]
@@ -24,26 +21,32 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Reads the caller of `req`.
-    pub fn of<T>(req: &Request<T>) -> Caller {
-        let operator = req
-            .metadata()
-            .get(OPERATOR_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.trim().chars().take(64).collect::<String>())
-            .filter(|s| !s.is_empty());
-        Caller { peer: Peer::of(req), operator, client: None }
+    /// The audit entry of `action` on `database` by this caller.
+    pub(super) fn entry<'a>(
+        &'a self,
+        action: &'a str,
+        database: &'a str,
+        detail: serde_json::Value,
+    ) -> AuditEntry<'a> {
+        AuditEntry {
+            peer: self.peer,
+            operator: self.operator.as_deref(),
+            client: self.client.as_deref(),
+            action,
+            database,
+            detail,
+        }
     }
 
     /// Appends a mutating request to the audit log; a failure to record is
     /// logged, never turned into a failed request (the change is already committed).
-    pub async fn audit(&self, ctx: &Context, action: &str, database: &str, detail: serde_json::Value) {
+    pub(super) async fn audit(&self, ctx: &Context, action: &str, database: &str, detail: serde_json::Value) {
         self.audit_counting(ctx, action, database, detail, None).await
     }
 
     /// Audits a mutating request and records its `activity` (write count in
     /// the same state.db transaction, then announced).
-    pub async fn audit_activity(
+    pub(super) async fn audit_activity(
         &self,
         ctx: &Context,
         action: &str,
@@ -58,7 +61,7 @@ impl Caller {
     /// Audits a request that wrote `database` once: the audit entry and the
     /// write count in one transaction, then announced, under the one name
     /// `action`.
-    pub async fn audit_write(
+    pub(super) async fn audit_write(
         &self,
         ctx: &Context,
         action: &'static str,
@@ -77,14 +80,7 @@ impl Caller {
         detail: serde_json::Value,
         writes: Option<(&'static str, u32)>,
     ) {
-        let entry = AuditEntry {
-            peer: self.peer,
-            operator: self.operator.as_deref(),
-            client: self.client.as_deref(),
-            action,
-            database,
-            detail: detail.clone(),
-        };
+        let entry = self.entry(action, database, detail.clone());
         if let Err(e) = audit::record_counting(&ctx.dbs().state, entry, writes).await {
             tracing::warn!(action, error = %e, "could not write the audit log");
         }
@@ -93,7 +89,7 @@ impl Caller {
 
     /// Logs an applied request ("request applied", with the journal fields),
     /// once its audit entry is written.
-    pub fn log_applied(&self, action: &str, database: &str, detail: &serde_json::Value) {
+    pub(super) fn log_applied(&self, action: &str, database: &str, detail: &serde_json::Value) {
         // Field names: see crate::logging (CASMAN_OPERATION, CASMAN_PART, ... in the journal).
         tracing::info!(
             operation = action,

@@ -1,26 +1,38 @@
-//! What every request handler can reach: configuration, paths, start time, and
-//! (as the daemon grows) the databases and the backup scheduler.
+//! The application layer: the one door of every change to the databases.
+//!
+//! Each operation that changes a database (scans, parts, positions, SNAP
+//! boards, coordinates, CSV loads, clears, restores, syncs, merges,
+//! repairs) is one method of [`Context`], in the file named after what it
+//! changes. It validates, writes (scans through the [`group_commit`]),
+//! audits with the [`Caller`](caller::Caller) and announces the activity
+//! (which drives the backup triggers), in that one place. The front ends
+//! are adapters side by side above it: `api` (gRPC), `web` (HTTP) and
+//! `schedule`; none writes SQL, audits or counts writes by itself (the
+//! audit helpers are private to this module). Nothing here knows a
+//! transport. Background tasks start in [`tasks`].
 
+mod backups;
 pub mod caller;
+mod database;
+pub mod group_commit;
+mod parts;
+mod positions;
+mod scans;
+pub mod tasks;
+
+pub use positions::CoordinatesLoad;
 
 use std::{
     path::PathBuf,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use crate::{
     backup::service::BackupService,
     config::{Backend, Config, Loaded},
-    context::caller::Caller,
+    db::Databases,
     db::activity::ActivityBus,
-    db::{
-        ASSEMBLED_DB, Databases,
-        batch::{GroupCommit, Who},
-        scans::{self, Applied, ScanOp, canonical_id},
-    },
-    error::{Error, Result},
-    inventory::Edge,
 };
 
 /// Cheap-to-clone handle on the daemon's shared state.
@@ -40,8 +52,9 @@ struct Inner {
     activity: ActivityBus,
     admin_gid: Option<u32>,
     backups: BackupService,
-    /// The group-commit queue of assembly writes, started on first use.
-    scans: OnceLock<GroupCommit>,
+    /// The group-commit queue of assembly writes (its writer is one of the
+    /// [`tasks`]).
+    scans: group_commit::GroupCommit,
 }
 
 /// A snapshot of the daemon's status, transport-free.
@@ -90,13 +103,15 @@ pub struct DatabaseFile {
 }
 
 impl Context {
-    /// Builds the context for a daemon about to serve on `socket`.
+    /// Builds the context for a daemon about to serve on `socket`; scans go
+    /// to the queue `scans`, whose writer [`tasks::start`] runs.
     pub fn new(
         loaded: Loaded,
         socket: PathBuf,
         dbs: Databases,
         admin_gid: Option<u32>,
         backups: BackupService,
+        scans: group_commit::GroupCommit,
     ) -> Self {
         Context {
             inner: Arc::new(Inner {
@@ -108,7 +123,7 @@ impl Context {
                 backups,
                 activity: ActivityBus::default(),
                 admin_gid,
-                scans: OnceLock::new(),
+                scans,
                 started_at: jiff::Timestamp::now()
                     .round(jiff::Unit::Second)
                     .unwrap_or_else(|_| jiff::Timestamp::now())
@@ -137,8 +152,10 @@ impl Context {
         &self.inner.backups
     }
 
-    /// Records `activity`: write counts are persisted in state.db first (they
-    /// drive the backup triggers and must survive a crash), then announced.
+    /// Records `activity` that no request made (a write by another program,
+    /// seen by the scheduler's watcher): write counts are persisted in
+    /// state.db first (they drive the backup triggers and must survive a
+    /// crash), then announced.
     pub async fn record(&self, activity: crate::db::activity::Activity) {
         if let Some((db, n)) = activity.counted()
             && let Err(e) = crate::db::sync_state::count_writes(&self.inner.dbs.state, db, n).await
@@ -146,66 +163,6 @@ impl Context {
             tracing::warn!(database = db, error = %e, "could not count a write");
         }
         self.inner.activity.publish(activity);
-    }
-
-    /// The queue in front of the assembly writer (group commit, see
-    /// [`crate::db::batch`]); started on first use.
-    pub fn group_commit(&self) -> &GroupCommit {
-        self.inner.scans.get_or_init(|| {
-            GroupCommit::start(
-                self.inner.dbs.assembled.clone(),
-                self.inner.dbs.state.clone(),
-                self.inner.activity.clone(),
-            )
-        })
-    }
-
-    /// Connects `source -> target` as scanned (any case, SNAP ports in either
-    /// form) for `caller`: resolves both parts, then checks every rule and
-    /// appends the event in a group-committed transaction; audited. The entry
-    /// point of every front end (gRPC, web).
-    pub async fn connect(&self, caller: &Caller, source: &str, target: &str) -> Result<Edge> {
-        let [source, target] = scans::resolve_all(&self.dbs().parts, [source, target]).await?;
-        match self.scan(caller, ScanOp::Connect { source, target }).await? {
-            Applied::Connected(e) => Ok(e),
-            other => Err(Error::internal("connect", format!("{other:?}"))),
-        }
-    }
-
-    /// Disconnects `a` and `b` (either order, as scanned) for `caller`.
-    pub async fn disconnect(&self, caller: &Caller, a: &str, b: &str) -> Result<Edge> {
-        let (a, b) = (canonical_id(a), canonical_id(b));
-        if a.is_empty() || b.is_empty() {
-            return Err(Error::invalid("disconnect needs two part numbers"));
-        }
-        match self.scan(caller, ScanOp::Disconnect { a, b }).await? {
-            Applied::Disconnected(e) => Ok(e),
-            other => Err(Error::internal("disconnect", format!("{other:?}"))),
-        }
-    }
-
-    /// Disconnects every current connection of `part` for `caller`; returns them.
-    pub async fn remove_part(&self, caller: &Caller, part: &str) -> Result<Vec<Edge>> {
-        let part = canonical_id(part);
-        if part.is_empty() {
-            return Err(Error::invalid("remove needs a part number"));
-        }
-        match self.scan(caller, ScanOp::Remove { part }).await? {
-            Applied::Removed(e) => Ok(e),
-            other => Err(Error::internal("remove", format!("{other:?}"))),
-        }
-    }
-
-    /// Submits one write to the group commit; once it is durable (with its
-    /// audit entry), logs it. The group commit announces the activity, once
-    /// per batch.
-    async fn scan(&self, caller: &Caller, op: ScanOp) -> Result<Applied> {
-        let who = Who { peer: caller.peer, operator: caller.operator.clone(), client: caller.client.clone() };
-        let (applied, audited) = self.group_commit().submit(op, who).await?;
-        if let Some(a) = audited {
-            caller.log_applied(a.action, ASSEMBLED_DB, &a.detail);
-        }
-        Ok(applied)
     }
 
     /// Where writes are announced.

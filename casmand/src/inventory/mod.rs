@@ -9,6 +9,7 @@ pub mod csv_skip;
 pub mod events;
 pub mod generators;
 pub mod grid;
+pub mod input;
 pub mod issued;
 pub mod part_number;
 pub mod part_set;
@@ -30,6 +31,7 @@ pub use generators::{
     CoordinateParams, generate_grid_positions, generate_snap_boards, grid_positions_csv, snap_boards_csv,
 };
 pub use grid::{GridCode, GridLayout, KERNEL_MAX, grid_for_kernel, kernel_index};
+pub use input::{antenna_base, core_grid_code, date_or_today};
 pub use issued::Issued;
 pub use part_number::{
     HistoricFormat, MAX_PART_NUMBER, PartId, PartNumber, base_antenna, classify_part_id, next_numbers,

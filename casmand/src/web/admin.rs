@@ -1,7 +1,7 @@
 //! `/admin` (operators with `admin = true` only): load grid coordinates and
 //! SNAP boards from an uploaded CSV (all or nothing; problems listed by
 //! line, as `casmanctl database load-*` does), add parts, back up now, and
-//! the sync status. Writes go through [`crate::api::writes`].
+//! the sync status. Writes go through the application layer ([`crate::context`]).
 
 use std::net::SocketAddr;
 
@@ -19,7 +19,6 @@ use super::{
     signin,
 };
 use crate::{
-    api::writes,
     db::{ASSEMBLED_DB, PARTS_DB},
     error::Error,
     inventory::{CsvErrors, PartType, Polarization, parse_grid_positions, parse_snap_boards},
@@ -77,7 +76,7 @@ pub(super) async fn load_snap_boards(
     let v = web
         .ids
         .once(&web.ctx.dbs().state, &op, "database.load_snap_boards", &b.request_id, async {
-            let d = writes::load_snap_boards(&ctx, &caller, &file, &src).await?;
+            let d = ctx.load_snap_boards(&caller, &file, &src).await?;
             Ok(json!({"ok": true, "message": format!("Loaded {} new board(s), updated {}, unchanged {}",
                       d.inserted.len(), d.updated.len(), d.unchanged.len())}))
         })
@@ -104,10 +103,10 @@ pub(super) async fn load_coordinates(
     let v = web
         .ids
         .once(&web.ctx.dbs().state, &op, "database.load_coordinates", &b.request_id, async {
-            let d = writes::load_coordinates(&ctx, &caller, &file, &src).await?;
+            let d = ctx.load_coordinates(&caller, &file, 0, &src).await?;
             Ok(json!({"ok": true, "message": format!("Loaded {} position(s) ({} blank line(s) skipped); \
-                      coordinates copied to {} placed antenna(s)", d.loaded, file.skipped_lines.len(),
-                      d.positions_updated)}))
+                      coordinates copied to {} placed antenna(s)", d.done.loaded, d.skipped,
+                      d.done.positions_updated)}))
         })
         .await?;
     Ok(Json(v))
@@ -140,7 +139,7 @@ pub(super) async fn add_parts(
     let v = web
         .ids
         .once(&web.ctx.dbs().state, &op, "parts.add", &b.request_id, async {
-            let rows = writes::add_parts(&ctx, &caller, part_type, pol, b.count).await?;
+            let rows = ctx.add_parts(&caller, part_type, pol, b.count).await?;
             let numbers: Vec<&str> = rows.iter().map(|r| r.part_number.as_str()).collect();
             let labels = format!("/admin/labels.pdf?parts={}", numbers.join(","));
             Ok(json!({"ok": true, "parts": numbers, "labels_url": labels, "message": match (numbers.first(), numbers.last()) {
@@ -229,7 +228,7 @@ pub(super) async fn backup(
         .once(&web.ctx.dbs().state, &op, "sync.backup", &b.request_id, async {
             let mut done = Vec::new();
             for db in [PARTS_DB, ASSEMBLED_DB] {
-                let o = writes::backup_now(&ctx, &caller, db, &|_| {}).await?;
+                let o = ctx.backup_now(&caller, db, &|_| {}).await?;
                 done.push(json!({"database": db, "key": o.version.key, "uploaded": o.uploaded}));
             }
             Ok(json!({"ok": true, "message": "Backed up parts.db and assembled_casm.db", "backups": done}))

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, Kind};
 
 /// A request that failed; the message is the domain's.
 #[derive(Debug)]
@@ -23,16 +23,16 @@ impl From<Error> for ApiError {
 
 /// The HTTP status and a short word for the technician for each kind of error.
 pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
-    match e {
-        Error::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "invalid"),
-        Error::NotFound(_) => (StatusCode::NOT_FOUND, "unknown"),
-        Error::AlreadyExists(_) => (StatusCode::CONFLICT, "exists"),
-        Error::FailedPrecondition(_) => (StatusCode::CONFLICT, "refused"),
-        Error::ResourceExhausted(_) => (StatusCode::INSUFFICIENT_STORAGE, "quota"),
-        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-        Error::PermissionDenied(_) => (StatusCode::FORBIDDEN, "denied"),
-        Error::Aborted(_) => (StatusCode::CONFLICT, "aborted"),
-        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    match e.kind() {
+        Kind::InvalidArgument => (StatusCode::BAD_REQUEST, "invalid"),
+        Kind::NotFound => (StatusCode::NOT_FOUND, "unknown"),
+        Kind::AlreadyExists => (StatusCode::CONFLICT, "exists"),
+        Kind::FailedPrecondition => (StatusCode::CONFLICT, "refused"),
+        Kind::ResourceExhausted => (StatusCode::INSUFFICIENT_STORAGE, "quota"),
+        Kind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        Kind::PermissionDenied => (StatusCode::FORBIDDEN, "denied"),
+        Kind::Aborted => (StatusCode::CONFLICT, "aborted"),
+        Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 

@@ -12,8 +12,8 @@
 //!
 //! `/scanner` (and `/admin`) are the field scanner: signed-in operators
 //! record connections and positions from a phone ([`signin`],
-//! [`scanner_writes`]), through the same write entry points as the gRPC API
-//! ([`crate::api::writes`]). Optional TLS: [`tls`].
+//! [`scanner_writes`]), through the same application layer as the gRPC API
+//! ([`crate::context`]). Optional TLS: [`tls`].
 
 mod admin;
 mod chains;
@@ -89,17 +89,35 @@ impl std::fmt::Debug for Bound {
     }
 }
 
+/// Why the web listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// A setting of `[http]` that cannot be used (the message names the key).
+    #[error("{0}")]
+    Settings(String),
+    /// The address could not be listened on (in use, not local, ...).
+    #[error("http.listen {addr}: cannot listen: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Binds `http.listen` if it is set. Errors (a malformed address, a
 /// non-loopback address without a token, an address in use) are meant to stop
 /// start-up, with a message naming the key.
-pub async fn bind(config: &Config) -> Result<Option<Bound>, String> {
-    let Some(addr) = config.http.address().map_err(|e| e.to_string())? else { return Ok(None) };
+pub async fn bind(config: &Config) -> Result<Option<Bound>, BindError> {
+    let Some(addr) = config.http.address().map_err(|e| BindError::Settings(e.to_string()))? else {
+        return Ok(None);
+    };
     let tls = match (&config.http.tls_cert, &config.http.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(BindError::Settings)?),
         _ => None,
     };
-    let listener =
-        TcpListener::bind(addr).await.map_err(|e| format!("http.listen {addr}: cannot listen: {e}"))?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| BindError::Listen { addr, source })?;
     let addr = listener.local_addr().unwrap_or(addr);
     Ok(Some(Bound { listener, tls, addr }))
 }

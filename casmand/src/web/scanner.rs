@@ -210,7 +210,7 @@ pub(super) async fn grid(State(web): State<Web>, Query(q): Query<GridQuery>) -> 
     let current = match q.antenna.trim() {
         "" => None,
         a => {
-            let base = crate::api::positions::antenna_base(a)?;
+            let base = crate::inventory::antenna_base(a)?;
             positions::get_by_antenna(parts, &base).await?.map(|r| r.grid_code)
         }
     };
@@ -231,7 +231,7 @@ pub(super) struct AntennaQuery {
 
 /// `GET /scanner/api/antenna?id=`: the base antenna number and its position.
 pub(super) async fn antenna(State(web): State<Web>, Query(q): Query<AntennaQuery>) -> ApiResult {
-    let base = crate::api::positions::antenna_base(&q.id)?;
+    let base = crate::inventory::antenna_base(&q.id)?;
     let parts = &web.ctx.dbs().parts;
     let known = [format!("{base}P1"), format!("{base}P2")];
     let mut found = false;

@@ -1,8 +1,8 @@
 //! The scanner's writes: `POST /scanner/api/{connect,disconnect,remove,assign}`,
 //! JSON bodies with a `request_id` ([`super::request_ids`]). Each needs a
 //! signed-in operator and a same-origin request ([`super::signin::require`])
-//! and calls the shared write entry points ([`crate::api::writes`]) that the
-//! gRPC handlers' writes are: one set of rules, one audit, one write count.
+//! and calls the application layer ([`crate::context`]) as the gRPC handlers
+//! do: one set of rules, one audit, one write count.
 
 use std::net::SocketAddr;
 
@@ -16,10 +16,9 @@ use serde_json::json;
 
 use super::{Web, json::ApiResult, scanner::edge_json, signin};
 use crate::{
-    api::{positions::antenna_base, writes},
     db::positions,
     error::Error,
-    inventory::{GridCode, GridLayout},
+    inventory::{GridCode, GridLayout, antenna_base},
 };
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +43,7 @@ pub(super) async fn connect(
     let v = web
         .ids
         .once(&web.ctx.dbs().state, &op, "scan.connect", &b.request_id, async {
-            let e = writes::connect(&ctx, &caller, &b.source, &b.target).await?;
+            let e = ctx.connect(&caller, &b.source, &b.target).await?;
             Ok(json!({"ok": true, "message": format!("Connected {} → {}", e.source, e.target),
                       "connection": edge_json(&e)}))
         })
@@ -74,7 +73,7 @@ pub(super) async fn disconnect(
     let v = web
         .ids
         .once(&web.ctx.dbs().state, &op, "scan.disconnect", &b.request_id, async {
-            let e = writes::disconnect(&ctx, &caller, &b.part, &b.other).await?;
+            let e = ctx.disconnect(&caller, &b.part, &b.other).await?;
             Ok(json!({"ok": true, "message": format!("Disconnected {} -X-> {}", e.source, e.target),
                       "connection": edge_json(&e)}))
         })
@@ -109,7 +108,7 @@ pub(super) async fn remove(
     let v = web
         .ids
         .once(&web.ctx.dbs().state, &op, "scan.remove", &b.request_id, async {
-            let edges = writes::remove_part(&ctx, &caller, &b.part).await?;
+            let edges = ctx.remove_part(&caller, &b.part).await?;
             let message = if edges.is_empty() {
                 format!("{} had no active connections; nothing was changed", b.part.trim())
             } else {
@@ -186,7 +185,7 @@ pub(super) async fn assign(
     let v = web
         .ids
         .once(&web.ctx.dbs().state, &op, "positions.assign", &b.request_id, async {
-            let a = writes::assign_position(&ctx, &caller, &antenna, code, notes, force).await?;
+            let a = ctx.assign_position(&caller, &antenna, code, notes, force).await?;
             let mut message = format!("Assigned {antenna} to {code}");
             if let Some(p) = &a.previous {
                 message.push_str(&format!("; moved from {p}"));

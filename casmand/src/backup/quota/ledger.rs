@@ -4,7 +4,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, Mutex, OnceLock, Weak},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -88,26 +88,38 @@ impl Quota {
         &self.inner.settings
     }
 
-    /// Persists the ledger in `state` as site `site` from now on, with a
-    /// background writer (needs a tokio runtime; without one, counts stay in
-    /// memory). Only the first call has an effect.
+    /// Persists the ledger in `state` as site `site` from now on, written by
+    /// [`Quota::flusher`] (until that runs, counts stay in memory). Only the
+    /// first call has an effect.
     pub fn attach(&self, state: Db, site: String) {
-        if self.inner.state.set((state, site)).is_err() {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        rt.spawn(async move {
-            loop {
-                let Some(inner) = weak.upgrade() else { return };
-                inner.wake.notified().await;
-                // Requests made while this flush runs are written by the next.
-                if let Err(e) = (Quota { inner }).flush().await {
+        let _ = self.inner.state.set((state, site));
+    }
+
+    /// The background writer of the ledger: writes the counts each time
+    /// requests were counted (those made while a write runs go with the
+    /// next), retries a failed write after [`FLUSH_INTERVAL`], and when
+    /// `stop` turns true writes what is left once more and ends. Started by
+    /// the daemon's task list (`crate::context::tasks`).
+    pub async fn flusher(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let stopping = tokio::select! {
+                _ = self.inner.wake.notified() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            match self.flush().await {
+                Ok(()) if stopping => return,
+                Ok(()) => {}
+                Err(e) if stopping => {
+                    tracing::warn!(error = %e, "could not write the quota ledger at shutdown");
+                    return;
+                }
+                Err(e) => {
                     tracing::warn!(error = %e, "could not write the quota ledger; retrying");
                     tokio::time::sleep(FLUSH_INTERVAL).await;
+                    self.inner.wake.notify_one();
                 }
             }
-        });
+        }
     }
 
     fn bump(&self, f: impl FnOnce(&mut Counts)) {

@@ -19,8 +19,8 @@ pub struct LocalStore {
     root: PathBuf,
 }
 
-fn io(e: std::io::Error) -> StoreError {
-    StoreError::Other(e.to_string())
+fn io(source: std::io::Error) -> StoreError {
+    StoreError::Io { what: "the local store".into(), source }
 }
 
 impl LocalStore {
@@ -185,8 +185,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, ObjectInfo)>) -> std::io
 }
 
 /// Writes `src` to `dest` atomically under `cond`; returns the entity tag.
-/// A failure of the file system names the object's path (the OS error stays
-/// last, where `Error::internal` reads it).
+/// A failure of the file system names the object's path and keeps its
+/// `io::Error` (whose OS error number tells a full disk).
 fn write_object(
     dest: &Path,
     key: &str,
@@ -194,7 +194,9 @@ fn write_object(
     cond: Option<&Precondition>,
 ) -> Result<String, StoreError> {
     write_object_at(dest, key, src, cond).map_err(|e| match e {
-        StoreError::Other(m) => StoreError::Other(format!("writing {}: {m}", dest.display())),
+        StoreError::Io { source, .. } => {
+            StoreError::Io { what: format!("writing {}", dest.display()), source }
+        }
         e => e,
     })
 }

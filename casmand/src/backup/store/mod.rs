@@ -39,7 +39,7 @@ pub enum Precondition {
 }
 
 /// Why a store request failed.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No object has that key.
     #[error("no object {0} in the backup store")]
@@ -57,9 +57,40 @@ pub enum StoreError {
     /// Backups are disabled (`backend = "none"`).
     #[error("backups are disabled (backend none)")]
     Disabled,
+    /// The file system under the store failed (a local store, or the file
+    /// a download is written to): the `io::Error` keeps its OS error number.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Anything else.
     #[error("backup store error: {0}")]
     Other(String),
+}
+
+/// Equal when of the same variant with the same values; two I/O failures
+/// are equal when they say the same of the same path (`io::Error` itself has
+/// no equality).
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        use StoreError as E;
+        match (self, other) {
+            (E::NotFound(a), E::NotFound(b))
+            | (E::PreconditionFailed(a), E::PreconditionFailed(b))
+            | (E::Unavailable(a), E::Unavailable(b))
+            | (E::Auth(a), E::Auth(b))
+            | (E::Other(a), E::Other(b)) => a == b,
+            (E::Disabled, E::Disabled) => true,
+            (E::Io { what: a, source: x }, E::Io { what: b, source: y }) => {
+                a == b && x.kind() == y.kind() && x.raw_os_error() == y.raw_os_error()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The configured store and its accounting.
@@ -167,8 +198,10 @@ impl Store {
         dest: &Path,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
-        let local =
-            |e: std::io::Error| StoreError::Other(format!("GET {key}: writing {}: {e}", dest.display()));
+        let local = |source: std::io::Error| StoreError::Io {
+            what: format!("GET {key}: writing {}", dest.display()),
+            source,
+        };
         let sink = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dest).map_err(local)?);
         let file = self
             .get_into(key, progress, sink)

@@ -1,0 +1,100 @@
+//! Backups, restores, sync and merge between sites, and store maintenance,
+//! as asked for by a caller (the scheduler's own backups are not requests
+//! and are not audited: see `crate::schedule`).
+
+use serde_json::json;
+
+use super::{Context, caller::Caller};
+use crate::{
+    backup::{
+        maintenance::MaintenanceReport,
+        manifest::Reason,
+        restore::{Restored, Verified},
+        service::{Outcome, ProgressFn},
+        sync::{MergeOutcome, SyncOutcome},
+    },
+    db::{activity::Activity, merge::Prefer},
+    error::Result,
+};
+
+impl Context {
+    /// Backs up database `db` now (`Reason::Manual`), reporting to `progress`.
+    pub async fn backup_now(&self, caller: &Caller, db: &str, progress: ProgressFn<'_>) -> Result<Outcome> {
+        let o = self.backups().backup(db, Reason::Manual, progress).await?;
+        caller.audit(self, "sync.backup", db, json!({"key": o.version.key, "uploaded": o.uploaded})).await;
+        Ok(o)
+    }
+
+    /// Replaces the live database with the version `key`, after storing a
+    /// safety backup of the current state when `safety_backup`. (Who may
+    /// restore in place is the door's to decide: an admin.)
+    pub async fn restore_in_place(
+        &self,
+        caller: &Caller,
+        key: &str,
+        safety_backup: bool,
+        progress: ProgressFn<'_>,
+    ) -> Result<Restored> {
+        let svc = self.backups();
+        let done = svc.restore_in_place(key, safety_backup, progress).await?;
+        svc.quota().count_restore();
+        let db = crate::backup::layout::database_of(&done.version.key)?;
+        let safety = done.safety_backup.as_ref().map(|v| v.key.clone());
+        let detail =
+            json!({"key": done.version.key, "safety_backup": safety, "missing_parts": done.missing_parts});
+        caller.audit_activity(self, "sync.restore", db, detail, Activity::Restored { database: db }).await;
+        Ok(done)
+    }
+
+    /// Downloads and verifies the version `key` for a caller that takes the
+    /// file away (nothing local changes; counted as a restore).
+    pub async fn restore_to_client(&self, key: &str, progress: ProgressFn<'_>) -> Result<Verified> {
+        let svc = self.backups();
+        let version = svc.find_version(key).await?;
+        let verified = svc.fetch_verified(&version, progress).await?;
+        svc.quota().count_restore();
+        Ok(verified)
+    }
+
+    /// Brings database `db` up to the store's head (or, with `force`, takes
+    /// it over local changes); a pulled file is announced as replaced.
+    pub async fn sync_database(
+        &self,
+        caller: &Caller,
+        db: &'static str,
+        force: bool,
+        progress: ProgressFn<'_>,
+    ) -> Result<SyncOutcome> {
+        let outcome = self.backups().sync(db, force, progress).await?;
+        let detail = json!({"state": outcome.state(), "force": force});
+        if matches!(outcome, SyncOutcome::Pulled { .. }) {
+            caller.audit_activity(self, "sync.sync", db, detail, Activity::Restored { database: db }).await;
+        } else {
+            caller.audit(self, "sync.sync", db, detail).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Merges the store's head of database `db` into the live file.
+    pub async fn merge(
+        &self,
+        caller: &Caller,
+        db: &'static str,
+        prefer: Option<Prefer>,
+        progress: ProgressFn<'_>,
+    ) -> Result<MergeOutcome> {
+        let outcome = self.backups().merge(db, prefer, progress).await?;
+        if outcome.merged.applied {
+            let added: u64 = outcome.merged.added.iter().map(|(_, n)| n).sum();
+            caller.audit_write(self, "sync.merge", db, json!({"rows_added": added})).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Runs the store's maintenance now (storage classes, retention, orphans).
+    pub async fn maintain(&self, caller: &Caller, progress: ProgressFn<'_>) -> Result<MaintenanceReport> {
+        let report = self.backups().maintain(progress).await?;
+        caller.audit(self, "sync.maintain", "", json!({"summary": report.summary()})).await;
+        Ok(report)
+    }
+}
