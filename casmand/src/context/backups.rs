@@ -75,6 +75,17 @@ impl Context {
         Ok(outcome)
     }
 
+    /// The daemon's own pull at start (`sync.sync_on_start`): like
+    /// [`Context::sync_database`] without `force`, announced the same way,
+    /// but not audited (no one asked for it; it is logged by the scheduler).
+    pub async fn sync_on_start(&self, db: &'static str, progress: ProgressFn<'_>) -> Result<SyncOutcome> {
+        let outcome = self.backups().sync(db, false, progress).await?;
+        if matches!(outcome, SyncOutcome::Pulled { .. }) {
+            self.record(Activity::Restored { database: db }).await;
+        }
+        Ok(outcome)
+    }
+
     /// Merges the store's head of database `db` into the live file.
     pub async fn merge(
         &self,

@@ -152,11 +152,18 @@ impl Context {
         &self.inner.backups
     }
 
-    /// Records `activity` that no request made (a write by another program,
-    /// seen by the scheduler's watcher): write counts are persisted in
-    /// state.db first (they drive the backup triggers and must survive a
+    /// Counts a write to `database` made by another program (the sqlite3
+    /// shell, an old script), seen by the scheduler's watcher: it drives the
+    /// backup triggers like any write.
+    pub async fn count_external_write(&self, database: &'static str) {
+        let write = crate::db::activity::Activity::Write { database, action: "external", writes: 1 };
+        self.record(write).await;
+    }
+
+    /// Records `activity` that no request made: write counts are persisted
+    /// in state.db first (they drive the backup triggers and must survive a
     /// crash), then announced.
-    pub async fn record(&self, activity: crate::db::activity::Activity) {
+    async fn record(&self, activity: crate::db::activity::Activity) {
         if let Some((db, n)) = activity.counted()
             && let Err(e) = crate::db::sync_state::count_writes(&self.inner.dbs.state, db, n).await
         {

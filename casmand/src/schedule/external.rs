@@ -42,7 +42,7 @@ pub fn spawn(ctx: Context, mut stop: watch::Receiver<bool>) -> tokio::task::Join
                     // Outside the select: nothing cancels a burst half way.
                     let burst = watcher.finish_burst(first).await;
                     for db in watcher.committed_by_others(burst).await {
-                        ctx.record(Activity::Write { database: db, action: "external", writes: 1 }).await;
+                        ctx.count_external_write(db).await;
                         tracing::info!(database = db, "write by another program counted");
                     }
                 }

@@ -258,9 +258,8 @@ impl Scheduler {
     /// An unreachable store is logged; the daemon serves regardless.
     async fn sync_on_start(&self) {
         for db in DATABASES {
-            match self.ctx.backups().sync(db, false, &no_progress).await {
+            match self.ctx.sync_on_start(db, &no_progress).await {
                 Ok(crate::backup::sync::SyncOutcome::Pulled { version, .. }) => {
-                    self.ctx.record(Activity::Restored { database: db }).await;
                     tracing::info!(database = db, key = %version.key, site = %version.site, "sync on start: pulled");
                 }
                 Ok(crate::backup::sync::SyncOutcome::Diverged(d)) => tracing::warn!(
