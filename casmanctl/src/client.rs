@@ -30,18 +30,27 @@ impl Conn {
         operator: Option<String>,
         timeout: std::time::Duration,
     ) -> Result<Conn, CtlError> {
+        let operator = operator_name(operator)?;
         let socket = socket.unwrap_or_else(|| default_socket_path(Side::Client));
         let channel = casman_proto::client::connect_with_timeout(&socket, timeout).await?;
         Ok(Conn { channel, operator })
     }
 
-    /// Wraps `msg` in a request carrying the operator name.
+    /// Wraps `msg` in a request carrying the operator name: printable ASCII
+    /// in `x-casman-operator`, any other name as UTF-8 in
+    /// `x-casman-operator-bin` (gRPC metadata text is ASCII only).
     pub fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
-        if let Some(op) = self.operator.as_deref()
-            && let Ok(v) = op.parse()
-        {
-            req.metadata_mut().insert("x-casman-operator", v);
+        if let Some(op) = self.operator.as_deref() {
+            match op.parse() {
+                Ok(v) if op.is_ascii() => {
+                    req.metadata_mut().insert("x-casman-operator", v);
+                }
+                _ => {
+                    let v = tonic::metadata::BinaryMetadataValue::from_bytes(op.as_bytes());
+                    req.metadata_mut().insert_bin("x-casman-operator-bin", v);
+                }
+            }
         }
         req
     }
@@ -88,5 +97,32 @@ impl Conn {
             );
         }
         Ok(status)
+    }
+}
+
+/// The `--operator` name as sent: trimmed, blank is none; any Unicode text,
+/// but a control character is refused (it would be dropped or garble the
+/// audit log).
+fn operator_name(name: Option<String>) -> Result<Option<String>, CtlError> {
+    let Some(name) = name else { return Ok(None) };
+    let name = name.trim();
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(CtlError::Usage(format!(
+            "--operator {name:?}: contains the control character U+{:04X}; a name may be any text without control characters",
+            u32::from(c)
+        )));
+    }
+    Ok(Some(name.to_owned()).filter(|n| !n.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_names_are_unicode_without_control_characters() {
+        assert_eq!(operator_name(Some(" José ".into())).ok().flatten().as_deref(), Some("José"));
+        assert_eq!(operator_name(Some("  ".into())).ok().flatten(), None);
+        assert!(matches!(operator_name(Some("a\u{7}b".into())), Err(CtlError::Usage(m)) if m.contains("U+0007")));
     }
 }

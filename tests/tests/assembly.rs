@@ -87,6 +87,28 @@ fn every_rule_refuses_and_writes_nothing() {
     assert_eq!(audit.trim(), format!("{uid}|alice"));
 }
 
+/// An operator name is any text without control characters: a Unicode name
+/// is audited as typed (it travels in `x-casman-operator-bin`); a control
+/// character is refused before anything is sent, and a daemon refuses one
+/// in the header too: never an acknowledged write with the name dropped.
+#[test]
+fn operator_names_are_unicode_and_never_dropped() {
+    let d = stocked();
+    let out = d.ctl(&["--operator", "José Ñúñez", "scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let operator = |d: &Daemon| {
+        sqlite(
+            &d.data_dir.join("state.db"),
+            "SELECT operator FROM audit_log WHERE action = 'scan.connect' ORDER BY id DESC LIMIT 1",
+        )
+    };
+    assert_eq!(operator(&d).trim(), "José Ñúñez");
+    let before = rows(&d);
+    let e = d.ctl_err(&["--operator", "bad\u{7}name", "scan", "connect", "ANT00002P1", "LNA00002P1"], 2);
+    assert!(e.contains("control character U+0007"), "{e}");
+    assert_eq!(rows(&d), before);
+}
+
 #[test]
 fn the_newest_event_per_pair_decides_and_chain_reports_the_snap_board() {
     let d = stocked();

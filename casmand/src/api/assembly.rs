@@ -103,7 +103,7 @@ fn event(r: AssemblyRow) -> AssemblyEvent {
 #[tonic::async_trait]
 impl Assembly for AssemblyApi {
     async fn connect(&self, req: Request<ConnectRequest>) -> Result<Response<ConnectResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let edge = self.ctx.connect(&caller, &r.source, &r.target).await?;
         Ok(Response::new(ConnectResponse { connection: Some(connection(edge)) }))
@@ -113,7 +113,7 @@ impl Assembly for AssemblyApi {
         &self,
         req: Request<DisconnectRequest>,
     ) -> Result<Response<DisconnectResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let edge = self.ctx.disconnect(&caller, &r.a, &r.b).await?;
         Ok(Response::new(DisconnectResponse { connection: Some(connection(edge)) }))
@@ -123,7 +123,7 @@ impl Assembly for AssemblyApi {
         &self,
         req: Request<RemovePartRequest>,
     ) -> Result<Response<RemovePartResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let edges = self.ctx.remove_part(&caller, &req.into_inner().part).await?;
         Ok(Response::new(RemovePartResponse { connections: edges.into_iter().map(connection).collect() }))
     }
@@ -252,7 +252,7 @@ impl Assembly for AssemblyApi {
         &self,
         req: Request<CheckCurrentStateRequest>,
     ) -> Result<Response<CheckCurrentStateResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let (drift, repaired) = self.ctx.check_current_state(&caller, req.into_inner().repair).await?;
         Ok(Response::new(CheckCurrentStateResponse {
             repaired,

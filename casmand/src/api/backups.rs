@@ -56,7 +56,7 @@ impl Backups for BackupsApi {
     type BackupStream = EventStream<BackupEvent>;
 
     async fn backup(&self, req: Request<BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let dbs = layout::databases(&req.into_inner().databases)?;
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
@@ -99,7 +99,7 @@ impl Backups for BackupsApi {
     type RestoreStream = EventStream<RestoreEvent>;
 
     async fn restore(&self, req: Request<RestoreRequest>) -> Result<Response<Self::RestoreStream>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let db = layout::database_of(&r.key)?;
         if !r.to_client {
@@ -178,7 +178,7 @@ impl Backups for BackupsApi {
         &self,
         req: Request<MaintainRequest>,
     ) -> Result<Response<Self::MaintainStream>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let ctx = self.ctx.clone();
         Ok(Response::new(streamed(move |tx| async move {
             let progress = streaming::progress(&tx, |p| MaintainEvent {

@@ -89,7 +89,7 @@ impl Database for DatabaseApi {
         &self,
         req: Request<ClearDatabaseRequest>,
     ) -> Result<Response<ClearDatabaseResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let name = self.ctx.inventory_db(&r.database)?.name;
         if r.confirm.trim() == name {

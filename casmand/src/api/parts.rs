@@ -64,7 +64,7 @@ type PartStream = Pin<Box<dyn Stream<Item = Result<ListPartsResponse, Status>> +
 #[tonic::async_trait]
 impl Parts for PartsApi {
     async fn add_parts(&self, req: Request<AddPartsRequest>) -> Result<Response<AddPartsResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let part_type = PartType::parse(&r.part_type)?;
         let pol = Polarization::parse(&r.polarization)?;

@@ -114,7 +114,7 @@ impl Positions for PositionsApi {
         &self,
         req: Request<AssignPositionRequest>,
     ) -> Result<Response<AssignPositionResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let antenna = antenna_base(&r.antenna)?;
         let code = grid_code(&r.grid_code)?;
@@ -139,7 +139,7 @@ impl Positions for PositionsApi {
         &self,
         req: Request<RemovePositionRequest>,
     ) -> Result<Response<RemovePositionResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let antenna = antenna_base(&req.into_inner().antenna)?;
         let removed = self.ctx.remove_position(&caller, &antenna).await?;
         let message = match &removed {
@@ -264,7 +264,7 @@ impl Positions for PositionsApi {
         &self,
         req: Request<LoadCoordinatesRequest>,
     ) -> Result<Response<LoadCoordinatesResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let (file, bad) = if r.skip_bad_rows {
             parse_skipping_bad_rows(&r.csv, parse_grid_positions).map_err(Error::from)?

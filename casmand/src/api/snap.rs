@@ -134,7 +134,7 @@ impl SnapBoards for SnapApi {
         &self,
         req: Request<LoadSnapBoardsRequest>,
     ) -> Result<Response<LoadSnapBoardsResponse>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let file = parse_snap_boards(&r.csv).map_err(Error::from)?;
         let done = self.ctx.load_snap_boards(&caller, &file, &r.source).await?;

@@ -113,7 +113,7 @@ impl Sync for SyncApi {
         &self,
         req: Request<SyncRequest>,
     ) -> Result<Response<Self::SyncDatabasesStream>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let dbs = layout::databases(&r.databases)?;
         if r.force {
@@ -140,7 +140,7 @@ impl Sync for SyncApi {
     type MergeStream = EventStream<MergeEvent>;
 
     async fn merge(&self, req: Request<MergeRequest>) -> Result<Response<Self::MergeStream>, Status> {
-        let caller = super::caller::of(&req);
+        let caller = super::caller::of(&req)?;
         let r = req.into_inner();
         let dbs = layout::databases(&r.databases)?;
         let prefer = match r.prefer.trim() {
