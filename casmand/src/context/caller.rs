@@ -16,7 +16,7 @@ pub struct Caller {
     pub peer: Option<Peer>,
     /// Operator name, if given.
     pub operator: Option<String>,
-    /// Where an HTTP request came from (`http 192.0.2.7:51234`); `None` on the socket.
+    /// The address an HTTP request came from (`192.0.2.7`); `None` on the socket.
     pub client: Option<String>,
 }
 
