@@ -11,39 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use casman_tests::{DEADLINE, Daemon, DaemonOpts, sqlite, wait_for};
-
-/// A port free right now on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A response: status, raw header block, body.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: String,
-    pub body: String,
-}
-
-/// `GET path` on 127.0.0.1:`port` with extra header lines.
-pub fn get(port: u16, path: &str, headers: &[&str]) -> Reply {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Reply { status, headers: head.to_ascii_lowercase(), body: body.to_owned() }
-}
+use casman_tests::{
+    DEADLINE, Daemon, DaemonOpts,
+    http::{free_port, get},
+    sqlite, wait_for,
+};
 
 fn ok(port: u16, path: &str) -> String {
     let r = get(port, path, &[]);
