@@ -56,3 +56,36 @@ fn a_tampered_sha256_in_the_manifest_is_refused_naming_the_key() {
     assert_eq!(after["versions"].as_array().unwrap().len(), 1, "{after}");
     assert_eq!(d.ctl_json(&["parts", "count"])["total"], 3);
 }
+
+/// A delta version whose full base was replaced in the store (other bytes,
+/// still a valid zstd stream) is refused naming the damaged base, by
+/// restore and by verify, and nothing is changed.
+#[test]
+fn a_replaced_full_base_is_named_when_its_delta_version_fails() {
+    let d = Daemon::start_with(opts());
+    d.ctl_ok(&["parts", "add", "ANTENNA", "300", "1"]);
+    let backup = |d: &Daemon| {
+        d.ctl_json(&["sync", "backup", "--parts"])["backups"][0]["key"].as_str().unwrap().to_owned()
+    };
+    let full = backup(&d);
+    assert!(full.ends_with("_parts.db.zst"), "{full}");
+    d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+    let delta = backup(&d);
+    assert!(delta.ends_with("_parts.db.delta.zst"), "{delta}");
+    // The base's object now holds the delta's bytes: it decompresses, but
+    // not to the content the manifest records for it.
+    let store = d.data_dir.join("backups");
+    std::fs::copy(store.join(&delta), store.join(&full)).unwrap();
+    let before = d.ctl_json(&["parts", "count"])["total"].clone();
+
+    let err = d.ctl_err(&["sync", "restore", &delta, "--yes"], 1);
+    assert!(err.contains("failed the SHA-256 check"), "{err}");
+    assert!(err.contains(&format!("its full base {full} is damaged")), "names the base: {err}");
+    assert!(err.contains("expected sha256"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(d.ctl_json(&["parts", "count"])["total"], before);
+
+    let out = d.ctl(&["sync", "verify", "--key", &delta]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("its full base {full} is damaged")), "verify names the base: {text}");
+}

@@ -24,7 +24,10 @@ pub struct Content {
 impl BackupService {
     /// Downloads and rebuilds the content of `version` of `db`. A stored
     /// object that does not decode, or a chain whose links disagree with the
-    /// manifest, is refused naming the object; nothing else is checked here.
+    /// manifest, is refused naming the object, and so is a chain object
+    /// whose content does not hash to its own SHA-256 in the manifest (the
+    /// full base at once; a delta once the rebuilt version fails its check).
+    /// The caller compares the returned SHA-256 with the version's.
     pub async fn fetch_content(
         &self,
         db: &str,
@@ -101,6 +104,13 @@ impl BackupService {
         if deltas.is_empty() {
             return Ok(Content { file: raw, sha256: full_sha });
         }
+        // The chain's full snapshot has its own SHA-256 in the manifest: a
+        // base replaced or damaged in the store is named as such, not left
+        // to surface as the version's own checksum failing.
+        if let Some(damage) = Damage::check(full, &full_sha, "full base") {
+            tracing::warn!(key = %version.key, base = %full.key, error = %damage, "the full base of a delta version is damaged");
+            return Err(refuse(format!("the SHA-256 check: {damage}")));
+        }
         let (dst, links) = (raw.to_path_buf(), chain.clone());
         let sources: Vec<std::path::PathBuf> = delta_files.iter().map(|p| p.to_path_buf()).collect();
         let rebuilt = tokio::task::spawn_blocking(move || apply_deltas(&links, &sources, &dst))
@@ -110,7 +120,101 @@ impl BackupService {
             tracing::warn!(key = %key, error = %e, "stored object does not decode");
             refuse(format!("decompression ({key} is not a valid zstd stream or delta: {e})"))
         })?;
+        if Damage::check(version, &sha, "rebuilt version").is_some() {
+            // Only on failure: rebuild again, hashing after every link, to
+            // name the first object of the chain that is not what it was.
+            if let Some(damage) = self.damaged_link(db, &chain, &delta_files).await? {
+                tracing::warn!(key = %version.key, object = %damage.key, error = %damage, "an object of a delta chain is damaged");
+                return Err(refuse(format!("the SHA-256 check: {damage}")));
+            }
+        }
         Ok(Content { file: raw, sha256: sha })
+    }
+
+    /// The first object of `chain` (full snapshot, then the deltas already
+    /// downloaded into `delta_files`) whose result does not hash to its own
+    /// SHA-256 in the manifest. The full snapshot is downloaded again (this
+    /// runs only once the rebuilt version failed its check).
+    async fn damaged_link(
+        &self,
+        db: &str,
+        chain: &[Version],
+        delta_files: &[tempfile::TempPath],
+    ) -> Result<Option<Damage>> {
+        let Some(full) = chain.first() else { return Ok(None) };
+        let raw = self.tmp_path(db, "diagnose")?;
+        let sink =
+            codec::Unpacker::create(&raw).map_err(|e| Error::internal("creating a restore file", e))?;
+        let written = self.store.get_into(&full.key, &|_| {}, sink).await.map_err(Error::from)?;
+        let full_sha = match written.and_then(codec::Unpacker::finish) {
+            Ok((sha, _)) => sha,
+            Err(e) if codec::WriteError::is(&e) => {
+                return Err(Error::internal("writing the downloaded version", e));
+            }
+            Err(e) => {
+                return Ok(Some(Damage {
+                    key: full.key.clone(),
+                    role: "full base".into(),
+                    expected: full.content_sha().to_owned(),
+                    got: format!("no valid zstd stream: {e}"),
+                }));
+            }
+        };
+        if let Some(damage) = Damage::check(full, &full_sha, "full base") {
+            return Ok(Some(damage));
+        }
+        let (dst, links) = (raw.to_path_buf(), chain.to_vec());
+        let sources: Vec<std::path::PathBuf> = delta_files.iter().map(|p| p.to_path_buf()).collect();
+        let found = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Damage>> {
+            let n = links.len() - 1;
+            for (i, (link, src)) in links.iter().skip(1).zip(&sources).enumerate() {
+                delta::apply(src, &dst)?;
+                let (sha, _) = codec::sha256_file(&dst)?;
+                if let Some(damage) = Damage::check(link, &sha, &format!("delta (link {} of {n})", i + 1)) {
+                    return Ok(Some(damage));
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(|e| Error::internal("checking a version's chain", e))?;
+        found.map_err(|e| Error::internal("checking a version's chain", e))
+    }
+}
+
+/// An object of a chain whose content does not hash to its own SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Damage {
+    /// The object's key.
+    key: String,
+    /// What it is to the version: `full base`, `delta (link 2 of 3)`.
+    role: String,
+    /// Its SHA-256 in the manifest.
+    expected: String,
+    /// What its content hashed to (or why there is none).
+    got: String,
+}
+
+impl Damage {
+    /// `Some` when `sha` is not `link`'s own SHA-256 (known ones only).
+    fn check(link: &Version, sha: &str, role: &str) -> Option<Damage> {
+        let expected = link.content_sha();
+        (expected != "unknown" && sha != expected).then(|| Damage {
+            key: link.key.clone(),
+            role: role.to_owned(),
+            expected: expected.to_owned(),
+            got: sha.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its {} {} is damaged (expected sha256 {}, got {})",
+            self.role, self.key, self.expected, self.got
+        )
     }
 }
 

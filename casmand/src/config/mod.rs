@@ -446,8 +446,29 @@ pub enum ConfigError {
         /// Why it cannot be read.
         reason: String,
     },
-    /// A key is unknown or a value malformed; figment's message names the key
-    /// and the layer (file path or environment variable).
+    /// The configuration file is not valid TOML. The offending line is
+    /// never shown (it may hold a token or a key): its number, column and
+    /// key name are.
+    #[error(
+        "configuration file {path}, line {line}, column {column}{}: not valid TOML ({reason}); \
+         the line is not shown, as it may hold a secret",
+        key.as_deref().map(|k| format!(" (key `{k}`)")).unwrap_or_default()
+    )]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column (characters) of the error.
+        column: usize,
+        /// The key being written on that line, when it can be told.
+        key: Option<String>,
+        /// What the TOML parser expected, without any of the line's text.
+        reason: String,
+    },
+    /// A key is unknown or a value malformed; the message names the key
+    /// and the layer (file path or environment variable), and the value
+    /// unless the key holds a secret (see [`is_secret_key`]).
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -475,6 +496,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         None => default_config_file(),
     };
     if let Some(p) = path {
+        check_syntax(&p)?;
         base = base.merge(Toml::file_exact(&p));
         sources.push(format!("file {}", p.display()));
     }
@@ -571,9 +593,156 @@ fn default_config_file() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-/// Every figment error in the chain, one per line.
+/// Reads and parses the configuration file `path` as TOML, so that a
+/// syntax error is reported by line, column and key, never with the text of
+/// the line (the TOML parser's own message quotes it, and the line may be
+/// `token = "…"`).
+fn check_syntax(path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::File { path: path.to_path_buf(), reason: e.to_string() })?;
+    match toml::from_str::<toml::Table>(&text) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(syntax_error(path, &text, &e)),
+    }
+}
+
+/// The [`ConfigError::Syntax`] for `e`, raised parsing `text` (the file `path`).
+fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let at = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
+    let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    let lines: Vec<&str> = text.lines().collect();
+    let key = key_at(&lines[..line.min(lines.len())]);
+    // The parser's message, minus any quoted fragment of the file: only
+    // lines that quote nothing of the offending line are kept.
+    let own_line = lines.get(line - 1).copied().unwrap_or_default();
+    let reason = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !quotes_text(l, own_line))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let reason = if reason.is_empty() { "syntax error".to_owned() } else { reason };
+    ConfigError::Syntax { path: path.to_path_buf(), line, column, key, reason }
+}
+
+/// Whether `message` quotes (between backticks or double quotes) a piece of
+/// `line` other than TOML punctuation.
+fn quotes_text(message: &str, line: &str) -> bool {
+    ['`', '"'].iter().any(|q| {
+        message
+            .split(*q)
+            .skip(1)
+            .step_by(2)
+            .any(|quoted| quoted.chars().any(|c| c.is_alphanumeric()) && line.contains(quoted.trim()))
+    })
+}
+
+/// The dotted key written on the last of `lines` (inside the last table
+/// header before it), when it is a plain key; `None` otherwise.
+fn key_at(lines: &[&str]) -> Option<String> {
+    let plain = |k: &str| {
+        let k = k.trim();
+        (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ')))
+            .then(|| k.split('.').map(str::trim).collect::<Vec<_>>().join("."))
+    };
+    let (last, earlier) = lines.split_last()?;
+    let table = earlier.iter().rev().find_map(|l| {
+        let l = l.trim();
+        let inner = l.strip_prefix("[[").and_then(|r| r.split("]]").next());
+        let inner = inner.or_else(|| l.strip_prefix('[').and_then(|r| r.split(']').next()));
+        inner.map(|t| plain(t).unwrap_or_default())
+    });
+    let own = last.trim();
+    if own.starts_with('[') {
+        let name = own.trim_start_matches('[').split(']').next().unwrap_or_default();
+        return plain(name);
+    }
+    let key = plain(own.split_once('=')?.0)?;
+    Some(match table.filter(|t| !t.is_empty()) {
+        Some(t) => format!("{t}.{key}"),
+        None => key,
+    })
+}
+
+/// Whether the configuration key `path` (dotted, or its segments) holds a
+/// secret whose value must never appear in a message: any `token` (the web
+/// token, operators' tokens), any `secret`, `password` or access key.
+pub fn is_secret_key(path: &[impl AsRef<str>]) -> bool {
+    path.iter().any(|seg| {
+        let seg = seg.as_ref().to_ascii_lowercase();
+        seg == "token"
+            || seg == "tokens"
+            || seg.ends_with("_token") && seg != "allow_without_token"
+            || seg.contains("secret")
+            || seg.contains("password")
+            || seg.contains("access_key")
+    })
+}
+
+/// Every figment error in the chain, joined with `; `: kind, key and layer,
+/// as figment words them, except that a value of a secret key is described
+/// by its type only, and a parser message's quoted source lines are dropped.
 fn describe(e: figment::Error) -> String {
-    e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    e.into_iter().map(|e| describe_one(&e)).collect::<Vec<_>>().join("; ")
+}
+
+fn describe_one(e: &figment::Error) -> String {
+    use figment::error::{Actual, Kind};
+    let kind_of = |a: &Actual| match a {
+        Actual::Str(_) => "a string".to_owned(),
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer".to_owned(),
+        Actual::Float(_) => "a float".to_owned(),
+        Actual::Bool(_) => "a boolean".to_owned(),
+        Actual::Char(_) => "a character".to_owned(),
+        Actual::Bytes(_) => "bytes".to_owned(),
+        Actual::Other(_) => "a value".to_owned(),
+        other => other.to_string(),
+    };
+    let mut out = if is_secret_key(&e.path) {
+        match &e.kind {
+            Kind::InvalidType(a, exp) => format!("invalid type: found {}, expected {exp}", kind_of(a)),
+            Kind::InvalidValue(a, exp) => format!("invalid value ({}), expected {exp}", kind_of(a)),
+            Kind::Message(_) => "malformed value (not shown: the key holds a secret)".to_owned(),
+            other => other.to_string(),
+        }
+    } else {
+        match &e.kind {
+            Kind::Message(m) => without_source_lines(m),
+            other => other.to_string(),
+        }
+    };
+    if let (Some(profile), Some(md)) = (&e.profile, &e.metadata)
+        && !e.path.is_empty()
+    {
+        out.push_str(&format!(" for key {:?}", md.interpolate(profile, &e.path)));
+    }
+    if let Some(md) = &e.metadata {
+        match &md.source {
+            Some(source) => out.push_str(&format!(" in {source} {}", md.name)),
+            None => out.push_str(&format!(" in {}", md.name)),
+        }
+    }
+    out
+}
+
+/// A parser's message without the source excerpt it quotes (`3 | token =
+/// "…"` and the `|` / `^` lines around it).
+fn without_source_lines(message: &str) -> String {
+    message
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            let t = t.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+            !t.starts_with('|') && !t.is_empty()
+        })
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -816,6 +985,58 @@ mod tests {
             let err = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
             assert_eq!(err.is_empty(), ok, "{max}: {err}");
             assert!(ok || err.contains("sync.offline_spool_max") && err.contains("at least 2"), "{err}");
+        }
+    }
+
+    fn load_file(text: &str) -> Result<Loaded, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let path = dir.path().join("casmand.toml");
+        std::fs::write(&path, text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        load(Some(&path), &Overrides { config_yaml: Some("".into()), ..Overrides::default() })
+    }
+
+    #[test]
+    fn a_syntax_error_names_line_and_key_but_never_echoes_the_line() {
+        for (text, line, key) in [
+            ("site_id = \"lab\"\n\n[http]\ntoken = \"s3cr3t-value\n", 4, "http.token"),
+            ("[http]\ntoken = \"s3cr3t-value\" junk\n", 2, "http.token"),
+            ("[store]\nsecret_access_key = s3cr3t-value\n", 2, "store.secret_access_key"),
+            ("[[http.operators]]\nname = \"ann\"\ntoken = 's3cr3t-value\n", 3, "http.operators.token"),
+            ("store.access_key_id = \"s3cr3t-value\"\"\n", 1, "store.access_key_id"),
+        ] {
+            let err = load_file(text).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(&format!("line {line}, column")), "{text:?}: {err}");
+            assert!(err.contains(&format!("key `{key}`")), "{text:?}: {err}");
+            assert!(err.contains("casmand.toml"), "{text:?}: {err}");
+            assert!(!err.contains("s3cr3t"), "{text:?} leaks the value: {err}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_secret_value_is_described_by_its_type_only() {
+        for text in [
+            "[http]\ntoken = 123456789\n",
+            "[http]\ntoken = [\"s3cr3t-value\"]\n",
+            "[store]\naccess_key_id = 123456789\n",
+            "[[http.operators]]\nname = \"ann\"\ntoken = 123456789\n",
+        ] {
+            let err = load_file(text).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("token") || err.contains("access_key_id"), "{text:?}: {err}");
+            assert!(!err.contains("123456789") && !err.contains("s3cr3t"), "{text:?} leaks: {err}");
+        }
+        // Other keys still name the bad value.
+        let err = load_file("site_id = 123456789\n").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("123456789") && err.contains("site_id"), "{err}");
+    }
+
+    #[test]
+    fn secret_keys_are_recognised() {
+        for key in ["http.token", "http.operators.0.token", "store.secret_access_key", "store.access_key_id"]
+        {
+            assert!(is_secret_key(&key.split('.').collect::<Vec<_>>()), "{key}");
+        }
+        for key in ["http.listen", "http.allow_without_token", "store.bucket_name", "site_id"] {
+            assert!(!is_secret_key(&key.split('.').collect::<Vec<_>>()), "{key}");
         }
     }
 
