@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// Largest CSV accepted, in bytes.
-const MAX_CSV: usize = 4 << 20;
+pub(super) const MAX_CSV: usize = 4 << 20;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct CsvBody {

@@ -14,6 +14,12 @@
 //! record connections and positions from a phone ([`signin`],
 //! [`scanner_writes`]), through the same application layer as the gRPC API
 //! ([`crate::context`]). Optional TLS: [`tls`].
+//!
+//! Wrong tokens are counted per client address and logged (never the value
+//! tried); too many in a minute and that address gets 429 ([`throttle`]).
+//! Request bodies are limited ([`BODY_LIMIT`], [`CSV_BODY_LIMIT`]) and the
+//! framework's plain-text refusals of API requests (too large, not JSON) are
+//! answered in the APIs' JSON ([`api_rejection`]).
 
 mod admin;
 mod chains;
@@ -29,13 +35,18 @@ mod scanner_writes;
 mod signin;
 mod snap;
 mod status;
+mod throttle;
 mod tls;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
-    Router,
-    extract::{Query, Request, State},
+    Json, Router,
+    extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Redirect, Response},
@@ -51,6 +62,17 @@ use crate::{
 
 /// Name of the cookie holding the (hex-encoded) token.
 const COOKIE: &str = "casman_token";
+
+/// Largest request body of the CSV uploads (`/admin/api/load-*`): a CSV of
+/// [`admin::MAX_CSV`] bytes in a JSON string, where escaping (`\n`, `\"`)
+/// at most doubles it, with room for the other fields. Anything a bit above
+/// the CSV limit thus reaches the handler, whose own check answers in JSON
+/// naming the CSV's size; a larger body is refused by [`api_rejection`].
+const CSV_BODY_LIMIT: usize = 2 * admin::MAX_CSV + (64 << 10);
+
+/// Largest request body elsewhere (sign-in, scans, add parts: small JSON
+/// objects).
+const BODY_LIMIT: usize = 1 << 20;
 
 const CSS: &str = include_str!("assets/style.css");
 const JS: &str = include_str!("assets/app.js");
@@ -72,6 +94,8 @@ struct Web {
     loopback: bool,
     /// Scanner request ids being answered.
     ids: Arc<request_ids::InFlight>,
+    /// Wrong tokens per client address.
+    throttle: Arc<throttle::Throttle>,
     stop: watch::Receiver<bool>,
 }
 
@@ -130,7 +154,16 @@ pub async fn serve(bound: Bound, ctx: Context, stop: watch::Receiver<bool>) {
     let ctx_server = ctx.config().server.clone();
     let tls = bound.tls.is_some();
     let loopback = bound.addr.ip().is_loopback();
-    let web = Web { ctx, token, operators, tls, loopback, ids: Arc::default(), stop: stop.clone() };
+    let web = Web {
+        ctx,
+        token,
+        operators,
+        tls,
+        loopback,
+        ids: Arc::default(),
+        throttle: Arc::default(),
+        stop: stop.clone(),
+    };
     let app = router(web);
     let scheme = if tls { "HTTPS" } else { "HTTP" };
     tracing::info!(address = %bound.addr, "serving the web views and the scanner over {scheme}");
@@ -164,8 +197,14 @@ fn router(web: Web) -> Router {
         .route("/scanner/api/remove", post(scanner_writes::remove))
         .route("/scanner/api/assign", post(scanner_writes::assign))
         .route("/admin", get(scanner::admin_page))
-        .route("/admin/api/load-snap-boards", post(admin::load_snap_boards))
-        .route("/admin/api/load-coordinates", post(admin::load_coordinates))
+        .route(
+            "/admin/api/load-snap-boards",
+            post(admin::load_snap_boards).layer(DefaultBodyLimit::max(CSV_BODY_LIMIT)),
+        )
+        .route(
+            "/admin/api/load-coordinates",
+            post(admin::load_coordinates).layer(DefaultBodyLimit::max(CSV_BODY_LIMIT)),
+        )
         .route("/admin/api/add-parts", post(admin::add_parts))
         .route("/admin/api/backup", post(admin::backup))
         .route("/admin/api/sync-status", get(admin::sync_status))
@@ -177,6 +216,7 @@ fn router(web: Web) -> Router {
         .route("/assets/app.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(web.clone(), guard))
         .with_state(web)
 }
@@ -242,41 +282,72 @@ fn open_path(path: &str) -> bool {
 }
 
 /// Checks the token (when one is configured) and adds security headers.
+/// Wrong tokens are counted per client address ([`throttle`]); a throttled
+/// address's requests that carry a token are answered 429 unchecked.
 async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
     if web.loopback && !loopback_host(req.headers()) {
         return misdirected();
     }
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let path = req.uri().path().to_owned();
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let query = Query::<TokenQuery>::try_from_uri(req.uri()).ok().and_then(|q| q.0.token);
+    let cookie = cookie_token(req.headers());
+    let operator_cookie = cookie_value(req.headers(), signin::COOKIE).is_some();
+    let signing_in = req.method() == axum::http::Method::POST && path == "/scanner/api/signin";
+    let carries_token =
+        bearer.is_some() || query.is_some() || cookie.is_some() || operator_cookie || signing_in;
+    if carries_token
+        && let Some(ip) = client
+        && let Some(wait) = web.throttle.blocked(ip, Instant::now())
+    {
+        return throttled(ip, wait);
+    }
     let mut set_cookie = None;
     // A signed-in operator's cookie grants what the site token grants.
     let signed_in = signin::operator(&web, req.headers()).is_some();
+    // A sign-in cookie that does not check out is counted wherever it is sent
+    // (`/scanner/api/me` would otherwise answer guesses freely) and removed,
+    // so a browser holding a revoked one is counted once, not on every page.
+    let bad_operator_cookie = operator_cookie && !signed_in;
+    if bad_operator_cookie {
+        wrong_token(&web, client, "sign-in cookie", None);
+    }
     let needs_token = web.token.is_some() || !web.operators.is_empty();
-    if needs_token && web.token.is_none() && !open_path(req.uri().path()) && !signed_in {
+    if needs_token && web.token.is_none() && !open_path(&path) && !signed_in {
         return refused();
     }
     if let Some(token) = &web.token {
         let want = token.as_bytes();
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned());
-        let query = Query::<TokenQuery>::try_from_uri(req.uri()).ok().and_then(|q| q.0.token);
-        let cookie = cookie_token(req.headers());
         let by_query = query.as_deref().is_some_and(|t| same(t.as_bytes(), want));
-        let ok = by_query
-            || bearer.as_deref().is_some_and(|t| same(t.as_bytes(), want))
-            || cookie.as_deref().is_some_and(|t| same(t.as_bytes(), want))
-            || open_path(req.uri().path())
-            || signed_in;
+        let by_bearer = bearer.as_deref().is_some_and(|t| same(t.as_bytes(), want));
+        let by_cookie = cookie.as_deref().is_some_and(|t| same(t.as_bytes(), want));
+        let ok = by_query || by_bearer || by_cookie || open_path(&path) || signed_in;
         if !ok {
+            // Wrong site tokens count where they decide (on open paths they
+            // decide nothing, and a stale cookie there is harmless).
+            let tried: Vec<&str> = [
+                (bearer.is_some(), "bearer"),
+                (query.is_some(), "?token="),
+                (cookie.is_some(), "token cookie"),
+            ]
+            .into_iter()
+            .filter_map(|(sent, what)| sent.then_some(what))
+            .collect();
+            if !tried.is_empty() {
+                wrong_token(&web, client, &tried.join(", "), None);
+            }
             return refused();
         }
         if by_query {
             set_cookie = self::set_cookie(COOKIE, hex::encode(want), web.tls, None);
             // Take the token out of the address bar (and of the history).
-            if req.method() == axum::http::Method::GET && !req.uri().path().starts_with("/events") {
-                let path = req.uri().path().to_owned();
+            if req.method() == axum::http::Method::GET && !path.starts_with("/events") {
                 let rest: Vec<String> = req
                     .uri()
                     .query()
@@ -295,12 +366,96 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
             }
         }
     }
-    let mut r = next.run(req).await;
+    let mut r = api_rejection(&path, next.run(req).await).await;
     if let Some(c) = set_cookie {
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
+    let sets_operator = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(format!("{}=", signin::COOKIE).as_bytes()));
+    if bad_operator_cookie
+        && !sets_operator
+        && let Some(c) = self::set_cookie(signin::COOKIE, String::new(), web.tls, Some(Duration::ZERO))
+    {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
     secure(r.headers_mut());
     r
+}
+
+/// Counts a wrong token from `client` and logs what it was tried against
+/// (`tried`: bearer, cookie, sign-in; the name typed at a sign-in), never
+/// the value.
+fn wrong_token(web: &Web, client: Option<IpAddr>, tried: &str, name: Option<&str>) {
+    let Some(ip) = client else {
+        tracing::warn!(tried, name, "web: wrong token from an unknown address");
+        return;
+    };
+    let failures = web.throttle.failed(ip, Instant::now());
+    let limit = throttle::MAX_FAILURES;
+    if failures == limit {
+        tracing::warn!(client = %ip, tried, name, failures, limit, window_s = throttle::WINDOW.as_secs(),
+            "web: wrong token; that is too many, further tokens from this address are refused (429) until the window ends");
+    } else {
+        tracing::warn!(client = %ip, tried, name, failures, limit, "web: wrong token");
+    }
+}
+
+/// 429 for an address that sent too many wrong tokens, with `Retry-After`.
+fn throttled(ip: IpAddr, wait: Duration) -> Response {
+    let secs = throttle::retry_secs(wait);
+    let body = serde_json::json!({
+        "ok": false,
+        "kind": "throttled",
+        "error": format!("too many wrong tokens from {ip}; try again in {secs} s"),
+    });
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    secure(r.headers_mut());
+    r
+}
+
+/// The APIs (`/scanner/api/*`, `/admin/api/*`) answer in JSON, and their
+/// pages read only JSON: the framework's plain-text refusals (a body over
+/// the limit, a body that is not the JSON expected) are rewritten as
+/// `{"ok": false, "kind", "error"}` with the same status. A body over the
+/// limit is refused in JSON on every path.
+async fn api_rejection(path: &str, r: Response) -> Response {
+    let api = path.starts_with("/scanner/api/") || path.starts_with("/admin/api/");
+    let too_large = r.status() == StatusCode::PAYLOAD_TOO_LARGE;
+    let plain = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !plain || !(too_large || (api && r.status().is_client_error())) {
+        return r;
+    }
+    let status = r.status();
+    let (kind, error) = if too_large {
+        let limit = if csv_path(path) { CSV_BODY_LIMIT } else { BODY_LIMIT };
+        let csv = if csv_path(path) {
+            format!(" (a CSV may have at most {} bytes)", admin::MAX_CSV)
+        } else {
+            String::new()
+        };
+        (
+            "too_large",
+            format!("request body over {limit} bytes, the most accepted here{csv}; nothing was changed"),
+        )
+    } else {
+        let text = axum::body::to_bytes(r.into_body(), 4096).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text).trim().to_owned();
+        ("invalid", if text.is_empty() { status.to_string() } else { text })
+    };
+    (status, Json(serde_json::json!({"ok": false, "kind": kind, "error": error}))).into_response()
+}
+
+/// Paths taking a CSV upload ([`CSV_BODY_LIMIT`]).
+fn csv_path(path: &str) -> bool {
+    matches!(path, "/admin/api/load-snap-boards" | "/admin/api/load-coordinates")
 }
 
 /// True when the request's `Host` names a loopback address (`localhost`,

@@ -16,7 +16,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Web, json::ApiError, same, set_cookie};
-use crate::{config::http::check_name, context::caller::Caller, error::Error};
+use crate::{
+    config::{HttpOperator, http::check_name},
+    context::caller::Caller,
+    error::Error,
+};
 
 /// Name of the sign-in cookie.
 pub const COOKIE: &str = "casman_operator";
@@ -39,10 +43,20 @@ impl Operator {
 
 /// Checks a name and token against the configuration.
 pub fn check(web: &Web, name: &str, token: &str) -> Result<Operator, Error> {
+    check_against(web.token.as_deref(), &web.operators, name, token)
+}
+
+/// [`check`] against the site token `site` and `operators`.
+fn check_against(
+    site: Option<&str>,
+    operators: &[HttpOperator],
+    name: &str,
+    token: &str,
+) -> Result<Operator, Error> {
     let token = token.trim();
     // Every operator's token is compared, so the time taken reveals nothing.
     let mut found = None;
-    for op in web.operators.iter() {
+    for op in operators {
         if same(op.token.trim().as_bytes(), token.as_bytes()) {
             found = Some(op);
         }
@@ -58,12 +72,44 @@ pub fn check(web: &Web, name: &str, token: &str) -> Result<Operator, Error> {
         return Ok(Operator { name: op.name.trim().to_owned(), admin: op.admin });
     }
     let name = check_name(name).map_err(Error::invalid)?;
-    match web.token.as_deref() {
+    // A configured operator's name needs that operator's own token: the site
+    // token (or any other) must not pass for them. The same answer whatever
+    // the token was, so it tells a guesser nothing about the site token.
+    if operators.iter().any(|op| same_name(&op.name, &name)) {
+        return Err(Error::PermissionDenied(format!(
+            "{name:?} is a configured operator's name: sign in with that operator's own token (the site \
+             token signs in only under other names)"
+        )));
+    }
+    match site {
         Some(site) if same(site.as_bytes(), token.as_bytes()) => Ok(Operator { name, admin: false }),
-        None if web.operators.is_empty() => Ok(Operator { name, admin: false }),
+        None if operators.is_empty() => Ok(Operator { name, admin: false }),
         _ => Err(Error::PermissionDenied(
             "wrong token: use the site's access token (http.token) or your own operator token".into(),
         )),
+    }
+}
+
+/// Whether two operator names are the same person's: compared as the
+/// configuration compares them (ASCII case-insensitively) and, stricter,
+/// Unicode case-insensitively, so `JOSÉ` cannot pass for `José`.
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+}
+
+/// The name typed at a refused sign-in, as it may be logged: not when it is
+/// a configured token (typed in the wrong field), nor when it is no valid name.
+fn loggable_name<'a>(web: &Web, name: &'a str) -> &'a str {
+    let typed = name.trim();
+    let is_token = web.token.as_deref().is_some_and(|t| t.trim() == typed)
+        || web.operators.iter().any(|op| op.token.trim() == typed);
+    if is_token {
+        "(not shown: a token was typed as the name)"
+    } else if check_name(typed).is_err() {
+        "(not a valid name)"
+    } else {
+        typed
     }
 }
 
@@ -146,7 +192,7 @@ pub(super) async fn sign_in(
     let op = match check(&web, &body.name, &body.token) {
         Ok(op) => op,
         Err(e) => {
-            tracing::warn!(client = %client.ip(), name = body.name.trim(), "web sign-in refused");
+            super::wrong_token(&web, Some(client.ip()), "sign-in", Some(loggable_name(&web, &body.name)));
             // Slows down guessing tokens (one connection at a time).
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             return Err(ApiError(e));
@@ -191,6 +237,31 @@ mod tests {
             m.insert(*k, axum::http::HeaderValue::from_static(v));
         }
         m
+    }
+
+    #[test]
+    fn the_site_token_signs_in_only_under_names_that_are_not_operators() {
+        let ops = [
+            HttpOperator { name: "alice".into(), token: "alice-own-token-1".into(), admin: true },
+            HttpOperator { name: "José".into(), token: "jose-own-token-01".into(), admin: false },
+        ];
+        let site = Some("site-token-01234");
+        let check = |name: &str, token: &str| check_against(site, &ops, name, token);
+        for name in ["alice", " ALICE ", "José", "JOSÉ"] {
+            let e = check(name, "site-token-01234").unwrap_err();
+            assert!(matches!(e, Error::PermissionDenied(_)), "{name}: {e}");
+            assert!(e.to_string().contains("own token"), "{e}");
+            // The same answer with a wrong token: nothing learnt about the site token.
+            assert_eq!(check(name, "wrong-token-000000").unwrap_err().to_string(), e.to_string());
+        }
+        let bob = check("bob", "site-token-01234").unwrap();
+        assert_eq!(bob, Operator { name: "bob".into(), admin: false });
+        assert_eq!(check("", "alice-own-token-1").unwrap(), Operator { name: "alice".into(), admin: true });
+        assert_eq!(check("Alice", "alice-own-token-1").unwrap().name, "alice");
+        assert!(check("José", "alice-own-token-1").is_err());
+        assert!(check("bob", "wrong-token-000000").is_err());
+        // No token configured and no operators: a name alone.
+        assert_eq!(check_against(None, &[], "carol", "").unwrap().name, "carol");
     }
 
     #[test]
