@@ -114,6 +114,8 @@ pub async fn run(
     db::settle_safety_copies(&config.data_dir);
     systemd::status("opening databases");
     let dbs = db::Databases::open(&config.data_dir, &tz).await?;
+    // Every change from here on carries this site's identity (db::stamping).
+    dbs.stamp_as(&config.site_id).await?;
     let store = backup::store::Store::from_config(config, backup::accounting::Accounting::default())
         .await
         .map_err(RunError::Store)?;

@@ -24,9 +24,11 @@ pub fn of<T>(req: &Request<T>) -> Result<Caller, Error> {
         let bytes = v.to_bytes().map_err(|_| {
             Error::invalid(format!("operator name in {OPERATOR_HEADER_BIN}: not valid base64"))
         })?;
-        Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
-            Error::invalid(format!("operator name in {OPERATOR_HEADER_BIN}: not UTF-8 text"))
-        })?)
+        Some(
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                Error::invalid(format!("operator name in {OPERATOR_HEADER_BIN}: not UTF-8 text"))
+            })?,
+        )
     } else if let Some(v) = md.get(OPERATOR_HEADER) {
         Some(v.to_str().map(str::to_owned).map_err(|_| {
             Error::invalid(format!(

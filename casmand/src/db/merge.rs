@@ -187,6 +187,9 @@ async fn merge_attached(conn: &mut SqliteConnection, name: &str, prefer: Option<
         return Ok(merged);
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    // The rows copied are another site's changes, not this site's: they
+    // get no stamp of this site (see `super::stamping`).
+    super::stamping::pause(&mut tx, true).await?;
     if name == PARTS_DB {
         if prefer == Some(Prefer::Remote) {
             for sql in PARTS_PREFER_REMOTE {
@@ -205,6 +208,7 @@ async fn merge_attached(conn: &mut SqliteConnection, name: &str, prefer: Option<
         // transaction.
         super::assembly::rebuild(&mut tx).await?;
     }
+    super::stamping::pause(&mut tx, false).await?;
     tx.commit().await?;
     merged.applied = true;
     Ok(merged)

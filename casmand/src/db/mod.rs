@@ -23,6 +23,7 @@ pub mod preflight;
 pub mod quota_ledger;
 pub mod read_only;
 pub mod scans;
+pub mod stamping;
 pub mod sync_state;
 pub mod verifications;
 pub mod watch;
@@ -144,6 +145,13 @@ impl Databases {
         // The Python tool's trackers, read once on adoption.
         adopt_trackers::import(&dbs, dir, &adopted).await?;
         Ok(dbs)
+    }
+
+    /// Stamps every change casmand makes to parts.db and assembled_casm.db
+    /// with the identity of site `site` (see [`stamping`]).
+    pub async fn stamp_as(&self, site: &str) -> Result<(), DbError> {
+        self.parts.stamp_as(site).await?;
+        self.assembled.stamp_as(site).await
     }
 
     /// The database called `name`.

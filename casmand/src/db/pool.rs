@@ -41,6 +41,13 @@ pub struct Db {
     gate: Arc<Gate<()>>,
     /// Answers "changed since?" without reading the file.
     watch: Arc<super::watch::ChangeWatch>,
+    /// The site whose changes the writer connection stamps, once set
+    /// ([`Db::stamp_as`]); every new writer connection installs the
+    /// stamping triggers (`super::stamping`).
+    site: Arc<std::sync::OnceLock<String>>,
+    /// The clock the writer reached before the file was last replaced:
+    /// sequence numbers and clock values are never issued again.
+    clock_floor: Arc<std::sync::Mutex<(i64, i64)>>,
 }
 
 /// A pool handed to one request, holding the gate open until it is dropped
@@ -75,7 +82,13 @@ fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
         .disable_statement_logging())
 }
 
-async fn open_pools(path: &Path) -> Result<Pools, DbError> {
+async fn open_pools(
+    path: &Path,
+    site: &Arc<std::sync::OnceLock<String>>,
+    floor: &Arc<std::sync::Mutex<(i64, i64)>>,
+) -> Result<Pools, DbError> {
+    let stamp_site = site.clone();
+    let stamp_floor = floor.clone();
     let err = |e: sqlx::Error| DbError::Open { path: path.to_path_buf(), reason: e.to_string() };
     // No ping before handing a connection out: an SQLite connection is a
     // thread of this process, not a socket that can go away, and the ping is
@@ -89,6 +102,19 @@ async fn open_pools(path: &Path) -> Result<Pools, DbError> {
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(60))
         .after_release(|conn, _| Box::pin(async move { writer_still_usable(conn).await }))
+        // A writer connection made after the site is known (a reopen after a
+        // file swap, a replacement after a failed commit) stamps from its
+        // first write; one that cannot is not used.
+        .after_connect(move |conn, _| {
+            let site = stamp_site.clone();
+            let floor = *stamp_floor.lock().unwrap_or_else(|p| p.into_inner());
+            Box::pin(async move {
+                if let Some(site) = site.get() {
+                    super::stamping::install(conn, site, floor).await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(options(path).map_err(err)?.create_if_missing(true))
         .await
         .map_err(err)?;
@@ -174,7 +200,9 @@ impl Db {
     /// Opens (creating if missing) the file at `path` with casman's pragmas.
     /// `migrator` is applied by [`Db::migrate`] and after a file replacement.
     pub async fn open(name: &'static str, path: PathBuf, migrator: &'static Migrator) -> Result<Db, DbError> {
-        let pools = open_pools(&path).await?;
+        let site = Arc::new(std::sync::OnceLock::new());
+        let clock_floor = Arc::new(std::sync::Mutex::new((0, 0)));
+        let pools = open_pools(&path, &site, &clock_floor).await?;
         let watch = Arc::new(super::watch::ChangeWatch::new(&path));
         Ok(Db {
             name,
@@ -183,7 +211,35 @@ impl Db {
             pools: Arc::new(RwLock::new(pools)),
             gate: Arc::new(Gate::new(())),
             watch,
+            site,
+            clock_floor,
         })
+    }
+
+    /// From now on, stamps every change the writer makes with the identity
+    /// of site `site` (see `super::stamping`): installs the triggers on the
+    /// writer connection, and on every writer connection opened later. Call
+    /// after [`Db::migrate`]. A second call with another site is refused.
+    pub async fn stamp_as(&self, site: &str) -> Result<(), DbError> {
+        let fail = |reason: String| DbError::Open { path: self.path.clone(), reason };
+        if self.site.get_or_init(|| site.to_owned()) != site {
+            return Err(fail(format!("already stamping as site {:?}, not {site:?}", self.site.get())));
+        }
+        self.restamp().await
+    }
+
+    /// Installs the stamping triggers on the current writer connection (after
+    /// a migration that may have added the tables or columns they name).
+    async fn restamp(&self) -> Result<(), DbError> {
+        let Some(site) = self.site.get() else { return Ok(()) };
+        let fail = |e: sqlx::Error| DbError::Open {
+            path: self.path.clone(),
+            reason: format!("installing the change stamps of site {site}: {e}"),
+        };
+        let mut conn = self.writer().await.acquire().await.map_err(fail)?;
+        let floor = *self.clock_floor.lock().unwrap_or_else(|p| p.into_inner());
+        super::stamping::install(&mut conn, site, floor).await.map_err(fail)?;
+        Ok(())
     }
 
     /// Applies the migrations.
@@ -282,6 +338,14 @@ impl Db {
         }
         // Exclusive: every request that took a pool has started its statement
         // (connections it holds are waited for by close()); new ones wait.
+        // The clock reached on the file being replaced: the next file's
+        // stamps go on from there, whatever it holds.
+        if let Ok(mut conn) = self.pools().writer.acquire().await
+            && let Ok(Some(reached)) = super::stamping::clock(&mut conn).await
+        {
+            let mut floor = self.clock_floor.lock().unwrap_or_else(|p| p.into_inner());
+            *floor = (floor.0.max(reached.0), floor.1.max(reached.1));
+        }
         let gate = self.gate.clone().write_owned().await;
         self.watch.reset();
         let result = async {
@@ -339,7 +403,7 @@ impl Db {
         .await;
         // Reopen whichever file is now in place (the new one, or the old one if
         // the rename did not happen).
-        let reopened = open_pools(&self.path).await;
+        let reopened = open_pools(&self.path, &self.site, &self.clock_floor).await;
         if let Ok(pools) = &reopened {
             match self.pools.write() {
                 Ok(mut p) => *p = pools.clone(),
@@ -349,7 +413,8 @@ impl Db {
         drop(gate);
         result?;
         reopened?;
-        self.migrate().await
+        self.migrate().await?;
+        self.restamp().await
     }
 
     /// Number of the newest applied migration, 0 when none.

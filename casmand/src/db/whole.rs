@@ -144,7 +144,11 @@ pub async fn clear(db: &Db, state: &Db) -> Result<Cleared> {
         _ => super::issued::in_assembly(&mut tx).await?,
     };
     super::issued::record(state, &mentioned).await?;
+    // One `clear` change, not a change per deleted row.
+    super::stamping::pause(&mut tx, true).await?;
     let done = sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
+    super::stamping::pause(&mut tx, false).await?;
+    super::stamping::note(&mut tx, table, "clear").await?;
     tx.commit().await?;
     Ok(Cleared { rows_deleted: done.rows_affected(), safety_copy })
 }
