@@ -123,6 +123,8 @@ mod tests {
     fn operator_names_are_unicode_without_control_characters() {
         assert_eq!(operator_name(Some(" José ".into())).ok().flatten().as_deref(), Some("José"));
         assert_eq!(operator_name(Some("  ".into())).ok().flatten(), None);
-        assert!(matches!(operator_name(Some("a\u{7}b".into())), Err(CtlError::Usage(m)) if m.contains("U+0007")));
+        assert!(
+            matches!(operator_name(Some("a\u{7}b".into())), Err(CtlError::Usage(m)) if m.contains("U+0007"))
+        );
     }
 }
