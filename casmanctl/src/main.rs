@@ -19,7 +19,7 @@ use crate::{
 };
 
 fn main() -> ExitCode {
-    restore_sigpipe();
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     match cli.color {
         Color::Always => anstream::ColorChoice::Always.write_global(),
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_closed_output() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("casmanctl: {}", output::human(&e.to_string()));
             ExitCode::from(e.exit_code())
@@ -42,16 +43,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Lets `casmanctl ... | head` end quietly: with SIGPIPE ignored (Rust's
-/// default), printing to a closed pipe panics.
-#[allow(unsafe_code)]
-fn restore_sigpipe() {
-    // SAFETY: called first thing in main, before any other thread exists, so
-    // no thread can observe the disposition change; SIG_DFL installs no
-    // handler code, so there is nothing that could run in signal context.
-    let _ = unsafe {
-        nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
-    };
+/// Lets `casmanctl ... | head` end quietly. SIGPIPE stays ignored (Rust's
+/// default), so that casmand closing the socket is an error with a message
+/// rather than a silent death (exit 141); printing to a closed stdout then
+/// panics with a broken pipe, which ends the process quietly with 0.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    let epipe = error::broken_pipe_text();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.to_string();
+        if text.contains("failed printing to stdout") && text.contains(&epipe) {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 async fn dispatch(cli: Cli) -> Result<(), CtlError> {

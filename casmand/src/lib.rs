@@ -148,13 +148,13 @@ pub async fn run(
     // Clients that send the socket path as :authority (grpcio, grpc-java)
     // are served too: see `uds_authority`.
     // Each connection within `[server]`'s limits: see `connections`.
-    let limiter = connections::Limiter::new("socket", &ctx.config().server);
+    let limiter = connections::Limiter::socket(&ctx.config().server, ctx.admin_gid());
     let incoming = UnixListenerStream::new(listener)
         .filter_map(move |accepted| {
             let limiter = limiter.clone();
             async move {
                 match accepted {
-                    Ok(stream) => limiter.admit(stream).map(Ok),
+                    Ok(stream) => limiter.admit_unix(stream).map(Ok),
                     // Out of descriptors, typically: pause rather than spin (tonic retries at once).
                     Err(e) => {
                         tracing::warn!(error = %e, "socket: accept failed");

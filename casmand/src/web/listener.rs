@@ -1,20 +1,30 @@
 //! The web listener's accept loop: each connection within `[server]`'s
-//! limits ([`crate::connections`]), handshaken with TLS when configured, and
-//! served by hyper-util (HTTP/1.1). On shutdown,
-//! connections are asked to finish and open event streams end.
+//! limits ([`crate::connections`], counted per client address), handshaken
+//! with TLS when configured, and served by hyper-util (HTTP/1.1). A request's
+//! head must arrive within `server.header_timeout` and its body within
+//! `server.body_timeout` (issue 32, item 1: a client trickling a byte every
+//! few seconds is closed); a connection counts as past its handshake once a
+//! first whole request head has arrived. On shutdown, connections are asked
+//! to finish and open event streams end.
 
 use std::{net::SocketAddr, time::Duration};
 
-use axum::{Router, extract::ConnectInfo};
+use axum::{
+    BoxError, Router,
+    body::{Body, HttpBody},
+    extract::{ConnectInfo, Request},
+    middleware::Next,
+};
+use futures_util::StreamExt;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto::Builder, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
 use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::connections::Limiter;
+use crate::connections::{Limiter, PeerKey};
 
 /// Serves `app` on `listener` (over TLS with `tls`) until `stop` turns true.
 pub async fn serve(
@@ -42,10 +52,26 @@ pub async fn serve(
                 }
             },
         };
-        let Some(tcp) = limiter.admit(tcp) else { continue };
-        let svc = app.clone().layer(axum::Extension(ConnectInfo::<SocketAddr>(client)));
+        let tcp = match limiter.admit_from(tcp, PeerKey::Addr(client.ip()), false) {
+            Ok(tcp) => tcp,
+            Err((_, refused)) => {
+                tracing::debug!(client = %client, "web: {}", refused.0);
+                continue;
+            }
+        };
+        let settle = tcp.settler();
+        let body_timeout = limiter.body_timeout();
+        let svc = app
+            .clone()
+            .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+                // A whole request head has arrived.
+                settle.settle();
+                next.run(with_body_deadline(req, body_timeout))
+            }))
+            .layer(axum::Extension(ConnectInfo::<SocketAddr>(client)));
         let svc = TowerToHyperService::new(svc);
-        let builder = Builder::new(TokioExecutor::new());
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(limiter.header_timeout());
         match &tls {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).into_owned();
@@ -82,4 +108,29 @@ pub async fn serve(
     }
     // Event streams end on `stop` too; give the rest a moment to finish.
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// `req` with a body that fails unless it has arrived whole within `limit`
+/// (`server.body_timeout`) of now.
+fn with_body_deadline(req: Request, limit: Duration) -> Request {
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return Request::from_parts(parts, body);
+    }
+    let deadline = tokio::time::Instant::now() + limit;
+    let chunks = futures_util::stream::unfold(Some(body.into_data_stream()), move |data| async move {
+        let mut data = data?;
+        match tokio::time::timeout_at(deadline, data.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(data))),
+            Ok(Some(Err(e))) => Some((Err(BoxError::from(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(BoxError::from(format!(
+                    "the request body did not arrive within server.body_timeout ({limit:?})"
+                ))),
+                None,
+            )),
+        }
+    });
+    Request::from_parts(parts, Body::from_stream(chunks))
 }
