@@ -28,6 +28,7 @@ pub mod sync_state;
 pub mod verifications;
 pub mod watch;
 pub mod web_requests;
+pub mod web_sessions;
 pub mod whole;
 
 use std::path::{Path, PathBuf};

@@ -284,7 +284,9 @@ fn open_path(path: &str) -> bool {
 /// Checks the token (when one is configured) and adds security headers.
 /// Wrong tokens are counted per client address ([`throttle`]); a throttled
 /// address's requests that carry a token are answered 429 unchecked.
-async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
+async fn guard(State(web): State<Web>, mut req: Request, next: Next) -> Response {
+    // Only this guard says who is signed in (below), never the client.
+    req.headers_mut().remove(signin::SIGNED_IN);
     if web.loopback && !loopback_host(req.headers()) {
         return misdirected();
     }
@@ -309,18 +311,24 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
         return throttled(ip, wait);
     }
     let mut set_cookie = None;
-    // A signed-in operator's cookie grants what the site token grants.
-    let signed_in = signin::operator(&web, req.headers()).is_some();
-    // A sign-in cookie that does not check out is counted wherever it is sent
+    // A signed-in operator's cookie (a live session in state.db, still valid
+    // under the configuration) grants what the site token grants.
+    let session = signin::resolve(&web, req.headers()).await;
+    let signed_in = matches!(session, signin::Session::SignedIn(_));
+    if let signin::Session::SignedIn(op) = &session {
+        signin::mark(req.headers_mut(), op);
+    }
+    // A sign-in cookie that does not check out (no session id, an unknown,
+    // ended or revoked session) is counted wherever it is sent
     // (`/scanner/api/me` would otherwise answer guesses freely) and removed,
     // so a browser holding a revoked one is counted once, not on every page.
-    let bad_operator_cookie = operator_cookie && !signed_in;
+    let bad_operator_cookie = matches!(session, signin::Session::Refused);
     if bad_operator_cookie {
         wrong_token(&web, client, "sign-in cookie", None);
     }
     let needs_token = web.token.is_some() || !web.operators.is_empty();
     if needs_token && web.token.is_none() && !open_path(&path) && !signed_in {
-        return refused();
+        return forget_bad_cookie(&web, bad_operator_cookie, refused());
     }
     if let Some(token) = &web.token {
         let want = token.as_bytes();
@@ -342,7 +350,7 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
             if !tried.is_empty() {
                 wrong_token(&web, client, &tried.join(", "), None);
             }
-            return refused();
+            return forget_bad_cookie(&web, bad_operator_cookie, refused());
         }
         if by_query {
             set_cookie = self::set_cookie(COOKIE, hex::encode(want), web.tls, None);
@@ -370,18 +378,26 @@ async fn guard(State(web): State<Web>, req: Request, next: Next) -> Response {
     if let Some(c) = set_cookie {
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
+    let mut r = forget_bad_cookie(&web, bad_operator_cookie, r);
+    secure(r.headers_mut());
+    r
+}
+
+/// `r`, removing the browser's sign-in cookie when it was `bad` (and `r`
+/// sets no new one), so a browser holding an ended or revoked session is
+/// counted once, not on every page.
+fn forget_bad_cookie(web: &Web, bad: bool, mut r: Response) -> Response {
     let sets_operator = r
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .any(|v| v.as_bytes().starts_with(format!("{}=", signin::COOKIE).as_bytes()));
-    if bad_operator_cookie
+    if bad
         && !sets_operator
         && let Some(c) = self::set_cookie(signin::COOKIE, String::new(), web.tls, Some(Duration::ZERO))
     {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
-    secure(r.headers_mut());
     r
 }
 

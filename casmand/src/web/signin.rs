@@ -1,24 +1,33 @@
 //! Who is scanning: operators sign in once per device (design in
-//! [`crate::config::http`]); the sign-in lives in an HttpOnly, SameSite=Strict
-//! cookie (Secure under TLS) holding the name and the token, checked against
-//! the configuration on every request, so editing `[http]` and restarting
-//! revokes it. Writes also need a same-origin request ([`same_origin`]).
+//! [`crate::config::http`]). A sign-in is a session kept by casmand in
+//! state.db ([`crate::db::web_sessions`]): the HttpOnly, SameSite=Strict
+//! cookie (Secure under TLS) holds only a random session id, useless to
+//! anyone but casmand, and casmand keeps the SHA-256 of that id with the
+//! operator's name and a fingerprint of the token that signed in (a SHA-256
+//! salted with the id, never the token). Every request's session is checked
+//! against the configuration, so editing `[http]` (an operator's token, the
+//! site token, an operator removed) and restarting revokes it; sign-out
+//! deletes it; it ends after [`web_sessions::IDLE`] unused or
+//! [`web_sessions::LIFETIME`] after sign-in. Writes also need a same-origin
+//! request ([`same_origin`]).
 
 use std::net::SocketAddr;
 
 use axum::{
     Json,
     extract::{ConnectInfo, State},
-    http::{HeaderMap, header},
+    http::{HeaderMap, HeaderName, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::{Web, json::ApiError, same, set_cookie};
 use crate::{
     config::{HttpOperator, http::check_name},
     context::caller::Caller,
+    db::web_sessions,
     error::Error,
 };
 
@@ -113,16 +122,130 @@ fn loggable_name<'a>(web: &Web, name: &'a str) -> &'a str {
     }
 }
 
-fn encode(name: &str, token: &str) -> String {
-    hex::encode(format!("{name}\n{token}"))
+/// Random bytes of a session id (the cookie holds them in hex).
+const ID_BYTES: usize = 32;
+
+/// Request header by which [`super::guard`] hands the signed-in operator of a
+/// request to the handlers ([`operator`]). Never taken from a client: the
+/// guard removes it from every request before looking up the session.
+pub(super) const SIGNED_IN: HeaderName = HeaderName::from_static("x-casman-internal-signed-in");
+
+/// A new session id (random, from the thread's cryptographically secure
+/// generator).
+fn new_session_id() -> [u8; ID_BYTES] {
+    rand::random()
 }
 
-/// The signed-in operator of a request, if its cookie still checks out.
-pub fn operator(web: &Web, headers: &HeaderMap) -> Option<Operator> {
-    let raw = super::cookie_value(headers, COOKIE)?;
-    let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
-    let (name, token) = text.split_once('\n')?;
-    check(web, name, token).ok()
+/// The session id a cookie value holds, if it is one (old-format cookies,
+/// hex of a name and a token, are not).
+fn parse_id(value: &str) -> Option<[u8; ID_BYTES]> {
+    let mut id = [0u8; ID_BYTES];
+    hex::decode_to_slice(value.trim(), &mut id).ok()?;
+    Some(id)
+}
+
+/// What state.db keeps of a session id: its SHA-256 (hex).
+fn id_digest(id: &[u8]) -> String {
+    hex::encode(Sha256::digest(id))
+}
+
+/// The fingerprint kept of the token that signed in a session: a SHA-256
+/// of the token salted with the session id, so state.db alone (which holds
+/// only the id's digest) tells nothing about the token, not even whether
+/// two sessions share one.
+fn token_digest(id: &[u8], token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"casman web session token\0");
+    h.update(id);
+    h.update(b"\0");
+    h.update(token.trim().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The operator session `s` (of id `id`) signs in under the configuration
+/// (`site`, `operators`) now, if it still does: a configured operator's name
+/// needs that operator's current token; another name the current site token
+/// (or, with neither configured, nothing).
+fn session_operator(
+    site: Option<&str>,
+    operators: &[HttpOperator],
+    id: &[u8],
+    s: &web_sessions::Session,
+) -> Option<Operator> {
+    let signed_with = |token: &str| same(token_digest(id, token).as_bytes(), s.token_sha256.as_bytes());
+    if let Some(op) = operators.iter().find(|op| same_name(&op.name, &s.operator)) {
+        return signed_with(&op.token).then(|| Operator { name: op.name.trim().to_owned(), admin: op.admin });
+    }
+    let name = check_name(&s.operator).ok()?;
+    match site {
+        Some(site) if signed_with(site) => Some(Operator { name, admin: false }),
+        None if operators.is_empty() => Some(Operator { name, admin: false }),
+        _ => None,
+    }
+}
+
+/// The sign-in cookie of a request, looked up ([`resolve`]).
+#[derive(Debug)]
+pub(super) enum Session {
+    /// No sign-in cookie.
+    None,
+    /// A live session, still valid under the configuration.
+    SignedIn(Operator),
+    /// A cookie that is no session id, an unknown, ended or revoked session.
+    Refused,
+    /// state.db could not be read (logged): not signed in, but the cookie
+    /// was not found wrong either.
+    Unavailable,
+}
+
+/// Looks up the session of a request's sign-in cookie.
+pub(super) async fn resolve(web: &Web, headers: &HeaderMap) -> Session {
+    let Some(raw) = super::cookie_value(headers, COOKIE) else { return Session::None };
+    let Some(id) = parse_id(&raw) else { return Session::Refused };
+    let state = &web.ctx.dbs().state;
+    let digest = id_digest(&id);
+    let found = match web_sessions::find(state, &digest, jiff::Timestamp::now()).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "web: cannot look up a sign-in session in state.db");
+            return Session::Unavailable;
+        }
+    };
+    let Some(s) = found else { return Session::Refused };
+    match session_operator(web.token.as_deref(), &web.operators, &id, &s) {
+        Some(op) => Session::SignedIn(op),
+        None => {
+            // Revoked by the configuration: gone for good, even if the old
+            // token came back.
+            tracing::info!(operator = s.operator, "web: sign-in session revoked by the configuration; ended");
+            if let Err(e) = web_sessions::delete(state, &digest).await {
+                tracing::warn!(error = %e, "web: cannot delete a revoked sign-in session");
+            }
+            Session::Refused
+        }
+    }
+}
+
+/// Marks `headers` (of a request, in [`super::guard`]) as signed in by `op`.
+pub(super) fn mark(headers: &mut HeaderMap, op: &Operator) {
+    let v = format!("{}:{}", u8::from(op.admin), hex::encode(&op.name));
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        headers.insert(SIGNED_IN, v);
+    }
+}
+
+/// The signed-in operator of a request, as [`super::guard`] found it (its
+/// session live and still valid under the configuration).
+pub fn operator(_web: &Web, headers: &HeaderMap) -> Option<Operator> {
+    marked(headers)
+}
+
+/// The operator [`mark`] put on `headers`.
+fn marked(headers: &HeaderMap) -> Option<Operator> {
+    let v = headers.get(SIGNED_IN)?.to_str().ok()?;
+    let (admin, name) = v.split_once(':')?;
+    let name = String::from_utf8(hex::decode(name).ok()?).ok()?;
+    Some(Operator { name, admin: admin == "1" })
 }
 
 /// The operator of a write, or a refusal naming what is missing.
@@ -198,9 +321,16 @@ pub(super) async fn sign_in(
             return Err(ApiError(e));
         }
     };
+    let id = new_session_id();
+    let state = &web.ctx.dbs().state;
+    // This browser's previous session, if any, ends here.
+    if let Some(old) = super::cookie_value(&headers, COOKIE).as_deref().and_then(parse_id) {
+        web_sessions::delete(state, &id_digest(&old)).await?;
+    }
+    let now = jiff::Timestamp::now();
+    web_sessions::create(state, &id_digest(&id), &op.name, &token_digest(&id, &body.token), now).await?;
     tracing::info!(client = %client.ip(), operator = op.name, admin = op.admin, "web sign-in");
-    let month = std::time::Duration::from_secs(30 * 24 * 3600);
-    let cookie = set_cookie(COOKIE, encode(&op.name, body.token.trim()), web.tls, Some(month));
+    let cookie = set_cookie(COOKIE, hex::encode(id), web.tls, Some(web_sessions::LIFETIME));
     let mut r = Json(json!({"ok": true, "operator": op.name, "admin": op.admin})).into_response();
     if let Some(v) = cookie {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -208,12 +338,24 @@ pub(super) async fn sign_in(
     Ok(r)
 }
 
-pub(super) async fn sign_out(State(web): State<Web>) -> Response {
+/// `POST /scanner/api/signout`: ends the session in state.db (the cookie is
+/// then refused wherever it was copied to) and removes the browser's cookie.
+pub(super) async fn sign_out(
+    State(web): State<Web>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(id) = super::cookie_value(&headers, COOKIE).as_deref().and_then(parse_id)
+        && web_sessions::delete(&web.ctx.dbs().state, &id_digest(&id)).await?
+    {
+        let op = operator(&web, &headers).map(|o| o.name);
+        tracing::info!(client = %client.ip(), operator = op, "web sign-out");
+    }
     let mut r = Json(json!({"ok": true})).into_response();
     if let Some(v) = set_cookie(COOKIE, String::new(), web.tls, Some(std::time::Duration::ZERO)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
-    r
+    Ok(r)
 }
 
 pub(super) async fn me(State(web): State<Web>, headers: HeaderMap) -> Json<serde_json::Value> {
@@ -262,6 +404,80 @@ mod tests {
         assert!(check("bob", "wrong-token-000000").is_err());
         // No token configured and no operators: a name alone.
         assert_eq!(check_against(None, &[], "carol", "").unwrap().name, "carol");
+    }
+
+    #[test]
+    fn session_ids_are_random_and_reveal_nothing() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_ne!(a, b);
+        let cookie = hex::encode(a);
+        assert_eq!(cookie.len(), 2 * ID_BYTES);
+        assert_eq!(parse_id(&cookie), Some(a));
+        // Old-format cookies (hex of a name and a token) and junk are no ids.
+        assert_eq!(parse_id(&hex::encode("alice\nalice-own-token-1")), None);
+        assert_eq!(parse_id(&"zz".repeat(ID_BYTES)), None);
+        assert_eq!(parse_id(""), None);
+        // What state.db keeps: neither the id nor the token.
+        let digest = id_digest(&a);
+        assert_ne!(digest, cookie);
+        let fp = token_digest(&a, "alice-own-token-1");
+        assert!(!fp.contains(&hex::encode("alice-own-token-1")));
+        assert_eq!(fp, token_digest(&a, " alice-own-token-1 "), "trimmed as at sign-in");
+        assert_ne!(fp, token_digest(&b, "alice-own-token-1"), "salted with the id");
+        assert_ne!(fp, hex::encode(Sha256::digest("alice-own-token-1")));
+    }
+
+    #[test]
+    fn a_session_is_valid_while_the_token_that_signed_it_in_is() {
+        let alice = HttpOperator { name: "alice".into(), token: "alice-own-token-1".into(), admin: true };
+        let id = new_session_id();
+        let session = |name: &str, token: &str| web_sessions::Session {
+            operator: name.into(),
+            token_sha256: token_digest(&id, token),
+            created_at: String::new(),
+            last_seen_at: String::new(),
+            expires_at: String::new(),
+        };
+        let site = Some("site-token-01234");
+        let ops = [alice.clone()];
+        let valid = |site, ops: &[HttpOperator], s| session_operator(site, ops, &id, &s);
+
+        let own = session("alice", "alice-own-token-1");
+        assert_eq!(valid(site, &ops, own.clone()), Some(Operator { name: "alice".into(), admin: true }));
+        // alice's token changed, or alice removed while a site token exists: revoked.
+        let changed = [HttpOperator { token: "alice-new-token-2".into(), ..alice.clone() }];
+        assert_eq!(valid(site, &changed, own.clone()), None);
+        assert_eq!(valid(site, &[], own.clone()), None);
+        // Admin follows the configuration.
+        let demoted = [HttpOperator { admin: false, ..alice.clone() }];
+        assert_eq!(valid(site, &demoted, own.clone()).map(|o| o.admin), Some(false));
+
+        let bob = session("bob", "site-token-01234");
+        assert_eq!(valid(site, &ops, bob.clone()), Some(Operator { name: "bob".into(), admin: false }));
+        assert_eq!(valid(Some("site-token-56789"), &ops, bob.clone()), None, "site token changed");
+        assert_eq!(valid(None, &ops, bob.clone()), None, "site token removed");
+        let bob_op = [HttpOperator { name: "Bob".into(), token: "bob-own-token-01".into(), admin: false }];
+        assert_eq!(valid(site, &bob_op, bob.clone()), None, "bob became an operator");
+        // With nothing configured a name alone signs in.
+        assert_eq!(valid(None, &[], bob).map(|o| o.name), Some("bob".into()));
+        // Another id's fingerprint does not pass.
+        let other = web_sessions::Session {
+            token_sha256: token_digest(&new_session_id(), "alice-own-token-1"),
+            ..own
+        };
+        assert_eq!(valid(site, &ops, other), None);
+    }
+
+    #[test]
+    fn the_guards_mark_carries_name_and_admin() {
+        let mut h = HeaderMap::new();
+        assert_eq!(marked(&h), None);
+        for op in
+            [Operator { name: "José".into(), admin: true }, Operator { name: "bob".into(), admin: false }]
+        {
+            mark(&mut h, &op);
+            assert_eq!(marked(&h), Some(op));
+        }
     }
 
     #[test]
