@@ -402,7 +402,11 @@ fn bad_credentials_and_an_unreachable_store_give_clear_errors_and_the_daemon_kee
     let backend = Backend::s3s();
     let Backend::S3s(s, _) = &backend else { unreachable!() };
     let d = Daemon::start_with(backend.opts().env("R2_SECRET_ACCESS_KEY", "wrong-secret"));
-    d.ctl_ok(&["parts", "add", "ANTENNA", "1", "1"]);
+    // Part numbers are leased from the store: without one, none is issued,
+    // and the refusal says why (never the secret).
+    let err = d.ctl_err(&["parts", "add", "ANTENNA", "1", "1"], 1);
+    assert!(err.contains("credentials") && err.contains("cannot be leased"), "{err}");
+    assert!(!err.contains("wrong-secret"), "secret leaked");
     let err = d.ctl_err(&["sync", "backup", "--parts"], 1);
     assert!(err.contains("credentials"), "{err}");
     assert!(!err.contains("wrong-secret") && !d.log_text().contains("wrong-secret"), "secret leaked");
@@ -423,5 +427,7 @@ fn bad_credentials_and_an_unreachable_store_give_clear_errors_and_the_daemon_kee
     let err = d.ctl_err(&["sync", "backup", "--parts"], 1);
     assert!(err.contains("unreachable"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(30), "took {:?}", t.elapsed());
-    d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+    let err = d.ctl_err(&["parts", "add", "LNA", "1", "1"], 1);
+    assert!(err.contains("unreachable") && err.contains("reconnect"), "{err}");
+    d.ctl_ok(&["parts", "count"]);
 }

@@ -177,8 +177,11 @@ fn sync_on_start_with_the_store_offline_does_no_harm() {
     a.ctl_ok(&["sync", "backup"]);
     m.stop();
     let b = Daemon::start_with(m.daemon_opts(BUCKET, "field").env("CASMAN_AUTO_SYNC_ON_INSTALL", "true"));
-    b.ctl_ok(&["parts", "add", "ANTENNA", "2", "1"]);
-    assert_eq!(b.ctl_json(&["parts", "count"])["total"], 2);
+    // A new site that never reached the store holds no block of part
+    // numbers: it issues none (another site may be issuing them) and says why.
+    let err = b.ctl_err(&["parts", "add", "ANTENNA", "2", "1"], 1);
+    assert!(err.contains("holds no block") && err.contains("unreachable"), "{err}");
+    assert_eq!(b.ctl_json(&["parts", "count"])["total"], 0);
     let err = b.ctl_err(&["sync", "sync"], 1);
     assert!(err.contains("unreachable"), "{err}");
     wait_for("b still serving", DEADLINE, || b.ctl(&["status"]).status.success().then_some(()));

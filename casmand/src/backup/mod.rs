@@ -8,6 +8,7 @@ pub mod codec;
 pub mod content;
 pub mod delta;
 pub mod layout;
+pub mod leases;
 pub mod legacy;
 pub mod maintenance;
 pub mod manifest;

@@ -40,6 +40,7 @@ const NAMED: &[(&str, &str, Kind)] = &[
     ("R2_BUCKET_NAME", "store.bucket_name", Kind::Text),
     ("R2_ENDPOINT", "store.endpoint", Kind::Text),
     ("CASMAN_WRITE_BATCH", "server.write_batch", Kind::Parsed),
+    ("CASMAN_PART_NUMBER_RANGE", "part_number_range", Kind::Text),
 ];
 
 /// Keys whose values are text even when given by path (`CASMAN_X__Y`).

@@ -55,6 +55,8 @@ struct Inner {
     /// The group-commit queue of assembly writes (its writer is one of the
     /// [`tasks`]).
     scans: group_commit::GroupCommit,
+    /// Held while parts are generated (numbers are chosen, leased, written).
+    generating: tokio::sync::Mutex<()>,
 }
 
 /// A snapshot of the daemon's status, transport-free.
@@ -124,6 +126,7 @@ impl Context {
                 activity: ActivityBus::default(),
                 admin_gid,
                 scans,
+                generating: tokio::sync::Mutex::new(()),
                 started_at: jiff::Timestamp::now()
                     .round(jiff::Unit::Second)
                     .unwrap_or_else(|_| jiff::Timestamp::now())

@@ -13,6 +13,7 @@ pub mod batch;
 pub mod batch_plan;
 pub mod boards;
 pub mod issued;
+pub mod leases;
 pub mod merge;
 pub mod page_copy;
 pub mod part_code;

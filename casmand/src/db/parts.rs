@@ -41,6 +41,28 @@ pub struct PartFilter {
     pub limit: u32,
 }
 
+/// The highest number of (`part_type`, `pol`) within `lo..=hi` that a row of
+/// parts.db holds (whoever wrote it).
+pub async fn highest_row(
+    db: &Db,
+    part_type: PartType,
+    pol: Polarization,
+    lo: u32,
+    hi: u32,
+) -> Result<Option<u32>> {
+    let pattern = format!("{}[0-9][0-9][0-9][0-9][0-9]{}", part_type.abbreviation(), pol.as_str());
+    let n: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(n) FROM (SELECT CAST(substr(part_number, 4, 5) AS INTEGER) AS n FROM parts
+         WHERE part_number GLOB ?) WHERE n BETWEEN ? AND ?",
+    )
+    .bind(&pattern)
+    .bind(i64::from(lo))
+    .bind(i64::from(hi))
+    .fetch_one(&*db.reader().await)
+    .await?;
+    Ok(n.map(|n| n.clamp(0, 99_999) as u32))
+}
+
 /// Creates the next `count` parts of (`part_type`, `pol`) in one transaction:
 /// numbers one above the highest ever issued, never reused, never past 99999.
 /// With several sites, each generates within its own `range` of numbers

@@ -11,6 +11,7 @@ pub mod generators;
 pub mod grid;
 pub mod input;
 pub mod issued;
+pub mod leases;
 pub mod part_number;
 pub mod part_set;
 pub mod part_type;
