@@ -113,6 +113,10 @@ impl BackupService {
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         };
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
+        // The file as it is before the snapshot: a pull replaces it only if
+        // nothing was written since (a scan acknowledged meanwhile is never
+        // replaced away).
+        let before = live.change_token().ok();
         let local = self.snapshot(&live).await?;
         let base = sync_state::base(&self.dbs.state, db).await?;
         if force {
@@ -127,7 +131,13 @@ impl BackupService {
                     v
                 }
             };
-            let version = self.pull(db, &head, progress).await?;
+            let Some(version) = self.pull(db, &head, before, progress).await? else {
+                return Err(Error::Aborted(format!(
+                    "{db} was written while the forced sync downloaded {}; nothing was replaced \
+                     (the state before is stored as {}): run the sync again",
+                    head.key, safety.key
+                )));
+            };
             tracing::info!(database = db, key = %version.key, safety = %safety.key, "forced sync: local file replaced");
             return Ok(SyncOutcome::Pulled { version, safety: Some(safety), forced: true });
         }
@@ -151,8 +161,16 @@ impl BackupService {
             None => true,
         };
         if local_unchanged && fast_forward {
-            let version = self.pull(db, &head, progress).await?;
-            return Ok(SyncOutcome::Pulled { version, safety: None, forced: false });
+            match self.pull(db, &head, before, progress).await? {
+                Some(version) => return Ok(SyncOutcome::Pulled { version, safety: None, forced: false }),
+                // Written while downloading: those writes stay; they are
+                // local changes to back up (and merge) like any other.
+                None => {
+                    tracing::info!(database = db, key = %head.key, "written during the pull; not replaced");
+                    let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?.max(1);
+                    return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
+                }
+            }
         }
         if base.as_ref().is_some_and(|b| manifest.is_ancestor(&head.sha256, &b.sha256)) {
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
@@ -176,8 +194,15 @@ impl BackupService {
     }
 
     /// Downloads `head`, verifies it, brings it to the current schema and swaps
-    /// it in; it becomes the base.
-    async fn pull(&self, db: &str, head: &Version, progress: ProgressFn<'_>) -> Result<Version> {
+    /// it in, if the live file is unchanged since `before`; it becomes the
+    /// base. `None`: the file was written meanwhile and was not replaced.
+    async fn pull(
+        &self,
+        db: &str,
+        head: &Version,
+        before: Option<crate::db::watch::ChangeToken>,
+        progress: ProgressFn<'_>,
+    ) -> Result<Option<Version>> {
         let live = self.db(db)?.clone();
         let verified = self.fetch_verified(head, progress).await?;
         let checked = verified.checksum_checked;
@@ -186,9 +211,11 @@ impl BackupService {
         )?;
         self.learn_issued(&verified.file, live.name).await?;
         progress(Progress { database: db.into(), phase: "swap", done: 0, total: 0 });
-        live.replace_file(&verified.file, None)
-            .await
-            .map_err(|e| Error::internal("replacing the database file", e))?;
+        match live.replace_file_if_unchanged(&verified.file, None, before).await {
+            Ok(()) => {}
+            Err(crate::db::DbError::ChangedMeanwhile { .. }) => return Ok(None),
+            Err(e) => return Err(Error::internal("replacing the database file", e)),
+        }
         sync_state::set_base(&self.dbs.state, db, &head.key, &head.sha256, "sync").await?;
         let (site, sha) = (self.site.clone(), head.sha256.clone());
         self.update_manifest(db, |m| {
@@ -198,7 +225,7 @@ impl BackupService {
         .await?;
         self.dbs.release_memory().await;
         tracing::info!(database = db, key = %head.key, site = %head.site, "pulled the newest version");
-        Ok(head.clone())
+        Ok(Some(head.clone()))
     }
 
     /// Merges the remote head of `db` into the local database. Conflicts

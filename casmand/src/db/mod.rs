@@ -83,6 +83,13 @@ pub enum DbError {
         /// Why.
         reason: String,
     },
+    /// The file was written after the moment a replacement was decided on
+    /// (a scan committed while a sync downloaded): it was not replaced.
+    #[error("{path} was written while it was about to be replaced; it was left as it is")]
+    ChangedMeanwhile {
+        /// The file.
+        path: PathBuf,
+    },
     /// A migration failed (the migration's own transaction was rolled back).
     #[error("cannot migrate {path}: {reason}")]
     Migrate {

@@ -325,6 +325,20 @@ impl Db {
     /// the new one. When the WAL could not be checkpointed into the old file
     /// (another program holds it open), a page copy is made instead.
     pub async fn replace_file(&self, new_file: &Path, keep_old: Option<&Path>) -> Result<(), DbError> {
+        self.replace_file_if_unchanged(new_file, keep_old, None).await
+    }
+
+    /// [`Db::replace_file`], only if the file is still as it was when
+    /// `unchanged_since` was taken ([`Db::change_token`]): checked once every
+    /// write in progress has committed and no new one can start, so a write
+    /// acknowledged before the swap is never replaced away. Otherwise
+    /// nothing is replaced and [`DbError::ChangedMeanwhile`] is returned.
+    pub async fn replace_file_if_unchanged(
+        &self,
+        new_file: &Path,
+        keep_old: Option<&Path>,
+        unchanged_since: Option<super::watch::ChangeToken>,
+    ) -> Result<(), DbError> {
         let fail = |reason: String| DbError::Open { path: self.path.clone(), reason };
         // Durable before it is renamed into place: never a name over a file
         // whose pages a power cut may lose. (A restore syncs it earlier,
@@ -347,6 +361,17 @@ impl Db {
             *floor = (floor.0.max(reached.0), floor.1.max(reached.1));
         }
         let gate = self.gate.clone().write_owned().await;
+        if let Some(expected) = unchanged_since {
+            // Every request that took a pool holds the gate until its
+            // statement (a write: its whole transaction) is done, so what
+            // is committed now is all that will be.
+            let now = self.watch.token();
+            if now.as_ref().ok() != Some(&expected) {
+                drop(gate);
+                now?;
+                return Err(DbError::ChangedMeanwhile { path: self.path.clone() });
+            }
+        }
         self.watch.reset();
         let result = async {
             self.close().await;
@@ -458,5 +483,44 @@ mod settle_tests {
         assert_eq!(left, ["parts.db.20260102T000000.000Z.pre-restore"]);
         assert_eq!(std::fs::read(dir.path().join("parts.db"))?, b"live");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod replace_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::{
+        db::{Databases, DbError, parts},
+        inventory::{PartType, Polarization},
+    };
+
+    async fn count(db: &super::Db) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM parts").fetch_one(&*db.reader().await).await.unwrap()
+    }
+
+    /// A write committed after the moment a replacement was decided on is
+    /// never replaced away: the file stays, with the write.
+    #[tokio::test]
+    async fn a_file_written_since_the_decision_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::open(dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
+        let other = dir.path().join("other.db");
+        sqlx::query("VACUUM INTO ?")
+            .bind(other.display().to_string())
+            .execute(&*dbs.parts.reader().await)
+            .await
+            .unwrap();
+        let before = dbs.parts.change_token().unwrap();
+        parts::generate(&dbs.parts, &dbs.state, PartType::Lna, Polarization::P1, 2, 1..=99_999)
+            .await
+            .unwrap();
+        let e = dbs.parts.replace_file_if_unchanged(&other, None, Some(before)).await.unwrap_err();
+        assert!(matches!(e, DbError::ChangedMeanwhile { .. }), "{e}");
+        assert_eq!(count(&dbs.parts).await, 2);
+        // Unchanged since the token: replaced.
+        let now = dbs.parts.change_token().unwrap();
+        dbs.parts.replace_file_if_unchanged(&other, None, Some(now)).await.unwrap();
+        assert_eq!(count(&dbs.parts).await, 0);
     }
 }
