@@ -69,11 +69,13 @@ pub async fn merge(
             Some(merge_event::Event::Progress(p)) => show_progress(&mut bar, &p),
             Some(merge_event::Event::Result(r)) => {
                 bar.clear();
-                blocked |= !r.applied;
+                blocked |= !r.applied && !r.up_to_date;
                 if !as_json {
                     let from =
                         r.remote.as_ref().map(|v| format!("{} (site {})", v.key, v.site)).unwrap_or_default();
-                    if r.applied {
+                    if r.up_to_date {
+                        crate::output::say!("{}: already contains {from}; nothing to merge", r.database);
+                    } else if r.applied {
                         let added: Vec<String> = r
                             .added
                             .iter()
@@ -104,7 +106,7 @@ pub async fn merge(
                             c.remote
                         );
                     }
-                    if !r.applied {
+                    if !r.applied && !r.up_to_date {
                         crate::output::say!("  resolve with --prefer local or --prefer remote");
                     }
                 }

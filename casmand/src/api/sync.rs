@@ -102,6 +102,7 @@ fn merge_message(db: &str, m: MergeOutcome) -> MergeResult {
             .collect(),
         version: m.version.as_ref().map(version_message),
         remote: Some(version_message(&m.remote)),
+        up_to_date: m.up_to_date,
     }
 }
 

@@ -85,6 +85,9 @@ pub struct MergeOutcome {
     pub version: Option<Version>,
     /// The remote head that was merged.
     pub remote: Version,
+    /// True when this site's file already contained the remote head:
+    /// nothing to merge, nothing written.
+    pub up_to_date: bool,
 }
 
 fn is_empty(counts: &std::collections::BTreeMap<String, i64>) -> bool {
@@ -243,10 +246,14 @@ impl BackupService {
             manifest.head().cloned().ok_or_else(|| Error::refused(format!("no version of {db} to merge")))?;
         let base = sync_state::base(&self.dbs.state, db).await?;
         if base.as_ref().is_some_and(|b| manifest.is_ancestor(&head.sha256, &b.sha256)) {
-            return Err(Error::refused(format!(
-                "{db} already contains the remote head {}; nothing to merge",
-                head.key
-            )));
+            // Not an error: `sync merge` of both databases when only one
+            // diverged says so for the other and goes on.
+            return Ok(MergeOutcome {
+                merged: Merged::default(),
+                version: None,
+                remote: head,
+                up_to_date: true,
+            });
         }
         let verified = self.fetch_verified(&head, progress).await?;
         let checked = verified.checksum_checked;
@@ -257,7 +264,7 @@ impl BackupService {
         progress(Progress { database: db.into(), phase: "merge", done: 0, total: 0 });
         let merged = merge::merge(&live, &verified.file, prefer).await?;
         if !merged.applied {
-            return Ok(MergeOutcome { merged, version: None, remote: head });
+            return Ok(MergeOutcome { merged, version: None, remote: head, up_to_date: false });
         }
         let (fresh, _) = self.manifest(db).await?;
         let snap = self.snapshot(&live).await?;
@@ -271,7 +278,7 @@ impl BackupService {
             Ok(())
         })
         .await?;
-        Ok(MergeOutcome { merged, version: Some(version), remote: head })
+        Ok(MergeOutcome { merged, version: Some(version), remote: head, up_to_date: false })
     }
 }
 

@@ -1,8 +1,9 @@
-//! A scan acknowledged while its site pulls another site's version is never
-//! lost: the pull replaces the live file only if nothing was written since
-//! it decided to pull (checked once every write in progress has committed);
-//! otherwise the file stays, with the scan, as local changes to back up.
-//! Two real casmand processes on one local store; scans race the pull.
+//! Sites on one local store (real casmand processes): a scan acknowledged
+//! while its site pulls another site's version is never lost (the pull
+//! replaces the live file only if nothing was written since it decided to
+//! pull; otherwise the file stays, with the scan, as local changes to back
+//! up); plain `sync merge` merges the database that diverged and says
+//! "nothing to merge" for the other, exiting 0.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -82,4 +83,30 @@ fn scans_acknowledged_during_a_pull_survive_it() {
         lab.ctl(&["sync", "sync", "--assembled"]);
     }
     assert!(!acknowledged.is_empty());
+}
+
+#[test]
+fn plain_sync_merge_merges_what_diverged_and_says_so_for_the_rest() {
+    let store = tempfile::tempdir().unwrap();
+    let lab = site(store.path(), "lab");
+    lab.ctl_ok(&["parts", "add", "ANTENNA", "4", "1"]);
+    lab.ctl_ok(&["parts", "add", "LNA", "4", "1"]);
+    lab.ctl_ok(&["sync", "backup"]);
+    let field = site(store.path(), "field");
+    field.ctl_ok(&["sync", "sync"]);
+    // Both scan: only assembled_casm.db diverges.
+    lab.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    lab.ctl_ok(&["sync", "backup", "--assembled"]);
+    field.ctl_ok(&["scan", "connect", "ANT00002P1", "LNA00002P1"]);
+    let out = field.ctl(&["sync", "sync"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("diverged"));
+    // The command the divergence message suggests.
+    let merged = field.ctl_ok(&["sync", "merge"]);
+    assert!(merged.contains("parts.db: already contains") && merged.contains("nothing to merge"), "{merged}");
+    assert!(merged.contains("assembled_casm.db: merged"), "{merged}");
+    assert!(has_event(&field, "ANT00001P1", "LNA00001P1") && has_event(&field, "ANT00002P1", "LNA00002P1"));
+    let json = field.ctl_json(&["sync", "merge"]);
+    let results = json["results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["up_to_date"] == true), "{json}");
 }
