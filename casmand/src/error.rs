@@ -217,14 +217,27 @@ pub enum OsFault {
 }
 
 impl OsFault {
-    /// The fault `e` reports, by its OS error number.
+    /// The fault `e` reports: by its OS error number, or by its kind when
+    /// it wraps one (tempfile and others add the path to the error, keeping
+    /// the kind but not the number).
     pub fn of(e: &std::io::Error) -> Option<OsFault> {
+        use std::io::ErrorKind as K;
+
         use nix::errno::Errno;
-        match Errno::from_raw(e.raw_os_error()?) {
-            Errno::ENOSPC | Errno::EDQUOT => Some(OsFault::Full),
-            Errno::EACCES | Errno::EPERM => Some(OsFault::Denied),
-            Errno::ENOTDIR => Some(OsFault::NotADirectory),
-            Errno::EROFS => Some(OsFault::ReadOnly),
+        if let Some(n) = e.raw_os_error() {
+            return match Errno::from_raw(n) {
+                Errno::ENOSPC | Errno::EDQUOT => Some(OsFault::Full),
+                Errno::EACCES | Errno::EPERM => Some(OsFault::Denied),
+                Errno::ENOTDIR => Some(OsFault::NotADirectory),
+                Errno::EROFS => Some(OsFault::ReadOnly),
+                _ => None,
+            };
+        }
+        match e.kind() {
+            K::StorageFull | K::QuotaExceeded => Some(OsFault::Full),
+            K::PermissionDenied => Some(OsFault::Denied),
+            K::NotADirectory => Some(OsFault::NotADirectory),
+            K::ReadOnlyFilesystem => Some(OsFault::ReadOnly),
             _ => None,
         }
     }
@@ -239,7 +252,8 @@ impl OsFault {
     fn message(self, context: &str, detail: &dyn std::fmt::Display) -> String {
         match self {
             OsFault::Full => format!(
-                "{context}: no space left on the device ({detail}); nothing was written: free space and try again"
+                "{context}: the disk is full: no space left on the device ({detail}); nothing was written: \
+                 free space and try again"
             ),
             OsFault::Denied => format!(
                 "{context}: permission denied ({detail}): check the owner and mode of casmand's directories"
@@ -334,6 +348,9 @@ mod tests {
         assert!(StdError::source(&e).is_some());
         let lookalike = Error::internal("a thing", "disk (os error 28)");
         assert_eq!(lookalike.kind(), Kind::Internal);
+        // A wrapped error keeps its kind, not its number.
+        let wrapped = std::io::Error::new(std::io::ErrorKind::StorageFull, "writing /x: No space left on device");
+        assert_eq!(Error::internal("a temporary file", wrapped).kind(), Kind::ResourceExhausted);
     }
 
     #[test]

@@ -112,15 +112,19 @@ fn an_unwritable_backup_directory_fails_the_backup_clearly_and_service_continues
             .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
             .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000"),
     );
-    d.ctl_ok(&["parts", "add", "ANTENNA", "2", "1"]);
+    // Part numbers are leased from the store: with none writable, none is
+    // issued, and the refusal says what failed (no number another site may
+    // issue too).
+    let err = d.ctl_err(&["parts", "add", "ANTENNA", "2", "1"], 1);
+    assert!(err.contains("read-only") && err.contains(backups.to_str().unwrap()), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
     let out = d.ctl(&["sync", "backup"]);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success(), "a backup into a read-only directory cannot succeed: {text}");
     assert!(text.contains("read-only") || text.contains("permission"), "says what failed: {text}");
     assert!(text.contains(backups.to_str().unwrap()), "names the directory: {text}");
     assert!(!text.contains("internal error"), "{text}");
-    // The daemon keeps serving writes and reads.
-    d.ctl_ok(&["parts", "add", "ANTENNA", "2", "1"]);
-    assert_eq!(part_count(&d), 4);
+    // The daemon keeps serving.
+    assert_eq!(part_count(&d), 0);
     d.ctl_ok(&["status"]);
 }
