@@ -349,7 +349,8 @@ mod tests {
         let lookalike = Error::internal("a thing", "disk (os error 28)");
         assert_eq!(lookalike.kind(), Kind::Internal);
         // A wrapped error keeps its kind, not its number.
-        let wrapped = std::io::Error::new(std::io::ErrorKind::StorageFull, "writing /x: No space left on device");
+        let wrapped =
+            std::io::Error::new(std::io::ErrorKind::StorageFull, "writing /x: No space left on device");
         assert_eq!(Error::internal("a temporary file", wrapped).kind(), Kind::ResourceExhausted);
     }
 
