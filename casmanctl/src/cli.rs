@@ -100,8 +100,17 @@ pub enum Color {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show the daemon's status: version, uptime, paths, backend, databases.
-    Status,
+    /// Show the daemon's status: version, uptime, paths, backend, databases,
+    /// the backups' state and health.
+    Status {
+        /// Check the backups' health, for cron and monitoring plugins: print
+        /// one line per problem (a failing backup waiting for a retry, a
+        /// write older than `health.backup_stale_after` not yet backed up)
+        /// and exit 1, or print "ok" and exit 0. With --json, print the
+        /// status and exit the same way.
+        #[arg(long)]
+        check: bool,
+    },
     /// Show the daemon's effective configuration (secrets redacted).
     Config,
     /// Parts inventory: generate, list, show, count, search.

@@ -73,7 +73,7 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
         command => {
             let conn = Conn::open(cli.socket, cli.operator, cli.timeout).await?;
             match command {
-                Command::Status => cmd::daemon::status(&conn, cli.json).await,
+                Command::Status { check } => cmd::daemon::status(&conn, cli.json, check).await,
                 Command::Config => cmd::daemon::config(&conn, cli.json).await,
                 Command::Parts(c) => cmd::parts::run(&conn, c, cli.json).await,
                 Command::Database(c) => cmd::database::run(&conn, c, cli.json).await,

@@ -50,6 +50,8 @@ fn status_for_people() {
         ],
         site_id: "lab".into(),
         started_at: "2026-12-01T18:13:23Z".into(),
+        // Backup state and health: shown when the daemon reports them.
+        ..Default::default()
     };
     insta::assert_snapshot!(cmd::daemon::status_text(&s));
 }

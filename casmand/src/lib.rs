@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod labels;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 pub mod peer;
 pub mod schedule;
 pub mod server;

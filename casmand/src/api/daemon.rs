@@ -28,6 +28,22 @@ impl Daemon for DaemonApi {
         _req: Request<GetStatusRequest>,
     ) -> Result<Response<GetStatusResponse>, Status> {
         let s = self.ctx.status().await;
+        // The backup figures and health (as /metrics and grpc.health.v1).
+        let (backups, quota, health) = match crate::metrics::gather(&self.ctx).await {
+            Ok(snap) => {
+                let (b, q, h) = crate::metrics::status_fields(&snap, jiff::Timestamp::now());
+                (b, Some(q), h)
+            }
+            Err(e) => (
+                Vec::new(),
+                None,
+                casman_proto::v1::BackupHealth {
+                    serving: false,
+                    problems: vec![format!("could not read the backup state: {e}")],
+                    backup_stale_after_seconds: self.ctx.config().health.backup_stale_after.as_secs(),
+                },
+            ),
+        };
         Ok(Response::new(GetStatusResponse {
             version: s.version.into(),
             protocol: casman_proto::PROTOCOL,
@@ -52,6 +68,9 @@ impl Daemon for DaemonApi {
                 .collect(),
             site_id: s.site_id,
             started_at: s.started_at,
+            backups,
+            quota,
+            health: Some(health),
         }))
     }
 

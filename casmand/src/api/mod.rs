@@ -8,6 +8,7 @@ pub mod backups;
 pub mod caller;
 pub mod daemon;
 pub mod database;
+pub mod health;
 pub mod labels;
 pub mod parts;
 pub mod positions;
@@ -20,13 +21,13 @@ pub mod sync_status;
 use std::time::Duration;
 
 use tonic::transport::server::Router;
-use tonic_health::ServingStatus;
 
 use crate::context::Context;
 
 /// Builds the router with every casman service, health and reflection.
 pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
-    let (health_reporter, health) = tonic_health::server::health_reporter();
+    // Per service, on request; casman.v1.Backups follows the backups' health.
+    let health = tonic_health::pb::health_server::HealthServer::new(health::HealthApi::new(ctx.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(casman_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -41,26 +42,11 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
     let snap_svc =
         casman_proto::v1::snap_boards_server::SnapBoardsServer::new(snap::SnapApi::new(ctx.clone()));
     let sync_svc = casman_proto::v1::sync_server::SyncServer::new(sync::SyncApi::new(ctx.clone()));
-    health_reporter.set_service_status("casman.v1.Sync", ServingStatus::Serving).await;
-    for name in ["casman.v1.Positions", "casman.v1.SnapBoards"] {
-        health_reporter.set_service_status(name, ServingStatus::Serving).await;
-    }
     let assembly_svc =
         casman_proto::v1::assembly_server::AssemblyServer::new(assembly::AssemblyApi::new(ctx.clone()));
     let labels_svc = casman_proto::v1::labels_server::LabelsServer::new(labels::LabelsApi::new(ctx.clone()));
     let backups_svc =
         casman_proto::v1::backups_server::BackupsServer::new(backups::BackupsApi::new(ctx.clone()));
-    for name in [
-        "casman.v1.Daemon",
-        "casman.v1.Parts",
-        "casman.v1.Database",
-        "casman.v1.Assembly",
-        "casman.v1.Backups",
-        "casman.v1.Labels",
-    ] {
-        health_reporter.set_service_status(name, ServingStatus::Serving).await;
-    }
-    health_reporter.set_service_status("", ServingStatus::Serving).await;
     Ok(tonic::transport::Server::builder()
         // Pings keep a client that answers them from looking idle (`server.idle_timeout`).
         // An unanswered ping closes the connection after the timeout.

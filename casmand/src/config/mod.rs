@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod db_paths;
 pub mod duration;
 pub mod env;
+pub mod health;
 pub mod http;
 pub mod server;
 pub mod yaml;
@@ -26,7 +27,7 @@ use figment::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use self::env::EnvLayer;
-pub use self::{http::HttpOperator, server::ServerConfig};
+pub use self::{health::HealthConfig, http::HttpOperator, server::ServerConfig};
 
 /// The system-wide configuration file, read when it exists and no `--config`
 /// is given.
@@ -71,6 +72,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The read-only web views (off unless `listen` is set).
     pub http: HttpConfig,
+    /// When the backups stop being called healthy.
+    pub health: HealthConfig,
     /// Barcode label sizes and sheet layout (`barcode` in CAsMan's config.yaml).
     pub labels: casman_labels::LabelsConfig,
     /// A CAsMan `config.yaml` read as a layer above this file (see
@@ -353,6 +356,7 @@ impl Default for Config {
             quota: QuotaConfig::default(),
             server: ServerConfig::default(),
             http: HttpConfig::default(),
+            health: HealthConfig::default(),
             labels: casman_labels::LabelsConfig::default(),
             config_yaml: None,
         }

@@ -179,6 +179,7 @@ fn router(web: Web) -> Router {
         .route("/snap", get(snap::page))
         .route("/snap/port/{port}", get(snap::port_fragment))
         .route("/status", get(status::page))
+        .route("/metrics", get(status::metrics))
         .route("/events", get(events::stream))
         .route("/scanner", get(scanner::page))
         .route("/scanner/", get(scanner::page))

@@ -1,7 +1,14 @@
-//! `/status`: the daemon, the last backup of each database, writes not yet
-//! backed up, pending (failed) backups and the object-store quota.
+//! `/status`: the backups' health (the problems `casmanctl status --check`
+//! reports), the daemon, the last backup of each database, writes not yet
+//! backed up, pending (failed) backups and the object-store quota; and
+//! `/metrics`, the same figures in the Prometheus text format
+//! ([`crate::metrics`]).
 
-use axum::{extract::State, response::Html};
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
 use maud::html;
 
 use super::{PageResult, Web, html::or_dash, html::row};
@@ -10,9 +17,26 @@ use crate::{
     db::{ASSEMBLED_DB, PARTS_DB, sync_state},
 };
 
+/// `/metrics`: computed on request from state.db and the backup service.
+pub(super) async fn metrics(State(web): State<Web>) -> Response {
+    match crate::metrics::gather(&web.ctx).await {
+        Ok(s) => (
+            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE), (header::CACHE_CONTROL, "no-store")],
+            crate::metrics::render(&s, jiff::Timestamp::now()),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "/metrics: could not read the backup state");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("could not read the backup state: {e}\n"))
+                .into_response()
+        }
+    }
+}
+
 pub(super) async fn page(State(web): State<Web>) -> PageResult {
     let ctx = &web.ctx;
     let st = ctx.status().await;
+    let problems = crate::metrics::problems(&crate::metrics::gather(ctx).await?, jiff::Timestamp::now());
     let mut activity = Vec::new();
     for db in st.databases.iter().filter(|db| db.name == PARTS_DB || db.name == ASSEMBLED_DB) {
         activity.push((db, sync_state::activity(&ctx.dbs().state, &db.name).await?));
@@ -31,6 +55,14 @@ pub(super) async fn page(State(web): State<Web>) -> PageResult {
     ];
     let data_dir = st.data_dir.display().to_string();
     let body = html! {
+        h2 { "Health" }
+        @if problems.is_empty() {
+            p class="muted" id="health" { "ok: backups are healthy." }
+        } @else {
+            ul class="problems" id="health" {
+                @for p in &problems { li { (p) } }
+            }
+        }
         table class="kv" {
             (row("Version", st.version))
             (row("Site", &st.site_id))

@@ -1,0 +1,260 @@
+//! Monitoring (issue 31): `/metrics` on the web listener (token rules of the
+//! views, the Prometheus text format checked strictly, and by `promtool`
+//! when installed), its figures against the state and in `casmanctl status
+//! --json`; the health of `casman.v1.Backups` in `grpc.health.v1`,
+//! `casmanctl status --check` and `/status` turning when the store stops
+//! answering (through the fault proxy) and back once a backup lands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use casman_tests::{
+    DEADLINE, Daemon, Fault, FaultProxy, MotoServer,
+    http::{free_port, get},
+    wait_for,
+};
+
+const BUCKET: &str = "casman-monitoring";
+const TOKEN: &str = "monitoring-token-0123456789";
+
+fn web_config(port: u16) -> String {
+    format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n")
+}
+
+fn setup(extra_env: &[(&str, &str)]) -> (MotoServer, FaultProxy, Daemon, u16) {
+    let m = MotoServer::start();
+    m.create_bucket(BUCKET);
+    let p = FaultProxy::start(m.port);
+    let port = free_port();
+    let mut opts = p
+        .daemon_opts(BUCKET, "lab")
+        .config(&web_config(port))
+        .env("CASMAN_SYNC__RETRY_INITIAL", "200ms")
+        .env("CASMAN_SYNC__RETRY_MAX", "1s")
+        .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000");
+    for (k, v) in extra_env {
+        opts = opts.env(k, *v);
+    }
+    let d = Daemon::start_with(opts);
+    d.ctl_ok(&["parts", "add", "ANTENNA", "20", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "20", "1"]);
+    (m, p, d, port)
+}
+
+fn connect(d: &Daemon, i: u32) {
+    d.ctl_ok(&["scan", "connect", &format!("ANT{i:05}P1"), &format!("LNA{i:05}P1")]);
+}
+
+/// `/metrics` with the token, checked strictly; (series, value) pairs.
+fn metrics(port: u16) -> (String, Vec<(String, f64)>) {
+    let r = get(port, "/metrics", &[&format!("Authorization: Bearer {TOKEN}")]);
+    assert_eq!(r.status, 200, "{}\n{}", r.headers, r.body);
+    assert!(
+        r.headers.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"),
+        "{}",
+        r.headers
+    );
+    let samples = casmand::metrics::parse_strict(&r.body).unwrap_or_else(|e| panic!("{e}\n{}", r.body));
+    (r.body, samples)
+}
+
+fn sample(samples: &[(String, f64)], series: &str) -> Option<f64> {
+    samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v)
+}
+
+fn now_secs() -> f64 {
+    jiff::Timestamp::now().as_second() as f64
+}
+
+/// `promtool check metrics` on `text`, when Debian's `prometheus` is
+/// installed (tests/run installs it).
+fn promtool(text: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        assert!(std::env::var_os("CI").is_none(), "promtool missing (tests/run installs prometheus)");
+        eprintln!("SKIPPED: promtool check metrics (no promtool; tests/run installs prometheus)");
+        return;
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `grpc.health.v1.Health/Check` of `service` through grpcio: the status
+/// number (1 SERVING, 2 NOT_SERVING), `None` without a Python with grpcio.
+fn grpc_health(d: &Daemon, service: &str) -> Option<u8> {
+    let python = casman_tests::grpcio_python()?;
+    let script = r#"
+import sys, grpc
+channel = grpc.insecure_channel("unix://" + sys.argv[1])
+name = sys.argv[2].encode()
+reply = channel.unary_unary("/grpc.health.v1.Health/Check")(b"\x0a" + bytes([len(name)]) + name, timeout=10)
+print(reply[1] if len(reply) == 2 else 0)
+"#;
+    let out = Command::new(python).args(["-c", script]).arg(&d.socket).arg(service).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+}
+
+/// `casmanctl status --check`: (exit code, stdout).
+fn check(d: &Daemon) -> (i32, String) {
+    let out = d.ctl(&["status", "--check"]);
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn metrics_follow_the_state_under_the_views_token_rules() {
+    let (_m, _p, d, port) = setup(&[]);
+    // Without the token: refused like every view.
+    let r = get(port, "/metrics", &[]);
+    assert!(r.status == 401 || r.status == 403, "{}: {}", r.status, r.body);
+    assert!(!r.body.contains("casman_up"));
+
+    for i in 1..=3 {
+        connect(&d, i);
+    }
+    const UNSAVED: &str = "casman_unsaved_writes{database=\"assembled_casm.db\"}";
+    let (text, s) = wait_for("3 unsaved writes in /metrics", DEADLINE, || {
+        let (text, s) = metrics(port);
+        (sample(&s, UNSAVED) == Some(3.0)).then_some((text, s))
+    });
+    promtool(&text);
+    assert_eq!(sample(&s, "casman_up"), Some(1.0));
+    assert!(text.contains("# TYPE casman_unsaved_writes gauge"), "{text}");
+    let age = sample(&s, "casman_oldest_unsaved_write_age_seconds{database=\"assembled_casm.db\"}").unwrap();
+    assert!((0.0..600.0).contains(&age), "{age}");
+    assert_eq!(sample(&s, "casman_backup_failed_attempts{database=\"assembled_casm.db\"}"), Some(0.0));
+    assert_eq!(sample(&s, "casman_spooled_versions{database=\"assembled_casm.db\"}"), Some(0.0));
+    assert_eq!(sample(&s, "casman_health_backup_serving"), Some(1.0));
+    for resource in ["class_a", "class_b", "storage"] {
+        let v = sample(&s, &format!("casman_quota_used_ratio{{resource=\"{resource}\"}}")).unwrap();
+        assert!((0.0..1.0).contains(&v), "{resource}: {v}");
+    }
+    assert!(text.contains("casman_build_info{version=\""), "{text}");
+    // Never backed up: no made-up time.
+    assert_eq!(
+        sample(&s, "casman_backup_last_success_timestamp_seconds{database=\"assembled_casm.db\"}"),
+        None
+    );
+
+    // The same figures in `casmanctl status --json`.
+    let st = d.ctl_json(&["status"]);
+    let asm = st["backups"].as_array().unwrap().iter().find(|b| b["name"] == "assembled_casm.db").unwrap();
+    assert_eq!(asm["unsaved_writes"], 3, "{st}");
+    assert_eq!(asm["last_backup_at"], "", "{st}");
+    assert_eq!(st["health"]["serving"], true, "{st}");
+    assert_eq!(st["health"]["backup_stale_after_seconds"], 6 * 3600, "{st}");
+    assert!(st["quota"]["class_a_fraction"].as_f64().is_some(), "{st}");
+    let (code, out) = check(&d);
+    assert_eq!((code, out.trim()), (0, "ok: backups are healthy"));
+
+    // A backup: nothing unsaved, a recent last success.
+    d.ctl_ok(&["sync", "backup"]);
+    let (text, s) = metrics(port);
+    promtool(&text);
+    assert_eq!(sample(&s, UNSAVED), Some(0.0), "{text}");
+    assert_eq!(
+        sample(&s, "casman_oldest_unsaved_write_age_seconds{database=\"assembled_casm.db\"}"),
+        Some(0.0)
+    );
+    let last =
+        sample(&s, "casman_backup_last_success_timestamp_seconds{database=\"assembled_casm.db\"}").unwrap();
+    assert!((now_secs() - last).abs() < 300.0, "{last}");
+    let age = sample(&s, "casman_backup_last_success_age_seconds{database=\"assembled_casm.db\"}").unwrap();
+    assert!(age < 300.0, "{age}");
+    let st = d.ctl_json(&["status"]);
+    let asm = st["backups"].as_array().unwrap().iter().find(|b| b["name"] == "assembled_casm.db").unwrap();
+    assert_eq!(asm["unsaved_writes"], 0, "{st}");
+    assert_ne!(asm["last_backup_at"], "", "{st}");
+}
+
+#[test]
+fn backup_health_turns_when_the_store_fails_and_back_when_a_backup_lands() {
+    // Every write is backed up at once by the scheduler.
+    let (_m, p, d, port) = setup(&[("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1")]);
+    d.ctl_ok(&["sync", "backup"]);
+    assert_eq!(check(&d).0, 0);
+    if let Some(s) = grpc_health(&d, "casman.v1.Backups") {
+        assert_eq!(s, 1, "SERVING");
+    }
+
+    // The store stops answering; a backup fails and waits for a retry.
+    p.inject("*", "", Fault::Status(500, "InternalError"), 1_000_000);
+    connect(&d, 1);
+    let (code, out) = wait_for("status --check to report the failing backup", DEADLINE, || {
+        let (code, out) = check(&d);
+        (code != 0).then_some((code, out))
+    });
+    assert_eq!(code, 1, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("PROBLEM: assembled_casm.db: backups failing")), "{out}");
+    assert!(!out.contains("ok:"), "{out}");
+    if let Some(s) = grpc_health(&d, "casman.v1.Backups") {
+        assert_eq!(s, 2, "NOT_SERVING");
+    }
+    // The server as a whole and the other services keep serving.
+    if let Some(s) = grpc_health(&d, "") {
+        assert_eq!(s, 1);
+    }
+    if let Some(s) = grpc_health(&d, "casman.v1.Parts") {
+        assert_eq!(s, 1);
+    }
+    let (_, s) = metrics(port);
+    assert_eq!(sample(&s, "casman_health_backup_serving"), Some(0.0));
+    assert!(sample(&s, "casman_backup_failed_attempts{database=\"assembled_casm.db\"}").unwrap() >= 1.0);
+    assert_eq!(sample(&s, "casman_backup_pending_retry{database=\"assembled_casm.db\"}"), Some(1.0));
+    let page = get(port, "/status", &[&format!("Authorization: Bearer {TOKEN}")]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("assembled_casm.db: backups failing"), "{}", page.body);
+
+    // The store answers again: the retry lands and health returns.
+    p.clear();
+    wait_for("status --check ok again", DEADLINE, || (check(&d).0 == 0).then_some(()));
+    if let Some(s) = grpc_health(&d, "casman.v1.Backups") {
+        assert_eq!(s, 1, "SERVING again");
+    }
+    let (_, s) = metrics(port);
+    assert_eq!(sample(&s, "casman_health_backup_serving"), Some(1.0));
+    let page = get(port, "/status", &[&format!("Authorization: Bearer {TOKEN}")]);
+    assert!(page.body.contains("ok: backups are healthy"), "{}", page.body);
+}
+
+#[test]
+fn unsaved_writes_older_than_backup_stale_after_are_a_problem() {
+    let (_m, _p, d, port) = setup(&[("CASMAN_HEALTH__BACKUP_STALE_AFTER", "1s")]);
+    d.ctl_ok(&["sync", "backup"]);
+    connect(&d, 1);
+    // No backup is due (1000 writes, 24 h): the write goes stale.
+    let (code, out) = wait_for("the write reported stale", DEADLINE, || {
+        let (code, out) = check(&d);
+        (code != 0).then_some((code, out))
+    });
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("PROBLEM: assembled_casm.db: 1 write(s) not backed up")
+            && out.contains("health.backup_stale_after 1s"),
+        "{out}"
+    );
+    if let Some(s) = grpc_health(&d, "casman.v1.Backups") {
+        assert_eq!(s, 2);
+    }
+    let st = d.ctl_json(&["status"]);
+    assert_eq!(st["health"]["serving"], false, "{st}");
+    d.ctl_ok(&["sync", "backup"]);
+    assert_eq!(check(&d).0, 0);
+    let (_, s) = metrics(port);
+    assert_eq!(sample(&s, "casman_health_backup_serving"), Some(1.0));
+}
