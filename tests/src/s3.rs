@@ -221,6 +221,16 @@ impl MotoServer {
         (status == 200).then_some(body)
     }
 
+    /// Deletes the object `key` of `bucket` (as a lifecycle rule or another
+    /// tool would); true when moto answered 2xx.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> bool {
+        let auth = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, \
+                    SignedHeaders=host, Signature=00\r\n";
+        let (status, _) =
+            http_body(self.port, "DELETE", &format!("/{bucket}/{key}"), auth).expect("moto answers");
+        (200..300).contains(&status)
+    }
+
     /// Forgets every bucket and object.
     pub fn reset(&self) {
         let status = http(self.port, "POST", "/moto-api/reset").expect("moto answers");

@@ -31,7 +31,8 @@ fn version_puts_since(m: &MotoServer, from: usize) -> Vec<String> {
     let log = m.log_text();
     log[from.min(log.len())..]
         .lines()
-        .filter(|l| l.contains("\"PUT /") && l.contains(".zst"))
+        // Not the sidecars (`<key>.meta.json`) beside them.
+        .filter(|l| l.contains("\"PUT /") && l.contains(".zst") && !l.contains(".meta.json"))
         .map(str::to_owned)
         .collect()
 }

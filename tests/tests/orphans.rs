@@ -29,8 +29,8 @@ fn maintenance_reports_orphans_and_deletes_only_those_past_the_grace_period() {
     // Uploads whose manifest update never happened: one two days old, one
     // just made; and a file of the Python CAsMan, which is never casman's
     // to delete.
-    let old = "backups/parts.db/20260101_000000_lab_7_parts.db.zst";
-    let young = "backups/parts.db/20260101_000001_elsewhere_1_parts.db.zst";
+    let old = "backups/parts.db/29990101_000000_lab_7_parts.db.zst";
+    let young = "backups/parts.db/29990101_000001_elsewhere_1_parts.db.zst";
     let legacy = "backups/parts.db/20241208_143022_parts.db.metadata.json";
     for k in [old, young, legacy] {
         std::fs::write(objects.join(k), b"not referenced").unwrap();

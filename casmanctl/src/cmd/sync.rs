@@ -4,8 +4,8 @@ use std::{io::Write, path::PathBuf};
 
 use casman_proto::v1::{
     BackupRequest, GetSyncStatusRequest, ListBackupsRequest, MaintainRequest, QuotaItem, QuotaUsage,
-    RestoreRequest, TransferProgress, VerifyRequest, backup_event, maintain_event, restore_event,
-    verify_event,
+    RepairRequest, RestoreRequest, TransferProgress, VerifyRequest, backup_event, maintain_event,
+    restore_event, verify_event,
 };
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -93,6 +93,13 @@ pub enum SyncCmd {
     /// Storage-class maintenance now: move versions back to the configured
     /// class, report missing or damaged ones, verify a sample, apply retention.
     Maintain,
+    /// Rebuild a missing or unreadable manifest (backups/<db>/MANIFEST.json)
+    /// from the objects in the store (both databases unless --parts or
+    /// --assembled). A readable manifest is left alone. Root or the admin group.
+    Repair {
+        #[command(flatten)]
+        dbs: Databases,
+    },
 }
 
 /// Shows a progress step on `bar`.
@@ -128,6 +135,7 @@ pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlErro
         SyncCmd::Verify { db, all, key } => verify(conn, db, all, key, as_json).await,
         SyncCmd::Status => status(conn, as_json).await,
         SyncCmd::Maintain => maintain(conn, as_json).await,
+        SyncCmd::Repair { dbs } => repair(conn, dbs.request(), as_json).await,
     }
 }
 
@@ -579,6 +587,19 @@ async fn maintain(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
     }
     crate::output::say!("{}", r.summary);
     maintain_outcome(&r)
+}
+
+async fn repair(conn: &Conn, databases: Vec<String>, as_json: bool) -> Result<(), CtlError> {
+    let r = conn.backups().repair(conn.request(RepairRequest { databases })).await?.into_inner();
+    if as_json {
+        output::json(&output::message(&r));
+        return Ok(());
+    }
+    for d in &r.results {
+        let mark = if d.repaired { "repaired" } else { "ok" };
+        crate::output::say!("{}: {mark}: {} ({} versions listed)", d.database, d.detail, d.versions);
+    }
+    Ok(())
 }
 
 /// Missing versions, size mismatches, failed checks and errors make

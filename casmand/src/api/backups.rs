@@ -3,9 +3,9 @@
 
 use casman_proto::v1::{
     BackupDone, BackupEvent, BackupRequest, BackupVersion, GetSyncStatusRequest, ListBackupsRequest,
-    ListBackupsResponse, MaintainEvent, MaintainRequest, RestoreDone, RestoreEvent, RestoreRequest,
-    SyncStatus, VerifyEvent, VerifyRequest, VerifyResult, backup_event, backups_server::Backups,
-    maintain_event, restore_event, verify_event,
+    ListBackupsResponse, MaintainEvent, MaintainRequest, RepairRequest, RepairResponse, RepairResult,
+    RestoreDone, RestoreEvent, RestoreRequest, SyncStatus, VerifyEvent, VerifyRequest, VerifyResult,
+    backup_event, backups_server::Backups, maintain_event, restore_event, verify_event,
 };
 use tonic::{Request, Response, Status};
 
@@ -170,6 +170,23 @@ impl Backups for BackupsApi {
         _req: Request<GetSyncStatusRequest>,
     ) -> Result<Response<SyncStatus>, Status> {
         Ok(Response::new(super::sync_status::get(&self.ctx).await?))
+    }
+
+    async fn repair(&self, req: Request<RepairRequest>) -> Result<Response<RepairResponse>, Status> {
+        let caller = super::caller::of(&req)?;
+        let dbs = layout::databases(&req.into_inner().databases)?;
+        authz::require_admin(caller.peer, self.ctx.admin_gid(), "repairing the backup manifest")?;
+        let mut results = Vec::new();
+        for db in dbs {
+            let r = self.ctx.repair_manifest(&caller, db).await?;
+            results.push(RepairResult {
+                database: r.database,
+                repaired: r.repaired,
+                versions: r.versions as u64,
+                detail: r.detail,
+            });
+        }
+        Ok(Response::new(RepairResponse { results }))
     }
 
     type MaintainStream = EventStream<MaintainEvent>;

@@ -30,13 +30,22 @@ struct Metadata {
 /// A manifest for `db` holding the CAsMan versions found in the bucket (empty
 /// if there are none). Not stored here: the caller's compare-and-swap does that.
 pub async fn import(store: &Store, db: &str) -> Result<Manifest> {
-    let mut m = Manifest::new(db);
     let prefix = format!("{}/{db}/", layout::ROOT);
     let objects = match store.list(&prefix).await {
         Ok(o) => o,
-        Err(super::store::StoreError::Disabled) => return Ok(m),
+        Err(super::store::StoreError::Disabled) => return Ok(Manifest::new(db)),
         Err(e) => return Err(Error::from(e)),
     };
+    import_from(store, db, &objects).await
+}
+
+/// Like [`import`], from `objects` already listed (`db`'s prefix).
+pub async fn import_from(
+    store: &Store,
+    db: &str,
+    objects: &[(String, super::store::ObjectInfo)],
+) -> Result<Manifest> {
+    let mut m = Manifest::new(db);
     for (key, info) in objects.iter().filter(|(k, _)| layout::is_legacy_version(k, db)) {
         let meta: Option<Metadata> = match store.get_bytes(&layout::legacy_metadata_key(key), None).await {
             Ok(Some((bytes, _))) => serde_json::from_slice(&bytes).ok(),

@@ -181,7 +181,19 @@ pub struct Manifest {
     /// number another one already gave out.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub issued: BTreeMap<String, IssuedRuns>,
+    /// Keys retention removed from `versions` (the newest few hundred):
+    /// their objects may go as orphans even when older than every version
+    /// listed (see `backup::rebuild::unaccounted`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
+    /// When the manifest was rebuilt from the objects (`casmanctl sync
+    /// repair` or automatically), UTC ISO; absent for one that never was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuilt_at: Option<String>,
 }
+
+/// How many retired keys a manifest remembers.
+pub const RETIRED_MAX: usize = 256;
 
 /// Issued numbers of one site: `"TYPE POL"` to runs `[first, last]`.
 pub type IssuedRuns = BTreeMap<String, Vec<[u32; 2]>>;
@@ -219,6 +231,8 @@ impl Manifest {
             bases: Default::default(),
             ledgers: Default::default(),
             issued: Default::default(),
+            retired: Vec::new(),
+            rebuilt_at: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod offline;
 pub mod orphans;
 mod phases;
 pub mod quota;
+pub mod rebuild;
 pub mod restore;
 pub mod retention;
 pub mod service;

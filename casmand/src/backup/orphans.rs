@@ -33,6 +33,8 @@ pub fn unreferenced<'o>(
         .filter(|(k, _)| k.starts_with(&prefix) && *k != manifest)
         .filter(|(k, _)| !is_legacy(k, db))
         .filter(|(k, _)| !referenced.contains(k.as_str()))
+        // A version's sidecar goes with it.
+        .filter(|(k, _)| !super::rebuild::sidecar_of(k, db).is_some_and(|v| referenced.contains(v)))
         .collect()
 }
 
@@ -79,8 +81,29 @@ impl BackupService {
         if m.versions.is_empty() {
             return;
         }
+        let candidates = unreferenced(&m, db, &objects);
+        // Objects that look like versions older than everything the manifest
+        // lists and that retention did not retire: the manifest lost history
+        // (lost and recreated, or replaced). Nothing is deleted: say so.
+        let unaccounted = super::rebuild::unaccounted(&m, db, &candidates);
+        if let Some(first) = unaccounted.first() {
+            tracing::warn!(
+                database = db,
+                objects = unaccounted.len(),
+                "objects that look like versions the manifest does not list, older than its oldest version: \
+                 no orphan deleted"
+            );
+            report.errors.push(format!(
+                "{db}: {} objects look like versions older than every version the manifest lists and not \
+                 retired by retention (e.g. {first}): the manifest may have lost history, so no orphan was \
+                 deleted; run casmanctl sync repair",
+                unaccounted.len()
+            ));
+            report.orphans.extend(candidates.iter().map(|(k, _)| k.clone()));
+            return;
+        }
         let now = jiff::Timestamp::now();
-        for (key, info) in unreferenced(&m, db, &objects) {
+        for (key, info) in candidates {
             if !older_than(info, now, grace) {
                 tracing::info!(key = %key, "an object no manifest version references, younger than sync.orphan_grace: kept");
                 report.orphans.push(key.clone());

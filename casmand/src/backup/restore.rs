@@ -282,6 +282,16 @@ impl BackupService {
             })
             .await?;
             let r = record.ok_or_else(|| Error::internal("recording the restore", "no manifest update"))?;
+            // Its sidecar, so a rebuilt manifest keeps the restore (issue 31).
+            if super::rebuild::parse_version_key(&r.key, db.name).is_some() {
+                let side = super::rebuild::restore_sidecar_key(&r);
+                let bytes = super::rebuild::sidecar_bytes(db.name, &r);
+                if let Err(e) =
+                    self.store.put_bytes(&side, bytes, Some(super::store::Precondition::Absent)).await
+                {
+                    tracing::warn!(key = %side, error = %e, "could not store the restore record's sidecar");
+                }
+            }
             sync_state::set_base(state, db.name, &r.key, &r.sha256, "backup").await?;
             // The last backup is now this version (its key and its time).
             sync_state::backup_stored(state, db.name, &r.key, &r.created_at, covered).await?;

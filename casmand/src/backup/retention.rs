@@ -62,6 +62,9 @@ pub async fn apply(svc: &BackupService, db: &str) -> Result<Vec<String>> {
         let still: Vec<String> =
             doomed(m, svc.keep_versions, &protected, now).iter().map(|v| v.key.clone()).collect();
         m.versions.retain(|v| !(keys.contains(&v.key) && still.contains(&v.key)));
+        m.retired.extend(still.iter().filter(|k| keys.contains(k)).cloned());
+        let excess = m.retired.len().saturating_sub(super::manifest::RETIRED_MAX);
+        m.retired.drain(..excess);
         Ok(())
     })
     .await?;
@@ -71,6 +74,11 @@ pub async fn apply(svc: &BackupService, db: &str) -> Result<Vec<String>> {
         }
         if layout::is_legacy_version(key, db) {
             let _ = svc.store.delete(&layout::legacy_metadata_key(key)).await;
+        } else if super::rebuild::parse_version_key(key, db).is_some() {
+            let _ = svc.store.delete(&super::rebuild::sidecar_key(key)).await;
+            for r in m.versions.iter().filter(|v| v.key == *key && v.reason == Reason::Restore) {
+                let _ = svc.store.delete(&super::rebuild::restore_sidecar_key(r)).await;
+            }
         }
     }
     tracing::info!(database = db, deleted = keys.len(), "retention applied");

@@ -160,7 +160,7 @@ impl BackupService {
         self.manifests.lock().unwrap_or_else(|p| p.into_inner()).get(db).cloned()
     }
 
-    fn remember_manifest(&self, db: &str, m: &Manifest, etag: Option<String>) {
+    pub(super) fn remember_manifest(&self, db: &str, m: &Manifest, etag: Option<String>) {
         self.quota().note_manifest(db, m);
         self.manifests.lock().unwrap_or_else(|p| p.into_inner()).insert(db.to_owned(), (m.clone(), etag));
     }
@@ -201,6 +201,11 @@ impl BackupService {
         let known = cached.as_ref().and_then(|(_, e)| e.as_deref());
         match self.store.get_bytes(&layout::manifest_key(db), known).await {
             Ok(Some((bytes, etag))) => {
+                let key = layout::manifest_key(db);
+                if let Some(problem) = super::rebuild::unreadable(&key, &bytes) {
+                    tracing::warn!(database = db, "{problem}");
+                    return Err(Error::FailedPrecondition(problem));
+                }
                 let m = Manifest::parse(&bytes).map_err(|e| Error::internal("reading the manifest", e))?;
                 self.remember_manifest(db, &m, Some(etag.clone()));
                 Ok((m, Some(etag)))
@@ -210,12 +215,34 @@ impl BackupService {
                 _ => Err(Error::internal("reading the manifest", "unexpected not-modified")),
             },
             Err(StoreError::NotFound(_)) => {
-                let m = match cached {
-                    Some((m, None)) => m,
-                    _ => super::legacy::import(&self.store, db).await?,
-                };
-                self.remember_manifest(db, &m, None);
-                Ok((m, None))
+                if let Some((m, None)) = cached {
+                    return Ok((m, None));
+                }
+                // One LIST: casman's own version objects there mean the
+                // manifest was lost; it is rebuilt from them, never
+                // replaced by a new history.
+                match self.recover_missing(db).await? {
+                    Some((m, Some(etag))) => Ok((m, Some(etag))),
+                    Some((m, None)) => {
+                        self.remember_manifest(db, &m, None);
+                        Ok((m, None))
+                    }
+                    // Written meanwhile by someone else: read that one.
+                    None => match self.store.get_bytes(&layout::manifest_key(db), None).await {
+                        Ok(Some((bytes, etag))) => {
+                            let key = layout::manifest_key(db);
+                            if let Some(problem) = super::rebuild::unreadable(&key, &bytes) {
+                                return Err(Error::FailedPrecondition(problem));
+                            }
+                            let m = Manifest::parse(&bytes)
+                                .map_err(|e| Error::internal("reading the manifest", e))?;
+                            self.remember_manifest(db, &m, Some(etag.clone()));
+                            Ok((m, Some(etag)))
+                        }
+                        Ok(None) => Err(Error::internal("reading the manifest", "unexpected not-modified")),
+                        Err(e) => Err(Error::from(e)),
+                    },
+                }
             }
             Err(e) => Err(Error::from(e)),
         }
@@ -475,6 +502,19 @@ impl BackupService {
             _ => None,
         };
         let (reason, parent, key) = (version.reason, version.parent.clone(), version.key.clone());
+        // The sidecar first: the manifest can be rebuilt from the objects.
+        let sidecar = super::rebuild::sidecar_key(&key);
+        match self
+            .store
+            .put_bytes(&sidecar, super::rebuild::sidecar_bytes(db, version), Some(Precondition::Absent))
+            .await
+        {
+            Ok(_) | Err(StoreError::PreconditionFailed(_)) => {}
+            Err(e) => {
+                let _ = self.store.delete(&key).await;
+                return Err(Error::from(e));
+            }
+        }
         let recorded = self
             .update_manifest(db, |m| {
                 m.ledgers.insert(self.site.clone(), ledger.clone());
@@ -501,6 +541,7 @@ impl BackupService {
             .await;
         if recorded.is_err() {
             let _ = self.store.delete(&key).await;
+            let _ = self.store.delete(&sidecar).await;
         }
         recorded
     }

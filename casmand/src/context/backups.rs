@@ -9,6 +9,7 @@ use crate::{
     backup::{
         maintenance::MaintenanceReport,
         manifest::Reason,
+        rebuild::Repair,
         restore::{Restored, Verified},
         service::{Outcome, ProgressFn},
         sync::{MergeOutcome, SyncOutcome},
@@ -100,6 +101,19 @@ impl Context {
             caller.audit_write(self, "sync.merge", db, json!({"rows_added": added})).await;
         }
         Ok(outcome)
+    }
+
+    /// Rebuilds the manifest of `db` from the store's objects when it is
+    /// missing or unreadable (see `backup::rebuild`). (Who may repair is the
+    /// door's to decide: an admin.)
+    pub async fn repair_manifest(&self, caller: &Caller, db: &str) -> Result<Repair> {
+        let db = crate::backup::layout::databases(&[db.to_owned()])?.first().copied().ok_or_else(|| {
+            crate::error::Error::invalid(format!("database {db:?}: expected parts.db or assembled_casm.db"))
+        })?;
+        let done = self.backups().repair(db).await?;
+        let detail = json!({"repaired": done.repaired, "versions": done.versions, "detail": done.detail});
+        caller.audit(self, "sync.repair", db, detail).await;
+        Ok(done)
     }
 
     /// Runs the store's maintenance now (storage classes, retention, orphans).
