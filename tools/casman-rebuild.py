@@ -10,7 +10,9 @@ version's key as `casmanctl sync list` prints it (e.g.
 backups/parts.db/20261201_212528_lab_3_parts.db.delta.zst), OUTPUT the SQLite
 file to write. The manifest (ROOT/backups/<db>/MANIFEST.json) gives each
 version's kind and delta base; the result is checked against the SHA-256 the
-manifest records. Needs Python 3.8+ and `zstandard` (pip install zstandard).
+manifest records. Without a readable manifest (lost or truncated), the
+versions' sidecars (<key>.meta.json, each holding the version's manifest
+entry) stand in for it. Needs Python 3.8+ and `zstandard` (pip install zstandard).
 The format is described in docs/object-format.md.
 """
 
@@ -78,13 +80,29 @@ def content_sha(v):
     return v.get("content_sha256") or v["sha256"]
 
 
+def load_manifest(root, db):
+    """The manifest of db, or one made of the versions' sidecars when it is
+    missing or not valid JSON."""
+    folder = os.path.join(root, "backups", db)
+    try:
+        with open(os.path.join(folder, "MANIFEST.json"), "rb") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"MANIFEST.json of {db} unreadable ({e}); using the sidecars", file=sys.stderr)
+    versions = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".meta.json") and ".restore_" not in name:
+            with open(os.path.join(folder, name), "rb") as f:
+                versions.append(json.load(f)["version"])
+    return {"versions": versions}
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     root, key, output = sys.argv[1:]
     db = key.split("/")[1]
-    with open(os.path.join(root, "backups", db, "MANIFEST.json"), "rb") as f:
-        manifest = json.load(f)
+    manifest = load_manifest(root, db)
     versions = chain(manifest, key)
     full = versions[0]
     path = os.path.join(root, full["key"])

@@ -173,6 +173,14 @@ fn a_truncated_manifest_is_reported_in_words_then_repaired() {
     assert!(err.contains("not valid JSON"), "a backup does not start a new history: {err}");
     assert_eq!(std::fs::read(&path).unwrap(), &bytes[..40], "nothing overwrote it");
 
+    // The standalone script rebuilds a version from the sidecars meanwhile.
+    if let Some(python) = std::env::var_os("CASMAN_PYTHON").filter(|p| !p.is_empty()) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/casman-rebuild.py");
+        let out_db = d.dir.path().join("from-sidecars.db");
+        let out = Command::new(python).arg(script).arg(&root).arg(&b).arg(&out_db).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(casman_tests::sqlite(&out_db, "SELECT COUNT(*) FROM parts").trim(), "5");
+    }
     let text = d.ctl_ok(&["sync", "repair", "--parts"]);
     assert!(text.contains("repaired") && text.contains("truncated"), "{text}");
     assert_eq!(listed(&d), [(a.clone(), 1), (b.clone(), 2)]);
