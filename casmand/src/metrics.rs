@@ -46,6 +46,10 @@ pub struct DatabaseFigures {
     pub last_error: Option<String>,
     /// Versions in the offline spool.
     pub spooled: u64,
+    /// When maintenance last downloaded and checked one of its versions.
+    pub last_verified_at: Option<jiff::Timestamp>,
+    /// Its stored versions whose last check failed.
+    pub failed_verifications: u64,
 }
 
 /// Quota use as fractions of the limits.
@@ -96,6 +100,7 @@ pub async fn gather(ctx: &Context) -> Result<Snapshot> {
     for name in layout::BACKED_UP {
         let act = sync_state::activity(state, name).await?;
         let p = pending.iter().find(|p| p.database == name);
+        let verify = verification(state, name).await?;
         databases.push(DatabaseFigures {
             name,
             size_bytes: status.databases.iter().find(|d| d.name == name).map_or(0, |d| d.size_bytes),
@@ -107,6 +112,8 @@ pub async fn gather(ctx: &Context) -> Result<Snapshot> {
             failing_since: p.and_then(|p| parse_time(Some(&p.first_failed_at))),
             last_error: p.and_then(|p| p.last_error.clone()),
             spooled: backups.spooled(name) as u64,
+            last_verified_at: parse_time(verify.0.as_deref()),
+            failed_verifications: u64::try_from(verify.1).unwrap_or(0),
         });
     }
     let report = backups.quota().report().await;
@@ -129,6 +136,17 @@ pub async fn gather(ctx: &Context) -> Result<Snapshot> {
         databases,
         quota,
     })
+}
+
+/// The last verification of a version of `database` and how many of its
+/// versions failed their last one (maintenance's `verified_versions`).
+async fn verification(state: &crate::db::Db, database: &str) -> Result<(Option<String>, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT MAX(verified_at), COALESCE(SUM(NOT ok), 0) FROM verified_versions WHERE database = ?",
+    )
+    .bind(database)
+    .fetch_one(&*state.reader().await)
+    .await?)
 }
 
 /// Seconds from `t` to `now` (0 when `t` is later).
@@ -273,6 +291,24 @@ pub fn render(s: &Snapshot, now: jiff::Timestamp) -> String {
     m.per_db(s, "casman_spooled_versions", "Versions waiting in the offline spool for the store.", |d| {
         Some(d.spooled as f64)
     });
+    m.per_db(
+        s,
+        "casman_verify_last_timestamp_seconds",
+        "When a stored version of the database was last downloaded and checked, Unix time (absent: never).",
+        |d| d.last_verified_at.map(|t| t.as_second() as f64),
+    );
+    m.per_db(
+        s,
+        "casman_verify_last_age_seconds",
+        "Seconds since a stored version of the database was last checked (absent: never).",
+        |d| d.last_verified_at.map(|t| age(t, now) as f64),
+    );
+    m.per_db(
+        s,
+        "casman_verify_failed_versions",
+        "Stored versions of the database whose last check failed.",
+        |d| Some(d.failed_verifications as f64),
+    );
     m.per_db(s, "casman_database_size_bytes", "Size of the live database file, bytes.", |d| {
         Some(d.size_bytes as f64)
     });
@@ -333,6 +369,9 @@ pub fn status_fields(
             last_error: d.last_error.clone().unwrap_or_default(),
             spooled_versions: d.spooled,
             size_bytes: d.size_bytes,
+            last_verified_at: time(d.last_verified_at),
+            last_verified_age_seconds: d.last_verified_at.map_or(0, |t| age(t, now)),
+            failed_verifications: d.failed_verifications,
         })
         .collect();
     let quota = casman_proto::v1::QuotaUse {

@@ -180,6 +180,45 @@ fn metrics_follow_the_state_under_the_views_token_rules() {
     let asm = st["backups"].as_array().unwrap().iter().find(|b| b["name"] == "assembled_casm.db").unwrap();
     assert_eq!(asm["unsaved_writes"], 0, "{st}");
     assert_ne!(asm["last_backup_at"], "", "{st}");
+
+    // Maintenance checks the stored versions: the last check and no failure.
+    d.ctl_ok(&["sync", "maintain"]);
+    let (text, s) = metrics(port);
+    promtool(&text);
+    let verified = sample(&s, "casman_verify_last_age_seconds{database=\"assembled_casm.db\"}");
+    assert!(verified.is_some_and(|a| a < 300.0), "{text}");
+    assert_eq!(sample(&s, "casman_verify_failed_versions{database=\"assembled_casm.db\"}"), Some(0.0));
+
+    // The example alert rules parse and name only metrics casmand exports.
+    let rules =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/prometheus/casman-alerts.yml");
+    let yaml = std::fs::read_to_string(&rules).unwrap();
+    let mut named: Vec<&str> = yaml
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("casman_"))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    assert!(named.len() >= 8, "{named:?}");
+    for name in named {
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not exported:\n{text}");
+    }
+    promtool_rules(&rules);
+}
+
+/// `promtool check rules` on `path`, when promtool is installed.
+fn promtool_rules(path: &std::path::Path) {
+    let Ok(out) = Command::new("promtool").args(["check", "rules"]).arg(path).output() else {
+        assert!(std::env::var_os("CI").is_none(), "promtool missing (tests/run installs prometheus)");
+        eprintln!("SKIPPED: promtool check rules (no promtool)");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
