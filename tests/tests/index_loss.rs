@@ -217,3 +217,46 @@ fn on_s3_a_deleted_manifest_is_rebuilt_by_the_next_list() {
     restore_each(&d, &stored);
     assert_eq!(add_and_back_up(&d, 1)["seq"], 5, "after two versions and two restore records");
 }
+
+/// A uid and gid no account on the machine uses.
+const OTHER_UID: u32 = 47123;
+const OTHER_GID: u32 = 47124;
+
+#[test]
+fn sync_repair_needs_root_or_the_admin_group() {
+    use std::os::unix::fs::PermissionsExt;
+    let setpriv = ["--reuid", &OTHER_UID.to_string(), "--regid", &OTHER_GID.to_string(), "--clear-groups"]
+        .map(str::to_owned);
+    let can = nix::unistd::geteuid().is_root()
+        && Command::new("setpriv").args(&setpriv).arg("true").output().is_ok_and(|o| o.status.success());
+    if !can {
+        casman_tests::skip("needs root and util-linux setpriv to act as a second uid");
+        return;
+    }
+    let d = Daemon::start_with(opts().config("socket_mode = \"0666\"\n"));
+    for dir in [d.dir.path().to_owned(), d.dir.path().join("run")] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let ctl = d.dir.path().join("casmanctl");
+    std::fs::copy(casman_tests::bin("casmanctl"), &ctl).unwrap();
+    std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    add_and_back_up(&d, 1);
+    std::fs::remove_file(d.data_dir.join("backups").join(MANIFEST)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    casman_tests::scrub_env(&mut cmd);
+    let out = cmd
+        .args(&setpriv)
+        .arg(&ctl)
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["sync", "repair", "--parts"])
+        .env("HOME", "/")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("admin group") && stderr.contains("repairing"), "{stderr}");
+    assert!(!d.data_dir.join("backups").join(MANIFEST).exists(), "the refused repair wrote nothing");
+    let rep = d.ctl_json(&["sync", "repair", "--parts"]);
+    assert_eq!(rep["results"][0]["repaired"], true, "{rep}");
+}
