@@ -110,6 +110,24 @@ print(reply[1] if len(reply) == 2 else 0)
     Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
 }
 
+/// The first answer of `grpc.health.v1.Health/Watch` of `service` (the
+/// current status), `None` without a Python with grpcio.
+fn grpc_watch_first(d: &Daemon, service: &str) -> Option<u8> {
+    let python = casman_tests::grpcio_python()?;
+    let script = r#"
+import sys, grpc
+channel = grpc.insecure_channel("unix://" + sys.argv[1])
+name = sys.argv[2].encode()
+stream = channel.unary_stream("/grpc.health.v1.Health/Watch")(b"\x0a" + bytes([len(name)]) + name, timeout=10)
+reply = next(iter(stream))
+print(reply[1] if len(reply) == 2 else 0)
+stream.cancel()
+"#;
+    let out = Command::new(python).args(["-c", script]).arg(&d.socket).arg(service).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+}
+
 /// `casmanctl status --check`: (exit code, stdout).
 fn check(d: &Daemon) -> (i32, String) {
     let out = d.ctl(&["status", "--check"]);
@@ -290,10 +308,16 @@ fn unsaved_writes_older_than_backup_stale_after_are_a_problem() {
     if let Some(s) = grpc_health(&d, "casman.v1.Backups") {
         assert_eq!(s, 2);
     }
+    if let Some(s) = grpc_watch_first(&d, "casman.v1.Backups") {
+        assert_eq!(s, 2, "Watch starts with the current status");
+    }
     let st = d.ctl_json(&["status"]);
     assert_eq!(st["health"]["serving"], false, "{st}");
     d.ctl_ok(&["sync", "backup"]);
     assert_eq!(check(&d).0, 0);
     let (_, s) = metrics(port);
     assert_eq!(sample(&s, "casman_health_backup_serving"), Some(1.0));
+    if let Some(s) = grpc_watch_first(&d, "casman.v1.Backups") {
+        assert_eq!(s, 1);
+    }
 }
