@@ -264,8 +264,21 @@ fn set_cookie(
     HeaderValue::from_str(&c.build().to_string()).ok()
 }
 
+/// The value of the view cookie (`casman_token`) that `?token=` sets: a
+/// one-way digest of the site token, not the token itself, so a copy of the
+/// cookie (cookies are not port-scoped: every service on the host receives
+/// it) neither reveals the token nor signs anyone in to write; it opens the
+/// views only, and stops working when the token changes.
+fn view_cookie(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"casman view cookie\0");
+    h.update(token.as_bytes());
+    hex::encode(h.finalize())
+}
+
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    cookie_value(headers, COOKIE).and_then(|v| hex::decode(v).ok()).and_then(|b| String::from_utf8(b).ok())
+    cookie_value(headers, COOKIE)
 }
 
 /// Pages anyone may load, to sign in: the scanner shell, its assets, sign-in.
@@ -335,7 +348,7 @@ async fn guard(State(web): State<Web>, mut req: Request, next: Next) -> Response
         let want = token.as_bytes();
         let by_query = query.as_deref().is_some_and(|t| same(t.as_bytes(), want));
         let by_bearer = bearer.as_deref().is_some_and(|t| same(t.as_bytes(), want));
-        let by_cookie = cookie.as_deref().is_some_and(|t| same(t.as_bytes(), want));
+        let by_cookie = cookie.as_deref().is_some_and(|c| same(c.as_bytes(), view_cookie(token).as_bytes()));
         let ok = by_query || by_bearer || by_cookie || open_path(&path) || signed_in;
         if !ok {
             // Wrong site tokens count where they decide (on open paths they
@@ -354,7 +367,7 @@ async fn guard(State(web): State<Web>, mut req: Request, next: Next) -> Response
             return forget_bad_cookie(&web, bad_operator_cookie, refused());
         }
         if by_query {
-            set_cookie = self::set_cookie(COOKIE, hex::encode(want), web.tls, None);
+            set_cookie = self::set_cookie(COOKIE, view_cookie(token), web.tls, None);
             // Take the token out of the address bar (and of the history).
             if req.method() == axum::http::Method::GET && !path.starts_with("/events") {
                 let rest: Vec<String> = req
@@ -611,6 +624,11 @@ mod tests {
         assert!(!same(b"abc", b"abcd"));
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("a=b; casman_token=736563726574"));
-        assert_eq!(cookie_token(&h).as_deref(), Some("secret"));
+        assert_eq!(cookie_token(&h).as_deref(), Some("736563726574"));
+        // The view cookie is a digest: neither the token nor its hex.
+        let c = view_cookie("secret");
+        assert_eq!(c.len(), 64);
+        assert!(!c.contains("secret") && !c.contains("736563726574"));
+        assert_ne!(view_cookie("secret2"), c);
     }
 }
