@@ -118,3 +118,31 @@ fn offline_a_site_issues_from_its_block_and_is_told_when_it_needs_another() {
             .unwrap();
     assert_eq!(record["blocks"].as_array().unwrap().len(), 2, "{record}");
 }
+
+/// Numbers another site issued, learned at a sync, lie in that site's block:
+/// they do not stop this site from issuing from its own block offline.
+#[test]
+fn numbers_learned_from_another_site_leave_this_sites_block_usable_offline() {
+    let moto = MotoServer::start();
+    moto.create_bucket("casman-leases2");
+    let proxy = FaultProxy::start(moto.port);
+    let quiet = |o: casman_tests::DaemonOpts| {
+        o.env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
+    };
+    let lab = Daemon::start_with(quiet(proxy.daemon_opts("casman-leases2", "lab")));
+    let array = Daemon::start_with(quiet(moto.daemon_opts("casman-leases2", "array")));
+    assert_eq!(add(&lab, "LNA", "5"), (1..=5).collect::<Vec<_>>());
+    lab.ctl_ok(&["sync", "backup", "--parts"]);
+    assert_eq!(add(&array, "LNA", "5"), (101..=105).collect::<Vec<_>>());
+    array.ctl_ok(&["sync", "backup", "--parts"]);
+    // The lab learns the array's numbers (the sync itself may report a divergence).
+    let _ = lab.ctl(&["sync", "sync", "--parts"]);
+    let learned = casman_tests::sqlite(
+        &lab.data_dir.join("state.db"),
+        "SELECT count(*) FROM issued_numbers WHERE part_type = 'LNA' AND first <= 101 AND last >= 105",
+    );
+    assert_eq!(learned.trim(), "1", "the lab knows the array's numbers as issued");
+    proxy.inject("*", "", Fault::Status(503, "ServiceUnavailable"), u32::MAX);
+    assert_eq!(add(&lab, "LNA", "5"), (6..=10).collect::<Vec<_>>());
+}

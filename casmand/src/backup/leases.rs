@@ -25,16 +25,7 @@ impl BackupService {
     /// the record as written (every site's blocks).
     pub async fn lease_block(&self, ask: &Ask) -> Result<(Block, Vec<Block>)> {
         for _ in 0..RACE_RETRIES {
-            let (mut leases, etag) = match self.store.get_bytes(KEY, None).await {
-                Ok(Some((bytes, etag))) => {
-                    let l: Leases = serde_json::from_slice(&bytes).map_err(|e| {
-                        Error::internal(&format!("reading {KEY} in the backup store (not valid JSON)"), e)
-                    })?;
-                    (l, Some(etag))
-                }
-                Ok(None) | Err(StoreError::NotFound(_)) => (Leases { format: 1, blocks: Vec::new() }, None),
-                Err(e) => return Err(e.into()),
-            };
+            let (mut leases, etag) = self.read_leases().await?;
             let block = leases
                 .next_block(&self.site, ask, &timestamp::now())
                 .map_err(|e| Error::refused(e.to_string()))?;
@@ -53,5 +44,40 @@ impl BackupService {
             }
         }
         Err(Error::Aborted(format!("{KEY} kept changing (other sites leasing); try again")))
+    }
+
+    /// The store's record and its entity tag (`None`: no record yet).
+    async fn read_leases(&self) -> Result<(Leases, Option<String>)> {
+        match self.store.get_bytes(KEY, None).await {
+            Ok(Some((bytes, etag))) => {
+                let l: Leases = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::invalid(format!(
+                        "{KEY} in the backup store is not a valid lease record ({e}); no number was issued"
+                    ))
+                })?;
+                Ok((l, Some(etag)))
+            }
+            Ok(None) | Err(StoreError::NotFound(_)) => Ok((Leases { format: 1, blocks: Vec::new() }, None)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads every site's blocks from the store into state.db (one GET):
+    /// the numbers other sites issued, learned at a sync, then count as
+    /// inside their blocks, not as numbers issued outside the lease system.
+    pub async fn refresh_leases(&self) -> Result<()> {
+        let (leases, _) = self.read_leases().await?;
+        crate::db::leases::record(&self.dbs.state, &leases.blocks).await
+    }
+
+    /// [`Self::refresh_leases`] where a failure only costs a later lease:
+    /// logged, never failing the sync that asked for it.
+    pub(super) async fn refresh_leases_quietly(&self) {
+        if self.store.is_none() {
+            return;
+        }
+        if let Err(e) = self.refresh_leases().await {
+            tracing::warn!(error = %e, "could not read the part-number leases from the store");
+        }
     }
 }

@@ -105,6 +105,8 @@ impl BackupService {
         let published = manifest.published_issued();
         if !published.is_empty() {
             crate::db::issued::record(&self.dbs.state, &published).await?;
+            // ...and the blocks they were issued from.
+            self.refresh_leases_quietly().await;
         }
         let Some(head) = manifest.head().cloned() else {
             if force {
@@ -213,6 +215,7 @@ impl BackupService {
             |e| Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key)),
         )?;
         self.learn_issued(&verified.file, live.name).await?;
+        self.refresh_leases_quietly().await;
         progress(Progress { database: db.into(), phase: "swap", done: 0, total: 0 });
         match live.replace_file_if_unchanged(&verified.file, None, before).await {
             Ok(()) => {}
@@ -261,6 +264,7 @@ impl BackupService {
             |e| Error::refused(format!("{} cannot be brought to the current schema ({e})", head.key)),
         )?;
         self.learn_issued(&verified.file, live.name).await?;
+        self.refresh_leases_quietly().await;
         progress(Progress { database: db.into(), phase: "merge", done: 0, total: 0 });
         let merged = merge::merge(&live, &verified.file, prefer).await?;
         if !merged.applied {

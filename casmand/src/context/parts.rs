@@ -10,7 +10,7 @@ use crate::{
     error::{Error, Result},
     inventory::{
         CsvFile, PartType, Polarization, SnapBoard, SnapBoardId,
-        leases::{Ask, highest_outside},
+        leases::{Ask, usable_block},
         next_numbers,
     },
 };
@@ -48,9 +48,11 @@ impl Context {
     }
 
     /// A block of this site's with room for `count` more numbers of
-    /// (`t`, `pol`) after the highest issued in it (and after any number
-    /// issued outside the blocks); else a new block leased from the store.
-    /// Offline with no room left, refused with why and what to do.
+    /// (`t`, `pol`) after the highest issued in it and after any number
+    /// issued outside every known block ([`usable_block`]); if none, the
+    /// blocks are read again from the store (numbers learned from other
+    /// sites may lie in blocks not known here yet), and else a new block is
+    /// leased. Offline with no room left, refused with why and what to do.
     async fn leased_block(
         &self,
         t: PartType,
@@ -62,21 +64,19 @@ impl Context {
         let site = &self.config().site_id;
         let (lo, hi) = (*range.start(), *range.end());
         let known = issued::load(state).await?;
-        let blocks = leases::known(state, t, pol).await?;
-        let spans: Vec<(u32, u32)> = blocks.iter().map(|(a, b, _)| (*a, *b)).collect();
         // Numbers in parts.db count as issued too (another program's rows).
         let mut issued_runs = known.runs(t, pol).to_vec();
         let in_file = parts::highest_row(&self.dbs().parts, t, pol, lo, hi).await?;
         issued_runs.extend(in_file.map(|n| (n, n)));
-        let outside = highest_outside(&issued_runs, &spans, lo, hi);
-        let own: Vec<(u32, u32)> =
-            blocks.iter().filter(|(_, _, s)| s == site).map(|(a, b, _)| (*a, *b)).collect();
-        for &(first, last) in &own {
-            let next = known.highest_in(t, pol, first, last).map_or(first, |h| h + 1);
-            let clear = outside.is_none_or(|o| o < next);
-            if clear && next <= last && last - next + 1 >= count {
-                return Ok(first..=last);
-            }
+        let choose =
+            |blocks: &[(u32, u32, String)]| usable_block(blocks, site, &issued_runs, count, (lo, hi));
+        let blocks = leases::known(state, t, pol).await?;
+        let mut choice = choose(&blocks);
+        if choice.block.is_none() && !choice.own.is_empty() && self.backups().refresh_leases().await.is_ok() {
+            choice = choose(&leases::known(state, t, pol).await?);
+        }
+        if let Some(b) = choice.block {
+            return Ok(b);
         }
         let issued = known.highest_in(t, pol, lo, hi).max(in_file);
         let ask = Ask { part_type: t, pol, want: count, range: (lo, hi), issued };
@@ -86,11 +86,20 @@ impl Context {
                 Ok(block.first..=block.last)
             }
             Err(e) if e.store_unusable() => {
-                let held = if own.is_empty() {
+                let held = if choice.own.is_empty() {
                     "this site holds no block of them yet".to_owned()
                 } else {
-                    let listed: Vec<String> = own.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-                    format!("this site's blocks ({}) have fewer than {count} numbers left", listed.join(", "))
+                    let listed: Vec<String> = choice.own.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+                    let why = match choice.outside {
+                        Some(o) => format!(
+                            "; {o} was issued outside every block known here, and is never issued below"
+                        ),
+                        None => String::new(),
+                    };
+                    format!(
+                        "this site's blocks ({}) have fewer than {count} numbers left{why}",
+                        listed.join(", ")
+                    )
                 };
                 Err(Error::refused(format!(
                     "cannot issue {count} {} {} number(s): {held}, and a new block cannot be leased: {e}. \

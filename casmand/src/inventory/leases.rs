@@ -145,6 +145,42 @@ pub fn highest_outside(issued: &[(u32, u32)], blocks: &[(u32, u32)], lo: u32, hi
     best
 }
 
+/// What [`usable_block`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// The block to issue from, as first..=last.
+    pub block: Option<std::ops::RangeInclusive<u32>>,
+    /// This site's blocks, (first, last), lowest first.
+    pub own: Vec<(u32, u32)>,
+    /// The highest number issued outside every known block, if any.
+    pub outside: Option<u32>,
+}
+
+/// The first block of `site` among `blocks` (first, last, site) with room
+/// for `count` numbers after the highest of `issued` (runs) in it, and above
+/// every number issued outside all known blocks within `range`: a number
+/// once out is never issued again, nor one below it.
+pub fn usable_block(
+    blocks: &[(u32, u32, String)],
+    site: &str,
+    issued: &[(u32, u32)],
+    count: u32,
+    (lo, hi): (u32, u32),
+) -> Choice {
+    let spans: Vec<(u32, u32)> = blocks.iter().map(|(a, b, _)| (*a, *b)).collect();
+    let outside = highest_outside(issued, &spans, lo, hi);
+    let own: Vec<(u32, u32)> =
+        blocks.iter().filter(|(_, _, s)| s == site).map(|(a, b, _)| (*a, *b)).collect();
+    let block = own.iter().find_map(|&(first, last)| {
+        let highest =
+            issued.iter().filter(|&&(a, b)| b >= first && a <= last).map(|&(_, b)| b.min(last)).max();
+        let next = highest.map_or(first, |h| h + 1);
+        let clear = outside.is_none_or(|o| o < next);
+        (clear && next <= last && last - next + 1 >= count).then_some(first..=last)
+    });
+    Choice { block, own, outside }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -192,6 +228,20 @@ mod tests {
         assert_eq!(highest_outside(&[(90, 210)], &blocks, 1, 99_999), Some(210));
         assert_eq!(highest_outside(&[(150, 250)], &blocks, 1, 220), Some(220));
         assert_eq!(highest_outside(&[(300, 400)], &blocks, 1, 250), None);
+    }
+
+    #[test]
+    fn a_block_is_used_while_it_has_room_above_every_number_out() {
+        let blocks = vec![(1, 100, "lab".to_owned()), (101, 200, "array".to_owned())];
+        // The array's numbers lie in its known block: the lab's block serves.
+        let c = usable_block(&blocks, "lab", &[(1, 5), (101, 105)], 5, (1, 99_999));
+        assert_eq!(c.block, Some(1..=100));
+        // Not known as the array's block: 105 counts as out, above the lab's room.
+        let c = usable_block(&blocks[..1], "lab", &[(1, 5), (101, 105)], 5, (1, 99_999));
+        assert_eq!((c.block, c.outside), (None, Some(105)));
+        // Too few left.
+        let c = usable_block(&blocks, "lab", &[(1, 98)], 5, (1, 99_999));
+        assert_eq!((c.block, c.own), (None, vec![(1, 100)]));
     }
 
     #[test]
