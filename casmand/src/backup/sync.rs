@@ -103,9 +103,10 @@ impl BackupService {
         let (manifest, _) = self.manifest(db).await?;
         // Whatever happens next, the numbers other sites issued are known here.
         let published = manifest.published_issued();
-        if !published.is_empty() {
+        if !published.is_empty() && !crate::db::issued::load(&self.dbs.state).await?.covers(&published) {
             crate::db::issued::record(&self.dbs.state, &published).await?;
-            // ...and the blocks they were issued from.
+            // ...and the blocks they were issued from (only when something
+            // new was learned: an up-to-date sync stays one conditional GET).
             self.refresh_leases_quietly().await;
         }
         let Some(head) = manifest.head().cloned() else {
