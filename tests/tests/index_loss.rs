@@ -14,6 +14,9 @@ use serde_json::Value;
 
 const MANIFEST: &str = "backups/parts.db/MANIFEST.json";
 
+/// How long a test waits for something that takes moments.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn opts() -> DaemonOpts {
     DaemonOpts::default()
         .env("CASMAN_SITE_ID", "lab")
@@ -139,7 +142,10 @@ fn maintenance_deletes_no_orphan_when_the_manifest_lost_history() {
     // replaced behind casman's back).
     let path = root.join(MANIFEST);
     let mut m: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(m["history_since"].is_string(), "casman records when the history starts: {m}");
     m["versions"].as_array_mut().unwrap().retain(|v| v["key"] != first.as_str());
+    // Recreated: its history starts with the version it lists.
+    m["history_since"] = m["versions"][0]["created_at"].clone();
     // Later than the first version's key: the daemon re-reads it.
     std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
     age_everything(&root);
@@ -149,6 +155,93 @@ fn maintenance_deletes_no_orphan_when_the_manifest_lost_history() {
     assert!(errors.contains("lost history") && errors.contains(&first), "{r}");
     assert!(root.join(&first).exists() && root.join(&second).exists());
     assert!(root.join(format!("{first}.meta.json")).exists());
+
+    // The same manifest as an older casman (no `history_since`) or another
+    // tool writes it: its history starts at the oldest version it lists.
+    m.as_object_mut().unwrap().remove("history_since");
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    age_everything(&root);
+    let r = d.ctl_json_allow_fail(&["sync", "maintain"]);
+    assert_eq!(r["orphans_deleted"], Value::Array(vec![]), "{r}");
+    let errors = r["errors"].to_string();
+    assert!(errors.contains("lost history") && errors.contains(&first), "{r}");
+    assert!(root.join(&first).exists() && root.join(format!("{first}.meta.json")).exists());
+}
+
+/// A backup killed between uploading its object and sidecar and updating
+/// the manifest (a power cut at a field site) leaves them unlisted, under
+/// the sequence number the site's next version takes again. Once retention
+/// has moved past it, it is still an ordinary orphan: maintenance deletes
+/// it past `sync.orphan_grace` and reports no error, every listed version
+/// still verifies, and the next run finds nothing more.
+#[test]
+fn an_upload_a_crash_left_unrecorded_is_deleted_as_an_orphan_after_retention_moved_past_it() {
+    let d = Daemon::start_with(
+        opts().env("CASMAN_SYNC__KEEP_VERSIONS", "2").env("CASMAN_SYNC__DELTA_CHAIN_MAX", "0"),
+    );
+    let root = d.data_dir.join("backups");
+    let first = add_and_back_up(&d, 3)["key"].as_str().unwrap().to_owned();
+    assert!(first.contains("_lab_1_"), "{first}");
+    // The time in a key (`<yyyymmdd_HHMMSS>_...`), as the manifest writes times.
+    let created = |key: &str| {
+        let (d, t) = key["backups/parts.db/".len()..].split_at(8);
+        format!("{}-{}-{}T{}:{}:{}Z", &d[0..4], &d[4..6], &d[6..8], &t[1..3], &t[3..5], &t[5..7])
+    };
+    // The killed backup started after the first version's second (a key's
+    // time has whole seconds): its object and sidecar, under the key it
+    // took (sequence 2), no manifest entry.
+    let first_stamp = first["backups/parts.db/".len()..].split_at("yyyymmdd_HHMMSS".len()).0.to_owned();
+    let stamp = casman_tests::wait_for("the clock to pass the first version's second", DEADLINE, || {
+        let now = jiff::Timestamp::now().strftime("%Y%m%d_%H%M%S").to_string();
+        (now > first_stamp).then_some(now)
+    });
+    let leftover = first.replace(&format!("{first_stamp}_lab_1_"), &format!("{stamp}_lab_2_"));
+    assert_ne!(leftover, first);
+    std::fs::copy(root.join(&first), root.join(&leftover)).unwrap();
+    let mut side: Value =
+        serde_json::from_slice(&std::fs::read(root.join(format!("{first}.meta.json"))).unwrap()).unwrap();
+    side["version"]["key"] = Value::from(leftover.as_str());
+    side["version"]["seq"] = Value::from(2);
+    side["version"]["created_at"] = Value::from(created(&leftover));
+    std::fs::write(root.join(format!("{leftover}.meta.json")), serde_json::to_vec(&side).unwrap()).unwrap();
+
+    // The daemon goes on: sequence 2 again (or 3 in the leftover's second,
+    // its key being taken), and retention (2 versions) moves past it.
+    for _ in 0..4 {
+        add_and_back_up(&d, 1);
+    }
+    let kept = listed(&d);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().all(|(k, seq)| *seq > 2 && *k != leftover), "{kept:?}");
+    assert!(!root.join(&first).exists(), "retention deleted the first version");
+    let m: Value = serde_json::from_slice(&std::fs::read(root.join(MANIFEST)).unwrap()).unwrap();
+    let oldest = m["versions"].as_array().unwrap().iter().map(|v| v["created_at"].as_str().unwrap()).min();
+    assert!(oldest.unwrap() >= created(&leftover).as_str(), "older than every listed version: {m}");
+    assert_eq!(m["history_since"].as_str(), Some(created(&first).as_str()), "{m}");
+    assert!(created(&leftover) > created(&first), "stamped after the history began");
+    assert!(m["retired"].to_string().contains(&first), "{m}");
+    assert!(root.join(&leftover).exists() && root.join(format!("{leftover}.meta.json")).exists());
+
+    age_everything(&root);
+    let r = d.ctl_json_allow_fail(&["sync", "maintain"]);
+    assert_eq!(r["errors"], Value::Array(vec![]), "{r}");
+    let mut deleted: Vec<String> =
+        r["orphans_deleted"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    deleted.sort();
+    assert_eq!(deleted, [leftover.clone(), format!("{leftover}.meta.json")], "{r}");
+    assert!(!root.join(&leftover).exists() && !root.join(format!("{leftover}.meta.json")).exists());
+    assert_eq!(listed(&d), kept, "the listed versions are untouched");
+    for (key, _) in &kept {
+        assert!(root.join(key).exists() && root.join(format!("{key}.meta.json")).exists(), "{key}");
+    }
+    let verified = d.ctl_json(&["sync", "verify", "--all", "--db", "parts.db"]);
+    let results = verified["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{verified}");
+    assert!(results.iter().all(|r| r["ok"] == true), "{verified}");
+    let again = d.ctl_json(&["sync", "maintain"]);
+    assert_eq!(again["errors"], Value::Array(vec![]), "{again}");
+    assert_eq!(again["orphans_deleted"], Value::Array(vec![]), "{again}");
+    assert_eq!(again["orphans"], Value::Array(vec![]), "{again}");
 }
 
 #[test]

@@ -190,6 +190,18 @@ pub struct Manifest {
     /// repair` or automatically), UTC ISO; absent for one that never was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuilt_at: Option<String>,
+    /// When the history this manifest records starts, UTC ISO: the time of
+    /// the oldest version it ever listed. Set when the manifest is created
+    /// (its first version's time), on a rebuild (the oldest object's time),
+    /// lowered when an older version is recorded (a spooled one, stored
+    /// with its snapshot's time), never raised by retention. A version
+    /// object no version lists and stamped at or after it was uploaded while
+    /// this manifest existed (an upload whose manifest update never landed):
+    /// an orphan; one stamped before it is history the manifest lost (see
+    /// `backup::rebuild::unaccounted`). Absent in manifests written before
+    /// the field existed: see [`Manifest::history_start`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_since: Option<String>,
 }
 
 /// How many retired keys a manifest remembers.
@@ -233,7 +245,50 @@ impl Manifest {
             issued: Default::default(),
             retired: Vec::new(),
             rebuilt_at: None,
+            history_since: None,
         }
+    }
+
+    /// When the history this manifest records starts: `history_since`, or
+    /// for a manifest written before that field existed (the upgrade rule)
+    /// the oldest time among its listed versions and its `retired` keys
+    /// (retention moved past those; their objects were uploaded while the
+    /// manifest existed). The first write by this casman stores that value
+    /// (see [`Manifest::keep_history_start`]); until then every reader
+    /// computes the same value from the same manifest. `None`: no version.
+    pub fn history_start(&self) -> Option<String> {
+        if let Some(since) = &self.history_since {
+            return Some(since.clone());
+        }
+        let listed = self.own_versions().filter_map(|v| stored_form(&v.created_at));
+        let retired = self
+            .retired
+            .iter()
+            .filter_map(|k| super::rebuild::parse_version_key(k, &self.database))
+            .map(|p| p.created_at());
+        listed.chain(retired).min()
+    }
+
+    /// The versions casman stored. CAsMan's (Python) versions are imported
+    /// into every manifest created or rebuilt while their files are in the
+    /// bucket, whatever happened before: their times say nothing about when
+    /// this manifest's history started.
+    fn own_versions(&self) -> impl Iterator<Item = &Version> {
+        self.versions.iter().filter(|v| v.reason != Reason::Legacy)
+    }
+
+    /// Stores `start` (what [`Manifest::history_start`] said before a
+    /// change) as `history_since`, lowered to the oldest version listed
+    /// now: a change never moves the start of history later (retention
+    /// removing the oldest versions does not), and recording an older
+    /// version (a spooled one, a rebuild) moves it back.
+    pub fn keep_history_start(&mut self, start: Option<String>) {
+        let listed = self.own_versions().filter_map(|v| stored_form(&v.created_at)).min();
+        let start = start.as_deref().and_then(stored_form);
+        self.history_since = match (start, listed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Every number any site published as issued.
@@ -364,6 +419,12 @@ impl Manifest {
         v.sort_by(|a, b| order(b, a));
         v
     }
+}
+
+/// A time in the stored form (`2026-01-01T00:00:00Z`, fractions dropped),
+/// so that string order is time order; `None` when unreadable.
+fn stored_form(at: &str) -> Option<String> {
+    at.parse::<jiff::Timestamp>().ok().map(crate::timestamp::format)
 }
 
 fn order(a: &Version, b: &Version) -> std::cmp::Ordering {

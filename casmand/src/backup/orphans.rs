@@ -3,6 +3,11 @@
 //! update and its delete). Maintenance lists them and deletes those older than
 //! `sync.orphan_grace`; a younger one may be an upload in progress at another
 //! site, whose manifest update has not landed yet, and is only reported.
+//! Such a leftover stays an orphan however far retention has moved on: it
+//! is stamped after the start of the manifest's history
+//! (`Manifest::history_since`), while history the manifest lost is stamped
+//! before it (`backup::rebuild::unaccounted`), in which case nothing is
+//! deleted and the run reports it.
 //!
 //! Only casman's own objects are considered: the manifest and CAsMan's
 //! versions and metadata files (which the Python tool may still be writing at
@@ -82,22 +87,29 @@ impl BackupService {
             return;
         }
         let candidates = unreferenced(&m, db, &objects);
-        // Objects that look like versions older than everything the manifest
-        // lists and that retention did not retire: the manifest lost history
-        // (lost and recreated, or replaced). Nothing is deleted: say so.
+        // Objects that look like versions stamped before the manifest's
+        // history starts and that retention did not retire: the manifest
+        // lost history (replaced by a freshly started one, or by one older
+        // than these objects). Nothing is deleted: say so. An unrecorded
+        // upload is stamped after that start, however far retention moved
+        // on since: an ordinary orphan (see `rebuild::unaccounted`).
         let unaccounted = super::rebuild::unaccounted(&m, db, &candidates);
         if let Some(first) = unaccounted.first() {
+            let since = m.history_start().unwrap_or_default();
             tracing::warn!(
                 database = db,
                 objects = unaccounted.len(),
-                "objects that look like versions the manifest does not list, older than its oldest version: \
-                 no orphan deleted"
+                history_since = %since,
+                "objects that look like versions the manifest does not list, older than the start of its \
+                 history: no orphan deleted"
             );
             report.errors.push(format!(
-                "{db}: {} objects look like versions older than every version the manifest lists and not \
-                 retired by retention (e.g. {first}): the manifest may have lost history, so no orphan was \
-                 deleted; run casmanctl sync repair",
-                unaccounted.len()
+                "{db}: {} objects look like versions from before the manifest's history starts ({since}) \
+                 and not retired by retention (e.g. {first}): the manifest may have lost history, so no \
+                 orphan was deleted; to get those versions back, move {} aside and run casmanctl sync \
+                 repair (it rebuilds the manifest from every object)",
+                unaccounted.len(),
+                layout::manifest_key(db)
             ));
             report.orphans.extend(candidates.iter().map(|(k, _)| k.clone()));
             return;

@@ -228,34 +228,59 @@ pub fn assemble(
         m.bases.insert(v.site.clone(), v.sha256.clone());
     }
     m.rebuilt_at = Some(crate::timestamp::format(jiff::Timestamp::now()));
+    // Its history starts at the oldest object it was rebuilt from.
+    m.keep_history_start(None);
     m
 }
 
 /// Objects of `db` that look like versions a manifest does not account
-/// for: not referenced by `m`, not retired by retention, and older than its
-/// oldest version (so not an upload whose manifest update is pending). A
-/// sidecar counts as the version it describes.
+/// for: history it lost. Among `candidates` (the objects no version of `m`
+/// references), a version object stamped before the start of the
+/// manifest's history ([`Manifest::history_start`]) and not retired by
+/// retention, with the sidecars beside it. Maintenance deletes no orphan
+/// while there is one.
+///
+/// Why the time separates the two cases: a version's key is stamped with
+/// the clock when its upload starts (a spooled one with its snapshot's
+/// time), and the manifest's history starts at its first version's time.
+/// An upload left unrecorded (killed between the object or sidecar and the
+/// manifest update, a lost race whose clean-up failed, a spooled version
+/// retried under the next sequence number) was made while the manifest
+/// existed, so it is stamped at or after that start however far retention
+/// has moved the oldest listed version since: an orphan. History the
+/// manifest lost (it was replaced by a freshly started one, or by one
+/// written before the objects it no longer lists) is older than its start.
+/// The sequence number in the key does not separate them: a crash's
+/// leftover takes the number the site's next version then takes again
+/// (`Manifest::next_seq` counts listed versions only), and a freshly
+/// started manifest counts from 1 again, so lost versions have numbers the
+/// new history reaches too.
+///
+/// Key times have whole seconds: an object stamped in the very second the
+/// history starts cannot be told apart from one before it, and counts as
+/// lost (reported, nothing deleted: the safe side; an error can be cleared,
+/// a deletion cannot be undone). An upload is stamped in that second only
+/// when made in the same second as the manifest's first version.
+///
+/// A sidecar whose object is not among `candidates` (gone, e.g. a clean-up
+/// that deleted the object but not the sidecar) describes nothing that can
+/// be read back: it is an ordinary orphan.
 pub fn unaccounted<'o>(m: &Manifest, db: &str, candidates: &[&'o (String, ObjectInfo)]) -> Vec<&'o str> {
-    let time = |t: &str| t.parse::<jiff::Timestamp>().ok();
-    let listed: Vec<Option<jiff::Timestamp>> =
-        m.versions.iter().filter(|v| v.reason != Reason::Legacy).map(|v| time(&v.created_at)).collect();
-    // Unknown when a listed time does not read: every such object counts.
-    let oldest = listed.iter().copied().collect::<Option<Vec<_>>>().map(|t| t.into_iter().min());
+    // No start (no version listed): every version object is unaccounted.
+    let start = m.history_start();
     let retired: BTreeSet<&str> = m.retired.iter().map(String::as_str).collect();
+    let lost = |key: &str| {
+        parse_version_key(key, db).is_some_and(|p| {
+            !retired.contains(key) && start.as_deref().is_none_or(|s| p.created_at().as_str() <= s)
+        })
+    };
+    let objects: BTreeSet<&str> = candidates.iter().map(|(k, _)| k.as_str()).collect();
     candidates
         .iter()
         .map(|(k, _)| k.as_str())
-        .filter(|k| {
-            let key = sidecar_of(k, db).unwrap_or(k);
-            let Some(parts) = parse_version_key(key, db) else { return false };
-            // A key's time has whole seconds: the same second as the oldest
-            // version cannot be told apart from before it.
-            let older = match (&oldest, time(&parts.created_at())) {
-                (Some(Some(oldest)), Some(at)) => at <= *oldest,
-                (Some(None), _) => true,
-                _ => true,
-            };
-            !retired.contains(key) && older
+        .filter(|k| match sidecar_of(k, db) {
+            Some(object) => objects.contains(object) && lost(object),
+            None => lost(k),
         })
         .collect()
 }
@@ -543,6 +568,95 @@ mod tests {
         assert_eq!(m.bases.get("lab").map(String::as_str), Some("s3"));
         assert_eq!(m.next_seq("lab"), 4);
         assert!(m.rebuilt_at.is_some());
+    }
+
+    /// The rule maintenance decides by: an unrecorded upload is stamped
+    /// after the start of the manifest's history, however far retention
+    /// moved the oldest listed version since (an orphan); lost history is
+    /// stamped before it.
+    #[test]
+    fn a_leftover_upload_is_an_orphan_and_lost_history_is_not() {
+        let db = "parts.db";
+        let key =
+            |day: u32, seq: u64| format!("backups/parts.db/202601{day:02}_000000_lab_{seq}_parts.db.zst");
+        let at = |day: u32| format!("2026-01-{day:02}T00:00:00Z");
+        // Created with version 1 on the 1st; a backup killed on the 3rd
+        // after its object and sidecar (sequence 3, which the next version,
+        // on the 4th, took again); retention has moved on to the 10th and
+        // no longer remembers retiring anything before it.
+        let mut m = Manifest::new(db);
+        m.versions.push(v(&key(1, 1), &at(1), "lab", 1, Reason::Manual));
+        m.keep_history_start(None);
+        assert_eq!(m.history_since.as_deref(), Some(at(1).as_str()), "set when created");
+        let start = m.history_start();
+        m.versions = vec![
+            v(&key(10, 9), &at(10), "lab", 9, Reason::Scheduled),
+            v(&key(11, 10), &at(11), "lab", 10, Reason::Scheduled),
+        ];
+        m.keep_history_start(start);
+        assert_eq!(m.history_since.as_deref(), Some(at(1).as_str()), "retention does not move it");
+        let leftover = key(3, 3);
+        let objects: Vec<(String, ObjectInfo)> = [
+            leftover.clone(),
+            sidecar_key(&leftover),
+            // A sidecar whose object is gone.
+            sidecar_key(&key(2, 2)),
+        ]
+        .into_iter()
+        .map(|k| (k, info(1)))
+        .collect();
+        let refs: Vec<&(String, ObjectInfo)> = objects.iter().collect();
+        assert_eq!(unaccounted(&m, db, &refs), Vec::<&str>::new(), "orphans, not lost history");
+        // In the very second the history starts: cannot be told apart, kept.
+        let same = [(key(1, 2), info(1))];
+        let same: Vec<&(String, ObjectInfo)> = same.iter().collect();
+        assert_eq!(unaccounted(&m, db, &same), [key(1, 2)]);
+
+        // The same objects under a freshly started manifest (its history
+        // starts on the 10th, sequences from 1 again, past the leftover's):
+        // history it lost.
+        let mut fresh = Manifest::new(db);
+        for (day, seq) in [(10, 1), (11, 2), (12, 3), (13, 4)] {
+            let start = fresh.history_start();
+            fresh.versions.push(v(&key(day, seq), &at(day), "lab", seq, Reason::Scheduled));
+            fresh.keep_history_start(start);
+        }
+        assert_eq!(fresh.history_since.as_deref(), Some(at(10).as_str()));
+        assert_eq!(unaccounted(&fresh, db, &refs), [leftover.clone(), sidecar_key(&leftover)]);
+        // Written before the field existed: its history starts at the
+        // oldest listed or retired version (CAsMan's versions aside, which
+        // every new manifest imports again).
+        fresh.history_since = None;
+        fresh.versions.push(v("backups/parts.db/20241208_143022_parts.db", &at(1), "lab", 0, Reason::Legacy));
+        assert_eq!(fresh.history_start().as_deref(), Some(at(10).as_str()));
+        fresh.retired.push(key(2, 2));
+        assert_eq!(fresh.history_start().as_deref(), Some(at(2).as_str()));
+        assert_eq!(unaccounted(&fresh, db, &refs), Vec::<&str>::new());
+        // A spooled version recorded later with its snapshot's older time
+        // moves the start back: its retry's leftover is an orphan too.
+        let start = m.history_start();
+        m.versions.push(v(&key(0, 11), "2025-12-31T23:59:59Z", "field", 1, Reason::Scheduled));
+        m.keep_history_start(start);
+        assert_eq!(m.history_since.as_deref(), Some("2025-12-31T23:59:59Z"));
+        // Round trip; an older manifest without the field reads.
+        assert_eq!(Manifest::parse(&m.to_bytes()), Ok(m.clone()));
+        let old = br#"{"format":1,"database":"parts.db","versions":[]}"#;
+        assert_eq!(Manifest::parse(old).map(|m| m.history_since), Ok(None));
+        assert!(!String::from_utf8_lossy(&Manifest::new(db).to_bytes()).contains("history_since"));
+    }
+
+    #[test]
+    fn a_rebuilt_manifest_starts_its_history_at_the_oldest_object() {
+        let db = "parts.db";
+        let a = "backups/parts.db/20260101_000000_lab_1_parts.db.zst";
+        let b = "backups/parts.db/20260102_000000_lab_2_parts.db.zst";
+        let objects: Vec<(String, ObjectInfo)> = [b, a].iter().map(|k| (k.to_string(), info(7))).collect();
+        let derived: BTreeMap<String, Derived> = [a, b]
+            .iter()
+            .map(|k| (k.to_string(), Derived { sha256: format!("s-{k}"), raw_bytes: 8, delta_base: None }))
+            .collect();
+        let m = assemble(db, &objects, &BTreeMap::new(), &derived, Vec::new());
+        assert_eq!(m.history_since.as_deref(), Some("2026-01-01T00:00:00Z"));
     }
 
     #[test]

@@ -266,7 +266,11 @@ impl BackupService {
                 Some(known) => known,
                 None => self.manifest(db).await?,
             };
+            // The start of the manifest's history, kept across the change
+            // (taken before it: retention may retire the oldest versions).
+            let start = m.history_start();
             change(&mut m)?;
+            m.keep_history_start(start);
             let cond = match etag {
                 Some(e) => Precondition::Matches(e),
                 None => Precondition::Absent,
