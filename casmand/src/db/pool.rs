@@ -46,7 +46,9 @@ pub struct Db {
     /// stamping triggers (`super::stamping`).
     site: Arc<std::sync::OnceLock<String>>,
     /// The clock the writer reached before the file was last replaced:
-    /// sequence numbers and clock values are never issued again.
+    /// sequence numbers and clock values are never issued again. Kept in
+    /// `<file>.clock-floor` too, so a restart right after a restore of an
+    /// older file does not forget it.
     clock_floor: Arc<std::sync::Mutex<(i64, i64)>>,
 }
 
@@ -151,6 +153,33 @@ async fn writer_still_usable(conn: &mut sqlx::SqliteConnection) -> Result<bool, 
     Ok(true)
 }
 
+/// Where the change clock's floor of the database at `path` is kept.
+fn floor_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.clock-floor", path.display()))
+}
+
+/// The floor kept at `path`: (sequence, clock); (0, 0) when there is none
+/// or it does not read.
+fn read_floor(path: &Path) -> (i64, i64) {
+    let Ok(text) = std::fs::read_to_string(path) else { return (0, 0) };
+    let mut it = text.split_whitespace().map(str::parse::<i64>);
+    match (it.next(), it.next()) {
+        (Some(Ok(seq)), Some(Ok(hlc))) => (seq, hlc),
+        _ => (0, 0),
+    }
+}
+
+/// Keeps `floor` at `path` durably (written beside, synced, renamed).
+fn write_floor(path: &Path, (seq, hlc): (i64, i64)) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = PathBuf::from(format!("{}.partial", path.display()));
+    let mut f = std::fs::File::create(&tmp)?;
+    writeln!(f, "{seq} {hlc}")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path.parent())
+}
+
 /// After a crash during a file replacement, the safety copies left half way
 /// in `<data>/safety`: a `.partial` (a page copy being written) is removed; a
 /// `.link` is the replaced file if the swap happened (named as meant) or
@@ -201,7 +230,7 @@ impl Db {
     /// `migrator` is applied by [`Db::migrate`] and after a file replacement.
     pub async fn open(name: &'static str, path: PathBuf, migrator: &'static Migrator) -> Result<Db, DbError> {
         let site = Arc::new(std::sync::OnceLock::new());
-        let clock_floor = Arc::new(std::sync::Mutex::new((0, 0)));
+        let clock_floor = Arc::new(std::sync::Mutex::new(read_floor(&floor_path(&path))));
         let pools = open_pools(&path, &site, &clock_floor).await?;
         let watch = Arc::new(super::watch::ChangeWatch::new(&path));
         Ok(Db {
@@ -352,14 +381,6 @@ impl Db {
         }
         // Exclusive: every request that took a pool has started its statement
         // (connections it holds are waited for by close()); new ones wait.
-        // The clock reached on the file being replaced: the next file's
-        // stamps go on from there, whatever it holds.
-        if let Ok(mut conn) = self.pools().writer.acquire().await
-            && let Ok(Some(reached)) = super::stamping::clock(&mut conn).await
-        {
-            let mut floor = self.clock_floor.lock().unwrap_or_else(|p| p.into_inner());
-            *floor = (floor.0.max(reached.0), floor.1.max(reached.1));
-        }
         let gate = self.gate.clone().write_owned().await;
         if let Some(expected) = unchanged_since {
             // Every request that took a pool holds the gate until its
@@ -370,6 +391,25 @@ impl Db {
                 drop(gate);
                 now?;
                 return Err(DbError::ChangedMeanwhile { path: self.path.clone() });
+            }
+        }
+        // The clock reached on the file being replaced (every write to it is
+        // done): the next file's stamps go on from there, whatever it holds,
+        // also after a restart.
+        if let Ok(mut conn) = self.pools().writer.acquire().await
+            && let Ok(Some(reached)) = super::stamping::clock(&mut conn).await
+        {
+            let floor = {
+                let mut floor = self.clock_floor.lock().unwrap_or_else(|p| p.into_inner());
+                *floor = (floor.0.max(reached.0), floor.1.max(reached.1));
+                *floor
+            };
+            if let Err(e) = write_floor(&floor_path(&self.path), floor) {
+                drop(gate);
+                return Err(DbError::Open {
+                    path: self.path.clone(),
+                    reason: format!("keeping the change clock before the file is replaced: {e}"),
+                });
             }
         }
         self.watch.reset();

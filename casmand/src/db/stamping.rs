@@ -325,6 +325,9 @@ mod tests {
             rows(&dbs.parts, "SELECT site, seq, hlc FROM change_log ORDER BY seq DESC LIMIT 1").await;
         assert_eq!(before[0].1, 5);
         dbs.parts.replace_file(&old, None).await.unwrap();
+        // A restart before anything else is written does not forget it.
+        dbs.close().await;
+        let dbs = stamped(dir.path()).await;
         parts::generate(&dbs.parts, &dbs.state, PartType::Lna, Polarization::P2, 1, 1..=99_999)
             .await
             .unwrap();
