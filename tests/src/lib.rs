@@ -46,6 +46,21 @@ pub fn skip(why: &str) {
     eprintln!("SKIPPED (not under CI): {why}");
 }
 
+/// Whether the peer of `s` closed the connection (EOF or an error), read
+/// without blocking: `s` must be non-blocking; anything it sent is read and
+/// dropped.
+pub fn closed<S: std::io::Read>(s: &mut S) -> bool {
+    let mut buf = [0; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
 /// Polls `f` until it returns `Some`, or panics with `what` after `deadline`.
 pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -106,6 +121,16 @@ impl DaemonOpts {
     pub fn arg(mut self, a: impl Into<OsString>) -> Self {
         self.args.push(a.into());
         self
+    }
+
+    /// A site `name` on the local store `store` (a directory several daemons
+    /// share), backing up only when asked (`sync backup`).
+    pub fn local_site(store: &Path, name: &str) -> Self {
+        Self::default()
+            .env("CASMAN_SITE_ID", name)
+            .env("CASMAN_BACKUP_DIR", store)
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
     }
 
     /// Sets the config file contents.

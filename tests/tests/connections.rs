@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{ErrorKind, Read, Write},
+    io::{Read, Write},
     os::unix::net::UnixStream,
     time::{Duration, Instant},
 };
@@ -36,15 +36,7 @@ fn daemon_with_1024_descriptors(opts: DaemonOpts) -> Daemon {
 /// Whether the daemon closed `s` (EOF or reset), without blocking.
 fn closed(mut s: &UnixStream) -> bool {
     s.set_nonblocking(true).unwrap();
-    let mut buf = [0; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
-    }
+    casman_tests::closed(&mut s)
 }
 
 fn status_answers(d: &Daemon) -> Duration {

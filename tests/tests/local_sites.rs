@@ -12,13 +12,7 @@ use std::{path::Path, process::Stdio};
 use casman_tests::{Daemon, DaemonOpts, sqlite};
 
 fn site(store: &Path, name: &str) -> Daemon {
-    Daemon::start_with(
-        DaemonOpts::default()
-            .env("CASMAN_SITE_ID", name)
-            .env("CASMAN_BACKUP_DIR", store)
-            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
-            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000"),
-    )
+    Daemon::start_with(DaemonOpts::local_site(store, name))
 }
 
 fn has_event(d: &Daemon, a: &str, b: &str) -> bool {

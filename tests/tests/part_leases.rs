@@ -13,12 +13,7 @@ use casman_tests::{Daemon, DaemonOpts, Fault, FaultProxy, MotoServer};
 use serde_json::Value;
 
 fn site(store: &Path, name: &str) -> Daemon {
-    Daemon::start_with(
-        DaemonOpts::default()
-            .env("CASMAN_SITE_ID", name)
-            .env("CASMAN_BACKUP_DIR", store)
-            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false"),
-    )
+    Daemon::start_with(DaemonOpts::local_site(store, name))
 }
 
 /// The numbers `parts add` printed, from its JSON.

@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{ErrorKind, Read, Write},
+    io::{Read, Write},
+    net::Ipv4Addr,
     os::unix::net::UnixStream,
     sync::{
         Arc,
@@ -15,23 +16,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use casman_tests::{DEADLINE, Daemon, DaemonOpts, wait_for};
+use casman_tests::{DEADLINE, Daemon, DaemonOpts, closed, http::connect_from, wait_for};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Whether the daemon closed the connection (EOF or an error), without
-/// blocking; anything it sent is read and dropped.
-fn closed<S: Read>(s: &mut S) -> bool {
-    let mut buf = [0; 1024];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
-    }
-}
 
 /// Sends one byte every 300 ms on each of `conns` until `stop`, or for at
 /// most [`DEADLINE`]; the connections, handed back when it ends.
@@ -52,21 +39,9 @@ fn trickle<S: Write + Send + 'static>(
     })
 }
 
-/// A connection to 127.0.0.1:`port` from `source` (another loopback address).
-fn connect_from(source: [u8; 4], port: u16) -> std::net::TcpStream {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    rt.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind((std::net::Ipv4Addr::from(source), 0).into()).unwrap();
-        let s = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-        s.into_std().unwrap()
-    })
-}
-
 /// `GET /status` from `source`; the status line.
 fn get_status(source: [u8; 4], port: u16) -> String {
-    let mut s = connect_from(source, port);
-    s.set_nonblocking(false).unwrap();
+    let mut s = connect_from(Ipv4Addr::from(source), port);
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     write!(s, "GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
@@ -90,8 +65,7 @@ fn trickling_web_clients_lock_nobody_out_and_are_closed_after_the_header_deadlin
     // request line and a header, then a byte every 300 ms.
     let conns: Vec<std::net::TcpStream> = (0..40)
         .map(|_| {
-            let mut s = connect_from([127, 0, 0, 2], port);
-            s.set_nonblocking(false).unwrap();
+            let mut s = connect_from(Ipv4Addr::new(127, 0, 0, 2), port);
             write!(s, "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ").unwrap();
             s
         })

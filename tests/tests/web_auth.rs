@@ -7,22 +7,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    io::{ErrorKind, Read, Write},
-    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    time::Duration,
-};
+use std::{net::Ipv4Addr, time::Duration};
 
-use casman_tests::{DEADLINE, Daemon, DaemonOpts, wait_for};
+use casman_tests::{
+    DEADLINE, Daemon, DaemonOpts,
+    http::{Reply, free_port, request_from},
+    wait_for,
+};
 use serde_json::{Value, json};
 
 const SITE: &str = "site-token-01234";
 const ALICE: &str = "alice-own-token-1";
 const JOSE: &str = "jose-own-token-01";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn daemon(port: u16) -> Daemon {
     let config = format!(
@@ -31,95 +27,6 @@ fn daemon(port: u16) -> Daemon {
          [[http.operators]]\nname = \"José\"\ntoken = \"{JOSE}\"\n"
     );
     Daemon::start_with(DaemonOpts::default().config(&config))
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {} {}", self.status, self.headers, self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
-    }
-
-    fn cookie(&self, name: &str) -> String {
-        self.headers
-            .lines()
-            .filter_map(|l| l.strip_prefix("set-cookie: "))
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .map(|c| c.split(';').next().unwrap().to_owned())
-            .unwrap_or_else(|| panic!("no cookie {name} in {}", self.headers))
-    }
-}
-
-/// A connection to the daemon's port from `from` (any 127.x.x.x: Linux
-/// routes the whole block to the loopback, so one host has many addresses).
-fn connect(from: Ipv4Addr, port: u16) -> TcpStream {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    let s = rt.block_on(async {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
-        sock.connect(SocketAddr::from(([127, 0, 0, 1], port))).await.unwrap()
-    });
-    let s = s.into_std().unwrap();
-    s.set_nonblocking(false).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s
-}
-
-/// Sends a request from `from` and reads the answer. The body is written by
-/// another thread and its errors ignored: the daemon may answer (413) and
-/// close before reading all of a large body; what it answered is still read.
-fn request_from(
-    from: Ipv4Addr,
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-    body: Option<&str>,
-) -> Reply {
-    let s = connect(from, port);
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    let mut w = s.try_clone().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = w.write_all(req.as_bytes());
-    });
-    let mut raw = Vec::new();
-    let mut r = &s;
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            // A reset after the answer (the rest of the body was not read).
-            Err(e) if !raw.is_empty() && e.kind() == ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("{method} {path}: {e}"),
-        }
-    }
-    let _ = s.shutdown(std::net::Shutdown::Both);
-    writer.join().unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Reply { status, headers: head.to_ascii_lowercase(), body: body.to_owned() }
 }
 
 const HERE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
