@@ -281,24 +281,11 @@ impl BackupService {
             e.created_at.parse().map_err(|err| Error::internal("a spooled version's time", err))?;
         let first = manifest.next_seq(&self.site);
         let mut seq = first;
-        let key = loop {
-            let key = match e.kind {
-                Kind::Delta => super::layout::delta_key(db, &super::layout::stamp(at), &self.site, seq),
-                Kind::Full => super::layout::version_key(db, &super::layout::stamp(at), &self.site, seq),
-            };
-            match self.store.put_file(&key, &upload, Some(Precondition::Absent)).await {
-                Ok(_) => break key,
-                // Taken (an upload a crash left unrecorded, or a race): never
-                // overwritten; the next sequence number.
-                Err(StoreError::PreconditionFailed(_)) if seq < first + KEY_RETRIES => seq += 1,
-                Err(err) => return Err(Error::from(err)),
-            }
-        };
         let mut version = Version {
-            key: key.clone(),
+            key: String::new(),
             created_at: e.created_at.clone(),
             site: self.site.clone(),
-            seq,
+            seq: first,
             sha256: e.sha256.clone(),
             content_sha256: None,
             raw_bytes: e.raw_bytes,
@@ -315,7 +302,24 @@ impl BackupService {
             delta_base: base.as_ref().map(|b| b.key.clone()),
             chain_depth: base.as_ref().map_or(0, |b| b.chain_depth + 1),
         };
-        let m = self.record_version(db, &mut version).await?;
+        // The entry goes up with the object (see Store::put_version_file).
+        let described = loop {
+            let key = match e.kind {
+                Kind::Delta => super::layout::delta_key(db, &super::layout::stamp(at), &self.site, seq),
+                Kind::Full => super::layout::version_key(db, &super::layout::stamp(at), &self.site, seq),
+            };
+            (version.key, version.seq) = (key.clone(), seq);
+            let entry = super::rebuild::sidecar_bytes(db, &version);
+            match self.store.put_version_file(&key, &upload, Some(Precondition::Absent), &entry).await {
+                Ok((_, described)) => break described,
+                // Taken (an upload a crash left unrecorded, or a race): never
+                // overwritten; the next sequence number.
+                Err(StoreError::PreconditionFailed(_)) if seq < first + KEY_RETRIES => seq += 1,
+                Err(err) => return Err(Error::from(err)),
+            }
+        };
+        let key = version.key.clone();
+        let m = self.record_version(db, &mut version, described).await?;
         self.quota().count_backup();
         tracing::info!(
             database = db,

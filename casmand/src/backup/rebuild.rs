@@ -1,8 +1,11 @@
 //! A store that survives losing its index (issue 31): every version object
-//! casman uploads has a sidecar `<key>.meta.json` holding its manifest entry,
-//! written before the manifest update, so the manifest of a database can be
-//! rebuilt from one LIST of its prefix (plus one GET per sidecar). Objects
-//! without a sidecar (stored before sidecars existed) are described from
+//! casman uploads carries its manifest entry, stored with it before the
+//! manifest update: as S3 user metadata on the object's own PUT (no request
+//! of its own), or as a sidecar `<key>.meta.json` (a local store, or an
+//! entry over S3's metadata limit); see `Store::put_version_file`. The
+//! manifest of a database can be rebuilt from one LIST of its prefix plus
+//! one HEAD or GET per version. Objects without an entry (stored before
+//! entries existed) are described from
 //! their key (time, site, sequence, full or delta) and content (a delta's
 //! header names its base and result; a full snapshot is downloaded and
 //! hashed).
@@ -104,7 +107,7 @@ pub struct Sidecar {
 /// The bytes of the sidecar of `v`, a version of `db`.
 pub fn sidecar_bytes(db: &str, v: &Version) -> Vec<u8> {
     let s = Sidecar { format: SIDECAR_FORMAT, database: db.to_owned(), version: v.clone() };
-    serde_json::to_vec_pretty(&s).unwrap_or_default()
+    serde_json::to_vec(&s).unwrap_or_default()
 }
 
 /// The version a sidecar holds, checked against the object it sits beside.
@@ -305,21 +308,25 @@ impl BackupService {
         let mut sidecars = BTreeMap::new();
         let mut derived = BTreeMap::new();
         for (key, _) in objects.iter().filter(|(k, _)| parse_version_key(k, db).is_some()) {
+            // The entry: a sidecar object beside it (a local store, or an
+            // entry too large for S3 metadata), else the object's own
+            // metadata (one HEAD on S3; see Store::put_version_file).
             let side = sidecar_key(key);
-            if present.contains(side.as_str()) {
-                match self.store.get_bytes(&side, None).await {
-                    Ok(Some((bytes, _))) => match parse_sidecar(&bytes, db, key) {
-                        Ok(v) => {
-                            sidecars.insert(key.clone(), v);
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::warn!(key = %side, error = %e, "unreadable sidecar; reading the object")
-                        }
-                    },
-                    Ok(None) => {}
-                    Err(e) => return Err(Error::from(e)),
-                }
+            let entry = if present.contains(side.as_str()) {
+                self.store.get_bytes(&side, None).await.map(|found| found.map(|(bytes, _)| bytes))
+            } else {
+                self.store.version_entry(key).await
+            };
+            match entry {
+                Ok(Some(bytes)) => match parse_sidecar(&bytes, db, key) {
+                    Ok(v) => {
+                        sidecars.insert(key.clone(), v);
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(key = %key, error = %e, "unreadable entry; reading the object"),
+                },
+                Ok(None) => {}
+                Err(e) => return Err(Error::from(e)),
             }
             derived.insert(key.clone(), self.derive(db, key).await?);
         }

@@ -433,26 +433,8 @@ impl BackupService {
         let now = jiff::Timestamp::now();
         let mut seq = manifest.next_seq(&self.site);
         progress(Progress { database: db.into(), phase: "upload", done: 0, total: stored_bytes });
-        let key = loop {
-            let key = match upload.delta {
-                Some(_) => layout::delta_key(db, &layout::stamp(now), &self.site, seq),
-                None => layout::version_key(db, &layout::stamp(now), &self.site, seq),
-            };
-            match self.store.put_file(&key, zst, Some(Precondition::Absent)).await {
-                Ok(_) => break key,
-                // Another backup of this site took the key (same second, same
-                // sequence): the object is never overwritten; take the next one.
-                Err(StoreError::PreconditionFailed(_))
-                    if seq < manifest.next_seq(&self.site) + RACE_RETRIES as u64 =>
-                {
-                    seq += 1
-                }
-                Err(e) => return Err(Error::from(e)),
-            }
-        };
-        progress(Progress { database: db.into(), phase: "upload", done: stored_bytes, total: stored_bytes });
         let mut version = Version {
-            key: key.clone(),
+            key: String::new(),
             created_at: timestamp::format(now),
             site: self.site.clone(),
             seq,
@@ -475,7 +457,29 @@ impl BackupService {
             delta_base: upload.delta.map(|(b, _, _)| b.key.clone()),
             chain_depth: upload.delta.map_or(0, |(_, depth, _)| depth),
         };
-        self.record_version(db, &mut version).await?;
+        // The entry goes up with the object (see Store::put_version_file).
+        let described = loop {
+            let key = match upload.delta {
+                Some(_) => layout::delta_key(db, &layout::stamp(now), &self.site, seq),
+                None => layout::version_key(db, &layout::stamp(now), &self.site, seq),
+            };
+            (version.key, version.seq) = (key.clone(), seq);
+            let entry = super::rebuild::sidecar_bytes(db, &version);
+            match self.store.put_version_file(&key, zst, Some(Precondition::Absent), &entry).await {
+                Ok((_, described)) => break described,
+                // Another backup of this site took the key (same second, same
+                // sequence): the object is never overwritten; take the next one.
+                Err(StoreError::PreconditionFailed(_))
+                    if seq < manifest.next_seq(&self.site) + RACE_RETRIES as u64 =>
+                {
+                    seq += 1
+                }
+                Err(e) => return Err(Error::from(e)),
+            }
+        };
+        progress(Progress { database: db.into(), phase: "upload", done: stored_bytes, total: stored_bytes });
+        let key = version.key.clone();
+        self.record_version(db, &mut version, described).await?;
         self.quota().count_backup();
         self.remember_pages(db, snap, &version, upload.delta);
         tracing::info!(
@@ -495,8 +499,15 @@ impl BackupService {
 
     /// Records `version` (its object just uploaded) in the manifest of `db`,
     /// deciding whether it is a branch; idempotent on its key. On failure
-    /// the object is removed so it is not an orphan.
-    pub(super) async fn record_version(&self, db: &str, version: &mut Version) -> Result<Manifest> {
+    /// the object is removed so it is not an orphan. Unless the object went
+    /// up `described` (its entry stored with it), the entry is stored first
+    /// as a sidecar object, so the manifest can be rebuilt from the store.
+    pub(super) async fn record_version(
+        &self,
+        db: &str,
+        version: &mut Version,
+        described: bool,
+    ) -> Result<Manifest> {
         let ledger = self.quota().site_ledger().await;
         // parts.db's manifest carries the numbers this site knows as issued.
         let issued = match db {
@@ -506,17 +517,21 @@ impl BackupService {
             _ => None,
         };
         let (reason, parent, key) = (version.reason, version.parent.clone(), version.key.clone());
-        // The sidecar first: the manifest can be rebuilt from the objects.
+        // The sidecar first: the manifest can be rebuilt from the objects
+        // (a local store wrote it with the object; removed with the object
+        // below if the manifest update fails).
         let sidecar = super::rebuild::sidecar_key(&key);
-        match self
-            .store
-            .put_bytes(&sidecar, super::rebuild::sidecar_bytes(db, version), Some(Precondition::Absent))
-            .await
-        {
-            Ok(_) | Err(StoreError::PreconditionFailed(_)) => {}
-            Err(e) => {
-                let _ = self.store.delete(&key).await;
-                return Err(Error::from(e));
+        if !described {
+            match self
+                .store
+                .put_bytes(&sidecar, super::rebuild::sidecar_bytes(db, version), Some(Precondition::Absent))
+                .await
+            {
+                Ok(_) | Err(StoreError::PreconditionFailed(_)) => {}
+                Err(e) => {
+                    let _ = self.store.delete(&key).await;
+                    return Err(Error::from(e));
+                }
             }
         }
         let recorded = self

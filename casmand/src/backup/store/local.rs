@@ -62,6 +62,31 @@ impl LocalStore {
         .await
     }
 
+    /// The object, then its entry in `<key>.meta.json` beside it (a file:
+    /// no request of its own on a local store).
+    pub(super) async fn put_version_file(
+        &self,
+        key: &str,
+        src: &Path,
+        cond: Option<&Precondition>,
+        entry: &[u8],
+    ) -> Result<(String, bool), StoreError> {
+        let etag = self.put_file(key, src, cond).await?;
+        let side = crate::backup::rebuild::sidecar_key(key);
+        match self.put_bytes(&side, entry.to_vec(), Some(&Precondition::Absent)).await {
+            Ok(_) | Err(StoreError::PreconditionFailed(_)) => Ok((etag, true)),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn version_entry(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.get_bytes(&crate::backup::rebuild::sidecar_key(key), None).await {
+            Ok(found) => Ok(found.map(|(bytes, _)| bytes)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(super) async fn put_bytes(
         &self,
         key: &str,

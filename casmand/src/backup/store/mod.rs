@@ -170,6 +170,30 @@ impl Store {
         dispatch!(self, Request::Put, b => b.put_file(key, src, cond.as_ref()))
     }
 
+    /// Uploads the version object at `src` to `key` under `cond`, described
+    /// by `entry` (its manifest entry, JSON) in the same request where the
+    /// backend can: S3 user metadata `casman-entry` (no request of its own;
+    /// kept by storage-class copies), a `<key>.meta.json` file beside it on
+    /// a local store. Returns the entity tag and whether `entry` was stored
+    /// with the object; when it was not (an entry over S3's 2 KB metadata
+    /// limit, or not ASCII), the caller stores it as a sidecar object.
+    pub async fn put_version_file(
+        &self,
+        key: &str,
+        src: &Path,
+        cond: Option<Precondition>,
+        entry: &[u8],
+    ) -> Result<(String, bool), StoreError> {
+        dispatch!(self, Request::Put, b => b.put_version_file(key, src, cond.as_ref(), entry))
+    }
+
+    /// The manifest entry stored with the version object `key` by
+    /// [`Store::put_version_file`], if any (one HEAD on S3; a file read on a
+    /// local store).
+    pub async fn version_entry(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, Request::Head, b => b.version_entry(key))
+    }
+
     /// Uploads `bytes` to `key` under `cond`; returns the new entity tag.
     pub async fn put_bytes(
         &self,

@@ -298,7 +298,20 @@ impl S3Store {
         body: ByteStream,
         cond: Option<&Precondition>,
     ) -> Result<String, StoreError> {
+        self.put_with(key, body, cond, None).await
+    }
+
+    async fn put_with(
+        &self,
+        key: &str,
+        body: ByteStream,
+        cond: Option<&Precondition>,
+        entry: Option<&str>,
+    ) -> Result<String, StoreError> {
         let mut req = self.client.put_object().bucket(&self.bucket).key(key).body(body);
+        if let Some(entry) = entry {
+            req = req.metadata(ENTRY_METADATA, entry);
+        }
         req = req.content_type(if key.ends_with(".json") {
             "application/json"
         } else {
@@ -323,6 +336,35 @@ impl S3Store {
             .await
             .map_err(|e| StoreError::Other(format!("PUT {key}: reading {}: {e}", src.display())))?;
         self.put(key, body, cond).await
+    }
+
+    pub(super) async fn put_version_file(
+        &self,
+        key: &str,
+        src: &Path,
+        cond: Option<&Precondition>,
+        entry: &[u8],
+    ) -> Result<(String, bool), StoreError> {
+        let body = ByteStream::from_path(src)
+            .await
+            .map_err(|e| StoreError::Other(format!("PUT {key}: reading {}: {e}", src.display())))?;
+        let inline = std::str::from_utf8(entry)
+            .ok()
+            .filter(|e| e.len() <= ENTRY_METADATA_MAX && e.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        let etag = self.put_with(key, body, cond, inline).await?;
+        Ok((etag, inline.is_some()))
+    }
+
+    pub(super) async fn version_entry(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("HEAD", key, &e))?;
+        Ok(out.metadata().and_then(|m| m.get(ENTRY_METADATA)).map(|e| e.as_bytes().to_vec()))
     }
 
     pub(super) async fn put_bytes(
@@ -477,6 +519,14 @@ impl S3Store {
         }
     }
 }
+
+/// The user-metadata name of a version's manifest entry (sent as
+/// `x-amz-meta-casman-entry`).
+const ENTRY_METADATA: &str = "casman-entry";
+
+/// The longest entry sent as metadata: S3 allows 2 KB of user metadata in
+/// all (name and value).
+const ENTRY_METADATA_MAX: usize = 1900;
 
 #[cfg(test)]
 mod tests {
