@@ -204,3 +204,87 @@ fn casmanctl_writing_to_a_closed_pipe_ends_quietly() {
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
+
+/// One user's connections cannot take every place on the socket: past
+/// `server.max_connections_per_peer`, that uid's next connection is refused
+/// with the reason, while root (and the admin group) still get in. The
+/// connections are held by a second uid (setpriv), as a local user would.
+#[test]
+fn one_uid_cannot_take_every_place_on_the_socket() {
+    use std::{
+        os::unix::fs::PermissionsExt,
+        process::{Command, Stdio},
+    };
+    const UID: &str = "47123";
+    let setpriv = ["--reuid", UID, "--regid", "47124", "--clear-groups"];
+    let can = nix::unistd::geteuid().is_root()
+        && Command::new("setpriv")
+            .args(setpriv)
+            .args(["/usr/bin/python3", "-c", "pass"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !can {
+        return casman_tests::skip(
+            "needs root, util-linux setpriv and /usr/bin/python3 to act as a second uid",
+        );
+    }
+    let d = Daemon::start_with(DaemonOpts::default().config(
+        "socket_mode = \"0666\"\n[server]\nmax_connections_per_peer = 2\nhandshake_timeout = \"1h\"\n",
+    ));
+    for dir in [d.dir.path().to_owned(), d.dir.path().join("run")] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let ctl = d.dir.path().join("casmanctl");
+    std::fs::copy(casman_tests::bin("casmanctl"), &ctl).unwrap();
+    std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_uid = |args: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        casman_tests::scrub_env(&mut cmd);
+        cmd.args(setpriv).arg(&ctl).arg("--socket").arg(&d.socket).args(args).stdin(Stdio::null());
+        cmd.output().unwrap()
+    };
+    assert!(as_uid(&["status"]).status.success(), "the second uid may use the socket");
+    // Two connections of that uid past their handshake, held open until
+    // stdin closes.
+    let holder = "import socket, sys\n\
+        conns = []\n\
+        for _ in range(2):\n\
+        \x20   s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n\
+        \x20   s.sendall(b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))\n\
+        \x20   got = b''\n\
+        \x20   while len(got) < 9: got += s.recv(9 - len(got))\n\
+        \x20   conns.append(s)\n\
+        print('ready', flush=True)\n\
+        sys.stdin.read()\n";
+    let mut cmd = Command::new("setpriv");
+    casman_tests::scrub_env(&mut cmd);
+    let mut held = cmd
+        .args(setpriv)
+        .args(["/usr/bin/python3", "-c", holder])
+        .arg(&d.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(held.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    if line.trim() != "ready" {
+        drop(held.stdin.take());
+        panic!("the holder did not connect: {:?}", held.wait_with_output().unwrap());
+    }
+    let out = as_uid(&["--timeout", "5s", "status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("too many connections from uid {UID}"))
+            && stderr.contains("server.max_connections_per_peer = 2"),
+        "{stderr}"
+    );
+    // Root is not counted against that uid, and is not capped.
+    d.ctl_ok(&["status"]);
+    drop(held.stdin.take());
+    held.wait().unwrap();
+    wait_for("a place for the uid again", DEADLINE, || as_uid(&["status"]).status.success().then_some(()));
+}
