@@ -50,9 +50,11 @@ impl BackupService {
     async fn read_leases(&self) -> Result<(Leases, Option<String>)> {
         match self.store.get_bytes(KEY, None).await {
             Ok(Some((bytes, etag))) => {
+                // Not the caller's input: a record damaged in the store.
                 let l: Leases = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::invalid(format!(
-                        "{KEY} in the backup store is not a valid lease record ({e}); no number was issued"
+                    Error::refused(format!(
+                        "{KEY} in the backup store is not a valid lease record ({e}); no number was issued: \
+                         put back a good copy of it (every site keeps the blocks it read in state.db, table part_leases)"
                     ))
                 })?;
                 Ok((l, Some(etag)))
