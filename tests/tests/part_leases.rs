@@ -141,3 +141,15 @@ fn numbers_learned_from_another_site_leave_this_sites_block_usable_offline() {
     proxy.inject("*", "", Fault::Status(503, "ServiceUnavailable"), u32::MAX);
     assert_eq!(add(&lab, "LNA", "5"), (6..=10).collect::<Vec<_>>());
 }
+
+/// A damaged lease record is refused in words, and no number is issued.
+#[test]
+fn a_damaged_lease_record_issues_nothing() {
+    let store = tempfile::tempdir().unwrap();
+    let d = site(store.path(), "lab");
+    std::fs::create_dir_all(store.path().join("leases")).unwrap();
+    std::fs::write(store.path().join("leases/part_numbers.json"), b"{\"format\": 1, \"blocks\": [").unwrap();
+    let e = d.ctl_err(&["parts", "add", "LNA", "5", "1"], 1);
+    assert!(e.contains("leases/part_numbers.json") && e.contains("not a valid lease record"), "{e}");
+    assert_eq!(d.ctl_json(&["parts", "count"])["total"], 0);
+}
