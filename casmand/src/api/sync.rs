@@ -80,6 +80,29 @@ fn result_message(db: &str, outcome: SyncOutcome) -> SyncResult {
                 .map(|(table, local, remote)| TableRows { table, local, remote })
                 .collect();
         }
+        SyncOutcome::Exchanged(ex) => {
+            r.published_changes = ex.published_changes as i64;
+            r.applied_changes = ex.applied.applied as i64;
+            r.fetched_segments = ex.fetched_segments as u32;
+            let mut said = format!(
+                "{db}: {} change(s) published, {} change(s) from other sites applied",
+                ex.published_changes, ex.applied.applied
+            );
+            if ex.applied.superseded > 0 {
+                said.push_str(&format!(
+                    " ({} older than what this site holds, kept in the log)",
+                    ex.applied.superseded
+                ));
+            }
+            if !ex.conflicts.is_empty() {
+                said.push_str(&format!(
+                    "; {} conflict(s) standing (casmanctl database check lists them)",
+                    ex.conflicts.len()
+                ));
+            }
+            r.message = said;
+            r.conflicts = ex.conflicts.into_iter().map(crate::api::sync_status::conflict_message).collect();
+        }
     }
     r
 }

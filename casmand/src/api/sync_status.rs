@@ -30,15 +30,30 @@ fn usage(u: &Usage, limits: &QuotaConfig) -> QuotaUsage {
     }
 }
 
+/// A conflict standing after an exchange, as the API says it.
+pub fn conflict_message(c: crate::db::changes::Conflict) -> casman_proto::v1::Conflict {
+    casman_proto::v1::Conflict { kind: c.kind, subject: c.subject, with: c.with, detail: c.detail }
+}
+
 /// The sync status of the daemon in `ctx`.
 pub async fn get(ctx: &Context) -> Result<SyncStatus> {
     let s = ctx.backups().sync_status(ctx.config()).await?;
     let backend = ctx.status().await.backend;
     let q = &s.quota;
+    let mut conflicts = std::collections::HashMap::new();
+    for d in &s.databases {
+        conflicts.insert(d.name, ctx.backups().conflicts(d.name).await?);
+    }
     let databases = s
         .databases
         .iter()
         .map(|d: &status::DatabaseSync| DatabaseSyncStatus {
+            conflicts: conflicts
+                .remove(d.name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(conflict_message)
+                .collect(),
             database: d.name.to_owned(),
             size_bytes: d.size_bytes,
             writes_since_backup: d.writes_since_backup,

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod codec;
 pub mod content;
 pub mod delta;
+pub mod exchange;
 pub mod layout;
 pub mod leases;
 pub mod legacy;

@@ -43,8 +43,12 @@ pub enum SyncOutcome {
         /// Writes not yet backed up.
         unsaved_writes: i64,
     },
-    /// Both sides changed since the common base.
+    /// Both sides changed since the common base (the whole-file sync of
+    /// earlier versions; `sync sync` now exchanges changes instead).
     Diverged(Divergence),
+    /// Changes exchanged: this site's published, the other sites' applied
+    /// (`super::exchange`). The live file was not replaced.
+    Exchanged(super::exchange::Exchanged),
 }
 
 impl SyncOutcome {
@@ -57,6 +61,7 @@ impl SyncOutcome {
             SyncOutcome::Pulled { .. } => "pulled",
             SyncOutcome::LocalAhead { .. } => "local-ahead",
             SyncOutcome::Diverged(_) => "diverged",
+            SyncOutcome::Exchanged(_) => "exchanged",
         }
     }
 }
@@ -118,6 +123,12 @@ impl BackupService {
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         };
+        if !force && (sync_state::base(&self.dbs.state, db).await?.is_some() || has_rows(&live).await?) {
+            // Sites exchange changes; a live file with data is never replaced.
+            progress(Progress { database: db.into(), phase: "exchange", done: 0, total: 0 });
+            let ex = self.exchange(&[live.name]).await?.pop().map(|(_, ex)| ex).unwrap_or_default();
+            return Ok(SyncOutcome::Exchanged(ex));
+        }
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
         // The file as it is before the snapshot: a pull replaces it only if
         // nothing was written since (a scan acknowledged meanwhile is never
@@ -285,6 +296,24 @@ impl BackupService {
         .await?;
         Ok(MergeOutcome { merged, version: Some(version), remote: head, up_to_date: false })
     }
+}
+
+/// Whether `db` holds any row of its own tables (a new installation has
+/// none: its first sync takes the store's newest version whole).
+async fn has_rows(db: &crate::db::Db) -> Result<bool> {
+    let tables: &[&str] = if db.name == crate::db::ASSEMBLED_DB {
+        &["assembly"]
+    } else {
+        &["parts", "antenna_positions", "snap_boards", "grid_positions"]
+    };
+    for t in tables {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {t})");
+        let any: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&*db.reader().await).await?;
+        if any {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Refuses when the manifest lists this site's base under its key with

@@ -251,6 +251,11 @@ pub struct SyncConfig {
     /// spool (`<data_dir>/spool/`), at most this many per database (the
     /// oldest are folded together beyond it); 0 = off (a backup just fails).
     pub offline_spool_max: u32,
+    /// How often the scheduler applies the changes other sites published
+    /// (and publishes this site's first); zero = only on `casmanctl sync
+    /// sync` and after backups.
+    #[serde(with = "crate::config::duration")]
+    pub pull_every: Duration,
 }
 
 /// Object store location and credentials.
@@ -384,6 +389,7 @@ impl Default for SyncConfig {
             delta_max_share: 0.5,
             replicate_within: Duration::ZERO,
             offline_spool_max: 64,
+            pull_every: Duration::from_secs(300),
         }
     }
 }

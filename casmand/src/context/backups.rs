@@ -68,6 +68,7 @@ impl Context {
     ) -> Result<SyncOutcome> {
         let outcome = self.backups().sync(db, force, progress).await?;
         let detail = json!({"state": outcome.state(), "force": force});
+        self.announce_received(db, &outcome).await;
         if matches!(outcome, SyncOutcome::Pulled { .. }) {
             caller.audit_activity(self, "sync.sync", db, detail, Activity::Restored { database: db }).await;
         } else {
@@ -81,10 +82,31 @@ impl Context {
     /// but not audited (no one asked for it; it is logged by the scheduler).
     pub async fn sync_on_start(&self, db: &'static str, progress: ProgressFn<'_>) -> Result<SyncOutcome> {
         let outcome = self.backups().sync(db, false, progress).await?;
+        self.announce_received(db, &outcome).await;
         if matches!(outcome, SyncOutcome::Pulled { .. }) {
             self.record(Activity::Restored { database: db }).await;
         }
         Ok(outcome)
+    }
+
+    /// The scheduler's exchange (`sync.pull_every`, after backups): this
+    /// site's changes published, the other sites' applied; not audited (no
+    /// one asked for it; logged).
+    pub async fn exchange(&self, databases: &[&'static str]) -> Result<()> {
+        for (db, ex) in self.backups().exchange(databases).await? {
+            self.announce_received(db, &SyncOutcome::Exchanged(ex)).await;
+        }
+        Ok(())
+    }
+
+    /// Other sites' changes applied by `outcome` are announced (web views
+    /// refresh; not counted as writes to back up: they are in the store).
+    async fn announce_received(&self, db: &'static str, outcome: &SyncOutcome) {
+        if let SyncOutcome::Exchanged(ex) = outcome
+            && ex.applied.applied > 0
+        {
+            self.record(Activity::Received { database: db, changes: ex.applied.applied }).await;
+        }
     }
 
     /// Merges the store's head of database `db` into the live file.

@@ -20,6 +20,14 @@ pub enum Activity {
         /// File name of the database.
         database: &'static str,
     },
+    /// Changes made at other sites were applied to `database` (the change
+    /// exchange): not counted for backups (they are in the store already).
+    Received {
+        /// File name of the database.
+        database: &'static str,
+        /// Changes applied.
+        changes: u64,
+    },
     /// A batch of parts was generated: parts.db is backed up at once.
     PartsGenerated {
         /// Parts in the batch.
@@ -34,7 +42,7 @@ impl Activity {
         match self {
             Activity::Write { database, writes, .. } => Some((*database, *writes)),
             Activity::PartsGenerated { .. } => Some((super::PARTS_DB, 1)),
-            Activity::Restored { .. } => None,
+            Activity::Restored { .. } | Activity::Received { .. } => None,
         }
     }
 }

@@ -50,6 +50,7 @@ impl AssemblyRow {
     pub fn event(&self) -> Option<Event> {
         Some(Event {
             id: self.id,
+            clock: 0,
             part_number: self.part_number.clone()?,
             part_type: self.part_type.clone(),
             connected_to: self.connected_to.clone()?,
@@ -255,7 +256,17 @@ pub async fn recompute(conn: &mut SqliteConnection) -> Result<Vec<Current>> {
     let sql = format!("SELECT {COLUMNS} FROM assembly ORDER BY id");
     let rows: Vec<AssemblyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
     let by_id: std::collections::HashMap<i64, &AssemblyRow> = rows.iter().map(|r| (r.id, r)).collect();
-    Ok(current_edges(&events(&rows))
+    let clocks: std::collections::HashMap<i64, i64> =
+        sqlx::query_as::<_, (i64, i64)>("SELECT event_id, hlc FROM event_origin")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let mut events = events(&rows);
+    for e in &mut events {
+        e.clock = clocks.get(&e.id).copied().unwrap_or(0);
+    }
+    Ok(current_edges(&events)
         .into_iter()
         .map(|edge| {
             let row = by_id.get(&edge.event_id);
@@ -285,12 +296,12 @@ pub async fn rebuild(conn: &mut SqliteConnection) -> Result<usize> {
          DELETE FROM pair_other;
          DROP TABLE IF EXISTS temp.coded_events;
          CREATE TEMP TABLE coded_events AS
-           WITH c AS MATERIALIZED (SELECT id, COALESCE(scan_time, '') AS t,
-                                          connection_status IS NOT 'disconnected' AS active, {x} AS x, {y} AS y
-                                     FROM assembly),
-                p AS MATERIALIZED (SELECT id, t, active, min(x, y) AS lo, max(x, y) AS hi FROM c)
+           WITH c AS MATERIALIZED (SELECT a.id, COALESCE(a.scan_time, '') AS t, COALESCE(o.hlc, 0) AS h,
+                                          a.connection_status IS NOT 'disconnected' AS active, {x} AS x, {y} AS y
+                                     FROM assembly a LEFT JOIN event_origin o ON o.event_id = a.id),
+                p AS MATERIALIZED (SELECT id, t, h, active, min(x, y) AS lo, max(x, y) AS hi FROM c)
            SELECT id, lo, hi, active,
-                  lo = -1 OR row_number() OVER (PARTITION BY lo, hi ORDER BY t DESC, id DESC) > 1 AS other
+                  lo = -1 OR row_number() OVER (PARTITION BY lo, hi ORDER BY t DESC, h DESC, id DESC) > 1 AS other
              FROM p;
          INSERT INTO pair_state (lo, hi, event_id, active) SELECT lo, hi, id, active FROM coded_events WHERE NOT other;
          INSERT INTO pair_other (lo, hi, event_id) SELECT lo, hi, id FROM coded_events WHERE other;

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod batch;
 pub mod batch_plan;
 pub mod boards;
+pub mod changes;
 pub mod issued;
 pub mod leases;
 pub mod merge;

@@ -33,6 +33,18 @@ use sqlx::{Connection, SqliteConnection};
 /// Tables of parts.db whose rows are changes of their own.
 pub const TRACKED: [&str; 4] = ["parts", "antenna_positions", "snap_boards", "grid_positions"];
 
+/// The column naming a row of a tracked table across sites (its `id` is
+/// local to each file): the key of `row_clock`.
+pub fn key_column(tbl: &str) -> Option<&'static str> {
+    match tbl {
+        "parts" => Some("part_number"),
+        "antenna_positions" => Some("antenna_number"),
+        "snap_boards" => Some("serial_number"),
+        "grid_positions" => Some("grid_code"),
+        _ => None,
+    }
+}
+
 /// The next HLC value from the clock's last `hlc`: strictly later, and not
 /// behind the wall clock (SQL, evaluated inside the write).
 /// (Statements inside triggers take unqualified names: `casman_clock` is
@@ -86,6 +98,7 @@ pub async fn install(
         return Ok(false);
     }
     let events = has_table(conn, "event_origin").await? && has_table(conn, "assembly").await?;
+    let row_clock = has_table(conn, "row_clock").await?;
     let mut tracked = Vec::new();
     for t in TRACKED {
         if has_table(conn, t).await? {
@@ -134,10 +147,19 @@ pub async fn install(
         "DROP VIEW IF EXISTS temp.casman_note;
          CREATE TEMP VIEW casman_note (tbl, op, row) AS SELECT NULL, NULL, NULL WHERE 0;\n",
     );
+    // A clear is the newest change of every row of its table before it:
+    // kept as the table's entry with the empty key (see `row_clock`).
+    let clear_clock = if row_clock {
+        "INSERT OR REPLACE INTO row_clock (tbl, key, hlc, site, seq)
+           SELECT NEW.tbl, '', hlc, site, seq FROM temp.casman_clock WHERE NEW.op = 'clear';"
+    } else {
+        ""
+    };
     ddl.push_str(&format!(
         "CREATE TEMP TRIGGER casman_note_stamp INSTEAD OF INSERT ON casman_note BEGIN {NEXT}; {REGISTER};
            INSERT INTO change_log (site, seq, hlc, tbl, op, row)
              SELECT site, seq, hlc, NEW.tbl, NEW.op, NEW.row FROM temp.casman_clock;
+           {clear_clock}
          END;\n"
     ));
     for (t, cols) in &tracked {
@@ -148,11 +170,20 @@ pub async fn install(
                 .iter()
                 .map(|c| format!("'{}', {side}.\"{}\"", c.replace('\'', "''"), c.replace('"', "\"\"")))
                 .collect();
+            let clock = match key_column(t) {
+                Some(k) if row_clock => format!(
+                    "INSERT OR REPLACE INTO row_clock (tbl, key, hlc, site, seq)
+                       SELECT '{t}', {side}.\"{k}\", hlc, site, seq FROM temp.casman_clock
+                        WHERE {side}.\"{k}\" IS NOT NULL;"
+                ),
+                _ => String::new(),
+            };
             ddl.push_str(&format!(
                 "DROP TRIGGER IF EXISTS temp.casman_{t}_{op};
                  CREATE TEMP TRIGGER casman_{t}_{op} AFTER {event} ON main.{t} {WHEN} BEGIN {NEXT}; {REGISTER};
                    INSERT INTO change_log (site, seq, hlc, tbl, op, row)
                      SELECT site, seq, hlc, '{t}', '{op}', json_object({}) FROM temp.casman_clock;
+                   {clock}
                  END;\n",
                 fields.join(", ")
             ));
@@ -206,6 +237,36 @@ pub async fn note(conn: &mut SqliteConnection, tbl: &str, op: &str) -> Result<()
             .await?;
     }
     Ok(())
+}
+
+/// Receiving a change stamped `hlc` by another site: this site's clock goes
+/// past it (its next changes are later in the total order than everything
+/// it has seen), and this site's row in `sites` is written now, before any
+/// other site is given a code. Inside the caller's transaction; no-op where
+/// stamping is not installed.
+pub async fn observe(conn: &mut SqliteConnection, hlc: i64) -> Result<(), sqlx::Error> {
+    if installed(conn).await? {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(REGISTER)).execute(&mut *conn).await?;
+        sqlx::query("UPDATE temp.casman_clock SET hlc = max(hlc, ?)").bind(hlc).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The code of site `site_id` in this file, registering it if new (after
+/// this site's own code, which [`observe`] writes first).
+pub async fn site_code(conn: &mut SqliteConnection, site_id: &str) -> Result<i64, sqlx::Error> {
+    if installed(conn).await? {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(REGISTER)).execute(&mut *conn).await?;
+    }
+    sqlx::query(
+        "INSERT INTO sites (code, site_id)
+         SELECT COALESCE(MAX(code), 0) + 1, ?1 FROM sites WHERE NOT EXISTS (SELECT 1 FROM sites WHERE site_id = ?1)
+         HAVING NOT EXISTS (SELECT 1 FROM sites WHERE site_id = ?1)",
+    )
+    .bind(site_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("SELECT code FROM sites WHERE site_id = ?").bind(site_id).fetch_one(&mut *conn).await
 }
 
 #[cfg(test)]

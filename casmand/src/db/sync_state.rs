@@ -175,3 +175,32 @@ pub async fn backup_landed(state: &Db, database: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// What this site has published of `db` to the change exchange: (its last
+/// segment, the sequence number of that segment's last change); (0, 0)
+/// before the first.
+pub async fn published(state: &Db, db: &str) -> Result<(i64, i64)> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT segment, last_seq FROM exchange_published WHERE database = ?")
+            .bind(db)
+            .fetch_optional(&*state.reader().await)
+            .await?;
+    Ok(row.unwrap_or((0, 0)))
+}
+
+/// Records that this site's segment `segment` of `db`, ending with change
+/// `last_seq`, is in the store.
+pub async fn set_published(state: &Db, db: &str, segment: i64, last_seq: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO exchange_published (database, segment, last_seq, published_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (database) DO UPDATE SET segment = excluded.segment, last_seq = excluded.last_seq,
+                                              published_at = excluded.published_at",
+    )
+    .bind(db)
+    .bind(segment)
+    .bind(last_seq)
+    .bind(crate::timestamp::now())
+    .execute(&*state.writer().await)
+    .await?;
+    Ok(())
+}

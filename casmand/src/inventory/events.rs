@@ -2,9 +2,12 @@
 //!
 //! The `assembly` table is append-only: each row connects or disconnects a
 //! pair. The current state is decided per *unordered* pair by the newest
-//! event, ordered by `(scan_time, id)`: a later disconnect recorded in either
-//! orientation cancels a connect, and when two events of a pair share a
-//! `scan_time` the higher id (the later write) wins. (The Python tool let a
+//! event, ordered by `(scan_time, clock, id)`: a later disconnect recorded in
+//! either orientation cancels a connect, and when two events of a pair share
+//! a `scan_time` the one later in the sites' total order (its hybrid logical
+//! clock; 0 for events from before the change exchange) wins, then the
+//! higher id (the later write). Every site orders a pair's events the same
+//! way, whatever order they reached it in. (The Python tool let a
 //! same-second tie favour "connected"; casman does not.)
 
 use std::collections::HashMap;
@@ -16,8 +19,11 @@ use std::collections::HashMap;
 /// `scan_time` may be given as the empty string (it sorts first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// The row id; breaks ties between events of the same `scan_time`.
+    /// The row id; breaks ties between events of the same `scan_time` and clock.
     pub id: i64,
+    /// The event's hybrid logical clock value (`event_origin.hlc`), 0 when
+    /// it has none; breaks ties between events of the same `scan_time`.
+    pub clock: i64,
     /// The first end as recorded (upstream for connects).
     pub part_number: String,
     /// Its type as recorded (`ANTENNA`, …), if any.
@@ -82,7 +88,7 @@ impl From<&Event> for Edge {
 }
 
 /// The current connections of an event log: for each unordered pair the
-/// newest event by `(scan_time, id)`; the pair is connected iff that event is
+/// newest event by `(scan_time, clock, id)`; the pair is connected iff that event is
 /// a connect, and the edge takes that event's orientation. Returned oldest
 /// first, by `(scan_time, event_id)`. Events may be given in any order.
 pub fn current_edges(events: &[Event]) -> Vec<Edge> {
@@ -93,7 +99,7 @@ pub fn current_edges(events: &[Event]) -> Vec<Edge> {
         newest
             .entry(key)
             .and_modify(|cur| {
-                if (&e.scan_time, e.id) > (&cur.scan_time, cur.id) {
+                if (&e.scan_time, e.clock, e.id) > (&cur.scan_time, cur.clock, cur.id) {
                     *cur = e;
                 }
             })
@@ -135,6 +141,7 @@ pub(crate) mod tests {
     pub(crate) fn ev(id: i64, from: &str, to: &str, time: &str, connected: bool) -> Event {
         Event {
             id,
+            clock: 0,
             part_number: from.into(),
             part_type: None,
             connected_to: to.into(),

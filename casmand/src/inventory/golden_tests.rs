@@ -31,6 +31,7 @@ async fn load_events(
         .into_iter()
         .map(|(id, part_number, part_type, _, scan_time, connected_to, connected_to_type, status)| Event {
             id,
+            clock: 0,
             part_number,
             part_type,
             connected_to,
@@ -137,6 +138,7 @@ async fn every_legacy_id_classifies() -> TestResult {
         .into_iter()
         .map(|(id, a, b, t)| Event {
             id,
+            clock: 0,
             part_number: a,
             part_type: None,
             connected_to: b,

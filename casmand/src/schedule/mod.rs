@@ -95,6 +95,8 @@ impl Scheduler {
         self.work_due().await;
         let started = tokio::time::Instant::now();
         let mut last_attempt = None;
+        let pull_every = self.ctx.config().sync.pull_every;
+        let mut next_pull = started + pull_every.min(Duration::from_secs(60));
         loop {
             let maintenance_at = maintenance_due(&self.ctx, started, last_attempt).await;
             let wait = self.next_wakeup().await;
@@ -131,6 +133,11 @@ impl Scheduler {
                 _ = tokio::time::sleep_until(maintenance_at), if !self.ctx.backups().store().is_none() => {
                     last_attempt = Some(tokio::time::Instant::now());
                     self.maintain().await
+                }
+                _ = tokio::time::sleep_until(next_pull),
+                    if !pull_every.is_zero() && !self.ctx.backups().store().is_none() => {
+                    self.exchange().await;
+                    next_pull = tokio::time::Instant::now() + pull_every;
                 }
                 _ = tokio::time::sleep(wait) => self.work_due().await,
             }
@@ -211,6 +218,10 @@ impl Scheduler {
                 if let Err(e) = sync_state::backup_landed(state, db).await {
                     tracing::warn!(database = db, error = %e, "could not clear the pending backup");
                 }
+                // The changes go to the other sites with the version.
+                if let Err(e) = self.ctx.backups().publish_changes(db).await {
+                    tracing::warn!(database = db, error = %e, "could not publish the changes; the next pull tries again");
+                }
                 tracing::info!(
                     database = db,
                     key = %outcome.version.key,
@@ -240,6 +251,14 @@ impl Scheduler {
             }
         }
         self.update_status().await;
+    }
+
+    /// Publishes this site's changes and applies the other sites' (every
+    /// `sync.pull_every`); a failure is logged and tried again next time.
+    async fn exchange(&self) {
+        if let Err(e) = self.ctx.exchange(&DATABASES).await {
+            tracing::warn!(error = %e, "exchanging changes with the other sites failed; trying again later");
+        }
     }
 
     /// Runs storage maintenance (the weekly timer).

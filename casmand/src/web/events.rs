@@ -20,6 +20,9 @@ fn describe(a: &Activity) -> serde_json::Value {
             serde_json::json!({"kind": "write", "database": database, "action": action, "writes": writes})
         }
         Activity::Restored { database } => serde_json::json!({"kind": "restored", "database": database}),
+        Activity::Received { database, changes } => {
+            serde_json::json!({"kind": "received", "database": database, "changes": changes})
+        }
         Activity::PartsGenerated { count } => {
             serde_json::json!({"kind": "parts_generated", "database": crate::db::PARTS_DB, "count": count})
         }

@@ -1,0 +1,666 @@
+//! Changes as sites exchange them (DESIGN.md "Sync between sites"): this
+//! site's own changes read from a file in sequence order, and other sites'
+//! changes applied to it through the writer connection, idempotently by
+//! their identity (site, sequence).
+//!
+//! What a change is. In parts.db a row written, replaced or deleted in a
+//! tracked table (its values as JSON), or a table cleared (`change_log`). In
+//! assembled_casm.db a scan event (a row of `assembly` with its
+//! `event_origin`), or the log cleared.
+//!
+//! The state a set of changes implies does not depend on the order they
+//! arrive in:
+//! * scan events are a log: each is appended once; the current connection
+//!   of a pair is its newest event by (scan_time, clock, id) (migration
+//!   assembled 0007);
+//! * a row of parts.db is what its newest change in the total order (clock,
+//!   then site id) says (`row_clock`): an older change arriving later is
+//!   recorded in the log and not applied. A row that would take another
+//!   row's unique place (a position, a slot) takes it only if its change is
+//!   the newer; either way the pair is listed in `exchange_conflicts`;
+//! * a clear removes what was older than it.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
+
+use super::{Db, stamping};
+use crate::error::{Error, Result};
+
+/// One change, as a segment carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The site's sequence number of the change in this database.
+    pub seq: i64,
+    /// Its hybrid logical clock value.
+    pub hlc: i64,
+    /// The table (`assembly` for scan events).
+    pub tbl: String,
+    /// `insert`, `update`, `delete` or `clear`.
+    pub op: String,
+    /// The row's values (absent for a clear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<serde_json::Value>,
+}
+
+/// The columns of an event, as a change carries them (the row id is local).
+const EVENT_COLUMNS: [&str; 9] = [
+    "part_number",
+    "part_type",
+    "polarization",
+    "scan_time",
+    "connected_to",
+    "connected_to_type",
+    "connected_polarization",
+    "connected_scan_time",
+    "connection_status",
+];
+
+async fn has_table(conn: &mut SqliteConnection, name: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Changes of site `site_id` in `db` with a sequence number after `after`,
+/// in sequence order, at most `limit`.
+pub async fn local_since(db: &Db, site_id: &str, after: i64, limit: i64) -> Result<Vec<Change>> {
+    let mut conn = db.reader().await.acquire().await?;
+    if !has_table(&mut conn, "change_log").await? {
+        return Ok(Vec::new());
+    }
+    let code: Option<i64> = sqlx::query_scalar("SELECT code FROM sites WHERE site_id = ?")
+        .bind(site_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(code) = code else { return Ok(Vec::new()) };
+    let events = if has_table(&mut conn, "event_origin").await? {
+        let fields: Vec<String> = EVENT_COLUMNS.iter().map(|c| format!("'{c}', a.{c}")).collect();
+        format!(
+            " UNION ALL SELECT o.seq, o.hlc, 'assembly', 'insert', json_object({}) FROM event_origin o
+                JOIN assembly a ON a.id = o.event_id WHERE o.site = ?1 AND o.seq > ?2",
+            fields.join(", ")
+        )
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT seq, hlc, tbl, op, row FROM (SELECT seq, hlc, tbl, op, row FROM change_log
+          WHERE site = ?1 AND seq > ?2{events}) ORDER BY seq LIMIT ?3"
+    );
+    let rows: Vec<(i64, i64, String, String, Option<String>)> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(code).bind(after).bind(limit).fetch_all(&mut *conn).await?;
+    rows.into_iter()
+        .map(|(seq, hlc, tbl, op, row)| {
+            let row = row
+                .map(|r| serde_json::from_str(&r))
+                .transpose()
+                .map_err(|e| Error::internal("reading a change of the change log", e))?;
+            Ok(Change { seq, hlc, tbl, op, row })
+        })
+        .collect()
+}
+
+/// How far `db` has applied each other site's segments: site id →
+/// (segment, sequence number of its last change).
+pub async fn applied(db: &Db) -> Result<std::collections::HashMap<String, (i64, i64)>> {
+    let mut conn = db.reader().await.acquire().await?;
+    if !has_table(&mut conn, "exchange_applied").await? {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT site_id, segment, seq FROM exchange_applied").fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().map(|(s, g, q)| (s, (g, q))).collect())
+}
+
+/// What applying changes did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Changes applied (new to this file and the newest of their row).
+    pub applied: u64,
+    /// Changes recorded but not applied: an older change of a row (or one
+    /// older than a clear) that arrived after a newer one.
+    pub superseded: u64,
+    /// Changes this file already had.
+    pub known: u64,
+    /// Rows that could not both stand (see `exchange_conflicts`).
+    pub conflicts: u64,
+}
+
+impl Applied {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Applied) {
+        self.applied += other.applied;
+        self.superseded += other.superseded;
+        self.known += other.known;
+        self.conflicts += other.conflicts;
+    }
+}
+
+/// Applies `changes` of site `site_id` to `db` in one write transaction on
+/// the writer connection (the same single writer as local writes: scans
+/// wait at most one such transaction), and, with `through = Some((segment,
+/// seq))`, records that the site's segments are applied through that one.
+/// Changes this file already has are skipped, so applying again is
+/// harmless.
+pub async fn apply(
+    db: &Db,
+    site_id: &str,
+    changes: &[Change],
+    through: Option<(i64, i64)>,
+) -> Result<Applied> {
+    let writer = db.writer().await;
+    let mut conn = writer.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    stamping::pause(&mut tx, true).await?;
+    if let Some(newest) = changes.iter().map(|c| c.hlc).max() {
+        stamping::observe(&mut tx, newest).await?;
+    }
+    let code = stamping::site_code(&mut tx, site_id).await?;
+    let mut done = Applied::default();
+    let mut cleared_events = false;
+    for c in changes {
+        let outcome = match (c.tbl.as_str(), c.op.as_str()) {
+            ("assembly", "insert") => apply_event(&mut tx, code, c).await?,
+            ("assembly", "clear") => {
+                cleared_events = true;
+                apply_event_clear(&mut tx, code, c).await?
+            }
+            (t, "clear") if stamping::key_column(t).is_some() => apply_row_clear(&mut tx, code, c).await?,
+            (t, "insert" | "update" | "delete") if stamping::key_column(t).is_some() => {
+                apply_row(&mut tx, code, site_id, c).await?
+            }
+            (t, op) => {
+                // A kind of change this version does not know (a newer
+                // casmand): kept in the log, not applied.
+                tracing::warn!(
+                    site = site_id,
+                    seq = c.seq,
+                    table = t,
+                    op,
+                    "change of an unknown kind not applied"
+                );
+                record(&mut tx, code, c).await?;
+                Outcome::Superseded
+            }
+        };
+        match outcome {
+            Outcome::Applied => done.applied += 1,
+            Outcome::Superseded => done.superseded += 1,
+            Outcome::Known => done.known += 1,
+            Outcome::Conflict { applied } => {
+                done.conflicts += 1;
+                if applied { done.applied += 1 } else { done.superseded += 1 }
+            }
+        }
+    }
+    if cleared_events {
+        super::assembly::rebuild(&mut tx).await?;
+    }
+    if let Some((segment, seq)) = through {
+        sqlx::query(
+            "INSERT INTO exchange_applied (site_id, segment, seq) VALUES (?, ?, ?)
+             ON CONFLICT (site_id) DO UPDATE SET segment = excluded.segment, seq = excluded.seq",
+        )
+        .bind(site_id)
+        .bind(segment)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+    }
+    stamping::pause(&mut tx, false).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+enum Outcome {
+    Applied,
+    Superseded,
+    Known,
+    Conflict { applied: bool },
+}
+
+/// Records `c` in the change log; false when it is there already.
+async fn record(conn: &mut SqliteConnection, code: i64, c: &Change) -> Result<bool> {
+    let row = c.row.as_ref().map(|r| r.to_string());
+    let done = sqlx::query(
+        "INSERT OR IGNORE INTO change_log (site, seq, hlc, tbl, op, row) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(code)
+    .bind(c.seq)
+    .bind(c.hlc)
+    .bind(&c.tbl)
+    .bind(&c.op)
+    .bind(row)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The newest clear of the event log this file holds (its clock), if any.
+async fn events_cleared_at(conn: &mut SqliteConnection) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT MAX(hlc) FROM change_log WHERE tbl = 'assembly' AND op = 'clear'")
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// Appends the scan event `c` with its origin (written first, so the kept
+/// state orders it by its clock), unless the file has it, or a clear newer
+/// than it.
+async fn apply_event(conn: &mut SqliteConnection, code: i64, c: &Change) -> Result<Outcome> {
+    let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM event_origin WHERE site = ? AND seq = ?")
+        .bind(code)
+        .bind(c.seq)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if known.is_some() {
+        return Ok(Outcome::Known);
+    }
+    if events_cleared_at(conn).await?.is_some_and(|at| at > c.hlc) {
+        return Ok(Outcome::Superseded);
+    }
+    let row = c.row.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "{}".into());
+    let id: i64 = sqlx::query_scalar(
+        "SELECT max(COALESCE((SELECT MAX(id) FROM assembly), 0), COALESCE((SELECT MAX(event_id) FROM event_origin), 0)) + 1",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO event_origin (event_id, site, seq, hlc) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(code)
+        .bind(c.seq)
+        .bind(c.hlc)
+        .execute(&mut *conn)
+        .await?;
+    let values: Vec<String> =
+        EVENT_COLUMNS.iter().map(|col| format!("json_extract(?2, '$.{col}')")).collect();
+    let sql =
+        format!("INSERT INTO assembly (id, {}) VALUES (?1, {})", EVENT_COLUMNS.join(", "), values.join(", "));
+    sqlx::query(AssertSqlSafe(sql)).bind(id).bind(row).execute(&mut *conn).await?;
+    Ok(Outcome::Applied)
+}
+
+/// A clear of the event log made at another site: the events older than it
+/// go (the kept state is rebuilt once at the end of the batch).
+async fn apply_event_clear(conn: &mut SqliteConnection, code: i64, c: &Change) -> Result<Outcome> {
+    if !record(conn, code, c).await? {
+        return Ok(Outcome::Known);
+    }
+    sqlx::query(
+        "DELETE FROM assembly WHERE id IN (SELECT a.id FROM assembly a LEFT JOIN event_origin o ON o.event_id = a.id
+                                            WHERE COALESCE(o.hlc, 0) < ?)",
+    )
+    .bind(c.hlc)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM event_origin WHERE hlc < ?").bind(c.hlc).execute(&mut *conn).await?;
+    Ok(Outcome::Applied)
+}
+
+/// The newest change of row `key` of `tbl` this file knows: (clock, site id).
+async fn row_clock(conn: &mut SqliteConnection, tbl: &str, key: &str) -> Result<Option<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT r.hlc, COALESCE(s.site_id, '') FROM row_clock r LEFT JOIN sites s ON s.code = r.site
+          WHERE r.tbl = ? AND r.key = ?",
+    )
+    .bind(tbl)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+async fn set_row_clock(conn: &mut SqliteConnection, code: i64, c: &Change, key: &str) -> Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO row_clock (tbl, key, hlc, site, seq) VALUES (?, ?, ?, ?, ?)")
+        .bind(&c.tbl)
+        .bind(key)
+        .bind(c.hlc)
+        .bind(code)
+        .bind(c.seq)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether a change at (`hlc`, `site`) is newer than `than` in the total order.
+fn newer(hlc: i64, site: &str, than: &Option<(i64, String)>) -> bool {
+    than.as_ref().is_none_or(|(h, s)| (hlc, site) > (*h, s.as_str()))
+}
+
+/// A clear of a table of parts.db made at another site: rows whose newest
+/// change is older than it go.
+async fn apply_row_clear(conn: &mut SqliteConnection, code: i64, c: &Change) -> Result<Outcome> {
+    let Some(key) = stamping::key_column(&c.tbl) else { return Ok(Outcome::Superseded) };
+    if !record(conn, code, c).await? {
+        return Ok(Outcome::Known);
+    }
+    let sql = format!(
+        "DELETE FROM {t} WHERE {key} NOT IN (SELECT key FROM row_clock WHERE tbl = ?1 AND key <> '' AND hlc > ?2)",
+        t = c.tbl
+    );
+    sqlx::query(AssertSqlSafe(sql)).bind(&c.tbl).bind(c.hlc).execute(&mut *conn).await?;
+    let newest = row_clock(conn, &c.tbl, "").await?;
+    if newest.is_none_or(|(h, _)| h < c.hlc) {
+        set_row_clock(conn, code, c, "").await?;
+    }
+    Ok(Outcome::Applied)
+}
+
+/// The columns of `tbl` a change carries (all but the local `id`), and its
+/// unique column sets other than the key (positions, slots, addresses).
+async fn shape(conn: &mut SqliteConnection, tbl: &str, key: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+        .bind(tbl)
+        .fetch_all(&mut *conn)
+        .await?;
+    let cols = cols.into_iter().filter(|c| c != "id").collect();
+    let indexes: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_list(?) WHERE \"unique\"")
+        .bind(tbl)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut uniques = Vec::new();
+    for idx in indexes {
+        let on: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+            .bind(&idx)
+            .fetch_all(&mut *conn)
+            .await?;
+        if !on.is_empty() && on != [key.to_owned()] && on != ["id".to_owned()] {
+            uniques.push(on);
+        }
+    }
+    Ok((cols, uniques))
+}
+
+fn key_of(c: &Change, key: &str) -> Option<String> {
+    match c.row.as_ref()?.get(key)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// A row of parts.db written or deleted at another site, applied if it is
+/// the row's newest change.
+async fn apply_row(conn: &mut SqliteConnection, code: i64, site_id: &str, c: &Change) -> Result<Outcome> {
+    let Some(key_col) = stamping::key_column(&c.tbl) else { return Ok(Outcome::Superseded) };
+    if !record(conn, code, c).await? {
+        return Ok(Outcome::Known);
+    }
+    let Some(key) = key_of(c, key_col) else { return Ok(Outcome::Superseded) };
+    let cleared = row_clock(conn, &c.tbl, "").await?;
+    if !newer(c.hlc, site_id, &row_clock(conn, &c.tbl, &key).await?)
+        || cleared.as_ref().is_some_and(|(h, _)| *h > c.hlc)
+    {
+        return Ok(Outcome::Superseded);
+    }
+    let t = c.tbl.as_str();
+    if c.op == "delete" {
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {t} WHERE {key_col} = ?")))
+            .bind(&key)
+            .execute(&mut *conn)
+            .await?;
+        set_row_clock(conn, code, c, &key).await?;
+        return Ok(Outcome::Applied);
+    }
+    let (cols, uniques) = shape(conn, t, key_col).await?;
+    let row = c.row.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "{}".into());
+    // Rows holding a unique place this row takes.
+    let mut displaced: Vec<String> = Vec::new();
+    for on in &uniques {
+        let cond: Vec<String> =
+            on.iter().map(|col| format!("{col} IS json_extract(?2, '$.{col}')")).collect();
+        let sql = format!(
+            "SELECT CAST({key_col} AS TEXT) FROM {t} WHERE {} AND {key_col} IS NOT ?1",
+            cond.join(" AND ")
+        );
+        let keys: Vec<String> =
+            sqlx::query_scalar(AssertSqlSafe(sql)).bind(&key).bind(&row).fetch_all(&mut *conn).await?;
+        for k in keys {
+            if !displaced.contains(&k) {
+                displaced.push(k);
+            }
+        }
+    }
+    let mut lost_to = None;
+    for k in &displaced {
+        let theirs = row_clock(conn, t, k).await?;
+        if !newer(c.hlc, site_id, &theirs) {
+            lost_to = Some((k.clone(), theirs.map_or(c.hlc, |(h, _)| h)));
+        }
+    }
+    let now = crate::timestamp::now();
+    if let Some((winner, at)) = lost_to {
+        note_conflict(conn, t, &winner, &key, at, &now).await?;
+        return Ok(Outcome::Conflict { applied: false });
+    }
+    for k in &displaced {
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {t} WHERE {key_col} = ?")))
+            .bind(k)
+            .execute(&mut *conn)
+            .await?;
+        note_conflict(conn, t, &key, k, c.hlc, &now).await?;
+    }
+    let values: Vec<String> = cols.iter().map(|col| format!("json_extract(?1, '$.{col}')")).collect();
+    let updates: Vec<String> =
+        cols.iter().filter(|c| c.as_str() != key_col).map(|col| format!("{col} = excluded.{col}")).collect();
+    let sql = format!(
+        "INSERT INTO {t} ({}) VALUES ({}) ON CONFLICT ({key_col}) DO UPDATE SET {}",
+        cols.join(", "),
+        values.join(", "),
+        updates.join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql)).bind(&row).execute(&mut *conn).await?;
+    set_row_clock(conn, code, c, &key).await?;
+    Ok(if displaced.is_empty() { Outcome::Applied } else { Outcome::Conflict { applied: true } })
+}
+
+async fn note_conflict(
+    conn: &mut SqliteConnection,
+    tbl: &str,
+    kept: &str,
+    lost: &str,
+    hlc: i64,
+    now: &str,
+) -> Result<()> {
+    let what = match tbl {
+        "antenna_positions" => "antenna position",
+        "snap_boards" => "SNAP board place",
+        _ => "unique value",
+    };
+    let detail = format!(
+        "{kept} and {lost} were given the same {what} at different sites; {kept} (the newer change) holds it, \
+         {lost}'s change is kept in the log; change either to resolve"
+    );
+    sqlx::query("INSERT INTO exchange_conflicts (tbl, kept_key, lost_key, hlc, detail, found_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(tbl)
+        .bind(kept)
+        .bind(lost)
+        .bind(hlc)
+        .bind(detail)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A combination that breaks a rule, made by changes that met in an
+/// exchange, still standing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// What kind: `two incoming`, `two outgoing` (connections), or the table
+    /// of parts.db whose unique place two rows were given.
+    pub kind: String,
+    /// The part (or row key) the rule is about.
+    pub subject: String,
+    /// The other ends or rows concerned.
+    pub with: Vec<String>,
+    /// In words, with what to do.
+    pub detail: String,
+}
+
+/// The conflicts standing in parts.db: pairs of rows that were given one
+/// unique place, neither changed since.
+pub async fn row_conflicts(db: &Db) -> Result<Vec<Conflict>> {
+    let mut conn = db.reader().await.acquire().await?;
+    if !has_table(&mut conn, "exchange_conflicts").await? {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT c.tbl, c.kept_key, c.lost_key, c.detail FROM exchange_conflicts c
+          WHERE NOT EXISTS (SELECT 1 FROM row_clock r WHERE r.tbl = c.tbl AND r.key IN (c.kept_key, c.lost_key)
+                              AND r.hlc > c.hlc)
+          GROUP BY c.tbl, c.kept_key, c.lost_key ORDER BY MIN(c.id)",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, kept, lost, detail)| Conflict { kind, subject: kept, with: vec![lost], detail })
+        .collect())
+}
+
+/// The connection rules broken in assembled_casm.db by the current
+/// connections (a part receiving from two sources, or sending to two
+/// targets), where the connections concerned come from more than one site
+/// (changes made offline that met in an exchange; a file adopted from the
+/// Python tool may hold older breaks of its own, which `database check`
+/// reports apart).
+pub async fn connection_conflicts(db: &Db) -> Result<Vec<Conflict>> {
+    let mut conn = db.reader().await.acquire().await?;
+    if !has_table(&mut conn, "event_origin").await? {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (kind, end, other) in [("two incoming", "target", "source"), ("two outgoing", "source", "target")] {
+        let sql = format!(
+            "SELECT c.{end}, group_concat(c.{other}, ' ') FROM active_connections c
+               JOIN event_origin o ON o.event_id = c.event_id
+              WHERE c.{end} IN (SELECT {end} FROM active_connections GROUP BY {end} HAVING count(*) > 1)
+              GROUP BY c.{end} HAVING count(DISTINCT o.site) > 1 ORDER BY c.{end}"
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+        for (part, others) in rows {
+            let with: Vec<String> = others.split(' ').map(str::to_owned).collect();
+            let detail = match kind {
+                "two incoming" => format!(
+                    "{part} is connected from {} (scanned at different sites); disconnect the wrong one",
+                    with.join(" and ")
+                ),
+                _ => format!(
+                    "{part} is connected to {} (scanned at different sites); disconnect the wrong one",
+                    with.join(" and ")
+                ),
+            };
+            out.push(Conflict { kind: kind.into(), subject: part, with, detail });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{
+        db::{Databases, batch::run_batch, parts, positions, scans},
+        inventory::{GridCode, PartType, Polarization},
+    };
+
+    async fn site(dir: &std::path::Path, name: &str) -> Databases {
+        let dbs = Databases::open(dir, &jiff::tz::TimeZone::UTC).await.unwrap();
+        dbs.stamp_as(name).await.unwrap();
+        dbs
+    }
+
+    async fn connect(dbs: &Databases, a: &str, b: &str, connected: bool) -> bool {
+        let (source, target) =
+            (scans::resolve(&dbs.parts, a).await.unwrap(), scans::resolve(&dbs.parts, b).await.unwrap());
+        let op = if connected {
+            scans::ScanOp::Connect { source, target }
+        } else {
+            scans::ScanOp::Disconnect { a: source.id, b: target.id }
+        };
+        run_batch(&dbs.assembled, &[&op]).await[0].is_ok()
+    }
+
+    /// Everything `from` made, applied to `to`.
+    async fn send(from: &Databases, from_site: &str, to: &Databases) {
+        for (f, t) in [(&from.parts, &to.parts), (&from.assembled, &to.assembled)] {
+            let all = local_since(f, from_site, 0, 1_000_000).await.unwrap();
+            apply(t, from_site, &all, Some((1, all.last().map_or(0, |c| c.seq)))).await.unwrap();
+        }
+    }
+
+    async fn state(dbs: &Databases) -> (Vec<(String, String)>, Vec<(String, String)>, i64) {
+        let edges: Vec<(String, String)> =
+            sqlx::query_as("SELECT source, target FROM active_connections ORDER BY source, target")
+                .fetch_all(&*dbs.assembled.reader().await)
+                .await
+                .unwrap();
+        let pos: Vec<(String, String)> =
+            sqlx::query_as("SELECT antenna_number, grid_code FROM antenna_positions ORDER BY antenna_number")
+                .fetch_all(&*dbs.parts.reader().await)
+                .await
+                .unwrap();
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM assembly")
+            .fetch_one(&*dbs.assembled.reader().await)
+            .await
+            .unwrap();
+        (edges, pos, events)
+    }
+
+    /// Two sites change the same things offline, then exchange in opposite
+    /// orders (and twice): both end with the same connections and
+    /// positions, every event once, and the broken rules listed.
+    #[tokio::test]
+    async fn two_sites_converge_whatever_the_order_and_conflicts_are_listed() {
+        let (da, db_) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (site(da.path(), "site-a").await, site(db_.path(), "site-b").await);
+        // Parts from A, sent to B (both sites know them).
+        for t in [PartType::Antenna, PartType::Lna] {
+            parts::generate(&a.parts, &a.state, t, Polarization::P1, 3, 1..=99_999).await.unwrap();
+        }
+        send(&a, "site-a", &b).await;
+        assert_eq!(state(&b).await.2, 0);
+        // Offline: both connect something into LNA00001P1; a same-second
+        // reconnect at A; both place an antenna at one position.
+        assert!(connect(&a, "ANT00001P1", "LNA00001P1", true).await);
+        assert!(connect(&b, "ANT00002P1", "LNA00001P1", true).await);
+        assert!(connect(&a, "ANT00003P1", "LNA00003P1", true).await);
+        assert!(connect(&a, "ANT00003P1", "LNA00003P1", false).await);
+        assert!(connect(&a, "ANT00003P1", "LNA00003P1", true).await);
+        let code = GridCode::parse("CN002E03").unwrap();
+        positions::assign(&a.parts, "ANT00001", code, None, false).await.unwrap();
+        positions::assign(&b.parts, "ANT00002", code, None, false).await.unwrap();
+        // Exchange, in opposite orders, then again (nothing new).
+        send(&b, "site-b", &a).await;
+        send(&a, "site-a", &b).await;
+        send(&a, "site-a", &b).await;
+        send(&b, "site-b", &a).await;
+        let (sa, sb) = (state(&a).await, state(&b).await);
+        assert_eq!(sa, sb);
+        assert_eq!(sa.2, 5, "every event once: {sa:?}");
+        // B's assignment is the newer: it holds the position at both sites.
+        assert_eq!(sa.1, vec![("ANT00002".into(), "CN002E03".into())]);
+        for s in [&a, &b] {
+            let c = connection_conflicts(&s.assembled).await.unwrap();
+            assert_eq!(c.len(), 1, "{c:?}");
+            assert_eq!((c[0].kind.as_str(), c[0].subject.as_str()), ("two incoming", "LNA00001P1"));
+            let r = row_conflicts(&s.parts).await.unwrap();
+            assert_eq!(r.len(), 1, "{r:?}");
+            assert_eq!((r[0].subject.as_str(), r[0].with[0].as_str()), ("ANT00002", "ANT00001"));
+        }
+        // An ordinary scan at A resolves the connection conflict; sent to B,
+        // it is resolved there too.
+        assert!(connect(&a, "ANT00002P1", "LNA00001P1", false).await);
+        send(&a, "site-a", &b).await;
+        assert!(connection_conflicts(&a.assembled).await.unwrap().is_empty());
+        assert!(connection_conflicts(&b.assembled).await.unwrap().is_empty());
+        assert_eq!(state(&a).await, state(&b).await);
+        // The kept state is what the log implies at both.
+        for s in [&a, &b] {
+            assert!(crate::db::assembly::check(&s.assembled).await.unwrap().is_clean());
+        }
+    }
+}
