@@ -129,6 +129,7 @@ pub async fn run(
         tz.clone(),
     )
     .with_deltas(config.sync.delta_chain_max, config.sync.delta_max_share)
+    .with_exchange(config.sync.exchange)
     .with_spool(config.sync.offline_spool_max);
     let (scans, scan_writer) = context::group_commit::channel(loaded.config.server.write_batch);
     let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups, scans);

@@ -111,6 +111,13 @@ pub struct DaemonOpts {
 }
 
 impl DaemonOpts {
+    /// Syncs as versions before the change exchange did (whole files: pull,
+    /// diverge, merge; `sync.exchange = false`): for the tests of that flow,
+    /// kept for stores shared with sites that still run such a version.
+    pub fn whole_file_sync(self) -> Self {
+        self.env("CASMAN_SYNC__EXCHANGE", "false")
+    }
+
     /// Adds an environment variable.
     pub fn env(mut self, k: &str, v: impl Into<OsString>) -> Self {
         self.env.insert(k.into(), v.into());

@@ -31,8 +31,14 @@ fn version_puts_since(m: &MotoServer, from: usize) -> Vec<String> {
     let log = m.log_text();
     log[from.min(log.len())..]
         .lines()
-        // Not the sidecars (`<key>.meta.json`) beside them.
-        .filter(|l| l.contains("\"PUT /") && l.contains(".zst") && !l.contains(".meta.json"))
+        // Not the sidecars (`<key>.meta.json`) beside them, nor the change
+        // segments a sync publishes.
+        .filter(|l| {
+            l.contains("\"PUT /")
+                && l.contains("/backups/")
+                && l.contains(".zst")
+                && !l.contains(".meta.json")
+        })
         .map(str::to_owned)
         .collect()
 }

@@ -22,7 +22,8 @@ fn site(m: &MotoServer, name: &str) -> Daemon {
 }
 
 fn continuous(opts: casman_tests::DaemonOpts) -> casman_tests::DaemonOpts {
-    opts.env("CASMAN_SYNC__REPLICATE_WITHIN", "1s")
+    opts.whole_file_sync()
+        .env("CASMAN_SYNC__REPLICATE_WITHIN", "1s")
         .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
         .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
 }

@@ -18,7 +18,8 @@ const BUCKET: &str = "casman-force";
 
 /// Automatic backups off, so the test decides what is stored.
 fn quiet(opts: DaemonOpts) -> DaemonOpts {
-    opts.env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000")
+    opts.whole_file_sync()
+        .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000")
         .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
 }
 

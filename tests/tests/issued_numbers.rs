@@ -14,6 +14,7 @@ use serde_json::Value;
 fn site(store: &Path, name: &str, range: &str) -> Daemon {
     Daemon::start_with(
         DaemonOpts::default()
+            .whole_file_sync()
             .config(&format!("part_number_range = \"{range}\"\n"))
             .env("CASMAN_SITE_ID", name)
             .env("CASMAN_SYNC_BACKEND", "local")

@@ -12,7 +12,7 @@ use std::{path::Path, process::Stdio};
 use casman_tests::{Daemon, DaemonOpts, sqlite};
 
 fn site(store: &Path, name: &str) -> Daemon {
-    Daemon::start_with(DaemonOpts::local_site(store, name))
+    Daemon::start_with(DaemonOpts::local_site(store, name).whole_file_sync())
 }
 
 fn has_event(d: &Daemon, a: &str, b: &str) -> bool {

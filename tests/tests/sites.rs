@@ -20,6 +20,7 @@ fn moto() -> MotoServer {
 fn site(m: &MotoServer, name: &str) -> Daemon {
     Daemon::start_with(
         m.daemon_opts(BUCKET, name)
+            .whole_file_sync()
             .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000")
             .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false"),
     )

@@ -11,6 +11,7 @@ use casman_tests::{Daemon, DaemonOpts};
 
 fn opts() -> DaemonOpts {
     DaemonOpts::default()
+        .whole_file_sync()
         .env("CASMAN_SITE_ID", "lab")
         .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
         .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")

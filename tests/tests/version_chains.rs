@@ -26,6 +26,7 @@ const DB: &str = "parts.db";
 fn site(store: &std::path::Path, name: &str) -> Daemon {
     Daemon::start_with(
         DaemonOpts::default()
+            .whole_file_sync()
             .env("CASMAN_SITE_ID", name)
             .env("CASMAN_SYNC_BACKEND", "local")
             .env("CASMAN_BACKUP_DIR", store)

@@ -426,6 +426,7 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
                     "versions": (d.versions >= 0).then_some(d.versions), "stored_bytes": d.stored_bytes,
                     "lost": d.lost,
                     "spooled": d.spooled.unwrap_or(0),
+                    "conflicts": d.conflicts.iter().map(output::message).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -496,6 +497,9 @@ async fn status(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
                 p.next_attempt_at,
                 p.last_error
             );
+        }
+        for c in &d.conflicts {
+            crate::output::say!("    ⚠ Conflict ({}):  {}", c.kind, c.detail);
         }
         if let Some(n) = d.spooled.filter(|n| *n > 0) {
             crate::output::say!(

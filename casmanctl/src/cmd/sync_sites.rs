@@ -35,6 +35,9 @@ pub async fn sync(conn: &Conn, dbs: Databases, force: bool, as_json: bool) -> Re
                             t.remote
                         );
                     }
+                    for c in &r.conflicts {
+                        crate::output::say!("  conflict ({}): {}", c.kind, c.detail);
+                    }
                 }
                 results.push(output::message(&r));
             }

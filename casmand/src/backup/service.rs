@@ -75,6 +75,9 @@ pub struct BackupService {
     pub(super) delta_chain_max: u32,
     /// Largest share of the full snapshot a chain's deltas may add up to.
     delta_max_share: f64,
+    /// Whether `sync` exchanges changes (`sync.exchange`, the default) or
+    /// moves whole files as versions before issue 30 did.
+    pub(super) exchange_changes: bool,
     /// Versions taken while the store was unreachable (`backup::offline`).
     pub(super) spool: Spool,
 }
@@ -128,6 +131,7 @@ impl BackupService {
             pages: Arc::default(),
             delta_chain_max: 0,
             delta_max_share: 0.0,
+            exchange_changes: true,
             spool: Spool::new(data_dir.join("spool"), 0),
         }
     }
@@ -143,6 +147,14 @@ impl BackupService {
     /// adding up to at most `max_share` of their full snapshot.
     pub fn with_deltas(mut self, chain_max: u32, max_share: f64) -> Self {
         (self.delta_chain_max, self.delta_max_share) = (chain_max, max_share);
+        self
+    }
+
+    /// With `false`, `sync` moves whole files (the flow before the change
+    /// exchange: pull, diverge, merge), for a store shared with sites that
+    /// still run an older casman (`sync.exchange = false`).
+    pub fn with_exchange(mut self, on: bool) -> Self {
+        self.exchange_changes = on;
         self
     }
 

@@ -123,7 +123,10 @@ impl BackupService {
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         };
-        if !force && (sync_state::base(&self.dbs.state, db).await?.is_some() || has_rows(&live).await?) {
+        if !force
+            && self.exchange_changes
+            && (sync_state::base(&self.dbs.state, db).await?.is_some() || has_rows(&live).await?)
+        {
             // Sites exchange changes; a live file with data is never replaced.
             progress(Progress { database: db.into(), phase: "exchange", done: 0, total: 0 });
             let ex = self.exchange(&[live.name]).await?.pop().map(|(_, ex)| ex).unwrap_or_default();

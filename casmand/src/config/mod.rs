@@ -256,6 +256,11 @@ pub struct SyncConfig {
     /// sync` and after backups.
     #[serde(with = "crate::config::duration")]
     pub pull_every: Duration,
+    /// Sites exchange changes (true, the default): `sync sync` publishes
+    /// this site's changes and applies the other sites', never replacing a
+    /// live file. false: the whole-file flow of earlier versions (pull,
+    /// diverge, merge), for a store shared with sites that still run one.
+    pub exchange: bool,
 }
 
 /// Object store location and credentials.
@@ -390,6 +395,7 @@ impl Default for SyncConfig {
             replicate_within: Duration::ZERO,
             offline_spool_max: 64,
             pull_every: Duration::from_secs(300),
+            exchange: true,
         }
     }
 }

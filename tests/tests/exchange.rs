@@ -1,0 +1,162 @@
+//! Sites exchange changes, never files (issue 30): real casmand processes on
+//! one store (a local directory, and moto), scans acknowledged while their
+//! site syncs, a site killed (SIGKILL) in between, and every site ending
+//! with the same answers; offline scans that break a rule once combined are
+//! kept, listed as a conflict, and resolved by an ordinary scan.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{path::Path, process::Stdio};
+
+use casman_tests::{Daemon, DaemonOpts, s3::MotoServer, sqlite};
+use serde_json::Value;
+
+fn local_site(store: &Path, name: &str) -> Daemon {
+    Daemon::start_with(DaemonOpts::local_site(store, name).env("CASMAN_SYNC__PULL_EVERY", "0s"))
+}
+
+/// The current connections as `source>target`, sorted.
+fn connections(d: &Daemon) -> Vec<String> {
+    let out = sqlite(
+        &d.data_dir.join("assembled_casm.db"),
+        "SELECT source || '>' || target FROM active_connections ORDER BY 1",
+    );
+    out.lines().map(str::to_owned).collect()
+}
+
+fn events(d: &Daemon) -> usize {
+    sqlite(&d.data_dir.join("assembled_casm.db"), "SELECT count(*) FROM assembly").trim().parse().unwrap()
+}
+
+fn sync(d: &Daemon) -> Value {
+    d.ctl_json(&["sync", "sync"])
+}
+
+/// Three sites scan while they sync, one is killed and restarted; after a
+/// round of syncs all hold every acknowledged scan, once, and agree.
+#[test]
+fn scans_made_while_sites_sync_reach_every_site_and_all_agree() {
+    let store = tempfile::tempdir().unwrap();
+    let lab = local_site(store.path(), "lab");
+    lab.ctl_ok(&["parts", "add", "ANTENNA", "80", "1"]);
+    lab.ctl_ok(&["parts", "add", "LNA", "80", "1"]);
+    lab.ctl_ok(&["sync", "backup"]);
+    sync(&lab);
+    let field = local_site(store.path(), "field");
+    let mut hut = local_site(store.path(), "hut");
+    for d in [&field, &hut] {
+        let first = sync(d);
+        assert!(first.to_string().contains("pulled"), "a new site starts from the newest version: {first}");
+    }
+    let sites = [&lab, &field];
+    let mut acknowledged: Vec<String> = Vec::new();
+    for round in 0..5u32 {
+        for (i, d) in sites.iter().chain([&&hut]).enumerate() {
+            // Another site syncs while this one's technician scans.
+            let other = sites[(i + 1) % 2];
+            let pulling = other
+                .ctl_cmd()
+                .args(["--json", "sync", "sync"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let own = d.ctl_cmd().args(["--json", "sync", "sync"]).stdout(Stdio::piped()).spawn().unwrap();
+            for k in 0..2u32 {
+                let n = 1 + round * 12 + i as u32 * 4 + k;
+                let (a, l) = (format!("ANT{n:05}P1"), format!("LNA{n:05}P1"));
+                if d.ctl(&["scan", "connect", &a, &l]).status.success() {
+                    acknowledged.push(format!("{a}>{l}"));
+                }
+            }
+            for p in [pulling, own] {
+                let out = p.wait_with_output().unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+                assert!(String::from_utf8_lossy(&out.stdout).contains("exchanged"));
+            }
+        }
+        // A crash right after an acknowledged scan, before any sync.
+        let n = 70 + round;
+        hut.ctl_ok(&["scan", "connect", &format!("ANT{n:05}P1"), &format!("LNA{n:05}P1")]);
+        acknowledged.push(format!("ANT{n:05}P1>LNA{n:05}P1"));
+        hut.kill();
+        hut.restart();
+    }
+    // Two rounds of syncs: every site publishes, then takes the others'.
+    for _ in 0..2 {
+        for d in [&lab, &field, &hut] {
+            sync(d);
+        }
+    }
+    let expected = {
+        let mut v = acknowledged.clone();
+        v.sort();
+        v
+    };
+    for d in [&lab, &field, &hut] {
+        assert_eq!(connections(d), expected, "{}", d.data_dir.display());
+        assert_eq!(events(d), acknowledged.len(), "every scan once");
+        let check = d.ctl(&["database", "check"]);
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    }
+}
+
+/// Two sites connect into one LNA offline: both connections stay, every
+/// site lists the conflict, and a disconnect at one site resolves it at all.
+#[test]
+fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
+    let m = MotoServer::start();
+    m.create_bucket("casman-exchange");
+    let opts = |name: &str| {
+        m.daemon_opts("casman-exchange", name)
+            .env("CASMAN_SYNC__PULL_EVERY", "0s")
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
+    };
+    let a = Daemon::start_with(opts("lab"));
+    a.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
+    a.ctl_ok(&["parts", "add", "LNA", "3", "1"]);
+    a.ctl_ok(&["sync", "backup"]);
+    let b = Daemon::start_with(opts("field"));
+    sync(&b);
+    // Offline from each other: each connects an antenna into LNA00001P1.
+    a.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    b.ctl_ok(&["scan", "connect", "ANT00002P1", "LNA00001P1"]);
+    sync(&a);
+    let at_b = sync(&b);
+    sync(&a);
+    for (d, said) in [(&a, sync(&a)), (&b, at_b)] {
+        let conflicts = said["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["conflicts"].as_array().cloned().unwrap_or_default())
+            .collect::<Vec<_>>();
+        assert_eq!(conflicts.len(), 1, "{said}");
+        assert_eq!(conflicts[0]["kind"], "two incoming");
+        assert_eq!(conflicts[0]["subject"], "LNA00001P1");
+        assert_eq!(connections(d), vec!["ANT00001P1>LNA00001P1", "ANT00002P1>LNA00001P1"]);
+        let status = d.ctl_json(&["sync", "status"]);
+        assert!(
+            status.to_string().contains("LNA00001P1 is connected from ANT00001P1 and ANT00002P1"),
+            "{status}"
+        );
+    }
+    // The technician at the field site disconnects the wrong one.
+    b.ctl_ok(&["scan", "disconnect", "ANT00002P1", "LNA00001P1"]);
+    sync(&b);
+    for d in [&a, &b] {
+        let said = sync(d);
+        assert!(!said.to_string().contains("two incoming"), "{said}");
+        assert_eq!(connections(d), vec!["ANT00001P1>LNA00001P1"]);
+    }
+    // Class B only for a sync with nothing new: no LIST.
+    let mark = m.log_text().len();
+    sync(&a);
+    let log = m.log_text();
+    assert!(
+        !log[mark..].contains("list-type") && !log[mark..].contains("GET /casman-exchange?"),
+        "{}",
+        &log[mark..]
+    );
+}
