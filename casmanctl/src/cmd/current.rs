@@ -122,8 +122,17 @@ pub async fn check(conn: &Conn, repair: bool, as_json: bool) -> Result<(), CtlEr
         } else if r.repaired {
             crate::output::say!("the kept current state was rebuilt from the log");
         }
+        for c in &r.conflicts {
+            crate::output::say!("  conflict ({}): {}", c.kind, c.detail);
+        }
     }
-    if r.clean || r.repaired {
+    if (r.clean || r.repaired) && !r.conflicts.is_empty() {
+        Err(CtlError::Rpc(tonic::Status::failed_precondition(format!(
+            "{} conflict(s) between scans made at different sites stand (listed above); \
+             an ordinary scan resolves each (disconnect the wrong connection)",
+            r.conflicts.len()
+        ))))
+    } else if r.clean || r.repaired {
         Ok(())
     } else {
         Err(CtlError::Rpc(tonic::Status::data_loss(format!(

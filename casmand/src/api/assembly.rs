@@ -254,7 +254,10 @@ impl Assembly for AssemblyApi {
     ) -> Result<Response<CheckCurrentStateResponse>, Status> {
         let caller = super::caller::of(&req)?;
         let (drift, repaired) = self.ctx.check_current_state(&caller, req.into_inner().repair).await?;
+        let mut conflicts = self.ctx.backups().conflicts(crate::db::ASSEMBLED_DB).await?;
+        conflicts.extend(self.ctx.backups().conflicts(crate::db::PARTS_DB).await?);
         Ok(Response::new(CheckCurrentStateResponse {
+            conflicts: conflicts.into_iter().map(super::sync_status::conflict_message).collect(),
             repaired,
             events: drift.events,
             by_log: drift.by_log,
