@@ -17,11 +17,12 @@ CREATE TABLE IF NOT EXISTS exchange_applied (
 -- by row id: the order they reached this file, which differs between sites
 -- once events are exchanged. Now: (scan_time, clock, id), where clock is the
 -- event's hybrid logical clock value (event_origin.hlc; an event recorded
--- before the upgrade or by another program has 0). An event being appended
--- whose origin is not written yet (casmand's own scan: its stamp is written
--- by the statement that appends it) counts as the newest of its second: its
--- clock is later than any this site has seen. Events received from other
--- sites have their origin written first (casmand::db::changes).
+-- before the upgrade or by another program has 0: such events keep the
+-- order they had, by id). An event being appended by casmand (its stamp is written
+-- by the statement that appends it) is stamped before this trigger runs:
+-- SQLite fires the TEMP triggers casmand installs on its writer connection
+-- (db/stamping.rs) before the triggers of the file. Events received from
+-- other sites have their origin written first (casmand::db::changes).
 DROP TRIGGER IF EXISTS pair_change_add;
 DROP TRIGGER IF EXISTS pair_change_remove;
 
@@ -35,8 +36,7 @@ BEGIN
                     LEFT JOIN event_origin o ON o.event_id = a.id
                     WHERE k.lo = NEW.lo AND k.hi = NEW.hi
                       AND (COALESCE(a.scan_time, ''), COALESCE(o.hlc, 0), a.id)
-                        > (NEW.t, COALESCE((SELECT hlc FROM event_origin WHERE event_id = NEW.event_id),
-                                           9223372036854775807), NEW.event_id));
+                        > (NEW.t, COALESCE((SELECT hlc FROM event_origin WHERE event_id = NEW.event_id), 0), NEW.event_id));
     INSERT OR IGNORE INTO pair_other (lo, hi, event_id)
     SELECT k.lo, k.hi, k.event_id FROM pair_state k
      WHERE k.lo = NEW.lo AND k.hi = NEW.hi AND k.event_id <> NEW.event_id

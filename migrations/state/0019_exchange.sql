@@ -8,3 +8,13 @@ CREATE TABLE IF NOT EXISTS exchange_published (
     last_seq INTEGER NOT NULL,
     published_at TEXT NOT NULL
 );
+
+-- Every segment this site published: after a restore of an older version
+-- the file lacks some of them, and the next sync applies them again.
+CREATE TABLE IF NOT EXISTS exchange_own_segments (
+    database TEXT NOT NULL,
+    segment INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (database, segment)
+);

@@ -153,7 +153,8 @@ impl BackupService {
                 }
                 Err(e) => return Err(e.into()),
             }
-            db::sync_state::set_published(&self.dbs.state, db, segment, last_seq).await?;
+            let first = seg.changes.first().map_or(last_seq, |c| c.seq);
+            db::sync_state::set_published(&self.dbs.state, db, segment, first, last_seq).await?;
         }
         if segments > 0 {
             self.register_site().await?;
@@ -229,6 +230,27 @@ impl BackupService {
                 }
                 fetched += 1;
                 segment = seg.number;
+            }
+        }
+        // This site's own published changes the file lacks: after a restore
+        // of an older version, the site catches up with its own work too.
+        let (_, published) = db::sync_state::published(&self.dbs.state, db).await?;
+        if published > 0 {
+            let present = changes::newest_own_at_most(&live, &self.site, published).await?;
+            if present < published {
+                for n in db::sync_state::own_segments_after(&self.dbs.state, db, present).await? {
+                    let Some(seg) = self.fetch_segment(db, &self.site, n).await? else { continue };
+                    for chunk in seg.changes.chunks(APPLY_CHUNK) {
+                        done.add(&changes::apply(&live, &self.site, chunk, None).await?);
+                    }
+                    fetched += 1;
+                }
+                tracing::info!(
+                    database = db,
+                    from = present + 1,
+                    to = published,
+                    "applied this site's own published changes the restored file lacked"
+                );
             }
         }
         Ok((fetched, done))

@@ -102,6 +102,29 @@ pub async fn local_since(db: &Db, site_id: &str, after: i64, limit: i64) -> Resu
         .collect()
 }
 
+/// The newest change of site `site_id` in `db` with a sequence number at
+/// most `seq` (0 for none): after a restore of an older version, the changes
+/// after it that the site published are missing from the file.
+pub async fn newest_own_at_most(db: &Db, site_id: &str, seq: i64) -> Result<i64> {
+    let mut conn = db.reader().await.acquire().await?;
+    if !has_table(&mut conn, "change_log").await? {
+        return Ok(0);
+    }
+    let events = if has_table(&mut conn, "event_origin").await? {
+        "(SELECT MAX(o.seq) FROM event_origin o WHERE o.site = s.code AND o.seq <= ?2)"
+    } else {
+        "NULL"
+    };
+    let sql = format!(
+        "SELECT max(COALESCE((SELECT MAX(c.seq) FROM change_log c WHERE c.site = s.code AND c.seq <= ?2), 0),
+                    COALESCE({events}, 0))
+           FROM sites s WHERE s.site_id = ?1"
+    );
+    let n: Option<i64> =
+        sqlx::query_scalar(AssertSqlSafe(sql)).bind(site_id).bind(seq).fetch_optional(&mut *conn).await?;
+    Ok(n.unwrap_or(0))
+}
+
 /// How far `db` has applied each other site's segments: site id →
 /// (segment, sequence number of its last change).
 pub async fn applied(db: &Db) -> Result<std::collections::HashMap<String, (i64, i64)>> {
@@ -661,6 +684,24 @@ mod tests {
         // The kept state is what the log implies at both.
         for s in [&a, &b] {
             assert!(crate::db::assembly::check(&s.assembled).await.unwrap().is_clean());
+        }
+    }
+
+    /// casmand's own events are stamped before the file's triggers order
+    /// them: a disconnect in the same second as its connect wins, and the
+    /// kept state is what the log implies.
+    #[tokio::test]
+    async fn a_same_second_disconnect_wins_over_its_connect() {
+        let d = tempfile::tempdir().unwrap();
+        let a = site(d.path(), "site-a").await;
+        for t in [PartType::Antenna, PartType::Lna] {
+            parts::generate(&a.parts, &a.state, t, Polarization::P1, 1, 1..=99_999).await.unwrap();
+        }
+        for _ in 0..3 {
+            assert!(connect(&a, "ANT00001P1", "LNA00001P1", true).await);
+            assert!(connect(&a, "ANT00001P1", "LNA00001P1", false).await);
+            assert!(state(&a).await.0.is_empty());
+            assert!(crate::db::assembly::check(&a.assembled).await.unwrap().is_clean());
         }
     }
 }

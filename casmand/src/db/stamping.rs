@@ -59,6 +59,11 @@ const REGISTER: &str = "INSERT OR IGNORE INTO sites (code, site_id)
        SELECT site, site_id FROM casman_clock WHERE registered = 0;
      UPDATE casman_clock SET registered = 1 WHERE registered = 0";
 
+// (The row_clock writes are upserts, not INSERT OR REPLACE: a trigger takes
+// the conflict algorithm of the statement that fired it, so an outer
+// `INSERT ... ON CONFLICT` or `INSERT OR ABORT` would turn OR REPLACE into
+// an error.)
+
 /// Only while casmand's own writes are being stamped.
 const WHEN: &str = "WHEN (SELECT paused FROM temp.casman_clock) = 0";
 
@@ -150,8 +155,9 @@ pub async fn install(
     // A clear is the newest change of every row of its table before it:
     // kept as the table's entry with the empty key (see `row_clock`).
     let clear_clock = if row_clock {
-        "INSERT OR REPLACE INTO row_clock (tbl, key, hlc, site, seq)
-           SELECT NEW.tbl, '', hlc, site, seq FROM temp.casman_clock WHERE NEW.op = 'clear';"
+        "INSERT INTO row_clock (tbl, key, hlc, site, seq)
+           SELECT NEW.tbl, '', hlc, site, seq FROM temp.casman_clock WHERE NEW.op = 'clear'
+           ON CONFLICT (tbl, key) DO UPDATE SET hlc = excluded.hlc, site = excluded.site, seq = excluded.seq;"
     } else {
         ""
     };
@@ -172,9 +178,10 @@ pub async fn install(
                 .collect();
             let clock = match key_column(t) {
                 Some(k) if row_clock => format!(
-                    "INSERT OR REPLACE INTO row_clock (tbl, key, hlc, site, seq)
+                    "INSERT INTO row_clock (tbl, key, hlc, site, seq)
                        SELECT '{t}', {side}.\"{k}\", hlc, site, seq FROM temp.casman_clock
-                        WHERE {side}.\"{k}\" IS NOT NULL;"
+                        WHERE {side}.\"{k}\" IS NOT NULL
+                       ON CONFLICT (tbl, key) DO UPDATE SET hlc = excluded.hlc, site = excluded.site, seq = excluded.seq;"
                 ),
                 _ => String::new(),
             };

@@ -188,9 +188,18 @@ pub async fn published(state: &Db, db: &str) -> Result<(i64, i64)> {
     Ok(row.unwrap_or((0, 0)))
 }
 
-/// Records that this site's segment `segment` of `db`, ending with change
-/// `last_seq`, is in the store.
-pub async fn set_published(state: &Db, db: &str, segment: i64, last_seq: i64) -> Result<()> {
+/// Records that this site's segment `segment` of `db`, holding its changes
+/// `first_seq..=last_seq`, is in the store.
+pub async fn set_published(state: &Db, db: &str, segment: i64, first_seq: i64, last_seq: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO exchange_own_segments (database, segment, first_seq, last_seq) VALUES (?, ?, ?, ?)",
+    )
+    .bind(db)
+    .bind(segment)
+    .bind(first_seq)
+    .bind(last_seq)
+    .execute(&*state.writer().await)
+    .await?;
     sqlx::query(
         "INSERT INTO exchange_published (database, segment, last_seq, published_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (database) DO UPDATE SET segment = excluded.segment, last_seq = excluded.last_seq,
@@ -203,4 +212,15 @@ pub async fn set_published(state: &Db, db: &str, segment: i64, last_seq: i64) ->
     .execute(&*state.writer().await)
     .await?;
     Ok(())
+}
+
+/// This site's published segments of `db` holding changes after `seq`.
+pub async fn own_segments_after(state: &Db, db: &str, seq: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT segment FROM exchange_own_segments WHERE database = ? AND last_seq > ? ORDER BY segment",
+    )
+    .bind(db)
+    .bind(seq)
+    .fetch_all(&*state.reader().await)
+    .await?)
 }
