@@ -160,3 +160,43 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
         &log[mark..]
     );
 }
+
+/// Sites sync by themselves: a scan reaches the store within
+/// `sync.replicate_within` as a change segment (no version is stored for
+/// it) and the other site applies it within `sync.pull_every`.
+#[test]
+fn a_scan_reaches_the_other_site_by_itself() {
+    let store = tempfile::tempdir().unwrap();
+    let by_itself = |name: &str| {
+        Daemon::start_with(
+            DaemonOpts::local_site(store.path(), name)
+                .env("CASMAN_SYNC__REPLICATE_WITHIN", "1s")
+                .env("CASMAN_SYNC__PULL_EVERY", "1s"),
+        )
+    };
+    let lab = by_itself("lab");
+    lab.ctl_ok(&["parts", "add", "ANTENNA", "2", "1"]);
+    lab.ctl_ok(&["parts", "add", "LNA", "2", "1"]);
+    lab.ctl_ok(&["sync", "backup"]);
+    let field = by_itself("field");
+    sync(&field);
+    let versions = |db: &str| {
+        std::fs::read_dir(store.path().join("backups").join(db))
+            .map(|d| {
+                d.filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".zst")))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let before = versions("assembled_casm.db");
+    lab.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    casman_tests::wait_for("the scan at the field site", std::time::Duration::from_secs(60), || {
+        (connections(&field) == ["ANT00001P1>LNA00001P1"]).then_some(())
+    });
+    assert!(store.path().join("changes/assembled_casm.db/lab/0000000001.json.zst").exists());
+    assert_eq!(
+        versions("assembled_casm.db"),
+        before,
+        "continuous protection stored a version, not a segment"
+    );
+}

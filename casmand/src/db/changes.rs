@@ -125,6 +125,12 @@ pub async fn newest_own_at_most(db: &Db, site_id: &str, seq: i64) -> Result<i64>
     Ok(n.unwrap_or(0))
 }
 
+/// The clock of the oldest change of site `site_id` in `db` after sequence
+/// number `after` (the oldest change not yet published), if any.
+pub async fn oldest_after(db: &Db, site_id: &str, after: i64) -> Result<Option<i64>> {
+    Ok(local_since(db, site_id, after, 1).await?.first().map(|c| c.hlc))
+}
+
 /// How far `db` has applied each other site's segments: site id →
 /// (segment, sequence number of its last change).
 pub async fn applied(db: &Db) -> Result<std::collections::HashMap<String, (i64, i64)>> {

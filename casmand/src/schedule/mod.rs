@@ -38,13 +38,18 @@ const DATABASES: [&str; 2] = [PARTS_DB, ASSEMBLED_DB];
 pub fn spawn(ctx: Context, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let watcher = external::spawn(ctx.clone(), stop.clone());
     tokio::spawn(async move {
-        Scheduler { ctx, window_logged: AtomicU64::new(0) }.run(stop).await;
+        Scheduler { ctx, window_logged: AtomicU64::new(0), publish_failures: Default::default() }
+            .run(stop)
+            .await;
         let _ = watcher.await;
     })
 }
 
 struct Scheduler {
     ctx: Context,
+    /// Per database, failed publishing attempts in a row and when the next
+    /// may start.
+    publish_failures: std::sync::Mutex<std::collections::HashMap<&'static str, (u32, tokio::time::Instant)>>,
     /// The effective replication window last logged, in ms (0: as configured).
     window_logged: AtomicU64,
 }
@@ -179,7 +184,17 @@ impl Scheduler {
         let window = self.replication_window().await;
         match triggers::next_due(&self.ctx, window).await {
             Ok(Some(at)) => {
-                at.saturating_duration_since(tokio::time::Instant::now()).min(Duration::from_secs(3600))
+                let now = tokio::time::Instant::now();
+                let mut wait = at.saturating_duration_since(now).min(Duration::from_secs(3600));
+                // A publication waiting out its backoff is not due before it ends.
+                let backoff_ends = {
+                    let map = self.publish_failures.lock().unwrap_or_else(|p| p.into_inner());
+                    map.values().map(|(_, t)| *t).min()
+                };
+                if let Some(t) = backoff_ends.filter(|t| *t > now && wait < Duration::from_secs(1)) {
+                    wait = t.saturating_duration_since(now).max(Duration::from_secs(1));
+                }
+                wait
             }
             Ok(None) => Duration::from_secs(3600),
             Err(e) => {
@@ -198,6 +213,7 @@ impl Scheduler {
         let window = self.replication_window().await;
         for db in DATABASES {
             match triggers::due(&self.ctx, db, window).await {
+                Ok(Some(Due::Publish)) => self.publish(db).await,
                 Ok(Some(due)) => self.back_up(db, due.reason()).await,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(database = db, error = %e, "cannot read write activity"),
@@ -251,6 +267,42 @@ impl Scheduler {
             }
         }
         self.update_status().await;
+    }
+
+    /// Publishes this site's new changes of `db` (continuous protection
+    /// with the exchange); after a failure, the next attempt waits as a
+    /// failed backup's would (capped exponential backoff with jitter).
+    async fn publish(&self, db: &'static str) {
+        let now = tokio::time::Instant::now();
+        let (attempts, not_before) = self.publish_backoff(db);
+        if not_before.is_some_and(|t| t > now) {
+            return;
+        }
+        match self.ctx.backups().publish_changes(db).await {
+            Ok((segments, changes)) => {
+                self.set_publish_backoff(db, None);
+                tracing::debug!(database = db, segments, changes, "continuous protection: changes published");
+            }
+            Err(e) => {
+                let cfg = &self.ctx.config().sync;
+                let wait = backoff(attempts, cfg.retry_initial, cfg.retry_max, rand::random::<f64>());
+                tracing::warn!(database = db, error = %e, retry_in = ?wait, "publishing changes failed");
+                self.set_publish_backoff(db, Some((attempts + 1, now + wait)));
+            }
+        }
+    }
+
+    fn publish_backoff(&self, db: &str) -> (u32, Option<tokio::time::Instant>) {
+        let map = self.publish_failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(db).map_or((0, None), |(n, t)| (*n, Some(*t)))
+    }
+
+    fn set_publish_backoff(&self, db: &'static str, v: Option<(u32, tokio::time::Instant)>) {
+        let mut map = self.publish_failures.lock().unwrap_or_else(|p| p.into_inner());
+        match v {
+            Some(v) => map.insert(db, v),
+            None => map.remove(db),
+        };
     }
 
     /// Publishes this site's changes and applies the other sites' (every

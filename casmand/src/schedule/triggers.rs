@@ -15,6 +15,10 @@ pub enum Due {
     Time,
     /// The oldest unsaved write is `replicate_within` old.
     Window,
+    /// Sites exchange changes and the oldest unpublished change is
+    /// `replicate_within` old: publishing it (one small segment) protects
+    /// it; no version is needed.
+    Publish,
     /// A failed backup's retry time has come.
     Retry(String),
 }
@@ -23,7 +27,7 @@ impl Due {
     /// The reason recorded with the version.
     pub fn reason(&self) -> Reason {
         match self {
-            Due::Count(_) | Due::Time | Due::Window => Reason::Scheduled,
+            Due::Count(_) | Due::Time | Due::Window | Due::Publish => Reason::Scheduled,
             Due::Retry(r) if r == Reason::PartsGenerated.as_str() => Reason::PartsGenerated,
             Due::Retry(r) if r == Reason::Manual.as_str() => Reason::Manual,
             Due::Retry(_) => Reason::Scheduled,
@@ -67,7 +71,11 @@ pub async fn due(ctx: &Context, db: &str, window: Duration) -> Result<Option<Due
     if a.writes_since_backup >= i64::from(sync.backup_on_scan_count) {
         return Ok(Some(Due::Count(a.writes_since_backup)));
     }
-    if window_due_at(&a, window).is_some_and(|t| until(t).is_zero()) {
+    if ctx.config().sync.exchange {
+        if publish_due_at(ctx, db, window).await?.is_some_and(|t| until(t).is_zero()) {
+            return Ok(Some(Due::Publish));
+        }
+    } else if window_due_at(&a, window).is_some_and(|t| until(t).is_zero()) {
         return Ok(Some(Due::Window));
     }
     Ok(time_due_at(&a, sync.backup_on_hours).filter(|t| until(*t).is_zero()).map(|_| Due::Time))
@@ -81,6 +89,21 @@ fn window_due_at(a: &sync_state::Activity, window: Duration) -> Option<jiff::Tim
     }
     let since = a.first_unsaved_write_at.as_deref().and_then(parse)?;
     since.checked_add(jiff::SignedDuration::try_from(window).ok()?).ok()
+}
+
+/// With continuous protection on and sites exchanging changes: when this
+/// site's oldest unpublished change of `db` must be in the store.
+async fn publish_due_at(ctx: &Context, db: &str, window: Duration) -> Result<Option<jiff::Timestamp>> {
+    if window.is_zero() {
+        return Ok(None);
+    }
+    let Some(live) = ctx.dbs().by_name(db) else { return Ok(None) };
+    let (_, published) = sync_state::published(&ctx.dbs().state, db).await?;
+    let Some(hlc) = crate::db::changes::oldest_after(live, ctx.backups().site(), published).await? else {
+        return Ok(None);
+    };
+    let made = jiff::Timestamp::from_millisecond(hlc >> 16).unwrap_or_else(|_| jiff::Timestamp::now());
+    Ok(made.checked_add(jiff::SignedDuration::try_from(window).unwrap_or_default()).ok())
 }
 
 /// When the time trigger of `a` fires: `hours` after the last backup (or
@@ -102,7 +125,12 @@ pub async fn next_due(ctx: &Context, window: Duration) -> Result<Option<tokio::t
         let a = sync_state::activity(state, db).await?;
         if a.writes_since_backup > 0 {
             times.extend(time_due_at(&a, ctx.config().sync.backup_on_hours));
-            times.extend(window_due_at(&a, window));
+            if !ctx.config().sync.exchange {
+                times.extend(window_due_at(&a, window));
+            }
+        }
+        if ctx.config().sync.exchange {
+            times.extend(publish_due_at(ctx, db, window).await?);
         }
     }
     Ok(times.into_iter().min().map(|t| tokio::time::Instant::now() + until(t)))
