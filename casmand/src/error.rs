@@ -148,6 +148,16 @@ impl Error {
         }
     }
 
+    /// Whether this is the disk holding casmand's files being full (as
+    /// opposed to the store's quota).
+    pub fn disk_full(&self) -> bool {
+        match self {
+            Error::Machine { fault, .. } => *fault == OsFault::Full,
+            Error::Store(StoreError::Io { source, .. }) => OsFault::of(source) == Some(OsFault::Full),
+            _ => false,
+        }
+    }
+
     /// Whether the backup store cannot be used now (unreachable, or refusing
     /// the credentials), as opposed to a busy database or a bad object: what
     /// the offline spool is for.

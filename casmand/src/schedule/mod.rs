@@ -26,6 +26,7 @@ use crate::{
     context::Context,
     db::activity::Activity,
     db::{ASSEMBLED_DB, PARTS_DB, sync_state},
+    notify::Report,
     systemd, timestamp,
 };
 
@@ -218,6 +219,8 @@ impl Scheduler {
                     reason = reason.as_str(),
                     "automatic backup stored"
                 );
+                let key = outcome.version.key;
+                self.ctx.backups().notices().report(Report::BackupStored { database: db.into(), key });
             }
             Err(e) => {
                 let attempts = sync_state::pending(state)
@@ -237,9 +240,28 @@ impl Scheduler {
                 {
                     tracing::error!(database = db, error = %e2, "could not record the pending backup");
                 }
+                self.report_failure(db, &e).await;
             }
         }
         self.update_status().await;
+    }
+
+    /// Reports the failed backup of `db` (`crate::notify`): attempts in a
+    /// row and since when, as state.db now holds them; a full disk as such.
+    async fn report_failure(&self, db: &str, e: &crate::error::Error) {
+        let notices = self.ctx.backups().notices();
+        if !notices.enabled() {
+            return;
+        }
+        let now = jiff::Timestamp::now();
+        if e.disk_full() {
+            notices.event(crate::notify::Event::disk_full(Some(db), &e.to_string(), now));
+        }
+        let pending = sync_state::pending(&self.ctx.dbs().state).await.ok().unwrap_or_default();
+        let p = pending.into_iter().find(|p| p.database == db);
+        let since = p.as_ref().and_then(|p| p.first_failed_at.parse().ok()).unwrap_or(now);
+        let attempts = p.map_or(1, |p| u32::try_from(p.attempts).unwrap_or(u32::MAX));
+        notices.report(Report::BackupFailed { database: db.into(), since, attempts, error: e.to_string() });
     }
 
     /// Runs storage maintenance (the weekly timer).
