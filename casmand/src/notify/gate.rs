@@ -49,6 +49,9 @@ impl Gate {
 
     /// A backup of `db` failed: `attempts` in a row since `since`, the last
     /// with `error`. Returns the event when the failure is to be told now.
+    /// The `since` of the first report of a failure is kept (the caller
+    /// gives the precise time of a first attempt, state.db's record of an
+    /// older one).
     pub fn failed(
         &mut self,
         db: &str,
@@ -63,7 +66,6 @@ impl Gate {
             error: error.to_owned(),
             told: false,
         });
-        f.since = f.since.min(since);
         f.attempts = attempts;
         error.clone_into(&mut f.error);
         self.tell_failing(db, now)

@@ -259,8 +259,14 @@ impl Scheduler {
         }
         let pending = sync_state::pending(&self.ctx.dbs().state).await.ok().unwrap_or_default();
         let p = pending.into_iter().find(|p| p.database == db);
-        let since = p.as_ref().and_then(|p| p.first_failed_at.parse().ok()).unwrap_or(now);
-        let attempts = p.map_or(1, |p| u32::try_from(p.attempts).unwrap_or(u32::MAX));
+        let attempts = p.as_ref().map_or(1, |p| u32::try_from(p.attempts).unwrap_or(u32::MAX));
+        // state.db keeps whole seconds: a first failure is now, precisely
+        // (`notify.after` counts from it); an older one (the daemon
+        // restarted while it went on) is as recorded.
+        let since = match p {
+            Some(p) if attempts > 1 => p.first_failed_at.parse().unwrap_or(now),
+            _ => now,
+        };
         notices.report(Report::BackupFailed { database: db.into(), since, attempts, error: e.to_string() });
     }
 

@@ -1,0 +1,218 @@
+//! Notifications (issue 31, `[notify]`), against the real binary: the
+//! notify command (a shell script writing its stdin to a file) and a
+//! webhook receiver on 127.0.0.1 each receive `backup_failing` exactly once
+//! when the store stops answering for longer than `notify.after` (however
+//! many retries), and `backup_recovered` exactly once when it answers
+//! again; the success ping is called at most once per
+//! `success_ping_every`; the URLs' secrets reach neither the log nor
+//! `casmanctl config`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{os::unix::fs::PermissionsExt, path::Path};
+
+use casman_tests::{DEADLINE, Daemon, Fault, FaultProxy, MotoServer, receiver::Receiver, wait_for};
+
+const BUCKET: &str = "casman-notify";
+
+/// A notify command appending each event (its stdin) and its
+/// `CASMAN_EVENT` to `out`.
+fn script(dir: &Path, out: &Path) -> std::path::PathBuf {
+    let path = dir.join("notify.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n{{ cat; echo \"env $CASMAN_EVENT $CASMAN_DATABASE $CASMAN_SITE\"; }} >> '{}'\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The events the command wrote to `out`, as JSON.
+fn command_events(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn count(events: &[serde_json::Value], name: &str) -> usize {
+    events.iter().filter(|e| e["event"] == name).count()
+}
+
+fn webhook_events(r: &Receiver) -> Vec<serde_json::Value> {
+    r.received().into_iter().filter(|q| q.target.starts_with("/hook/")).map(|q| q.json()).collect()
+}
+
+fn pings(r: &Receiver) -> usize {
+    r.received().iter().filter(|q| q.target.starts_with("/ping/")).count()
+}
+
+fn failed_attempts(d: &Daemon) -> i64 {
+    let st = d.ctl_json(&["status"]);
+    st["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "assembled_casm.db")
+        .and_then(|b| b["failed_attempts"].as_i64())
+        .unwrap_or(0)
+}
+
+fn unsaved(d: &Daemon, db: &str) -> i64 {
+    let st = d.ctl_json(&["status"]);
+    st["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == db)
+        .and_then(|b| b["unsaved_writes"].as_i64())
+        .unwrap_or(-1)
+}
+
+#[test]
+fn a_failing_store_is_told_once_and_its_recovery_once() {
+    let m = MotoServer::start();
+    m.create_bucket(BUCKET);
+    let p = FaultProxy::start(m.port);
+    let hook = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("events.jsonl");
+    let cmd = script(tmp.path(), &out);
+    // Secrets in every part of the URLs: userinfo, path, query.
+    let webhook =
+        format!("http://ann:s3cr3t-pw@127.0.0.1:{}/hook/abc-path-secret?token=xyz-query-secret", hook.port);
+    let ping = hook.url("/ping/0d9c1e5a-uuid-secret");
+    let config = format!(
+        "[notify]\ncommand = \"{}\"\nwebhook = \"{webhook}\"\nafter = \"2s\"\nsuccess_ping = \"{ping}\"\n\
+         success_ping_every = \"1h\"\ntimeout = \"10s\"\n",
+        cmd.display()
+    );
+    let d = Daemon::start_with(
+        p.daemon_opts(BUCKET, "lab")
+            .config(&config)
+            .env("CASMAN_SYNC__RETRY_INITIAL", "200ms")
+            .env("CASMAN_SYNC__RETRY_MAX", "500ms")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1"),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "20", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "20", "1"]);
+    d.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    // The scheduler's backup lands: the first success ping.
+    wait_for("the first success ping", DEADLINE, || (pings(&hook) == 1).then_some(()));
+    wait_for("both databases backed up", DEADLINE, || {
+        (unsaved(&d, "assembled_casm.db") == 0 && unsaved(&d, "parts.db") == 0).then_some(())
+    });
+
+    // The store stops answering; the scheduler retries every half second.
+    p.inject("*", "", Fault::Status(500, "InternalError"), 1_000_000);
+    let failed_at = std::time::Instant::now();
+    d.ctl_ok(&["scan", "connect", "ANT00002P1", "LNA00002P1"]);
+    let told = wait_for("backup_failing at the webhook", DEADLINE, || {
+        let e = webhook_events(&hook);
+        (count(&e, "backup_failing") == 1).then_some(e)
+    });
+    assert!(failed_at.elapsed().as_secs_f64() >= 1.9, "told before notify.after: {:?}", failed_at.elapsed());
+    let e = told.iter().find(|e| e["event"] == "backup_failing").unwrap();
+    assert_eq!(e["database"], "assembled_casm.db", "{e}");
+    assert_eq!(e["site"], "lab", "{e}");
+    assert!(e["time"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok(), "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("assembled_casm.db: backups failing for"), "{e}");
+    assert!(e["details"]["attempts"].as_u64().unwrap() >= 1, "{e}");
+    assert!(e["details"]["failing_seconds"].as_u64().unwrap() >= 1, "{e}");
+    assert!(e["details"]["error"].as_str().is_some_and(|s| !s.is_empty()), "{e}");
+    wait_for("backup_failing from the command", DEADLINE, || {
+        (count(&command_events(&out), "backup_failing") == 1).then_some(())
+    });
+    // The userinfo went as Basic authentication, the query as sent.
+    let q = hook.received().into_iter().find(|q| q.target.starts_with("/hook/")).unwrap();
+    assert_eq!(q.method, "POST");
+    assert_eq!(q.target, "/hook/abc-path-secret?token=xyz-query-secret");
+    assert_eq!(q.header("authorization"), Some("Basic YW5uOnMzY3IzdC1wdw=="));
+    assert_eq!(q.header("content-type"), Some("application/json"));
+
+    // Many more retries: still told once.
+    let attempts = failed_attempts(&d);
+    wait_for("four more failed attempts", DEADLINE, || (failed_attempts(&d) >= attempts + 4).then_some(()));
+    assert_eq!(count(&webhook_events(&hook), "backup_failing"), 1);
+    assert_eq!(count(&command_events(&out), "backup_failing"), 1);
+
+    // The store answers again: the retry lands, recovery told once.
+    p.clear();
+    wait_for("backup_recovered at the webhook", DEADLINE, || {
+        (count(&webhook_events(&hook), "backup_recovered") == 1).then_some(())
+    });
+    wait_for("backup_recovered from the command", DEADLINE, || {
+        (count(&command_events(&out), "backup_recovered") == 1).then_some(())
+    });
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("env backup_failing assembled_casm.db lab"), "{text}");
+    assert!(text.contains("env backup_recovered assembled_casm.db lab"), "{text}");
+
+    // Another backup: no new event, and no second ping within the hour.
+    d.ctl_ok(&["scan", "connect", "ANT00003P1", "LNA00003P1"]);
+    wait_for("the third write backed up", DEADLINE, || (unsaved(&d, "assembled_casm.db") == 0).then_some(()));
+    let e = webhook_events(&hook);
+    assert_eq!((count(&e, "backup_failing"), count(&e, "backup_recovered")), (1, 1), "{e:?}");
+    assert_eq!(command_events(&out).len(), 2, "{text}");
+    assert_eq!(pings(&hook), 1, "at most one ping per success_ping_every");
+    let ping_req = hook.received().into_iter().find(|q| q.target.starts_with("/ping/")).unwrap();
+    assert_eq!(ping_req.method, "GET");
+
+    // The URLs' secrets are in neither the log nor casmanctl config.
+    let shown = format!("{}\n{}", d.log_text(), d.ctl_ok(&["config"]));
+    for secret in ["s3cr3t-pw", "abc-path-secret", "xyz-query-secret", "uuid-secret"] {
+        assert!(!shown.contains(secret), "{secret} leaked:\n{shown}");
+    }
+    assert!(d.log_text().contains("notify: webhook delivered"), "{}", d.log_text());
+}
+
+#[test]
+fn a_webhook_that_fails_is_retried_until_it_takes_the_event() {
+    let m = MotoServer::start();
+    m.create_bucket(BUCKET);
+    let p = FaultProxy::start(m.port);
+    let hook = Receiver::start();
+    // The first two deliveries fail (503, then 429): retried with backoff.
+    hook.fail_next(&[503, 429]);
+    let config =
+        format!("[notify]\nwebhook = \"{}\"\nafter = \"1h\"\nafter_attempts = 2\n", hook.url("/hook/x"));
+    let d = Daemon::start_with(
+        p.daemon_opts(BUCKET, "lab")
+            .config(&config)
+            .env("CASMAN_SYNC__RETRY_INITIAL", "200ms")
+            .env("CASMAN_SYNC__RETRY_MAX", "500ms")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1"),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "20", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "20", "1"]);
+    p.inject("*", "", Fault::Status(500, "InternalError"), 1_000_000);
+    d.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    // after_attempts = 2: told at the second failure, long before `after`
+    // (for both databases: the parts were backed up too).
+    let got = wait_for("the first event taken at its third delivery", DEADLINE, || {
+        let r = hook.received();
+        (r.len() >= 3).then_some(r)
+    });
+    assert!(got.iter().all(|q| q.json()["event"] == "backup_failing"), "{got:?}");
+    assert_eq!(got[0].body, got[1].body, "the same event, retried");
+    assert_eq!(got[0].body, got[2].body, "the same event, retried");
+    // Delivered: the first event is not sent again, and each database's
+    // failure is one event, however many retries follow.
+    wait_for("two more failed attempts", DEADLINE, || (failed_attempts(&d) >= 4).then_some(()));
+    let all = hook.received();
+    for db in ["assembled_casm.db", "parts.db"] {
+        let mut bodies: Vec<&str> =
+            all.iter().filter(|q| q.json()["database"] == db).map(|q| q.body.as_str()).collect();
+        bodies.dedup();
+        assert!(bodies.len() <= 1, "{db}: {bodies:?}");
+    }
+    let first = all.iter().filter(|q| q.body == got[0].body).count();
+    assert_eq!(first, 3, "{all:?}");
+    assert!(d.log_text().contains("notify: webhook delivered"), "{}", d.log_text());
+}
