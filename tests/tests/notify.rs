@@ -216,3 +216,47 @@ fn a_webhook_that_fails_is_retried_until_it_takes_the_event() {
     assert_eq!(first, 3, "{all:?}");
     assert!(d.log_text().contains("notify: webhook delivered"), "{}", d.log_text());
 }
+
+#[test]
+fn on_failure_unit_tells_the_daemon_failed() {
+    // What systemd/casman-notify-failure@.service runs when casmand fails.
+    let hook = Receiver::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("events.jsonl");
+    let cmd = script(tmp.path(), &out);
+    let opts = casman_tests::DaemonOpts::default().config(&format!(
+        "site_id = \"field-2\"\n[notify]\ncommand = \"{}\"\nwebhook = \"{}\"\n",
+        cmd.display(),
+        hook.url("/hook/t?token=abc")
+    ));
+    let status = Daemon::command(tmp.path(), &opts)
+        .arg("--notify-failed")
+        .arg("casmand.service")
+        .env("MONITOR_SERVICE_RESULT", "watchdog")
+        .env("MONITOR_EXIT_CODE", "killed")
+        .env("MONITOR_EXIT_STATUS", "ABRT")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let e = got[0].json();
+    assert_eq!(e["event"], "daemon_failed", "{e}");
+    assert_eq!(e["site"], "field-2", "{e}");
+    assert!(e["database"].is_null(), "{e}");
+    assert_eq!(e["details"]["unit"], "casmand.service", "{e}");
+    assert_eq!(e["details"]["service_result"], "watchdog", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().starts_with("casmand.service failed (watchdog: killed ABRT)"),
+        "{e}"
+    );
+    assert_eq!(command_events(&out), vec![e]);
+    // Nothing configured to tell: a failure, said plainly.
+    let bare = Daemon::command(tmp.path(), &casman_tests::DaemonOpts::default())
+        .arg("--notify-failed")
+        .arg("casmand.service")
+        .output()
+        .unwrap();
+    assert!(!bare.status.success());
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("nothing to tell"), "{bare:?}");
+}

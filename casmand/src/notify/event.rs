@@ -8,7 +8,8 @@
 //!  "details": {"attempts": 4, "failing_since": "2026-03-01T11:29:00Z", "error": "..."}}
 //! ```
 //!
-//! `database` is `null` for events about the whole store (quota). Fields
+//! `database` is `null` for events about the whole store or the daemon
+//! (quota, `daemon_failed`). Fields
 //! are only ever added, never renamed; `details` differs per event.
 
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub enum Kind {
     IndexRepaired,
     /// The disk holding the data directory is full.
     DiskFull,
+    /// casmand itself failed (told by `casmand --notify-failed UNIT`, run
+    /// by systemd's `OnFailure=`).
+    DaemonFailed,
 }
 
 impl Kind {
@@ -49,6 +53,7 @@ impl Kind {
             Kind::IndexLost => "index_lost",
             Kind::IndexRepaired => "index_repaired",
             Kind::DiskFull => "disk_full",
+            Kind::DaemonFailed => "daemon_failed",
         }
     }
 }
@@ -191,6 +196,25 @@ impl Event {
         let mut e = Event::new(Kind::DiskFull, db, now, message, json!({"error": error}));
         e.once = Some("disk_full".into());
         e
+    }
+
+    /// The systemd unit `unit` failed; `monitor` holds what systemd tells an
+    /// `OnFailure=` unit (`MONITOR_SERVICE_RESULT`, `MONITOR_EXIT_CODE`,
+    /// `MONITOR_EXIT_STATUS`), by name in lower case without the prefix.
+    pub fn daemon_failed(unit: &str, monitor: &[(String, String)], now: jiff::Timestamp) -> Event {
+        let get = |k: &str| monitor.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let why = match (get("service_result"), get("exit_code"), get("exit_status")) {
+            (Some(r), Some(c), Some(s)) => format!(" ({r}: {c} {s})"),
+            (Some(r), _, _) => format!(" ({r})"),
+            _ => String::new(),
+        };
+        let message = format!("{unit} failed{why}: casmand is not running; nothing is backed up until it is");
+        let mut d = Map::new();
+        d.insert("unit".into(), Value::from(unit));
+        for (k, v) in monitor {
+            d.insert(k.clone(), Value::from(v.as_str()));
+        }
+        Event { kind: Kind::DaemonFailed, database: None, time: now, message, details: d, once: None }
     }
 
     /// The JSON object notified for this event at `site`.

@@ -175,6 +175,28 @@ impl Sinks {
     }
 }
 
+/// Tells `event` now through `cfg`'s command and webhook (the webhook
+/// retried as usual), outside the daemon: `casmand --notify-failed UNIT`.
+/// Returns what failed, one line each.
+pub async fn tell_now(cfg: &NotifyConfig, site: &str, event: &Event) -> Vec<String> {
+    let json = event.to_json(site);
+    let mut failed = Vec::new();
+    if let Some(program) = &cfg.command
+        && let Err(e) = command::run(program, &json, cfg.timeout).await
+    {
+        failed.push(e.to_string());
+    }
+    if let Some(url) = &cfg.webhook {
+        let (_keep, mut never) = watch::channel(false);
+        let body = json.to_string();
+        if let Err(e) = http::Http::new(cfg.timeout).post_with_retries(url, body.as_bytes(), &mut never).await
+        {
+            failed.push(format!("notify.webhook {e}"));
+        }
+    }
+    failed
+}
+
 /// How long until `at` (0 if past), at most an hour.
 fn until(at: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
     Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO).min(Duration::from_secs(3600))
