@@ -260,3 +260,51 @@ fn on_failure_unit_tells_the_daemon_failed() {
     assert!(!bare.status.success());
     assert!(String::from_utf8_lossy(&bare.stderr).contains("nothing to tell"), "{bare:?}");
 }
+
+#[test]
+fn a_lost_and_a_truncated_manifest_are_told_and_so_are_their_repairs() {
+    let hook = Receiver::start();
+    let d = Daemon::start_with(
+        casman_tests::DaemonOpts::default()
+            .env("CASMAN_SITE_ID", "lab")
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
+            .config(&format!("[notify]\nwebhook = \"{}\"\n", hook.url("/hook/i"))),
+    );
+    for n in ["3", "2"] {
+        d.ctl_ok(&["parts", "add", "ANTENNA", n, "1"]);
+        d.ctl_ok(&["sync", "backup", "--parts"]);
+    }
+    let manifest = d.data_dir.join("backups/backups/parts.db/MANIFEST.json");
+    let events = || -> Vec<serde_json::Value> { hook.received().iter().map(|q| q.json()).collect() };
+
+    // Deleted: found missing at the next read, rebuilt from the objects.
+    std::fs::remove_file(&manifest).unwrap();
+    assert_eq!(d.ctl_json(&["sync", "list", "--db", "parts.db"])["backups"].as_array().unwrap().len(), 2);
+    let got = wait_for("index_lost and index_repaired", DEADLINE, || {
+        let e = events();
+        (e.len() >= 2).then_some(e)
+    });
+    assert_eq!(got[0]["event"], "index_lost", "{got:?}");
+    assert_eq!(got[0]["database"], "parts.db", "{got:?}");
+    assert_eq!(got[0]["details"]["objects"], 2, "{got:?}");
+    assert!(got[0]["message"].as_str().unwrap().contains("MANIFEST.json is missing"), "{got:?}");
+    assert_eq!(got[1]["event"], "index_repaired", "{got:?}");
+    assert_eq!(got[1]["details"]["versions"], 2, "{got:?}");
+
+    // Truncated: every read refuses (told once), `sync repair` rebuilds it.
+    let bytes = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, &bytes[..bytes.len() / 2]).unwrap();
+    for _ in 0..3 {
+        assert!(!d.ctl(&["sync", "list", "--db", "parts.db"]).status.success());
+    }
+    d.ctl_ok(&["sync", "repair", "--parts"]);
+    let got = wait_for("a second index_lost and index_repaired", DEADLINE, || {
+        let e = events();
+        (e.len() >= 4).then_some(e)
+    });
+    assert_eq!(got[2]["event"], "index_lost", "{got:?}");
+    assert!(got[2]["details"]["problem"].as_str().unwrap().contains("not valid JSON"), "{got:?}");
+    assert_eq!(got[3]["event"], "index_repaired", "{got:?}");
+    assert_eq!(events().len(), 4, "each told once: {:?}", events());
+}
