@@ -308,3 +308,55 @@ fn a_lost_and_a_truncated_manifest_are_told_and_so_are_their_repairs() {
     assert_eq!(got[3]["event"], "index_repaired", "{got:?}");
     assert_eq!(events().len(), 4, "each told once: {:?}", events());
 }
+
+#[test]
+fn a_full_data_disk_is_told_once() {
+    let dir = tempfile::Builder::new().prefix("casman-e2e-").tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&data)
+        .output()
+        .map(|o| o.status.success());
+    if mounted.as_ref().ok() != Some(&true) {
+        return casman_tests::skip(&format!(
+            "cannot mount a tmpfs at {} (needs root): {mounted:?}",
+            data.display()
+        ));
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(data.clone());
+    let outside = tempfile::tempdir().unwrap();
+    let out = outside.path().join("events.jsonl");
+    let cmd = script(outside.path(), &out);
+    let d = Daemon::start_in(
+        dir,
+        casman_tests::DaemonOpts::default()
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
+            .config(&format!("[notify]\ncommand = \"{}\"\n", cmd.display())),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "5", "1"]);
+    // Fill the file system to the last block.
+    let mut f = std::fs::File::create(data.join("filler")).unwrap();
+    let chunk = vec![0x5au8; 64 * 1024];
+    while std::io::Write::write_all(&mut f, &chunk).and_then(|()| f.sync_all()).is_ok() {}
+    let got = wait_for("disk_full from the command", DEADLINE, || {
+        let e = command_events(&out);
+        (count(&e, "disk_full") >= 1).then_some(e)
+    });
+    let e = got.iter().find(|e| e["event"] == "disk_full").unwrap();
+    assert!(e["message"].as_str().unwrap().contains(data.to_str().unwrap()), "{e}");
+    assert!(e["database"].is_null(), "{e}");
+    // A refused write meanwhile adds no event (later checks while it stays
+    // full are the gate's unit test: a_full_disk_is_told_once_until_space_returns).
+    let _ = d.ctl(&["parts", "add", "COAXLONG", "40000", "1"]);
+    d.ctl_ok(&["status"]);
+    assert_eq!(count(&command_events(&out), "disk_full"), 1);
+}

@@ -37,8 +37,10 @@ pub fn start(
         ("scheduler", crate::schedule::spawn(ctx.clone(), stop.clone())),
     ];
     if let Some(rx) = notify {
-        let (cfg, site) = (ctx.config().notify.clone(), ctx.config().site_id.clone());
-        running.push(("notifications", tokio::spawn(crate::notify::run(rx, cfg, site, stop.clone()))));
+        let c = ctx.config();
+        let task =
+            crate::notify::run(rx, c.notify.clone(), c.site_id.clone(), c.data_dir.clone(), stop.clone());
+        running.push(("notifications", tokio::spawn(task)));
     }
     if let Some(w) = web {
         running.push(("web views", tokio::spawn(crate::web::serve(w, ctx.clone(), stop.clone()))));

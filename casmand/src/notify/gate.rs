@@ -15,6 +15,10 @@ use std::{
 
 use super::event::{Event, Kind};
 
+/// Free space under which the data directory's disk counts as full: SQLite
+/// cannot commit much, a snapshot cannot be taken.
+pub const DISK_FULL_BELOW: u64 = 1024 * 1024;
+
 /// A backup failing now.
 #[derive(Debug, Clone)]
 struct Failing {
@@ -101,6 +105,21 @@ impl Gate {
         self.told.remove(&format!("{}/{db}", Kind::IndexLost.as_str()));
         let f = self.failing.remove(db)?;
         f.told.then(|| Event::backup_recovered(db, f.since, key, now))
+    }
+
+    /// The file system holding the data directory has `free` bytes left:
+    /// `disk_full` once it drops under [`DISK_FULL_BELOW`], told again only
+    /// after it got back to twice that.
+    pub fn disk_space(&mut self, free: u64, path: &str, now: jiff::Timestamp) -> Option<Event> {
+        if free >= 2 * DISK_FULL_BELOW {
+            self.told.remove(Kind::DiskFull.as_str());
+            return None;
+        }
+        if free >= DISK_FULL_BELOW {
+            return None;
+        }
+        let error = format!("{free} bytes left on the file system holding {path}");
+        self.pass(Event::disk_full(None, &error, now))
     }
 
     /// `e` unless an event with its key was told already.
@@ -194,6 +213,22 @@ mod tests {
         assert!(g.pass(Event::index_repaired("parts.db", 2, t(1))).is_some());
         assert!(g.pass(Event::index_repaired("parts.db", 2, t(2))).is_some(), "each repair is told");
         assert!(g.pass(lost()).is_some(), "lost again after a repair");
+    }
+
+    #[test]
+    fn a_full_disk_is_told_once_until_space_returns() {
+        let mut g = Gate::default();
+        assert!(g.disk_space(10 * DISK_FULL_BELOW, "/d", t(0)).is_none());
+        let full = g.disk_space(4096, "/d", t(1));
+        assert_eq!(full.as_ref().map(|e| e.kind), Some(Kind::DiskFull));
+        assert!(full.is_some_and(|e| e.message.contains("4096 bytes left") && e.message.contains("/d")));
+        assert!(g.disk_space(0, "/d", t(2)).is_none(), "still full: not told again");
+        // A little freed: not yet back.
+        assert!(g.disk_space(DISK_FULL_BELOW + 1, "/d", t(3)).is_none());
+        assert!(g.disk_space(0, "/d", t(4)).is_none());
+        // Room again, then full again: told again.
+        assert!(g.disk_space(3 * DISK_FULL_BELOW, "/d", t(5)).is_none());
+        assert!(g.disk_space(0, "/d", t(6)).is_some());
     }
 
     #[test]

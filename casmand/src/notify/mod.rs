@@ -15,6 +15,8 @@
 //!   each draining its own bounded queue, so a slow webhook delays neither
 //!   the command nor the next events. The success ping is sent after a
 //!   stored backup, at most once per `notify.success_ping_every`.
+//! * The same task reads the free space of the data directory's file
+//!   system every [`DISK_CHECK`] (`disk_full`, whatever was refused).
 //! * The JSON of an event is [`event::Event::to_json`]. URLs are shown
 //!   only redacted ([`redact`]).
 
@@ -197,15 +199,37 @@ pub async fn tell_now(cfg: &NotifyConfig, site: &str, event: &Event) -> Vec<Stri
     failed
 }
 
+/// How often the free space of the data directory's file system is read
+/// (one `statvfs`).
+pub const DISK_CHECK: Duration = Duration::from_secs(10);
+
+/// Bytes available to casmand on the file system holding `dir`.
+// The counts are u64 on 64-bit Linux, narrower elsewhere.
+#[allow(clippy::useless_conversion)]
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let s = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some(u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size())))
+}
+
 /// How long until `at` (0 if past), at most an hour.
 fn until(at: jiff::Timestamp, now: jiff::Timestamp) -> Duration {
     Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO).min(Duration::from_secs(3600))
 }
 
 /// The notification task: drains `rx` through the gate to the sinks until
-/// `stop` turns true. `site` is this site's id, in every event.
-pub async fn run(rx: Receiver, cfg: NotifyConfig, site: String, mut stop: watch::Receiver<bool>) {
+/// `stop` turns true, and reads the free space of `data_dir` every
+/// [`DISK_CHECK`]. `site` is this site's id, in every event.
+pub async fn run(
+    rx: Receiver,
+    cfg: NotifyConfig,
+    site: String,
+    data_dir: std::path::PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
     let Receiver(mut rx) = rx;
+    let mut disk = tokio::time::interval(DISK_CHECK);
+    disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shown_dir = data_dir.display().to_string();
     let mut gate = gate::Gate::new(cfg.after, cfg.after_attempts, cfg.success_ping_every);
     let http = http::Http::new(cfg.timeout);
     let sinks = Sinks::start(&cfg, &http, &stop);
@@ -215,9 +239,23 @@ pub async fn run(rx: Receiver, cfg: NotifyConfig, site: String, mut stop: watch:
         sinks.deliver(&json);
     };
     loop {
+        if *stop.borrow() {
+            break;
+        }
         let wait = gate.next_due().map(|at| until(at, jiff::Timestamp::now()));
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+            _ = disk.tick() => {
+                let dir = data_dir.clone();
+                let free = tokio::task::spawn_blocking(move || free_bytes(&dir)).await.ok().flatten();
+                if let Some(e) = free.and_then(|f| gate.disk_space(f, &shown_dir, jiff::Timestamp::now())) {
+                    tell(&sinks, e);
+                }
+            }
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {
                 for e in gate.due(jiff::Timestamp::now()) {
                     tell(&sinks, e);
