@@ -360,3 +360,40 @@ fn a_full_data_disk_is_told_once() {
     d.ctl_ok(&["status"]);
     assert_eq!(count(&command_events(&out), "disk_full"), 1);
 }
+
+#[test]
+fn a_stored_version_failing_verification_is_told_once() {
+    let hook = Receiver::start();
+    let d = Daemon::start_with(
+        casman_tests::DaemonOpts::default()
+            .env("CASMAN_SITE_ID", "lab")
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
+            .config(&format!("[notify]\nwebhook = \"{}\"\n", hook.url("/hook/v"))),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
+    let v = d.ctl_json(&["sync", "backup", "--parts"])["backups"][0].clone();
+    let key = v["key"].as_str().unwrap().to_owned();
+    // One bit flipped in the stored object, same size.
+    let path = d.data_dir.join("backups").join(&key);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    for _ in 0..2 {
+        let _ = d.ctl(&["sync", "maintain"]);
+    }
+    let got = wait_for("verify_failed at the webhook", DEADLINE, || {
+        let e: Vec<serde_json::Value> = hook.received().iter().map(|q| q.json()).collect();
+        (!e.is_empty()).then_some(e)
+    });
+    assert_eq!(got[0]["event"], "verify_failed", "{got:?}");
+    assert_eq!(got[0]["database"], "parts.db", "{got:?}");
+    assert_eq!(got[0]["details"]["key"], key.as_str(), "{got:?}");
+    assert!(got[0]["details"]["problem"].as_str().is_some_and(|p| !p.is_empty()), "{got:?}");
+    // Checked again by the second run (a failed version is re-checked): told once.
+    let st = d.ctl_json(&["status"]);
+    let parts = st["backups"].as_array().unwrap().iter().find(|b| b["name"] == "parts.db").unwrap().clone();
+    assert_eq!(parts["failed_verifications"], 1, "{st}");
+    assert_eq!(hook.received().len(), 1, "{:?}", hook.received());
+}

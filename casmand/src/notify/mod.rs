@@ -139,6 +139,10 @@ impl Sinks {
             let (http, mut stop) = (http.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
                 while let Some(json) = rx.recv().await {
+                    if *stop.borrow() {
+                        tracing::warn!(event = %json["event"], "notify: webhook not delivered: casmand is stopping");
+                        continue;
+                    }
                     let body = json.to_string();
                     match http.post_with_retries(&url, body.as_bytes(), &mut stop).await {
                         Ok(attempts) => tracing::info!(
