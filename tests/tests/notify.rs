@@ -397,3 +397,47 @@ fn a_stored_version_failing_verification_is_told_once() {
     assert_eq!(parts["failed_verifications"], 1, "{st}");
     assert_eq!(hook.received().len(), 1, "{:?}", hook.received());
 }
+
+#[test]
+fn the_quota_warning_and_block_are_told_once_each() {
+    let m = MotoServer::start();
+    m.create_bucket(BUCKET);
+    let hook = Receiver::start();
+    let d = Daemon::start_with(
+        m.daemon_opts(BUCKET, "lab")
+            .env("CASMAN_QUOTA__CLASS_A_OPERATIONS", "100")
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
+            .config(&format!("[notify]\nwebhook = \"{}\"\n", hook.url("/hook/q"))),
+    );
+    let mut n = 0;
+    wait_for("a backup refused by the quota", DEADLINE, || {
+        n += 1;
+        assert!(n < 100, "never blocked");
+        d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+        (!d.ctl(&["sync", "backup", "--parts"]).status.success()).then_some(())
+    });
+    // Refused again: not told again.
+    for _ in 0..3 {
+        assert!(!d.ctl(&["sync", "backup", "--parts"]).status.success());
+    }
+    let events = || -> Vec<serde_json::Value> { hook.received().iter().map(|q| q.json()).collect() };
+    let got = wait_for("quota_blocked at the webhook", DEADLINE, || {
+        let e = events();
+        (count(&e, "quota_blocked") >= 1).then_some(e)
+    });
+    let month = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m").to_string();
+    let blocked = got.iter().find(|e| e["event"] == "quota_blocked").unwrap();
+    assert!(blocked["database"].is_null(), "{blocked}");
+    assert_eq!(blocked["details"]["resource"], "class_a", "{blocked}");
+    assert_eq!(blocked["details"]["month"], month.as_str(), "{blocked}");
+    assert!(blocked["details"]["used_ratio"].as_f64().unwrap() >= 0.95, "{blocked}");
+    assert_eq!(blocked["details"]["threshold"], 0.95, "{blocked}");
+    let e = events();
+    assert_eq!(count(&e, "quota_blocked"), 1, "{e:?}");
+    // Passed on the way up (unless one backup jumped over the 80-95 % band).
+    assert!(count(&e, "quota_warning") <= 1, "{e:?}");
+    if let Some(w) = e.iter().find(|e| e["event"] == "quota_warning") {
+        assert_eq!(w["details"]["resource"], "class_a", "{w}");
+    }
+}
