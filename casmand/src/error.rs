@@ -348,6 +348,13 @@ mod tests {
     /// The fault is read from the io::Error's number wherever it sits in
     /// the chain, never from message text.
     #[test]
+    fn a_full_disk_is_told_apart_from_the_store_quota() {
+        assert!(Error::internal("writing the snapshot", std::io::Error::from_raw_os_error(28)).disk_full());
+        assert!(!Error::internal("writing the snapshot", std::io::Error::from_raw_os_error(13)).disk_full());
+        assert!(!Error::ResourceExhausted("R2 quota limit reached".into()).disk_full());
+    }
+
+    #[test]
     fn faults_are_found_in_the_source_chain_not_in_text() {
         #[derive(Debug, thiserror::Error)]
         #[error("copying pages")]
