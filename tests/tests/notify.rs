@@ -441,3 +441,57 @@ fn the_quota_warning_and_block_are_told_once_each() {
         assert_eq!(w["details"]["resource"], "class_a", "{w}");
     }
 }
+
+#[test]
+fn the_success_ping_goes_over_https_with_the_system_roots() {
+    // A self-signed certificate for 127.0.0.1, made the daemon's only root
+    // (rustls-native-certs reads SSL_CERT_FILE), served by `openssl s_server`.
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        // A leaf, not a CA (webpki refuses a CA certificate as the server's).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        return casman_tests::skip(&format!("cannot make a certificate with openssl: {made:?}"));
+    }
+    let port = casman_tests::http::free_port();
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &format!("127.0.0.1:{port}")])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("openssl s_server listening", DEADLINE, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let d = Daemon::start_with(
+        casman_tests::DaemonOpts::default()
+            .env("SSL_CERT_FILE", &cert)
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1")
+            .config(&format!("[notify]\nsuccess_ping = \"https://127.0.0.1:{port}/ping/uuid-secret\"\n")),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "1", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+    d.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    let log = wait_for("the success ping sent", DEADLINE, || {
+        let log = d.log_text();
+        (log.contains("notify: success ping sent") || log.contains("success ping failed")).then_some(log)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(log.contains("notify: success ping sent"), "{log}");
+    assert!(log.contains(&format!("https://127.0.0.1:{port}/<redacted>")), "{log}");
+    assert!(!log.contains("uuid-secret"), "{log}");
+}

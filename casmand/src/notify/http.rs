@@ -243,6 +243,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn https_goes_through_tls_and_a_failed_handshake_is_an_error_not_a_panic() {
+        // A plain-text server where TLS is expected: the handshake fails.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok();
+        let Some(port) = listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Some(l) = listener
+                && let Ok((mut s, _)) = l.accept().await
+            {
+                use tokio::io::AsyncWriteExt;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+            }
+        });
+        let url = format!("https://127.0.0.1:{port}/hook?token=s3cr3t");
+        let err = Http::new(Duration::from_secs(5)).send(&url, Some(b"{}")).await;
+        let err = err.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.starts_with(&format!("https://127.0.0.1:{port}/<redacted>?<redacted>: ")), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_refused_connection_names_the_url_redacted() {
         let http = Http::new(Duration::from_secs(5));
         // A port nothing listens on (bound then closed).
