@@ -6,7 +6,8 @@
 //!
 //! The gate lives in memory: after a restart, a failure still going on is
 //! told again once (state.db keeps when it began, so `after` still counts
-//! from then).
+//! from then), and one that ends at the first attempt is told as recovered
+//! if it had lasted past `after`.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -97,14 +98,30 @@ impl Gate {
         dbs.iter().filter_map(|db| self.tell_failing(db, now)).collect()
     }
 
-    /// A backup of `db` was stored as `key`: its recovery, when its
-    /// failure was told. A full disk or a lost index of `db` told before may
-    /// be told again should it recur.
-    pub fn stored(&mut self, db: &str, key: &str, now: jiff::Timestamp) -> Option<Event> {
+    /// A backup of `db` was stored as `key`, ending the failure
+    /// `was_failing` (since when, failed attempts) that state.db kept: its
+    /// recovery, when its failure was told, or, when this process never saw
+    /// it (a restart), when it had lasted past `after` or `after_attempts`
+    /// (it was told before the restart, or would have been). A full disk or
+    /// a lost index of `db` told before may be told again should it recur.
+    pub fn stored(
+        &mut self,
+        db: &str,
+        key: &str,
+        was_failing: Option<(jiff::Timestamp, u32)>,
+        now: jiff::Timestamp,
+    ) -> Option<Event> {
         self.told.remove(Kind::DiskFull.as_str());
         self.told.remove(&format!("{}/{db}", Kind::IndexLost.as_str()));
-        let f = self.failing.remove(db)?;
-        f.told.then(|| Event::backup_recovered(db, f.since, key, now))
+        match self.failing.remove(db) {
+            Some(f) => f.told.then(|| Event::backup_recovered(db, f.since, key, now)),
+            None => {
+                let (since, attempts) = was_failing?;
+                let long = (self.after_attempts > 0 && attempts >= self.after_attempts)
+                    || plus(since, self.after) <= now;
+                long.then(|| Event::backup_recovered(db, since, key, now))
+            }
+        }
     }
 
     /// The file system holding the data directory has `free` bytes left:
@@ -176,18 +193,30 @@ mod tests {
         }
         assert!(g.due(t(10_000)).is_empty());
         assert_eq!(g.next_due(), None);
-        let back = g.stored("parts.db", "k", t(1200));
+        let back = g.stored("parts.db", "k", Some((t(0), 12)), t(1200));
         assert_eq!(back.map(|e| e.kind), Some(Kind::BackupRecovered));
         // A second recovery without a failure: nothing.
-        assert!(g.stored("parts.db", "k2", t(1300)).is_none());
+        assert!(g.stored("parts.db", "k2", None, t(1300)).is_none());
     }
 
     #[test]
     fn a_short_failure_is_not_told_at_all() {
         let mut g = Gate::new(Duration::from_secs(600), 0, Duration::from_secs(3600));
         assert!(g.failed("parts.db", t(0), 1, "x", t(0)).is_none());
-        assert!(g.stored("parts.db", "k", t(30)).is_none());
+        assert!(g.stored("parts.db", "k", Some((t(0), 1)), t(30)).is_none());
         assert!(g.due(t(10_000)).is_empty());
+    }
+
+    #[test]
+    fn after_a_restart_a_long_failure_ending_is_told() {
+        // This process never saw the failure; state.db says it began long ago.
+        let mut g = Gate::new(Duration::from_secs(600), 0, Duration::from_secs(3600));
+        let back = g.stored("parts.db", "k", Some((t(0), 40)), t(5000));
+        assert_eq!(back.as_ref().map(|e| e.kind), Some(Kind::BackupRecovered));
+        assert_eq!(back.map(|e| e.details["failing_seconds"].clone()), Some(5000.into()));
+        // A short one, or none at all: nothing.
+        assert!(g.stored("parts.db", "k", Some((t(4900), 1)), t(5000)).is_none());
+        assert!(g.stored("parts.db", "k", None, t(5000)).is_none());
     }
 
     #[test]
@@ -205,7 +234,7 @@ mod tests {
         assert!(g.pass(full()).is_some());
         assert!(g.pass(full()).is_none());
         // Once a backup lands the disk had room: a new full disk is told.
-        g.stored("parts.db", "k", t(5));
+        g.stored("parts.db", "k", None, t(5));
         assert!(g.pass(full()).is_some());
         let lost = || Event::index_lost("parts.db", "missing", Some(2), t(0));
         assert!(g.pass(lost()).is_some());

@@ -57,6 +57,9 @@ pub enum Report {
         database: String,
         /// The version now describing it.
         key: String,
+        /// The failure it ends, as state.db kept it: since when, and the
+        /// failed attempts.
+        was_failing: Option<(jiff::Timestamp, u32)>,
     },
     /// Anything else, told once per its key.
     Event(Event),
@@ -274,8 +277,8 @@ pub async fn run(
                             tell(&sinks, e);
                         }
                     }
-                    Report::BackupStored { database, key } => {
-                        if let Some(e) = gate.stored(&database, &key, now) {
+                    Report::BackupStored { database, key, was_failing } => {
+                        if let Some(e) = gate.stored(&database, &key, was_failing, now) {
                             tell(&sinks, e);
                         }
                         if let Some(url) = cfg.success_ping.as_deref()

@@ -209,6 +209,15 @@ impl Scheduler {
         let state = &self.ctx.dbs().state;
         match self.ctx.backups().backup(db, reason, &no_progress).await {
             Ok(outcome) => {
+                // The failure this ends, as state.db kept it (for a recovery
+                // after a restart: see `crate::notify::gate`).
+                let was_failing = match self.ctx.backups().notices().enabled() {
+                    true => sync_state::pending(state).await.ok().and_then(|p| {
+                        let p = p.into_iter().find(|p| p.database == db)?;
+                        Some((p.first_failed_at.parse().ok()?, u32::try_from(p.attempts).unwrap_or(u32::MAX)))
+                    }),
+                    false => None,
+                };
                 if let Err(e) = sync_state::backup_landed(state, db).await {
                     tracing::warn!(database = db, error = %e, "could not clear the pending backup");
                 }
@@ -220,7 +229,8 @@ impl Scheduler {
                     "automatic backup stored"
                 );
                 let key = outcome.version.key;
-                self.ctx.backups().notices().report(Report::BackupStored { database: db.into(), key });
+                let stored = Report::BackupStored { database: db.into(), key, was_failing };
+                self.ctx.backups().notices().report(stored);
             }
             Err(e) => {
                 let attempts = sync_state::pending(state)
