@@ -495,3 +495,41 @@ fn the_success_ping_goes_over_https_with_the_system_roots() {
     assert!(log.contains(&format!("https://127.0.0.1:{port}/<redacted>")), "{log}");
     assert!(!log.contains("uuid-secret"), "{log}");
 }
+
+#[test]
+fn a_failure_told_before_a_restart_is_told_recovered_after_it() {
+    let m = MotoServer::start();
+    m.create_bucket(BUCKET);
+    let p = FaultProxy::start(m.port);
+    let hook = Receiver::start();
+    let mut d = Daemon::start_with(
+        p.daemon_opts(BUCKET, "lab")
+            .config(&format!("[notify]\nwebhook = \"{}\"\nafter = \"1s\"\n", hook.url("/hook/r")))
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__RETRY_INITIAL", "200ms")
+            .env("CASMAN_SYNC__RETRY_MAX", "500ms")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1"),
+    );
+    d.ctl_ok(&["parts", "add", "ANTENNA", "2", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "2", "1"]);
+    wait_for("parts.db backed up", DEADLINE, || (unsaved(&d, "parts.db") == 0).then_some(()));
+    p.inject("*", "", Fault::Status(500, "InternalError"), 1_000_000);
+    d.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    let ours = || -> Vec<serde_json::Value> {
+        hook.received().iter().map(|q| q.json()).filter(|e| e["database"] == "assembled_casm.db").collect()
+    };
+    wait_for("backup_failing", DEADLINE, || (count(&ours(), "backup_failing") == 1).then_some(()));
+    // Stopped while failing; the store comes back while casmand is down.
+    d.terminate();
+    p.clear();
+    d.restart();
+    // The first attempt lands: this process never told the failure, state.db
+    // says it lasted past `after`.
+    wait_for("backup_recovered after the restart", DEADLINE, || {
+        (count(&ours(), "backup_recovered") == 1).then_some(())
+    });
+    let e = ours();
+    assert_eq!(count(&e, "backup_failing"), 1, "{e:?}");
+    let back = e.iter().find(|e| e["event"] == "backup_recovered").unwrap();
+    assert!(back["details"]["failing_seconds"].as_u64().unwrap() >= 1, "{back}");
+}
