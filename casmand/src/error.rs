@@ -148,6 +148,16 @@ impl Error {
         }
     }
 
+    /// Whether this is the disk holding casmand's files being full (as
+    /// opposed to the store's quota).
+    pub fn disk_full(&self) -> bool {
+        match self {
+            Error::Machine { fault, .. } => *fault == OsFault::Full,
+            Error::Store(StoreError::Io { source, .. }) => OsFault::of(source) == Some(OsFault::Full),
+            _ => false,
+        }
+    }
+
     /// Whether the backup store cannot be used now (unreachable, or refusing
     /// the credentials), as opposed to a busy database or a bad object: what
     /// the offline spool is for.
@@ -337,6 +347,13 @@ mod tests {
 
     /// The fault is read from the io::Error's number wherever it sits in
     /// the chain, never from message text.
+    #[test]
+    fn a_full_disk_is_told_apart_from_the_store_quota() {
+        assert!(Error::internal("writing the snapshot", std::io::Error::from_raw_os_error(28)).disk_full());
+        assert!(!Error::internal("writing the snapshot", std::io::Error::from_raw_os_error(13)).disk_full());
+        assert!(!Error::ResourceExhausted("R2 quota limit reached".into()).disk_full());
+    }
+
     #[test]
     fn faults_are_found_in_the_source_chain_not_in_text() {
         #[derive(Debug, thiserror::Error)]

@@ -12,12 +12,15 @@ pub mod connections;
 pub mod context;
 pub mod db;
 pub mod error;
+pub mod histogram;
 pub mod inventory;
 pub mod labels;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod notify;
 pub mod peer;
+pub mod rpc_metrics;
 pub mod schedule;
 pub mod server;
 pub mod systemd;
@@ -120,6 +123,7 @@ pub async fn run(
     let store = backup::store::Store::from_config(config, backup::accounting::Accounting::default())
         .await
         .map_err(RunError::Store)?;
+    let (notices, notify_rx) = notify::Notices::channel(&config.notify);
     let backups = backup::service::BackupService::new(
         store,
         dbs.clone(),
@@ -130,7 +134,8 @@ pub async fn run(
     )
     .with_deltas(config.sync.delta_chain_max, config.sync.delta_max_share)
     .with_exchange(config.sync.exchange)
-    .with_spool(config.sync.offline_spool_max);
+    .with_spool(config.sync.offline_spool_max)
+    .with_notices(notices);
     let (scans, scan_writer) = context::group_commit::channel(loaded.config.server.write_batch);
     let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups, scans);
     let router = api::router(ctx.clone()).await.map_err(RunError::Services)?;
@@ -172,7 +177,7 @@ pub async fn run(
     });
 
     // Every background task, in one list; each ends on the stop signal.
-    let tasks = context::tasks::start(&ctx, scan_writer, web, stop_rx.clone());
+    let tasks = context::tasks::start(&ctx, scan_writer, web, notify_rx, stop_rx.clone());
     let status_line = format!("serving on {}", socket_file.path.display());
     tracing::info!(socket = %socket_file.path.display(), data_dir = %ctx.config().data_dir.display(), version = env!("CARGO_PKG_VERSION"), "casmand ready");
     // Adoption and the first rebuild of a large file allocated a lot, and

@@ -32,6 +32,10 @@ struct Args {
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     print_config: bool,
+    /// Tell `[notify]` (command, webhook) that the systemd unit UNIT failed,
+    /// and exit: for `OnFailure=` (systemd/casman-notify-failure@.service).
+    #[arg(long, value_name = "UNIT")]
+    notify_failed: Option<String>,
     /// Print the man page (roff) and exit; used when packaging.
     #[arg(long, hide = true)]
     man: bool,
@@ -70,6 +74,9 @@ fn main() -> ExitCode {
             }
         }
     }
+    if let Some(unit) = args.notify_failed {
+        return notify_failed(&loaded.config, &unit);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -97,6 +104,40 @@ fn main() -> ExitCode {
         }
         Err(None) => ExitCode::FAILURE,
     }
+}
+
+/// `casmand --notify-failed UNIT`: one `daemon_failed` event through the
+/// configured command and webhook, with what systemd says of the failure
+/// (`MONITOR_*`); exit status 1 when it could not be told.
+fn notify_failed(config: &config::Config, unit: &str) -> ExitCode {
+    use casmand::notify;
+    let cfg = &config.notify;
+    if cfg.command.is_none() && cfg.webhook.is_none() {
+        eprintln!(
+            "casmand: --notify-failed: neither notify.command nor notify.webhook is set; nothing to tell"
+        );
+        return ExitCode::FAILURE;
+    }
+    let monitor: Vec<(String, String)> = ["SERVICE_RESULT", "EXIT_CODE", "EXIT_STATUS", "INVOCATION_ID"]
+        .iter()
+        .filter_map(|k| {
+            let v = std::env::var(format!("MONITOR_{k}")).ok().filter(|v| !v.is_empty())?;
+            Some((k.to_ascii_lowercase(), v))
+        })
+        .collect();
+    let event = notify::Event::daemon_failed(unit, &monitor, jiff::Timestamp::now());
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("casmand: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let failed = runtime.block_on(notify::tell_now(cfg, &config.site_id, &event));
+    for f in &failed {
+        eprintln!("casmand: --notify-failed: {f}");
+    }
+    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 /// `casmand --man`: the man page (section 8), generated from the flags above.

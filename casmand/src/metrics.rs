@@ -84,6 +84,10 @@ pub struct Snapshot {
     pub databases: Vec<DatabaseFigures>,
     /// Quota use.
     pub quota: QuotaFigures,
+    /// gRPC requests by method and code, and their durations.
+    pub rpc: crate::rpc_metrics::Figures,
+    /// Requests per group-commit batch.
+    pub group_commit: crate::histogram::Figures,
 }
 
 fn parse_time(s: Option<&str>) -> Option<jiff::Timestamp> {
@@ -135,6 +139,8 @@ pub async fn gather(ctx: &Context) -> Result<Snapshot> {
         stale_after: cfg.health.backup_stale_after,
         databases,
         quota,
+        rpc: ctx.rpc_metrics().figures(),
+        group_commit: ctx.group_commit_batches(),
     })
 }
 
@@ -227,6 +233,24 @@ impl Families {
             let _ = write!(self.0, "{{{}}}", inner.join(","));
         }
         let _ = writeln!(self.0, " {}", value(v));
+    }
+
+    /// The samples of histogram `name` with `labels`: cumulative buckets
+    /// by `le`, `+Inf`, sum and count (its HELP and TYPE are written once
+    /// by the caller).
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &crate::histogram::Figures) {
+        let bucket = format!("{name}_bucket");
+        for (bound, n) in &h.buckets {
+            let le = value(*bound);
+            let mut l = labels.to_vec();
+            l.push(("le", &le));
+            self.sample(&bucket, &l, *n as f64);
+        }
+        let mut l = labels.to_vec();
+        l.push(("le", "+Inf"));
+        self.sample(&bucket, &l, h.count as f64);
+        self.sample(&format!("{name}_sum"), labels, h.sum);
+        self.sample(&format!("{name}_count"), labels, h.count as f64);
     }
 
     /// A gauge with one sample per database.
@@ -341,6 +365,30 @@ pub fn render(s: &Snapshot, now: jiff::Timestamp) -> String {
     m.sample("casman_health_problems", &[], problems.len() as f64);
     m.family("casman_health_backup_stale_after_seconds", "gauge", "health.backup_stale_after, seconds.");
     m.sample("casman_health_backup_stale_after_seconds", &[], s.stale_after.as_secs_f64());
+    if !s.rpc.requests.is_empty() {
+        m.family(
+            "casman_rpc_requests_total",
+            "counter",
+            "gRPC requests answered since casmand started, by method and status code.",
+        );
+        for (method, code, n) in &s.rpc.requests {
+            m.sample("casman_rpc_requests_total", &[("method", method), ("code", code)], *n as f64);
+        }
+        m.family(
+            "casman_rpc_duration_seconds",
+            "histogram",
+            "Time from a gRPC request to the end of its response, seconds, by method.",
+        );
+        for (method, h) in &s.rpc.durations {
+            m.histogram("casman_rpc_duration_seconds", &[("method", method)], h);
+        }
+    }
+    m.family(
+        "casman_group_commit_batch_size",
+        "histogram",
+        "Scan requests committed together in one assembly transaction (server.write_batch at most).",
+    );
+    m.histogram("casman_group_commit_batch_size", &[], &s.group_commit);
     m.0
 }
 
@@ -507,6 +555,17 @@ mod tests {
                 },
             ],
             quota: QuotaFigures { class_a: 0.25, ..QuotaFigures::default() },
+            rpc: {
+                let r = crate::rpc_metrics::RpcMetrics::default();
+                r.record("casman.v1.Parts/ListParts", 0, 0.003);
+                r.record("casman.v1.Parts/AddPart", 6, 0.02);
+                r.figures()
+            },
+            group_commit: {
+                let h = crate::histogram::Histogram::new(crate::histogram::BATCH);
+                h.observe(3.0);
+                h.figures()
+            },
         }
     }
 
@@ -528,6 +587,23 @@ mod tests {
         assert_eq!(get("casman_backup_last_success_timestamp_seconds{database=\"assembled_casm.db\"}"), None);
         assert_eq!(get("casman_quota_used_ratio{resource=\"class_a\"}"), Some(0.25));
         assert_eq!(get("casman_health_backup_serving"), Some(1.0));
+        assert_eq!(
+            get("casman_rpc_requests_total{method=\"casman.v1.Parts/AddPart\",code=\"ALREADY_EXISTS\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            get("casman_rpc_duration_seconds_bucket{method=\"casman.v1.Parts/ListParts\",le=\"0.005\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            get("casman_rpc_duration_seconds_bucket{method=\"casman.v1.Parts/ListParts\",le=\"0.0025\"}"),
+            Some(0.0)
+        );
+        assert_eq!(get("casman_rpc_duration_seconds_count{method=\"casman.v1.Parts/ListParts\"}"), Some(1.0));
+        assert_eq!(get("casman_group_commit_batch_size_bucket{le=\"2\"}"), Some(0.0));
+        assert_eq!(get("casman_group_commit_batch_size_bucket{le=\"4\"}"), Some(1.0));
+        assert_eq!(get("casman_group_commit_batch_size_bucket{le=\"+Inf\"}"), Some(1.0));
+        assert_eq!(get("casman_group_commit_batch_size_sum"), Some(3.0));
         assert!(text.contains("site=\"lab \\\"one\\\"\\\\\""), "{text}");
     }
 

@@ -24,6 +24,8 @@
 
 #[path = "common/fixture.rs"]
 mod fixture;
+// (The backup benchmarks' helpers this one does not use.)
+#[allow(dead_code)]
 #[path = "common/store.rs"]
 mod store;
 

@@ -445,6 +445,7 @@ pub fn run_default_grpcio(python: &Path, socket: &Path, log: &str) {
 
 pub mod fault_proxy;
 pub mod http;
+pub mod receiver;
 pub mod s3;
 pub use fault_proxy::{Fault, FaultProxy};
 pub use s3::{MotoServer, S3sFs};

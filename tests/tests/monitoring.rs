@@ -317,3 +317,45 @@ fn unsaved_writes_older_than_backup_stale_after_are_a_problem() {
         assert_eq!(s, 1);
     }
 }
+
+#[test]
+fn rpc_counts_latencies_and_group_commit_batches_grow_with_requests() {
+    let (_m, _p, d, port) = setup(&[]);
+    const LIST_OK: &str = "casman_rpc_requests_total{method=\"casman.v1.Parts/ListParts\",code=\"OK\"}";
+    const LIST_COUNT: &str = "casman_rpc_duration_seconds_count{method=\"casman.v1.Parts/ListParts\"}";
+    const CONNECT_BAD: &str =
+        "casman_rpc_requests_total{method=\"casman.v1.Assembly/Connect\",code=\"INVALID_ARGUMENT\"}";
+    let (_, before) = metrics(port);
+    let list_before = sample(&before, LIST_OK).unwrap_or(0.0);
+    let batches_before = sample(&before, "casman_group_commit_batch_size_count").unwrap_or(0.0);
+    d.ctl_ok(&["parts", "list"]);
+    d.ctl_ok(&["parts", "list"]);
+    connect(&d, 1);
+    // A malformed part number: refused with INVALID_ARGUMENT, counted as such.
+    let out = d.ctl(&["scan", "connect", "NOTAPART", "LNA00002P1"]);
+    assert!(!out.status.success());
+    let (text, after) = metrics(port);
+    promtool(&text);
+    assert!(text.contains("# TYPE casman_rpc_requests_total counter"), "{text}");
+    assert!(text.contains("# TYPE casman_rpc_duration_seconds histogram"), "{text}");
+    assert!(text.contains("# TYPE casman_group_commit_batch_size histogram"), "{text}");
+    assert_eq!(sample(&after, LIST_OK), Some(list_before + 2.0), "{text}");
+    assert!(sample(&after, LIST_COUNT).unwrap() >= list_before + 2.0, "{text}");
+    let inf = sample(
+        &after,
+        "casman_rpc_duration_seconds_bucket{method=\"casman.v1.Parts/ListParts\",le=\"+Inf\"}",
+    );
+    assert_eq!(inf, sample(&after, LIST_COUNT), "+Inf holds every request");
+    assert!(sample(&after, CONNECT_BAD).is_some_and(|n| n >= 1.0), "{text}");
+    assert!(
+        sample(&after, "casman_rpc_requests_total{method=\"casman.v1.Assembly/Connect\",code=\"OK\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    // The scan went through the group commit: one more batch of one.
+    assert!(
+        sample(&after, "casman_group_commit_batch_size_count").unwrap() >= batches_before + 1.0,
+        "{text}"
+    );
+    assert!(sample(&after, "casman_group_commit_batch_size_bucket{le=\"1\"}").unwrap() >= 1.0, "{text}");
+}

@@ -70,6 +70,7 @@ fn contents_list_every_installed_file() {
         "./etc/casman/casmand.toml",
         "./usr/lib/systemd/system/casmand.service",
         "./usr/lib/systemd/system/casmand.socket",
+        "./usr/lib/systemd/system/casman-notify-failure@.service",
         "./usr/lib/sysusers.d/casman.conf",
         "./usr/lib/tmpfiles.d/casman.conf",
         "./usr/share/bash-completion/completions/casmanctl",

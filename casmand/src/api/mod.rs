@@ -21,11 +21,16 @@ pub mod sync_status;
 use std::time::Duration;
 
 use tonic::transport::server::Router;
+use tower::layer::util::{Identity, Stack};
 
-use crate::context::Context;
+use crate::{context::Context, rpc_metrics::RpcMetricsLayer};
 
-/// Builds the router with every casman service, health and reflection.
-pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
+/// The server's router: every request measured by [`RpcMetricsLayer`].
+pub type ApiRouter = Router<Stack<RpcMetricsLayer, Identity>>;
+
+/// Builds the router with every casman service, health and reflection,
+/// each request counted and timed (`crate::rpc_metrics`).
+pub async fn router(ctx: Context) -> Result<ApiRouter, crate::error::Error> {
     // Per service, on request; casman.v1.Backups follows the backups' health.
     let health = tonic_health::pb::health_server::HealthServer::new(health::HealthApi::new(ctx.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
@@ -48,6 +53,7 @@ pub async fn router(ctx: Context) -> Result<Router, crate::error::Error> {
     let backups_svc =
         casman_proto::v1::backups_server::BackupsServer::new(backups::BackupsApi::new(ctx.clone()));
     Ok(tonic::transport::Server::builder()
+        .layer(RpcMetricsLayer::new(ctx.rpc_metrics().clone()))
         // Pings keep a client that answers them from looking idle (`server.idle_timeout`).
         // An unanswered ping closes the connection after the timeout.
         .http2_keepalive_interval(Some(Duration::from_secs(30).min(ctx.config().server.idle_timeout / 2)))

@@ -283,6 +283,13 @@ impl BackupService {
             let r = self.verify(v, progress).await;
             if let Some(p) = &r.problem {
                 tracing::warn!(key = %v.key, problem = %p, "a stored version failed verification");
+                let db = layout::database_of(&v.key).unwrap_or_default();
+                self.notices.event(crate::notify::Event::verify_failed(
+                    db,
+                    &v.key,
+                    p,
+                    jiff::Timestamp::now(),
+                ));
             }
             verifications::record_verification(
                 state,

@@ -376,6 +376,14 @@ impl BackupService {
         .map_err(|e| Error::internal(&what, e))
     }
 
+    /// Reports that the manifest of `db` is lost (`problem`), with
+    /// `objects` version objects found, if counted (`crate::notify`).
+    pub(super) fn index_lost(&self, db: &str, problem: &str, objects: Option<usize>) {
+        let problem = problem.split(": run casmanctl").next().unwrap_or(problem);
+        let e = crate::notify::Event::index_lost(db, problem, objects, jiff::Timestamp::now());
+        self.notices.event(e);
+    }
+
     /// Called when `db` has no manifest: one LIST; when it finds casman
     /// version objects, rebuilds the manifest from them and writes it (only
     /// if still absent). `Ok(None)`: no casman version there (CAsMan's
@@ -393,6 +401,7 @@ impl BackupService {
             return Ok(Some((m, None)));
         };
         let key = layout::manifest_key(db);
+        self.index_lost(db, &format!("{key} is missing"), Some(found.len()));
         tracing::warn!(
             database = db,
             objects = found.len(),
@@ -411,6 +420,11 @@ impl BackupService {
         match self.store.put_bytes(&key, m.to_bytes(), Some(Precondition::Absent)).await {
             Ok(etag) => {
                 tracing::warn!(database = db, versions = m.versions.len(), "{key} rebuilt from the objects");
+                self.notices.event(crate::notify::Event::index_repaired(
+                    db,
+                    m.versions.len(),
+                    jiff::Timestamp::now(),
+                ));
                 self.remember_manifest(db, &m, Some(etag.clone()).filter(|e| !e.is_empty()));
                 Ok(Some((m, Some(etag).filter(|e| !e.is_empty()))))
             }
@@ -443,12 +457,18 @@ impl BackupService {
             Err(StoreError::NotFound(_)) => (Precondition::Absent, format!("{key} is missing")),
             Err(e) => return Err(Error::from(e)),
         };
+        self.index_lost(db, &problem, None);
         let objects = self.store.list(&format!("{}/{db}/", layout::ROOT)).await.map_err(Error::from)?;
         let m = self.rebuild_from(db, &objects).await?;
         match self.store.put_bytes(&key, m.to_bytes(), Some(cond)).await {
             Ok(etag) => {
                 self.remember_manifest(db, &m, Some(etag).filter(|e| !e.is_empty()));
                 let problem = problem.split(": run casmanctl").next().unwrap_or_default().to_owned();
+                self.notices.event(crate::notify::Event::index_repaired(
+                    db,
+                    m.versions.len(),
+                    jiff::Timestamp::now(),
+                ));
                 tracing::warn!(
                     database = db,
                     versions = m.versions.len(),

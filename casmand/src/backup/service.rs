@@ -80,6 +80,9 @@ pub struct BackupService {
     pub(super) exchange_changes: bool,
     /// Versions taken while the store was unreachable (`backup::offline`).
     pub(super) spool: Spool,
+    /// Where quota, verification and manifest troubles are reported
+    /// (`crate::notify`; off unless `[notify]` sets something).
+    pub(super) notices: crate::notify::Notices,
 }
 
 /// Where a delta goes: the record it is computed against, the new
@@ -133,7 +136,19 @@ impl BackupService {
             delta_max_share: 0.0,
             exchange_changes: true,
             spool: Spool::new(data_dir.join("spool"), 0),
+            notices: crate::notify::Notices::off(),
         }
+    }
+
+    /// Reports quota, verification and manifest troubles to `notices`.
+    pub fn with_notices(mut self, notices: crate::notify::Notices) -> Self {
+        self.notices = notices;
+        self
+    }
+
+    /// Where troubles are reported.
+    pub fn notices(&self) -> &crate::notify::Notices {
+        &self.notices
     }
 
     /// Keeps at most `max` versions per database in the offline spool while
@@ -164,8 +179,36 @@ impl BackupService {
     }
 
     /// Refuses `op` when the store's free tier is (nearly) used up.
+    /// Each resource at or past the warn or block threshold is reported
+    /// (`crate::notify` tells it once per resource, level and month).
     pub async fn check_quota(&self, op: crate::backup::quota::Op) -> Result<()> {
-        self.quota().check(op).await
+        let checked = self.quota().check(op).await;
+        if self.notices.enabled() && self.quota().settings().enforced() {
+            let r = self.quota().report().await;
+            let now = jiff::Timestamp::now();
+            for (resource, f) in crate::backup::quota::fractions(&r.fleet, &r.limits) {
+                use crate::backup::quota::Resource;
+                let resource = match resource {
+                    Resource::Storage => "storage",
+                    Resource::ClassA => "class_a",
+                    Resource::ClassB => "class_b",
+                };
+                let (warn, block) = (r.limits.warn_threshold, r.limits.block_threshold);
+                if f >= warn {
+                    let blocked = f >= block;
+                    let threshold = if blocked { block } else { warn };
+                    self.notices.event(crate::notify::Event::quota(
+                        resource,
+                        &r.fleet.month,
+                        f,
+                        threshold,
+                        blocked,
+                        now,
+                    ));
+                }
+            }
+        }
+        checked
     }
 
     pub(super) fn cached_manifest(&self, db: &str) -> Option<(Manifest, Option<String>)> {
@@ -216,6 +259,7 @@ impl BackupService {
                 let key = layout::manifest_key(db);
                 if let Some(problem) = super::rebuild::unreadable(&key, &bytes) {
                     tracing::warn!(database = db, "{problem}");
+                    self.index_lost(db, &problem, None);
                     return Err(Error::FailedPrecondition(problem));
                 }
                 let m = Manifest::parse(&bytes).map_err(|e| Error::internal("reading the manifest", e))?;
@@ -244,6 +288,7 @@ impl BackupService {
                         Ok(Some((bytes, etag))) => {
                             let key = layout::manifest_key(db);
                             if let Some(problem) = super::rebuild::unreadable(&key, &bytes) {
+                                self.index_lost(db, &problem, None);
                                 return Err(Error::FailedPrecondition(problem));
                             }
                             let m = Manifest::parse(&bytes)

@@ -62,6 +62,9 @@ const TEXT_KEYS: &[&str] = &[
     "store.endpoint",
     "store.region",
     "store.backup_dir",
+    "notify.command",
+    "notify.webhook",
+    "notify.success_ping",
 ];
 
 /// The environment variables that set configuration keys, captured once.

@@ -12,6 +12,7 @@ pub mod duration;
 pub mod env;
 pub mod health;
 pub mod http;
+pub mod notify;
 pub mod server;
 pub mod yaml;
 
@@ -27,7 +28,7 @@ use figment::{
 use serde::{Deserialize, Deserializer, Serialize};
 
 use self::env::EnvLayer;
-pub use self::{health::HealthConfig, http::HttpOperator, server::ServerConfig};
+pub use self::{health::HealthConfig, http::HttpOperator, notify::NotifyConfig, server::ServerConfig};
 
 /// The system-wide configuration file, read when it exists and no `--config`
 /// is given.
@@ -74,6 +75,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// When the backups stop being called healthy.
     pub health: HealthConfig,
+    /// Who is told when backups fail, recover, or the store needs attention.
+    pub notify: NotifyConfig,
     /// Barcode label sizes and sheet layout (`barcode` in CAsMan's config.yaml).
     pub labels: casman_labels::LabelsConfig,
     /// A CAsMan `config.yaml` read as a layer above this file (see
@@ -367,6 +370,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             http: HttpConfig::default(),
             health: HealthConfig::default(),
+            notify: NotifyConfig::default(),
             labels: casman_labels::LabelsConfig::default(),
             config_yaml: None,
         }
@@ -687,7 +691,8 @@ fn key_at(lines: &[&str]) -> Option<String> {
 
 /// Whether the configuration key `path` (dotted, or its segments) holds a
 /// secret whose value must never appear in a message: any `token` (the web
-/// token, operators' tokens), any `secret`, `password` or access key.
+/// token, operators' tokens), any `secret`, `password` or access key, and the
+/// notification URLs (`webhook`, `success_ping`: they may carry a token).
 pub fn is_secret_key(path: &[impl AsRef<str>]) -> bool {
     path.iter().any(|seg| {
         let seg = seg.as_ref().to_ascii_lowercase();
@@ -697,6 +702,8 @@ pub fn is_secret_key(path: &[impl AsRef<str>]) -> bool {
             || seg.contains("secret")
             || seg.contains("password")
             || seg.contains("access_key")
+            || seg == "webhook"
+            || seg == "success_ping"
     })
 }
 
@@ -827,6 +834,7 @@ impl Config {
             return bad("legacy_timezone", &format!("{tz:?}"), "not a known IANA time zone");
         }
         self.http.address()?;
+        self.notify.validate()?;
         self.labels.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
     }
@@ -863,7 +871,12 @@ impl Config {
 
     /// A copy safe to show: secrets redacted.
     pub fn redacted(&self) -> Config {
-        Config { store: self.store.redacted(), http: self.http.redacted(), ..self.clone() }
+        Config {
+            store: self.store.redacted(),
+            http: self.http.redacted(),
+            notify: self.notify.redacted(),
+            ..self.clone()
+        }
     }
 }
 
@@ -1047,8 +1060,14 @@ mod tests {
 
     #[test]
     fn secret_keys_are_recognised() {
-        for key in ["http.token", "http.operators.0.token", "store.secret_access_key", "store.access_key_id"]
-        {
+        for key in [
+            "http.token",
+            "http.operators.0.token",
+            "store.secret_access_key",
+            "store.access_key_id",
+            "notify.webhook",
+            "notify.success_ping",
+        ] {
             assert!(is_secret_key(&key.split('.').collect::<Vec<_>>()), "{key}");
         }
         for key in ["http.listen", "http.allow_without_token", "store.bucket_name", "site_id"] {

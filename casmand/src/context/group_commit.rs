@@ -29,6 +29,8 @@
 //! ([`super::tasks`]). At shutdown the writer stops taking new requests,
 //! finishes what is queued, and both tasks end.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -42,6 +44,7 @@ use crate::{
         scans::{Applied, ScanOp},
     },
     error::{Error, Result},
+    histogram::Histogram,
 };
 
 /// What a request's audit entry says.
@@ -104,6 +107,8 @@ struct Finished {
 #[derive(Debug, Clone)]
 pub struct GroupCommit {
     tx: mpsc::Sender<Job>,
+    /// Requests per committed batch (`casman_group_commit_batch_size`).
+    batches: Arc<Histogram>,
 }
 
 /// The receiving end of the queue, to be started by [`Writer::spawn`].
@@ -111,6 +116,7 @@ pub struct GroupCommit {
 pub struct Writer {
     rx: mpsc::Receiver<Job>,
     max: usize,
+    batches: Arc<Histogram>,
 }
 
 impl std::fmt::Debug for Job {
@@ -122,7 +128,8 @@ impl std::fmt::Debug for Job {
 /// A queue whose batches hold at most `max_batch` requests (at least 1).
 pub fn channel(max_batch: usize) -> (GroupCommit, Writer) {
     let (tx, rx) = mpsc::channel::<Job>(4096);
-    (GroupCommit { tx }, Writer { rx, max: max_batch.max(1) })
+    let batches = Arc::new(Histogram::new(crate::histogram::BATCH));
+    (GroupCommit { tx, batches: batches.clone() }, Writer { rx, max: max_batch.max(1), batches })
 }
 
 fn shutting_down() -> Error {
@@ -130,6 +137,11 @@ fn shutting_down() -> Error {
 }
 
 impl GroupCommit {
+    /// Requests per committed batch, so far.
+    pub fn batch_sizes(&self) -> crate::histogram::Figures {
+        self.batches.figures()
+    }
+
     /// Queues `op` for `caller` and waits until it is committed (or
     /// refused). The answer comes after the event and its audit entry are
     /// on disk.
@@ -154,7 +166,7 @@ impl Writer {
         stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Vec<Finished>>();
-        let writer = tokio::spawn(writer(assembled, self.rx, done_tx, self.max, stop));
+        let writer = tokio::spawn(writer(assembled, self.rx, done_tx, (self.max, self.batches), stop));
         tokio::spawn(async move {
             auditor(state, done_rx, activity).await;
             let _ = writer.await;
@@ -166,7 +178,7 @@ async fn writer(
     db: Db,
     mut rx: mpsc::Receiver<Job>,
     done: mpsc::UnboundedSender<Vec<Finished>>,
-    max: usize,
+    (max, batches): (usize, Arc<Histogram>),
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -194,6 +206,7 @@ async fn writer(
         }
         let ops: Vec<&ScanOp> = jobs.iter().map(|j| &j.op).collect();
         let results = run_batch(&db, &ops).await;
+        batches.observe(jobs.len() as f64);
         if jobs.len() > 1 {
             tracing::debug!(requests = jobs.len(), "group commit");
         }

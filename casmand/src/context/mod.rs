@@ -57,6 +57,8 @@ struct Inner {
     scans: group_commit::GroupCommit,
     /// Held while parts are generated (numbers are chosen, leased, written).
     generating: tokio::sync::Mutex<()>,
+    /// Counts and durations of the gRPC requests (`crate::rpc_metrics`).
+    rpc: crate::rpc_metrics::RpcMetrics,
 }
 
 /// A snapshot of the daemon's status, transport-free.
@@ -127,6 +129,7 @@ impl Context {
                 admin_gid,
                 scans,
                 generating: tokio::sync::Mutex::new(()),
+                rpc: crate::rpc_metrics::RpcMetrics::default(),
                 started_at: jiff::Timestamp::now()
                     .round(jiff::Unit::Second)
                     .unwrap_or_else(|_| jiff::Timestamp::now())
@@ -173,6 +176,16 @@ impl Context {
             tracing::warn!(database = db, error = %e, "could not count a write");
         }
         self.inner.activity.publish(activity);
+    }
+
+    /// Counts and durations of the gRPC requests.
+    pub fn rpc_metrics(&self) -> &crate::rpc_metrics::RpcMetrics {
+        &self.inner.rpc
+    }
+
+    /// Requests per group-commit batch so far.
+    pub fn group_commit_batches(&self) -> crate::histogram::Figures {
+        self.inner.scans.batch_sizes()
     }
 
     /// Where writes are announced.

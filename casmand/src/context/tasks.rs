@@ -1,7 +1,7 @@
 //! Every background task of the daemon, started in one place and waited for
 //! at shutdown: the group commit of scans, the quota ledger's writer, the
 //! backup scheduler (with its watcher of other programs' writes), the web
-//! views, and the systemd watchdog. Request handlers start none.
+//! views, the notifications (`[notify]`), and the systemd watchdog. Request handlers start none.
 
 use std::time::Duration;
 
@@ -18,11 +18,13 @@ pub struct Tasks {
 
 /// Starts every background task of `ctx`; each ends when `stop` turns true.
 /// `scans` is the receiving end of the context's group commit; `web` the
-/// bound web listener, if one is configured.
+/// bound web listener, if one is configured; `notify` the receiving end of
+/// the backup service's [`crate::notify::Notices`], if `[notify]` sets anything.
 pub fn start(
     ctx: &Context,
     scans: group_commit::Writer,
     web: Option<crate::web::Bound>,
+    notify: Option<crate::notify::Receiver>,
     stop: watch::Receiver<bool>,
 ) -> Tasks {
     let dbs = ctx.dbs();
@@ -34,6 +36,12 @@ pub fn start(
         ("quota ledger", tokio::spawn(ctx.backups().quota().clone().flusher(stop.clone()))),
         ("scheduler", crate::schedule::spawn(ctx.clone(), stop.clone())),
     ];
+    if let Some(rx) = notify {
+        let c = ctx.config();
+        let task =
+            crate::notify::run(rx, c.notify.clone(), c.site_id.clone(), c.data_dir.clone(), stop.clone());
+        running.push(("notifications", tokio::spawn(task)));
+    }
     if let Some(w) = web {
         running.push(("web views", tokio::spawn(crate::web::serve(w, ctx.clone(), stop.clone()))));
     }

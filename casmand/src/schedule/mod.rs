@@ -26,6 +26,7 @@ use crate::{
     context::Context,
     db::activity::Activity,
     db::{ASSEMBLED_DB, PARTS_DB, sync_state},
+    notify::Report,
     systemd, timestamp,
 };
 
@@ -231,6 +232,15 @@ impl Scheduler {
         let state = &self.ctx.dbs().state;
         match self.ctx.backups().backup(db, reason, &no_progress).await {
             Ok(outcome) => {
+                // The failure this ends, as state.db kept it (for a recovery
+                // after a restart: see `crate::notify::gate`).
+                let was_failing = match self.ctx.backups().notices().enabled() {
+                    true => sync_state::pending(state).await.ok().and_then(|p| {
+                        let p = p.into_iter().find(|p| p.database == db)?;
+                        Some((p.first_failed_at.parse().ok()?, u32::try_from(p.attempts).unwrap_or(u32::MAX)))
+                    }),
+                    false => None,
+                };
                 if let Err(e) = sync_state::backup_landed(state, db).await {
                     tracing::warn!(database = db, error = %e, "could not clear the pending backup");
                 }
@@ -245,6 +255,9 @@ impl Scheduler {
                     reason = reason.as_str(),
                     "automatic backup stored"
                 );
+                let key = outcome.version.key;
+                let stored = Report::BackupStored { database: db.into(), key, was_failing };
+                self.ctx.backups().notices().report(stored);
             }
             Err(e) => {
                 let attempts = sync_state::pending(state)
@@ -264,6 +277,7 @@ impl Scheduler {
                 {
                     tracing::error!(database = db, error = %e2, "could not record the pending backup");
                 }
+                self.report_failure(db, &e).await;
             }
         }
         self.update_status().await;
@@ -311,6 +325,30 @@ impl Scheduler {
         if let Err(e) = self.ctx.exchange(&DATABASES).await {
             tracing::warn!(error = %e, "exchanging changes with the other sites failed; trying again later");
         }
+    }
+
+    /// Reports the failed backup of `db` (`crate::notify`): attempts in a
+    /// row and since when, as state.db now holds them; a full disk as such.
+    async fn report_failure(&self, db: &str, e: &crate::error::Error) {
+        let notices = self.ctx.backups().notices();
+        if !notices.enabled() {
+            return;
+        }
+        let now = jiff::Timestamp::now();
+        if e.disk_full() {
+            notices.event(crate::notify::Event::disk_full(Some(db), &e.to_string(), now));
+        }
+        let pending = sync_state::pending(&self.ctx.dbs().state).await.ok().unwrap_or_default();
+        let p = pending.into_iter().find(|p| p.database == db);
+        let attempts = p.as_ref().map_or(1, |p| u32::try_from(p.attempts).unwrap_or(u32::MAX));
+        // state.db keeps whole seconds: a first failure is now, precisely
+        // (`notify.after` counts from it); an older one (the daemon
+        // restarted while it went on) is as recorded.
+        let since = match p {
+            Some(p) if attempts > 1 => p.first_failed_at.parse().unwrap_or(now),
+            _ => now,
+        };
+        notices.report(Report::BackupFailed { database: db.into(), since, attempts, error: e.to_string() });
     }
 
     /// Runs storage maintenance (the weekly timer).
