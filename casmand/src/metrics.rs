@@ -50,6 +50,8 @@ pub struct DatabaseFigures {
     pub last_verified_at: Option<jiff::Timestamp>,
     /// Its stored versions whose last check failed.
     pub failed_verifications: u64,
+    /// Conflicts of the change exchange standing in it.
+    pub conflicts: u64,
 }
 
 /// Quota use as fractions of the limits.
@@ -118,6 +120,7 @@ pub async fn gather(ctx: &Context) -> Result<Snapshot> {
             spooled: backups.spooled(name) as u64,
             last_verified_at: parse_time(verify.0.as_deref()),
             failed_verifications: u64::try_from(verify.1).unwrap_or(0),
+            conflicts: backups.conflicts(name).await.map_or(0, |c| c.len() as u64),
         });
     }
     let report = backups.quota().report().await;
@@ -332,6 +335,12 @@ pub fn render(s: &Snapshot, now: jiff::Timestamp) -> String {
         "casman_verify_failed_versions",
         "Stored versions of the database whose last check failed.",
         |d| Some(d.failed_verifications as f64),
+    );
+    m.per_db(
+        s,
+        "casman_exchange_conflicts",
+        "Rules broken by changes made at different sites, standing (casmanctl database check).",
+        |d| Some(d.conflicts as f64),
     );
     m.per_db(s, "casman_database_size_bytes", "Size of the live database file, bytes.", |d| {
         Some(d.size_bytes as f64)

@@ -281,18 +281,36 @@ impl BackupService {
             }
             ex.applied = applied;
             ex.conflicts = self.conflicts(db).await?;
+            for c in &ex.conflicts {
+                self.notices().event(crate::notify::Event::conflict(db, c, jiff::Timestamp::now()));
+            }
         }
         Ok(out)
     }
 
-    /// The conflicts standing in `db`.
+    /// The conflicts standing in `db` (read again only when the file
+    /// changed since they were last read).
     pub async fn conflicts(&self, db: &str) -> Result<Vec<changes::Conflict>> {
         let live = self.db(db)?.clone();
-        if db == db::ASSEMBLED_DB {
-            changes::connection_conflicts(&live).await
-        } else {
-            changes::row_conflicts(&live).await
+        let token = live.change_token().ok();
+        if let Some(t) = token {
+            let cache = self.conflict_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, list)) = cache.get(live.name)
+                && *at == t
+            {
+                return Ok(list.clone());
+            }
         }
+        let list = if live.name == db::ASSEMBLED_DB {
+            changes::connection_conflicts(&live).await?
+        } else {
+            changes::row_conflicts(&live).await?
+        };
+        if let Some(t) = token {
+            let mut cache = self.conflict_cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.insert(live.name, (t, list.clone()));
+        }
+        Ok(list)
     }
 }
 

@@ -67,6 +67,11 @@ pub struct BackupService {
     /// file's change token taken just before it: while the token is the
     /// same, the content is known without reading the file.
     identities: Arc<std::sync::Mutex<HashMap<&'static str, (ChangeToken, String)>>>,
+    /// The conflicts standing in each database, with the file's change
+    /// token when they were read (`super::exchange`): read again only after
+    /// the file changed.
+    pub(super) conflict_cache:
+        Arc<std::sync::Mutex<HashMap<&'static str, (ChangeToken, Vec<crate::db::changes::Conflict>)>>>,
     /// Per database, the page hashes of the stored versions the next
     /// deltas are computed against (see `backup::chain`). Kept in memory
     /// only: after a restart the next version is a full snapshot.
@@ -131,6 +136,7 @@ impl BackupService {
             locks: Arc::new(locks),
             manifests: Arc::default(),
             identities: Arc::default(),
+            conflict_cache: Arc::default(),
             pages: Arc::default(),
             delta_chain_max: 0,
             delta_max_share: 0.0,

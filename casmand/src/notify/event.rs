@@ -39,6 +39,9 @@ pub enum Kind {
     /// casmand itself failed (told by `casmand --notify-failed UNIT`, run
     /// by systemd's `OnFailure=`).
     DaemonFailed,
+    /// Changes made at different sites broke a rule once combined (the
+    /// change exchange): told once per conflict.
+    Conflict,
 }
 
 impl Kind {
@@ -54,6 +57,7 @@ impl Kind {
             Kind::IndexRepaired => "index_repaired",
             Kind::DiskFull => "disk_full",
             Kind::DaemonFailed => "daemon_failed",
+            Kind::Conflict => "conflict",
         }
     }
 }
@@ -184,6 +188,20 @@ impl Event {
         let mut e = Event::new(Kind::IndexRepaired, Some(db), now, message, json!({"versions": versions}));
         // Told every time it happens.
         e.once = None;
+        e
+    }
+
+    /// A conflict `c` of the change exchange stands in `db`. Told once per
+    /// conflict (its kind, part and the other ends).
+    pub fn conflict(db: &str, c: &crate::db::changes::Conflict, now: jiff::Timestamp) -> Event {
+        let mut e = Event::new(
+            Kind::Conflict,
+            Some(db),
+            now,
+            format!("{db}: conflict ({}): {}", c.kind, c.detail),
+            json!({"kind": c.kind, "subject": c.subject, "with": c.with}),
+        );
+        e.once = Some(format!("conflict/{db}/{}/{}/{}", c.kind, c.subject, c.with.join(",")));
         e
     }
 
