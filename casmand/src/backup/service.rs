@@ -70,8 +70,7 @@ pub struct BackupService {
     /// The conflicts standing in each database, with the file's change
     /// token when they were read (`super::exchange`): read again only after
     /// the file changed.
-    pub(super) conflict_cache:
-        Arc<std::sync::Mutex<HashMap<&'static str, (ChangeToken, Vec<crate::db::changes::Conflict>)>>>,
+    pub(super) conflict_cache: Arc<std::sync::Mutex<HashMap<&'static str, CachedConflicts>>>,
     /// Per database, the page hashes of the stored versions the next
     /// deltas are computed against (see `backup::chain`). Kept in memory
     /// only: after a restart the next version is a full snapshot.
@@ -113,6 +112,9 @@ fn unchanged_in<'m>(m: &'m Manifest, base: Option<&str>, sha: &str) -> Option<&'
     let base = base.and_then(|b| m.versions.iter().find(|v| v.sha256 == b));
     m.newest().into_iter().chain(base).find(|v| v.content_sha() == sha)
 }
+
+/// The conflicts of a database as read at a change token of its file.
+type CachedConflicts = (ChangeToken, Vec<crate::db::changes::Conflict>);
 
 impl BackupService {
     /// A service storing `dbs` in `store` as site `site`.
