@@ -443,6 +443,22 @@ pub fn run_default_grpcio(python: &Path, socket: &Path, log: &str) {
     );
 }
 
+/// Reads HTTP/2 frames from `s` until the server's SETTINGS ACK: the server
+/// has then read the client's preface and first SETTINGS frame (its own
+/// SETTINGS, sent first, proves nothing: a server sends it on accepting).
+pub fn await_settings_ack<S: std::io::Read>(s: &mut S) {
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head).expect("an HTTP/2 frame from casmand");
+        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).expect("the frame's payload");
+        if head[3] == 4 && head[4] & 1 == 1 {
+            return;
+        }
+    }
+}
+
 pub mod fault_proxy;
 pub mod http;
 pub mod receiver;

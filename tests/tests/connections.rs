@@ -244,9 +244,9 @@ fn at_the_cap_a_client_stalled_after_its_handshake_gives_its_place_to_a_real_one
             let mut s = UnixStream::connect(&d.socket).unwrap();
             s.write_all(PREFACE).unwrap();
             s.write_all(&frame(4, 0, 0, &[])).unwrap();
-            // The daemon's SETTINGS: it has accepted (and counted) this one.
+            // The daemon's ACK of our SETTINGS: it has read (and counted) our handshake.
             s.set_read_timeout(Some(DEADLINE)).unwrap();
-            s.read_exact(&mut [0; 9]).unwrap();
+            casman_tests::await_settings_ack(&mut s);
             s
         })
         .collect();

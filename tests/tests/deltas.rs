@@ -220,12 +220,19 @@ fn with_a_replication_window_a_scan_reaches_the_store_within_it() {
     d.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
     d.ctl_ok(&["parts", "add", "LNA", "3", "1"]);
     d.ctl_ok(&["sync", "backup"]);
-    let manifest = d.data_dir.join("backups/backups/assembled_casm.db/MANIFEST.json");
+    // Sites exchange changes: a window closes with the scan's change
+    // segment in the store (not a version: see tests/tests/exchange.rs).
+    let segments = d.data_dir.join("backups/changes/assembled_casm.db");
     let count = || -> usize {
-        std::fs::read(&manifest)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|m| m["versions"].as_array().map(Vec::len))
+        std::fs::read_dir(&segments)
+            .map(|sites| {
+                sites
+                    .flatten()
+                    .filter_map(|s| std::fs::read_dir(s.path()).ok())
+                    .flat_map(|f| f.flatten())
+                    .filter(|f| f.file_name().to_string_lossy().ends_with(".json.zst"))
+                    .count()
+            })
             .unwrap_or(0)
     };
     for (ant, lna) in [("ANT00001P1", "LNA00001P1"), ("ANT00002P1", "LNA00002P1")] {
@@ -233,7 +240,7 @@ fn with_a_replication_window_a_scan_reaches_the_store_within_it() {
         let acknowledged = std::time::Instant::now();
         d.ctl_ok(&["scan", "connect", ant, lna]);
         let slack = std::time::Duration::from_secs(3);
-        casman_tests::wait_for("the scan's version in the store", window + slack, || {
+        casman_tests::wait_for("the scan's change segment in the store", window + slack, || {
             (count() > before).then_some(())
         });
         let took = acknowledged.elapsed();

@@ -22,10 +22,14 @@ const BUCKET: &str = "casman-offline";
 const ASSEMBLED: &str = "assembled_casm.db";
 const SPOOL_MAX: usize = 4;
 
+/// Continuous protection by versions (the whole-file flow: with the change
+/// exchange, a window closes with a change segment instead, published when
+/// the store answers again; see tests/tests/exchange.rs).
 fn daemon(proxy: &FaultProxy) -> Daemon {
     Daemon::start_with(
         proxy
             .daemon_opts(BUCKET, "field")
+            .whole_file_sync()
             .env("CASMAN_SYNC__REPLICATE_WITHIN", "1s")
             .env("CASMAN_SYNC__RETRY_INITIAL", "1s")
             .env("CASMAN_SYNC__RETRY_MAX", "1s")

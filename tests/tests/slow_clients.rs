@@ -173,8 +173,8 @@ fn a_refused_casmanctl_says_why_in_one_line() {
             s.write_all(PREFACE).unwrap();
             s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
             s.set_read_timeout(Some(DEADLINE)).unwrap();
-            // The daemon's SETTINGS: it has accepted (and counted) this one.
-            s.read_exact(&mut [0; 9]).unwrap();
+            // The daemon's ACK of our SETTINGS: it has read (and counted) our handshake.
+            casman_tests::await_settings_ack(&mut s);
             s
         })
         .collect();
