@@ -12,6 +12,14 @@ CREATE TABLE IF NOT EXISTS exchange_applied (
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Parts whose connections broke a rule when other sites' events were
+-- applied (two incoming, two outgoing), as last checked: the conflicts are
+-- read from the current state of these parts only, never by scanning every
+-- connection. Checked again, and pruned, with every batch applied.
+CREATE TABLE IF NOT EXISTS exchange_suspects (
+    part TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
 -- One total order for the events of a pair at every site. Until now two
 -- events of a pair with the same scan_time (second resolution) were ordered
 -- by row id: the order they reached this file, which differs between sites

@@ -166,6 +166,7 @@ fn newest_segment(moto: &MotoServer, site: &str) -> String {
     let log = moto.log_text();
     log.lines()
         .filter_map(|l| l.split('"').nth(1))
+        .filter(|r| r.starts_with("PUT "))
         .filter_map(|r| r.split_whitespace().nth(1))
         .filter(|p| p.starts_with(&format!("/{BUCKET}/changes/assembled_casm.db/{site}/")))
         .map(|p| p.trim_start_matches(&format!("/{BUCKET}/")).split('?').next().unwrap().to_owned())
@@ -221,15 +222,34 @@ async fn run(label: &str, fixture: &Path, moto: &MotoServer, scratch: &Path) -> 
     }
     // Scan latency at the field site while it applies 10,000 changes, and
     // with nothing applying.
-    let probe = pairs(&field, offset + 20_000, 1).remove(0);
+    // A connection between two parts parts.db knows (the fixture's log also
+    // names parts it does not hold), far from those disconnected.
+    let probe = {
+        let parts = field.data_dir.join("parts.db");
+        let l = sqlite(
+            &field.data_dir.join("assembled_casm.db"),
+            &format!(
+                "ATTACH '{}' AS p; SELECT source || ' ' || target FROM active_connections
+                  WHERE source IN (SELECT part_number FROM p.parts) AND target IN (SELECT part_number FROM p.parts)
+                  ORDER BY event_id DESC LIMIT 1",
+                parts.display()
+            ),
+        );
+        let (a, b) = l.trim().split_once(' ').expect("a connection between two known parts");
+        (a.to_owned(), b.to_owned())
+    };
     disconnect_all(&lab, pairs(&lab, offset, 10_000)).await;
     lab.ctl_ok(&["sync", "sync", "--assembled"]);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let field_ref: &Daemon = &field;
     let scanning = scan_latencies(field_ref, probe.clone(), rx);
+    // casmanctl runs on a blocking thread: the scans go on meanwhile.
+    let mut cmd = field.ctl_cmd();
+    cmd.args(["sync", "sync", "--assembled"]);
     let syncing = async {
         let t = Instant::now();
-        field.ctl_ok(&["sync", "sync", "--assembled"]);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let took = t.elapsed();
         tx.send(true).unwrap();
         took

@@ -189,9 +189,20 @@ pub async fn apply(
     let code = stamping::site_code(&mut tx, site_id).await?;
     let mut done = Applied::default();
     let mut cleared_events = false;
+    let mut touched: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for c in changes {
         let outcome = match (c.tbl.as_str(), c.op.as_str()) {
-            ("assembly", "insert") => apply_event(&mut tx, code, c).await?,
+            ("assembly", "insert") => {
+                let o = apply_event(&mut tx, code, c).await?;
+                if matches!(o, Outcome::Applied) {
+                    for end in ["part_number", "connected_to"] {
+                        if let Some(p) = c.row.as_ref().and_then(|r| r.get(end)).and_then(|v| v.as_str()) {
+                            touched.insert(p.to_owned());
+                        }
+                    }
+                }
+                o
+            }
             ("assembly", "clear") => {
                 cleared_events = true;
                 apply_event_clear(&mut tx, code, c).await?
@@ -226,6 +237,9 @@ pub async fn apply(
     }
     if cleared_events {
         super::assembly::rebuild(&mut tx).await?;
+    }
+    if !touched.is_empty() || cleared_events {
+        recheck_suspects(&mut tx, touched).await?;
     }
     if let Some((segment, seq)) = through {
         sqlx::query(
@@ -548,42 +562,73 @@ pub async fn row_conflicts(db: &Db) -> Result<Vec<Conflict>> {
         .collect())
 }
 
-/// The connection rules broken in assembled_casm.db by the current
-/// connections (a part receiving from two sources, or sending to two
-/// targets), where the connections concerned come from more than one site
-/// (changes made offline that met in an exchange; a file adopted from the
-/// Python tool may hold older breaks of its own, which `database check`
-/// reports apart).
-pub async fn connection_conflicts(db: &Db) -> Result<Vec<Conflict>> {
-    let mut conn = db.reader().await.acquire().await?;
-    if !has_table(&mut conn, "event_origin").await? {
-        return Ok(Vec::new());
-    }
+/// The connection rules the current connections of `parts` break (a part
+/// receiving from two sources, or sending to two targets), by kind, then
+/// part.
+async fn broken_rules(conn: &mut SqliteConnection, parts: &[String]) -> Result<Vec<Conflict>> {
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let current = super::assembly::current_touching(conn, &refs).await?;
     let mut out = Vec::new();
-    for (kind, end, other) in [("two incoming", "target", "source"), ("two outgoing", "source", "target")] {
-        let sql = format!(
-            "SELECT c.{end}, group_concat(c.{other}, ' ') FROM active_connections c
-               JOIN event_origin o ON o.event_id = c.event_id
-              WHERE c.{end} IN (SELECT {end} FROM active_connections GROUP BY {end} HAVING count(*) > 1)
-              GROUP BY c.{end} HAVING count(DISTINCT o.site) > 1 ORDER BY c.{end}"
-        );
-        let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
-        for (part, others) in rows {
-            let with: Vec<String> = others.split(' ').map(str::to_owned).collect();
-            let detail = match kind {
-                "two incoming" => format!(
-                    "{part} is connected from {} (scanned at different sites); disconnect the wrong one",
-                    with.join(" and ")
-                ),
-                _ => format!(
-                    "{part} is connected to {} (scanned at different sites); disconnect the wrong one",
-                    with.join(" and ")
-                ),
-            };
-            out.push(Conflict { kind: kind.into(), subject: part, with, detail });
+    for (kind, incoming) in [("two incoming", true), ("two outgoing", false)] {
+        for part in parts {
+            let mut with: Vec<String> = current
+                .iter()
+                .filter(|c| if incoming { &c.edge.target == part } else { &c.edge.source == part })
+                .map(|c| if incoming { c.edge.source.clone() } else { c.edge.target.clone() })
+                .collect();
+            if with.len() < 2 {
+                continue;
+            }
+            with.sort();
+            let verb = if incoming { "connected from" } else { "connected to" };
+            let detail = format!(
+                "{part} is {verb} {} (scanned at different sites); disconnect the wrong one",
+                with.join(" and ")
+            );
+            out.push(Conflict { kind: kind.into(), subject: part.clone(), with, detail });
         }
     }
     Ok(out)
+}
+
+/// After events of other sites were applied: the parts they touched and
+/// the suspects from before are checked against the rules; those breaking
+/// one are the suspects now.
+async fn recheck_suspects(
+    conn: &mut SqliteConnection,
+    touched: std::collections::BTreeSet<String>,
+) -> Result<()> {
+    let mut parts = touched;
+    let before: Vec<String> =
+        sqlx::query_scalar("SELECT part FROM exchange_suspects").fetch_all(&mut *conn).await?;
+    parts.extend(before);
+    let parts: Vec<String> = parts.into_iter().collect();
+    let mut broken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for chunk in parts.chunks(500) {
+        broken.extend(broken_rules(conn, chunk).await?.into_iter().map(|c| c.subject));
+    }
+    sqlx::query("DELETE FROM exchange_suspects").execute(&mut *conn).await?;
+    for p in broken {
+        sqlx::query("INSERT INTO exchange_suspects (part) VALUES (?)").bind(p).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The connection rules broken in assembled_casm.db by changes from other
+/// sites (a part receiving from two sources, or sending to two targets),
+/// read from the current connections of the parts found breaking one when
+/// those changes were applied (`exchange_suspects`): a scan that resolved
+/// one since is seen at once; the cost is that of the suspects, not of the
+/// whole assembly. (A file adopted from the Python tool may hold older
+/// breaks of its own; they are not conflicts between sites.)
+pub async fn connection_conflicts(db: &Db) -> Result<Vec<Conflict>> {
+    let mut conn = db.reader().await.acquire().await?;
+    if !has_table(&mut conn, "exchange_suspects").await? {
+        return Ok(Vec::new());
+    }
+    let parts: Vec<String> =
+        sqlx::query_scalar("SELECT part FROM exchange_suspects ORDER BY part").fetch_all(&mut *conn).await?;
+    broken_rules(&mut conn, &parts).await
 }
 
 #[cfg(test)]
