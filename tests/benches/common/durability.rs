@@ -58,8 +58,12 @@ pub fn measure(
     seed: u64,
 ) -> Durability {
     moto.create_bucket(BUCKET);
+    // Continuous protection by versions (the whole-file flow): with the
+    // change exchange a window closes with a change segment instead, which
+    // `cargo bench --bench exchange` measures.
     let opts = moto
         .daemon_opts(BUCKET, "window")
+        .whole_file_sync()
         .env("CASMAN_SYNC__REPLICATE_WITHIN", casman_proto::duration::format(window))
         .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000")
         .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
