@@ -182,9 +182,13 @@ fn a_refused_casmanctl_says_why_in_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    // The reason comes in the GOAWAY casmand sends before closing; a client
+    // whose write of its own preface meets the close first (under load) can
+    // only say that casmand closed it and which limit that may be.
     assert!(
         stderr.contains("casmand closed the connection")
-            && stderr.contains("too many connections (server.max_connections = 2)"),
+            && (stderr.contains("too many connections (server.max_connections = 2)")
+                || stderr.contains("it may be at its connection limits (server.max_connections")),
         "{stderr}"
     );
     drop(held);
