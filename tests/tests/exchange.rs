@@ -114,10 +114,14 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
             .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
     };
     let a = Daemon::start_with(opts("lab"));
+    let web_port = casman_tests::http::free_port();
     a.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
     a.ctl_ok(&["parts", "add", "LNA", "3", "1"]);
     a.ctl_ok(&["sync", "backup"]);
-    let b = Daemon::start_with(opts("field"));
+    let b = Daemon::start_with(
+        opts("field")
+            .config(&format!("[http]\nlisten = \"127.0.0.1:{web_port}\"\nallow_without_token = true\n")),
+    );
     sync(&b);
     // Offline from each other: each connects an antenna into LNA00001P1.
     a.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
@@ -142,6 +146,9 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
             "{status}"
         );
     }
+    // The web status page lists it too.
+    let page = casman_tests::http::get(web_port, "/status", &[]);
+    assert!(page.body.contains("LNA00001P1 is connected from ANT00001P1 and ANT00002P1"), "{}", page.body);
     // The technician at the field site disconnects the wrong one.
     b.ctl_ok(&["scan", "disconnect", "ANT00002P1", "LNA00001P1"]);
     sync(&b);
@@ -150,6 +157,13 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
         assert!(!said.to_string().contains("two incoming"), "{said}");
         assert_eq!(connections(d), vec!["ANT00001P1>LNA00001P1"]);
     }
+    let page = casman_tests::http::get(web_port, "/status", &[]);
+    assert!(
+        page.body.contains("None: the sites&#39; changes combine")
+            || page.body.contains("None: the sites' changes combine"),
+        "{}",
+        page.body
+    );
     // Class B only for a sync with nothing new: no LIST.
     let mark = m.log_text().len();
     sync(&a);

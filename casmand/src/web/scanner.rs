@@ -48,6 +48,19 @@ fn part_json(p: &Resolved) -> Value {
     })
 }
 
+/// The conflicts between sites' scans that concern `id` (it receives from
+/// two sources, sends to two targets, or is one of those), in words: the
+/// page shows them on the part's card, so the technician who scans it sees
+/// what to disconnect.
+async fn conflicts_of(web: &Web, id: &str) -> Result<Vec<String>, Error> {
+    let all = web.ctx.backups().conflicts(crate::db::ASSEMBLED_DB).await?;
+    Ok(all
+        .into_iter()
+        .filter(|c| c.subject == id || c.with.iter().any(|w| w == id))
+        .map(|c| c.detail)
+        .collect())
+}
+
 /// A connection as the page shows it.
 pub fn edge_json(e: &Edge) -> Value {
     json!({"source": e.source, "target": e.target, "source_type": e.source_type,
@@ -101,9 +114,11 @@ pub(super) async fn part(State(web): State<Web>, Query(q): Query<PartQuery>) -> 
     };
     let edges = edges_of(&web, &[&p.id]).await?;
     let problem = (q.role == "source").then(|| source_problem(&p, &edges)).flatten();
+    let mut part = part_json(&p);
+    part["conflicts"] = json!(conflicts_of(&web, &p.id).await?);
     Ok(Json(json!({
         "ok": true,
-        "part": part_json(&p),
+        "part": part,
         "connections": edges.iter().map(edge_json).collect::<Vec<_>>(),
         "problem": problem,
     })))

@@ -1,6 +1,7 @@
 //! `/status`: the backups' health (the problems `casmanctl status --check`
 //! reports), the daemon, the last backup of each database, writes not yet
-//! backed up, pending (failed) backups and the object-store quota; and
+//! backed up, conflicts between sites' changes, pending (failed) backups and
+//! the object-store quota; and
 //! `/metrics`, the same figures in the Prometheus text format
 //! ([`crate::metrics`]).
 
@@ -53,6 +54,8 @@ pub(super) async fn page(State(web): State<Web>) -> PageResult {
         thousands(q.limits.class_a_operations),
         thousands(q.limits.class_b_operations),
     ];
+    let mut conflicts = ctx.backups().conflicts(ASSEMBLED_DB).await?;
+    conflicts.extend(ctx.backups().conflicts(PARTS_DB).await?);
     let data_dir = st.data_dir.display().to_string();
     let body = html! {
         h2 { "Health" }
@@ -93,6 +96,14 @@ pub(super) async fn page(State(web): State<Web>) -> PageResult {
                         }
                     }
                 }
+            }
+        }
+        h2 { "Conflicts between sites" }
+        @if conflicts.is_empty() {
+            p class="muted" id="conflicts" { "None: the sites' changes combine without breaking a rule." }
+        } @else {
+            ul class="problems" id="conflicts" {
+                @for c in &conflicts { li { (c.detail) } }
             }
         }
         h2 { "Pending work" }

@@ -91,6 +91,8 @@
     } else if (conns) {
       c.append(el("ul", { class: "conns" }, el("li", { class: "muted", text: "no active connections" })));
     }
+    // Scans made at different sites that break a rule together: say what to resolve.
+    for (const d of p.conflicts || []) c.append(el("p", { class: "conflict", text: "⚠ conflict: " + d }));
     return c;
   }
 
