@@ -234,6 +234,9 @@ impl BackupService {
                 segment = seg.number;
             }
         }
+        if live.name == db::PARTS_DB {
+            done.conflicts += changes::settle_places(&live).await?;
+        }
         // This site's own published changes the file lacks: after a restore
         // of an older version, the site catches up with its own work too.
         let (_, published) = db::sync_state::published(&self.dbs.state, db).await?;

@@ -238,6 +238,11 @@ pub async fn apply(
     if cleared_events {
         super::assembly::rebuild(&mut tx).await?;
     }
+    for t in ["antenna_positions", "snap_boards"] {
+        if changes.iter().any(|c| c.tbl == t) && has_table(&mut tx, "row_clock").await? {
+            done.conflicts += place_by_recency(&mut tx, t).await?;
+        }
+    }
     if !touched.is_empty() || cleared_events {
         recheck_suspects(&mut tx, touched).await?;
     }
@@ -422,6 +427,134 @@ fn key_of(c: &Change, key: &str) -> Option<String> {
     }
 }
 
+/// Brings the contested places of parts.db (antenna positions, SNAP board
+/// slots) to what the set of changes says ([`place_by_recency`]), in one
+/// write transaction; writes only what differs. Run at every pull, so a
+/// place freed here (a position removed) goes to the row that wants it
+/// next at every site alike. Returns the conflicts found.
+pub async fn settle_places(db: &Db) -> Result<u64> {
+    let writer = db.writer().await;
+    let mut conn = writer.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    if !has_table(&mut tx, "row_clock").await? {
+        return Ok(0);
+    }
+    stamping::pause(&mut tx, true).await?;
+    let mut n = 0;
+    for t in ["antenna_positions", "snap_boards"] {
+        n += place_by_recency(&mut tx, t).await?;
+    }
+    stamping::pause(&mut tx, false).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// The rows of `tbl` (antenna positions, SNAP boards: tables whose rows
+/// hold unique places besides their key) as the set of changes says,
+/// whatever order they arrived in: every key's newest change, if it is not
+/// a deletion, is the row it wants; taken newest first (clock, then site
+/// id), a row takes its places unless a newer row holds one of them, in
+/// which case it gives way and the pair is a conflict. The table is brought
+/// to that state (rows that differ are replaced; local ids of unchanged
+/// rows stay). Returns the conflicts found.
+async fn place_by_recency(conn: &mut SqliteConnection, tbl: &str) -> Result<u64> {
+    let Some(key_col) = stamping::key_column(tbl) else { return Ok(0) };
+    let (cols, uniques) = shape(conn, tbl, key_col).await?;
+    let fields: Vec<String> = cols.iter().map(|c| format!("'{c}', t.{c}")).collect();
+    let fields = fields.join(", ");
+    // Wanted rows: each key's newest change (its row, unless a deletion or a
+    // change that moved the row to another key), newer than the last clear;
+    // and rows no change of which is known (from before the upgrade).
+    let sql = format!(
+        "SELECT r.key, r.hlc, COALESCE(s.site_id, ''), c.op, c.row FROM row_clock r
+           JOIN change_log c ON c.site = r.site AND c.seq = r.seq
+           LEFT JOIN sites s ON s.code = r.site
+          WHERE r.tbl = ?1 AND r.key <> ''
+            AND r.hlc > COALESCE((SELECT hlc FROM row_clock WHERE tbl = ?1 AND key = ''), -1)
+         UNION ALL
+         SELECT CAST(t.{key_col} AS TEXT), 0, '', 'insert', json_object({fields}) FROM {tbl} t
+          WHERE CAST(t.{key_col} AS TEXT) NOT IN (SELECT key FROM row_clock WHERE tbl = ?1)"
+    );
+    let rows: Vec<(String, i64, String, String, Option<String>)> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(tbl).fetch_all(&mut *conn).await?;
+    let mut wanted: Vec<(String, i64, String, serde_json::Value)> = Vec::new();
+    for (key, hlc, site, op, row) in rows {
+        let Some(row) = row.and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok()) else {
+            continue;
+        };
+        // (The keys of these tables are text.)
+        let same_key = row.get(key_col).and_then(|v| v.as_str()) == Some(key.as_str());
+        if op != "delete" && same_key {
+            wanted.push((key, hlc, site, row));
+        }
+    }
+    wanted.sort_by(|a, b| (b.1, &b.2, &b.0).cmp(&(a.1, &a.2, &a.0)));
+    let place = |row: &serde_json::Value, on: &[String]| -> Option<String> {
+        let vals: Vec<&serde_json::Value> =
+            on.iter().map(|c| row.get(c).unwrap_or(&serde_json::Value::Null)).collect();
+        (!vals.iter().any(|v| v.is_null()))
+            .then(|| serde_json::Value::from(vals.into_iter().cloned().collect::<Vec<_>>()).to_string())
+    };
+    let mut taken: Vec<std::collections::HashMap<String, (String, i64)>> =
+        vec![Default::default(); uniques.len()];
+    let mut kept: std::collections::HashMap<String, serde_json::Value> = Default::default();
+    let mut conflicts = 0;
+    let now = crate::timestamp::now();
+    for (key, hlc, _, row) in &wanted {
+        let holder = uniques
+            .iter()
+            .enumerate()
+            .find_map(|(i, on)| place(row, on).and_then(|p| taken[i].get(&p).cloned()));
+        if let Some((winner, at)) = holder {
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM exchange_conflicts WHERE tbl = ? AND kept_key = ? AND lost_key = ? AND hlc = ?",
+            )
+            .bind(tbl)
+            .bind(&winner)
+            .bind(key)
+            .bind(at.max(*hlc))
+            .fetch_optional(&mut *conn)
+            .await?;
+            if known.is_none() {
+                note_conflict(conn, tbl, &winner, key, at.max(*hlc), &now).await?;
+                conflicts += 1;
+            }
+            continue;
+        }
+        for (i, on) in uniques.iter().enumerate() {
+            if let Some(p) = place(row, on) {
+                taken[i].insert(p, (key.clone(), *hlc));
+            }
+        }
+        kept.insert(key.clone(), row.clone());
+    }
+    // The table now: rows that are not wanted, or differ, go; wanted rows
+    // missing then come in.
+    let sql = format!("SELECT CAST(t.{key_col} AS TEXT), json_object({fields}) FROM {tbl} t");
+    let current: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+    let mut present = std::collections::HashSet::new();
+    for (key, row) in current {
+        let row: serde_json::Value = serde_json::from_str(&row).unwrap_or_default();
+        let same = kept.get(&key).is_some_and(|want| cols.iter().all(|c| want.get(c) == row.get(c)));
+        if same {
+            present.insert(key);
+        } else {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {tbl} WHERE CAST({key_col} AS TEXT) = ?")))
+                .bind(&key)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    let values: Vec<String> = cols.iter().map(|c| format!("json_extract(?1, '$.{c}')")).collect();
+    let insert = format!("INSERT INTO {tbl} ({}) VALUES ({})", cols.join(", "), values.join(", "));
+    for (key, row) in &kept {
+        if !present.contains(key) {
+            sqlx::query(AssertSqlSafe(insert.clone())).bind(row.to_string()).execute(&mut *conn).await?;
+        }
+    }
+    Ok(conflicts)
+}
+
 /// A row of parts.db written or deleted at another site, applied if it is
 /// the row's newest change.
 async fn apply_row(conn: &mut SqliteConnection, code: i64, site_id: &str, c: &Change) -> Result<Outcome> {
@@ -446,6 +579,12 @@ async fn apply_row(conn: &mut SqliteConnection, code: i64, site_id: &str, c: &Ch
         return Ok(Outcome::Applied);
     }
     let (cols, uniques) = shape(conn, t, key_col).await?;
+    if !uniques.is_empty() {
+        // Positions and slots: which row holds a contested place is decided
+        // for the whole table once the batch is in (`place_by_recency`).
+        set_row_clock(conn, code, c, &key).await?;
+        return Ok(Outcome::Applied);
+    }
     let row = c.row.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "{}".into());
     // Rows holding a unique place this row takes.
     let mut displaced: Vec<String> = Vec::new();
