@@ -392,11 +392,15 @@ fn a_stored_version_failing_verification_is_told_once() {
     d.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
     let v = d.ctl_json(&["sync", "backup", "--parts"])["backups"][0].clone();
     let key = v["key"].as_str().unwrap().to_owned();
-    // One bit flipped in the stored object, same size.
+    // The stored object damaged in its middle, same size. (A single flipped
+    // bit can land where the decoder ignores it, and then nothing fails:
+    // 64 complemented bytes cannot.)
     let path = d.data_dir.join("backups").join(&key);
     let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
+    let (mid, len) = (bytes.len() / 2, bytes.len());
+    for b in &mut bytes[mid.saturating_sub(32)..(mid + 32).min(len)] {
+        *b ^= 0xff;
+    }
     std::fs::write(&path, &bytes).unwrap();
     for _ in 0..2 {
         let _ = d.ctl(&["sync", "maintain"]);
