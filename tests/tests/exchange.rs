@@ -192,8 +192,16 @@ fn a_scan_reaches_the_other_site_by_itself() {
     lab.ctl_ok(&["parts", "add", "ANTENNA", "2", "1"]);
     lab.ctl_ok(&["parts", "add", "LNA", "2", "1"]);
     lab.ctl_ok(&["sync", "backup"]);
+    // The field site is new: its own pull starts it from the newest version.
     let field = by_itself("field");
-    sync(&field);
+    casman_tests::wait_for(
+        "the field site started from the lab's version",
+        std::time::Duration::from_secs(60),
+        || {
+            let n = sqlite(&field.data_dir.join("parts.db"), "SELECT count(*) FROM parts");
+            (n.trim() == "4").then_some(())
+        },
+    );
     let versions = |db: &str| {
         std::fs::read_dir(store.path().join("backups").join(db))
             .map(|d| {
@@ -213,4 +221,27 @@ fn a_scan_reaches_the_other_site_by_itself() {
         before,
         "continuous protection stored a version, not a segment"
     );
+}
+
+/// `sync restore` brings this site's file back to a version; the next sync
+/// applies again the changes the site published after it (and nothing is
+/// applied twice).
+#[test]
+fn a_restored_site_gets_its_published_scans_back_at_the_next_sync() {
+    let store = tempfile::tempdir().unwrap();
+    let lab = local_site(store.path(), "lab");
+    lab.ctl_ok(&["parts", "add", "ANTENNA", "3", "1"]);
+    lab.ctl_ok(&["parts", "add", "LNA", "3", "1"]);
+    lab.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    let v =
+        lab.ctl_json(&["sync", "backup", "--assembled"])["backups"][0]["key"].as_str().unwrap().to_owned();
+    lab.ctl_ok(&["scan", "connect", "ANT00002P1", "LNA00002P1"]);
+    sync(&lab);
+    lab.ctl_ok(&["sync", "restore", &v, "--yes"]);
+    assert_eq!(connections(&lab), vec!["ANT00001P1>LNA00001P1"], "the restore brought the version back");
+    let said = sync(&lab);
+    assert_eq!(connections(&lab), vec!["ANT00001P1>LNA00001P1", "ANT00002P1>LNA00002P1"], "{said}");
+    assert_eq!(events(&lab), 2, "nothing applied twice");
+    let check = lab.ctl(&["database", "check"]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }

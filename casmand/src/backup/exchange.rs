@@ -165,11 +165,16 @@ impl BackupService {
         Ok((segments, published))
     }
 
-    /// Adds this site to `changes/sites.json` if it is not listed.
+    /// Adds this site to `changes/sites.json` if it is not listed (read once
+    /// per process: after that, publishing costs its PUT alone).
     async fn register_site(&self) -> Result<()> {
+        if self.site_registered.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         for _ in 0..16 {
             let (mut sites, etag) = self.read_sites().await?;
             if sites.sites.contains(&self.site) {
+                self.site_registered.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(());
             }
             sites.format = 1;
@@ -179,7 +184,10 @@ impl BackupService {
                 serde_json::to_vec(&sites).map_err(|e| Error::internal("writing the site list", e))?;
             let cond = etag.map_or(Precondition::Absent, Precondition::Matches);
             match self.store.put_bytes(SITES_KEY, bytes, Some(cond)).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.site_registered.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
                 Err(StoreError::PreconditionFailed(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -71,6 +71,8 @@ pub struct BackupService {
     /// token when they were read (`super::exchange`): read again only after
     /// the file changed.
     pub(super) conflict_cache: Arc<std::sync::Mutex<HashMap<&'static str, CachedConflicts>>>,
+    /// Whether this site is known to be in `changes/sites.json`.
+    pub(super) site_registered: Arc<std::sync::atomic::AtomicBool>,
     /// Per database, the page hashes of the stored versions the next
     /// deltas are computed against (see `backup::chain`). Kept in memory
     /// only: after a restart the next version is a full snapshot.
@@ -139,6 +141,7 @@ impl BackupService {
             manifests: Arc::default(),
             identities: Arc::default(),
             conflict_cache: Arc::default(),
+            site_registered: Arc::default(),
             pages: Arc::default(),
             delta_chain_max: 0,
             delta_max_share: 0.0,

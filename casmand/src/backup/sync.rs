@@ -301,6 +301,16 @@ impl BackupService {
     }
 }
 
+impl BackupService {
+    /// Whether `db` is a new installation's (no base, no rows): its first
+    /// sync takes the newest version whole, with the history from before
+    /// the change exchange, rather than only the exchanged changes.
+    pub async fn is_new(&self, db: &str) -> Result<bool> {
+        let live = self.db(db)?.clone();
+        Ok(sync_state::base(&self.dbs.state, db).await?.is_none() && !has_rows(&live).await?)
+    }
+}
+
 /// Whether `db` holds any row of its own tables (a new installation has
 /// none: its first sync takes the store's newest version whole).
 async fn has_rows(db: &crate::db::Db) -> Result<bool> {

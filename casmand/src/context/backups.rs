@@ -93,7 +93,16 @@ impl Context {
     /// site's changes published, the other sites' applied; not audited (no
     /// one asked for it; logged).
     pub async fn exchange(&self, databases: &[&'static str]) -> Result<()> {
-        for (db, ex) in self.backups().exchange(databases).await? {
+        // A new, empty site starts from the newest version, as `sync sync` does.
+        let mut rest = Vec::new();
+        for &db in databases {
+            let pulled = self.backups().is_new(db).await?
+                && matches!(self.sync_on_start(db, &|_| {}).await?, SyncOutcome::Pulled { .. });
+            if !pulled {
+                rest.push(db);
+            }
+        }
+        for (db, ex) in self.backups().exchange(&rest).await? {
             self.announce_received(db, &SyncOutcome::Exchanged(ex)).await;
         }
         Ok(())
