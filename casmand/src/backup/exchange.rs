@@ -122,9 +122,15 @@ pub struct Exchanged {
 }
 
 impl BackupService {
-    /// Publishes this site's new changes of `db` as segments.
+    /// Publishes this site's new changes of `db` as segments (nothing with
+    /// `sync.exchange = false`: the store is shared with sites of a version
+    /// before the exchange, and the files move whole).
     pub async fn publish_changes(&self, db: &'static str) -> Result<(u64, u64)> {
+        if !self.exchange_changes {
+            return Ok((0, 0));
+        }
         let live = self.db(db)?.clone();
+        db::history::enter(&live, &self.site).await?;
         let (mut segment, mut last_seq) = db::sync_state::published(&self.dbs.state, db).await?;
         let (mut segments, mut published) = (0u64, 0u64);
         loop {
@@ -224,6 +230,9 @@ impl BackupService {
     /// Applies the other sites' segments of `db` this file lacks.
     async fn pull_changes(&self, db: &'static str, sites: &[String]) -> Result<(u64, Applied)> {
         let live = self.db(db)?.clone();
+        // Before anything of the others is applied: what this site held
+        // before the upgrade is its own (see `db::history`).
+        db::history::enter(&live, &self.site).await?;
         let applied = changes::applied(&live).await?;
         let (mut fetched, mut done) = (0u64, Applied::default());
         for site in sites.iter().filter(|s| **s != self.site) {
@@ -346,8 +355,16 @@ mod tests {
                     tbl: "assembly".into(),
                     op: "insert".into(),
                     row: Some(serde_json::json!({"part_number": "ANT00001P1", "connected_to": "LNA00001P1"})),
+                    nth: None,
                 },
-                Change { seq: 9, hlc: 2 << 20, tbl: "assembly".into(), op: "clear".into(), row: None },
+                Change {
+                    seq: 9,
+                    hlc: 2 << 20,
+                    tbl: "assembly".into(),
+                    op: "clear".into(),
+                    row: None,
+                    nth: None,
+                },
             ],
         }
     }

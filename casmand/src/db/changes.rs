@@ -40,10 +40,14 @@ pub struct Change {
     /// The row's values (absent for a clear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row: Option<serde_json::Value>,
+    /// A scan event from before the upgrade (clock 0): its rank among the
+    /// publishing site's such events of the same content (`super::history`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nth: Option<i64>,
 }
 
 /// The columns of an event, as a change carries them (the row id is local).
-const EVENT_COLUMNS: [&str; 9] = [
+pub(crate) const EVENT_COLUMNS: [&str; 9] = [
     "part_number",
     "part_type",
     "polarization",
@@ -63,8 +67,13 @@ async fn has_table(conn: &mut SqliteConnection, name: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// A change as read from a file: (seq, hlc, tbl, op, row, nth).
+type LogRow = (i64, i64, String, String, Option<String>, Option<i64>);
+
 /// Changes of site `site_id` in `db` with a sequence number after `after`,
-/// in sequence order, at most `limit`.
+/// in sequence order, at most `limit`: its change log, its scan events, and
+/// its rows of `parts` from before the upgrade (numbered in `row_clock`
+/// alone, their values read from the table: `super::history`).
 pub async fn local_since(db: &Db, site_id: &str, after: i64, limit: i64) -> Result<Vec<Change>> {
     let mut conn = db.reader().await.acquire().await?;
     if !has_table(&mut conn, "change_log").await? {
@@ -75,29 +84,48 @@ pub async fn local_since(db: &Db, site_id: &str, after: i64, limit: i64) -> Resu
         .fetch_optional(&mut *conn)
         .await?;
     let Some(code) = code else { return Ok(Vec::new()) };
-    let events = if has_table(&mut conn, "event_origin").await? {
+    // Each source is read in sequence order by its (site, seq) index and
+    // cut at `limit` before they are merged: a first publication of a
+    // large file reads each segment's changes, not the whole file each time.
+    let mut sources = vec![
+        "SELECT seq, hlc, tbl, op, row, NULL AS nth FROM change_log
+          WHERE site = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            .to_owned(),
+    ];
+    if has_table(&mut conn, "event_origin").await? {
         let fields: Vec<String> = EVENT_COLUMNS.iter().map(|c| format!("'{c}', a.{c}")).collect();
-        format!(
-            " UNION ALL SELECT o.seq, o.hlc, 'assembly', 'insert', json_object({}) FROM event_origin o
-                JOIN assembly a ON a.id = o.event_id WHERE o.site = ?1 AND o.seq > ?2",
+        sources.push(format!(
+            "SELECT o.seq, o.hlc, 'assembly', 'insert', json_object({}), o.nth FROM event_origin o
+               JOIN assembly a ON a.id = o.event_id WHERE o.site = ?1 AND o.seq > ?2 ORDER BY o.seq LIMIT ?3",
             fields.join(", ")
-        )
-    } else {
-        String::new()
-    };
-    let sql = format!(
-        "SELECT seq, hlc, tbl, op, row FROM (SELECT seq, hlc, tbl, op, row FROM change_log
-          WHERE site = ?1 AND seq > ?2{events}) ORDER BY seq LIMIT ?3"
-    );
-    let rows: Vec<(i64, i64, String, String, Option<String>)> =
+        ));
+    }
+    if has_table(&mut conn, "row_clock").await? && has_table(&mut conn, "parts").await? {
+        let cols: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('parts') WHERE name <> 'id' ORDER BY cid")
+                .fetch_all(&mut *conn)
+                .await?;
+        let fields: Vec<String> = cols.iter().map(|c| format!("'{c}', t.{c}")).collect();
+        sources.push(format!(
+            "SELECT r.seq, 0, 'parts', 'insert', json_object({}), NULL FROM row_clock r
+               JOIN parts t ON t.part_number = r.key
+              WHERE r.site = ?1 AND r.seq > ?2 AND r.hlc = 0 AND r.tbl = 'parts'
+                AND NOT EXISTS (SELECT 1 FROM change_log c WHERE c.site = r.site AND c.seq = r.seq)
+              ORDER BY r.seq LIMIT ?3",
+            fields.join(", ")
+        ));
+    }
+    let merged: Vec<String> = sources.iter().map(|q| format!("SELECT * FROM ({q})")).collect();
+    let sql = format!("SELECT * FROM ({}) ORDER BY 1 LIMIT ?3", merged.join(" UNION ALL "));
+    let rows: Vec<LogRow> =
         sqlx::query_as(AssertSqlSafe(sql)).bind(code).bind(after).bind(limit).fetch_all(&mut *conn).await?;
     rows.into_iter()
-        .map(|(seq, hlc, tbl, op, row)| {
+        .map(|(seq, hlc, tbl, op, row, nth)| {
             let row = row
                 .map(|r| serde_json::from_str(&r))
                 .transpose()
                 .map_err(|e| Error::internal("reading a change of the change log", e))?;
-            Ok(Change { seq, hlc, tbl, op, row })
+            Ok(Change { seq, hlc, tbl, op, row, nth })
         })
         .collect()
 }
@@ -309,16 +337,23 @@ async fn apply_event(conn: &mut SqliteConnection, code: i64, c: &Change) -> Resu
         return Ok(Outcome::Superseded);
     }
     let row = c.row.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "{}".into());
+    if let (0, Some(nth)) = (c.hlc, c.nth)
+        && history_copies(conn, &row).await? >= nth
+    {
+        // From before the upgrade, and this file holds as many copies.
+        return Ok(Outcome::Known);
+    }
     let id: i64 = sqlx::query_scalar(
         "SELECT max(COALESCE((SELECT MAX(id) FROM assembly), 0), COALESCE((SELECT MAX(event_id) FROM event_origin), 0)) + 1",
     )
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("INSERT INTO event_origin (event_id, site, seq, hlc) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO event_origin (event_id, site, seq, hlc, nth) VALUES (?, ?, ?, ?, ?)")
         .bind(id)
         .bind(code)
         .bind(c.seq)
         .bind(c.hlc)
+        .bind(c.nth)
         .execute(&mut *conn)
         .await?;
     let values: Vec<String> =
@@ -327,6 +362,19 @@ async fn apply_event(conn: &mut SqliteConnection, code: i64, c: &Change) -> Resu
         format!("INSERT INTO assembly (id, {}) VALUES (?1, {})", EVENT_COLUMNS.join(", "), values.join(", "));
     sqlx::query(AssertSqlSafe(sql)).bind(id).bind(row).execute(&mut *conn).await?;
     Ok(Outcome::Applied)
+}
+
+/// How many events from before the upgrade (clock 0, or no identity yet)
+/// with the content of `row` (an event's JSON) this file holds.
+async fn history_copies(conn: &mut SqliteConnection, row: &str) -> Result<i64> {
+    let same: Vec<String> =
+        EVENT_COLUMNS.iter().skip(1).map(|c| format!("a.{c} IS json_extract(?1, '$.{c}')")).collect();
+    let sql = format!(
+        "SELECT count(*) FROM assembly a LEFT JOIN event_origin o ON o.event_id = a.id
+          WHERE a.part_number = json_extract(?1, '$.part_number') AND {} AND COALESCE(o.hlc, 0) = 0",
+        same.join(" AND ")
+    );
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql)).bind(row).fetch_one(&mut *conn).await?)
 }
 
 /// A clear of the event log made at another site: the events older than it
@@ -559,6 +607,9 @@ async fn place_by_recency(conn: &mut SqliteConnection, tbl: &str) -> Result<u64>
 /// the row's newest change.
 async fn apply_row(conn: &mut SqliteConnection, code: i64, site_id: &str, c: &Change) -> Result<Outcome> {
     let Some(key_col) = stamping::key_column(&c.tbl) else { return Ok(Outcome::Superseded) };
+    if c.hlc == 0 && c.tbl == "parts" {
+        return apply_history_part(conn, code, site_id, c).await;
+    }
     if !record(conn, code, c).await? {
         return Ok(Outcome::Known);
     }
@@ -634,6 +685,51 @@ async fn apply_row(conn: &mut SqliteConnection, code: i64, site_id: &str, c: &Ch
     sqlx::query(AssertSqlSafe(sql)).bind(&row).execute(&mut *conn).await?;
     set_row_clock(conn, code, c, &key).await?;
     Ok(if displaced.is_empty() { Outcome::Applied } else { Outcome::Conflict { applied: true } })
+}
+
+/// A part from before the upgrade at another site (`super::history`):
+/// every site may hold the same row, so it is not copied to the change log;
+/// it replaces this file's row if its clock (0, then site id) is the newer
+/// and the values differ.
+async fn apply_history_part(
+    conn: &mut SqliteConnection,
+    code: i64,
+    site_id: &str,
+    c: &Change,
+) -> Result<Outcome> {
+    let Some(key) = key_of(c, "part_number") else { return Ok(Outcome::Superseded) };
+    let cleared = row_clock(conn, "parts", "").await?.is_some();
+    if cleared || !newer(0, site_id, &row_clock(conn, "parts", &key).await?) {
+        return Ok(Outcome::Superseded);
+    }
+    // (`parts` holds no unique place besides its number.)
+    let (cols, _) = shape(conn, "parts", "part_number").await?;
+    let fields: Vec<String> = cols.iter().map(|col| format!("'{col}', {col}")).collect();
+    let sql = format!("SELECT json_object({}) FROM parts WHERE part_number = ?", fields.join(", "));
+    let local: Option<String> =
+        sqlx::query_scalar(AssertSqlSafe(sql)).bind(&key).fetch_optional(&mut *conn).await?;
+    let local: Option<serde_json::Value> = local.and_then(|l| serde_json::from_str(&l).ok());
+    let row = c.row.as_ref();
+    let same = local.as_ref().zip(row).is_some_and(|(l, r)| cols.iter().all(|col| l.get(col) == r.get(col)));
+    set_row_clock(conn, code, c, &key).await?;
+    if same {
+        return Ok(Outcome::Known);
+    }
+    let row = row.map(|r| r.to_string()).unwrap_or_else(|| "{}".into());
+    let values: Vec<String> = cols.iter().map(|col| format!("json_extract(?1, '$.{col}')")).collect();
+    let updates: Vec<String> = cols
+        .iter()
+        .filter(|c| c.as_str() != "part_number")
+        .map(|col| format!("{col} = excluded.{col}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO parts ({}) VALUES ({}) ON CONFLICT (part_number) DO UPDATE SET {}",
+        cols.join(", "),
+        values.join(", "),
+        updates.join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql)).bind(&row).execute(&mut *conn).await?;
+    Ok(Outcome::Applied)
 }
 
 async fn note_conflict(
@@ -873,6 +969,107 @@ mod tests {
         assert_eq!(state(&a).await, state(&b).await);
         // The kept state is what the log implies at both.
         for s in [&a, &b] {
+            assert!(crate::db::assembly::check(&s.assembled).await.unwrap().is_clean());
+        }
+    }
+
+    /// Writes made before the upgrade: no identity.
+    async fn before_upgrade(dbs: &Databases, events: &[(&str, &str, &str)], parts: &[(&str, &str)]) {
+        for (a, b, t) in events {
+            sqlx::query(
+                "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to,
+                   connected_to_type, connected_polarization, connected_scan_time, connection_status)
+                 VALUES (?, 'ANTENNA', 'P1', ?, ?, 'LNA', 'P1', ?, 'connected')",
+            )
+            .bind(a)
+            .bind(t)
+            .bind(b)
+            .bind(t)
+            .execute(&*dbs.assembled.writer().await)
+            .await
+            .unwrap();
+        }
+        for (pn, created) in parts {
+            sqlx::query(
+                "INSERT INTO parts (part_number, part_type, polarization, date_created, date_modified)
+                 VALUES (?, 'LNA', 'P1', ?, ?)",
+            )
+            .bind(pn)
+            .bind(created)
+            .bind(created)
+            .execute(&*dbs.parts.writer().await)
+            .await
+            .unwrap();
+        }
+    }
+
+    async fn enter_and_send(from: &Databases, from_site: &str, to: &Databases, to_site: &str) {
+        for (f, t) in [(&from.parts, &to.parts), (&from.assembled, &to.assembled)] {
+            crate::db::history::enter(f, from_site).await.unwrap();
+            crate::db::history::enter(t, to_site).await.unwrap();
+        }
+        send(from, from_site, to).await;
+    }
+
+    async fn parts_of(dbs: &Databases) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT part_number, date_created FROM parts ORDER BY part_number")
+            .fetch_all(&*dbs.parts.reader().await)
+            .await
+            .unwrap()
+    }
+
+    /// History from before the upgrade, shared by whole-file sync then
+    /// diverged offline, enters the exchange: sites upgraded one after
+    /// another end with every event (the most copies any site had, never
+    /// the sum), every part, and one value of a part both changed.
+    #[tokio::test]
+    async fn history_from_before_the_upgrade_is_exchanged_once() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let utc = jiff::tz::TimeZone::UTC;
+        let a = Databases::open(dirs[0].path(), &utc).await.unwrap();
+        let b = Databases::open(dirs[1].path(), &utc).await.unwrap();
+        let c = Databases::open(dirs[2].path(), &utc).await.unwrap();
+        let t0 = "2025-01-01 10:00:00";
+        // Shared history (A holds one event twice: a double scan).
+        let shared = [("ANT00001P1", "LNA00001P1", t0)];
+        before_upgrade(
+            &a,
+            &[shared[0], shared[0], ("ANT00002P1", "LNA00002P1", "2025-02-01 10:00:00")],
+            &[("LNA00001P1", "2025-01-01"), ("LNA00004P1", "2025-03-01")],
+        )
+        .await;
+        before_upgrade(
+            &b,
+            &[shared[0], ("ANT00003P1", "LNA00003P1", "2025-02-02 10:00:00")],
+            &[("LNA00001P1", "2025-01-01"), ("LNA00004P1", "2025-03-02"), ("LNA00005P1", "2025-03-03")],
+        )
+        .await;
+        // Upgraded one after another: A first (and scans), then B, then C new.
+        a.stamp_as("site-a").await.unwrap();
+        before_upgrade(&b, &[], &[]).await;
+        b.stamp_as("site-b").await.unwrap();
+        c.stamp_as("site-c").await.unwrap();
+        enter_and_send(&a, "site-a", &b, "site-b").await;
+        enter_and_send(&b, "site-b", &a, "site-a").await;
+        enter_and_send(&a, "site-a", &c, "site-c").await;
+        enter_and_send(&b, "site-b", &c, "site-c").await;
+        // Again: nothing new.
+        enter_and_send(&a, "site-a", &b, "site-b").await;
+        enter_and_send(&b, "site-b", &c, "site-c").await;
+        let (sa, sb, sc) = (state(&a).await, state(&b).await, state(&c).await);
+        assert_eq!(sa, sb);
+        assert_eq!(sa, sc);
+        assert_eq!(sa.2, 4, "the double scan twice, the others once: {sa:?}");
+        assert_eq!(sa.0.len(), 3, "{sa:?}");
+        let pa = parts_of(&a).await;
+        assert_eq!(pa, parts_of(&b).await);
+        assert_eq!(pa, parts_of(&c).await);
+        // LNA00004P1 differed: the greater site id's value everywhere.
+        assert!(pa.contains(&("LNA00004P1".into(), "2025-03-02".into())), "{pa:?}");
+        assert_eq!(pa.len(), 3, "{pa:?}");
+        // Entered once: a later sync publishes only what is new.
+        assert!(local_since(&a.assembled, "site-a", 3, 100).await.unwrap().is_empty());
+        for s in [&a, &b, &c] {
             assert!(crate::db::assembly::check(&s.assembled).await.unwrap().is_clean());
         }
     }

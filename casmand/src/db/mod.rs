@@ -13,6 +13,7 @@ pub mod batch;
 pub mod batch_plan;
 pub mod boards;
 pub mod changes;
+pub mod history;
 pub mod issued;
 pub mod leases;
 pub mod merge;

@@ -72,6 +72,10 @@ impl std::ops::Deref for PoolRef {
 struct Pools {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Whether this file's history from before the upgrade has entered the
+    /// change exchange since it was opened (`super::history`): a file put
+    /// in place later (a restore) is checked again.
+    history_entered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
@@ -128,7 +132,7 @@ async fn open_pools(
         .connect_with(options(path).map_err(err)?.read_only(true))
         .await
         .map_err(err)?;
-    Ok(Pools { writer, reader })
+    Ok(Pools { writer, reader, history_entered: Arc::default() })
 }
 
 /// Whether the writer connection can go back to the pool. A COMMIT that
@@ -292,6 +296,16 @@ impl Db {
     pub async fn writer(&self) -> PoolRef {
         let gate = self.gate.clone().read_owned().await;
         PoolRef { pool: self.pools().writer, _gate: gate }
+    }
+
+    /// Whether [`super::history::enter`] ran on the file in place.
+    pub fn history_entered(&self) -> bool {
+        self.pools().history_entered.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records that [`super::history::enter`] ran on the file in place.
+    pub fn set_history_entered(&self) {
+        self.pools().history_entered.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The read-only pool; waits while the file is being replaced.

@@ -134,13 +134,16 @@ pub async fn install(
     } else {
         ("0", "0")
     };
+    // Rows of parts.db from before the upgrade are numbered in `row_clock`
+    // alone (`super::history`).
+    let seq_rows = if row_clock { "(SELECT MAX(seq) FROM main.row_clock WHERE site = s.code)" } else { "0" };
     // The site's code: its row in `sites`, or the next free code (the row
     // is written with the first stamp, see REGISTER).
     let start = format!(
         "INSERT INTO temp.casman_clock (site, site_id, registered, seq, hlc, paused)
          SELECT s.code, ?1, s.known,
                 max(COALESCE((SELECT MAX(seq) FROM main.change_log WHERE site = s.code), 0),
-                    COALESCE({seq_events}, 0), ?2),
+                    COALESCE({seq_events}, 0), COALESCE({seq_rows}, 0), ?2),
                 max(COALESCE((SELECT MAX(hlc) FROM main.change_log), 0), COALESCE({hlc_events}, 0), ?3),
                 0
            FROM (SELECT COALESCE((SELECT code FROM main.sites WHERE site_id = ?1),
