@@ -149,6 +149,14 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
     // The web status page lists it too.
     let page = casman_tests::http::get(web_port, "/status", &[]);
     assert!(page.body.contains("LNA00001P1 is connected from ANT00001P1 and ANT00002P1"), "{}", page.body);
+    // So do the views of a part concerned: chain, history, the scanner card.
+    let chain = b.ctl_json(&["chain", "ANT00002P1"]);
+    assert_eq!(chain["conflicts"][0]["subject"], "LNA00001P1", "{chain}");
+    let history = b.ctl_ok(&["history", "LNA00001P1"]);
+    assert!(history.contains("CONFLICT (two incoming): LNA00001P1 is connected from"), "{history}");
+    assert!(!b.ctl_ok(&["history", "ANT00003P1"]).contains("CONFLICT"));
+    let card = casman_tests::http::get(web_port, "/scanner/api/part?id=ANT00001P1&role=source", &[]);
+    assert!(card.body.contains("LNA00001P1 is connected from ANT00001P1 and ANT00002P1"), "{}", card.body);
     // The technician at the field site disconnects the wrong one.
     b.ctl_ok(&["scan", "disconnect", "ANT00002P1", "LNA00001P1"]);
     sync(&b);
@@ -157,6 +165,9 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
         assert!(!said.to_string().contains("two incoming"), "{said}");
         assert_eq!(connections(d), vec!["ANT00001P1>LNA00001P1"]);
     }
+    assert!(!b.ctl_ok(&["history", "LNA00001P1"]).contains("CONFLICT"));
+    let card = casman_tests::http::get(web_port, "/scanner/api/part?id=ANT00001P1&role=source", &[]);
+    assert!(card.body.contains("\"conflicts\":[]"), "{}", card.body);
     let page = casman_tests::http::get(web_port, "/status", &[]);
     assert!(
         page.body.contains("None: the sites&#39; changes combine")
@@ -244,4 +255,115 @@ fn a_restored_site_gets_its_published_scans_back_at_the_next_sync() {
     assert_eq!(events(&lab), 2, "nothing applied twice");
     let check = lab.ctl(&["database", "check"]);
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+}
+
+fn legacy_file(name: &str) -> Option<std::path::PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/legacy").join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        casman_tests::skip(&format!("{} is absent", p.display()));
+        None
+    }
+}
+
+fn count(d: &Daemon, db: &str, table: &str) -> usize {
+    sqlite(&d.data_dir.join(db), &format!("SELECT count(*) FROM {table}")).trim().parse().unwrap()
+}
+
+/// Sites upgraded one after another (no flag day): both hold the same files
+/// written by CAsMan, one with offline work made before it was upgraded.
+/// The history from before the upgrade enters the exchange: each site ends
+/// with every event and part once (the shared history is not doubled) and
+/// the same answers, whichever site upgraded first.
+#[test]
+fn sites_upgraded_one_after_another_exchange_their_older_history() {
+    let (Some(parts), Some(log)) =
+        (legacy_file("parts-2025-11.db"), legacy_file("assembled_casm-2026-01.db"))
+    else {
+        return;
+    };
+    let store = tempfile::tempdir().unwrap();
+    let start = |name: &str, offline: &[(&str, &str)]| {
+        let dir = tempfile::Builder::new().prefix("casman-e2e-").tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::copy(&parts, data.join("parts.db")).unwrap();
+        std::fs::copy(&log, data.join("assembled_casm.db")).unwrap();
+        for (db, sql) in offline {
+            sqlite(&data.join(db), sql);
+        }
+        let opts = DaemonOpts::local_site(store.path(), name)
+            .env("CASMAN_SYNC__PULL_EVERY", "0s")
+            .config("legacy_timezone = \"America/Los_Angeles\"\n");
+        Daemon::start_in(dir, opts)
+    };
+    let (events0, parts0) = (165, 60);
+    let lab = start("lab", &[]);
+    assert_eq!((events(&lab), count(&lab, "parts.db", "parts")), (events0, parts0), "the legacy files' rows");
+    // The lab is upgraded first and works on.
+    lab.ctl_ok(&["parts", "add", "ANTENNA", "1", "1"]);
+    lab.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+    let newest = |t: &str| {
+        sqlite(
+            &lab.data_dir.join("parts.db"),
+            &format!("SELECT max(part_number) FROM parts WHERE part_type = '{t}'"),
+        )
+        .trim()
+        .to_owned()
+    };
+    let (ant, lna) = (newest("ANTENNA"), newest("LNA"));
+    lab.ctl_ok(&["scan", "connect", &ant, &lna]);
+    sync(&lab);
+    // The field site still runs CAsMan, offline: a scan and a part of its own.
+    let field = start(
+        "field",
+        &[
+            (
+                "assembled_casm.db",
+                "INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to,
+                   connected_to_type, connected_polarization, connected_scan_time, connection_status)
+                 VALUES ('ANT00060P1', 'ANTENNA', '1', '2026-01-20 10:00:00', 'LNA00060P1', 'LNA', '1',
+                         '2026-01-20 10:00:00', 'connected')",
+            ),
+            (
+                "parts.db",
+                "INSERT INTO parts (part_number, part_type, polarization, date_created, date_modified)
+                 VALUES ('LNA00060P1', 'LNA', '1', '2026-01-20 09:00:00', '2026-01-20 09:00:00')",
+            ),
+        ],
+    );
+    // Upgraded later: it syncs, then the lab does.
+    let first = sync(&field);
+    assert!(first.to_string().contains("exchanged"), "a site with data exchanges: {first}");
+    sync(&lab);
+    sync(&field);
+    for d in [&lab, &field] {
+        assert_eq!(events(d), events0 + 2, "every event once: {}", d.data_dir.display());
+        assert_eq!(count(d, "parts.db", "parts"), parts0 + 3, "every part once: {}", d.data_dir.display());
+        let check = d.ctl(&["database", "check"]);
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    }
+    assert_eq!(connections(&lab), connections(&field));
+    assert!(connections(&lab).contains(&format!("{ant}>{lna}")));
+    assert!(connections(&lab).iter().any(|c| c.starts_with("ANT00060P1")), "{:?}", connections(&lab));
+    // Nothing more to publish: the history entered once.
+    let again = sync(&lab);
+    assert_eq!(published(&again), 0, "{again}");
+}
+
+/// The changes a `sync sync` published, summed over its results.
+fn published(v: &Value) -> i64 {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match (k.as_str(), v) {
+                ("published_changes" | "publishedChanges", Value::String(s)) => s.parse().unwrap(),
+                ("published_changes" | "publishedChanges", Value::Number(n)) => n.as_i64().unwrap(),
+                _ => published(v),
+            })
+            .sum(),
+        Value::Array(a) => a.iter().map(published).sum(),
+        _ => 0,
+    }
 }

@@ -135,6 +135,7 @@ pub async fn chain(conn: &Conn, part: String, as_json: bool) -> Result<(), CtlEr
         return Ok(());
     }
     crate::output::say!("{}", c.parts.join(" ---> "));
+    say_conflicts(&c.conflicts);
     match &c.snap {
         None => crate::output::say!("(the chain does not reach a SNAP port)"),
         Some(s) if s.board_configured => {
@@ -182,6 +183,7 @@ pub async fn history(conn: &Conn, part: String, as_json: bool) -> Result<(), Ctl
         crate::output::say!("No events for {part}.");
         return Ok(());
     }
+    say_conflicts(&h.conflicts);
     let mut t = output::table(["time", "row id", "part", "other part", "status"]);
     for e in &h.events {
         t.add_row([
@@ -194,6 +196,13 @@ pub async fn history(conn: &Conn, part: String, as_json: bool) -> Result<(), Ctl
     }
     crate::output::say!("{t}");
     Ok(())
+}
+
+/// The exchange's conflicts standing on the parts shown, one line each.
+fn say_conflicts(conflicts: &[casman_proto::v1::Conflict]) {
+    for c in conflicts {
+        crate::output::say!("CONFLICT ({}): {}", c.kind, c.detail);
+    }
 }
 
 /// `casmanctl visualize chains`

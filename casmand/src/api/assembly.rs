@@ -161,7 +161,9 @@ impl Assembly for AssemblyApi {
             None => None,
             Some(port) => Some(snap_port(port, boards::get(&dbs.parts, port.board()).await?.as_ref())),
         };
-        Ok(Response::new(GetChainResponse { start: chain.start as u32, parts: chain.parts, snap }))
+        let parts: Vec<&str> = chain.parts.iter().map(String::as_str).collect();
+        let conflicts = conflict_messages(self.ctx.conflicts_concerning(&parts).await?);
+        Ok(Response::new(GetChainResponse { start: chain.start as u32, parts: chain.parts, snap, conflicts }))
     }
 
     async fn get_history(
@@ -170,7 +172,8 @@ impl Assembly for AssemblyApi {
     ) -> Result<Response<GetHistoryResponse>, Status> {
         let part = canonical_id(&req.into_inner().part);
         let rows = assembly::history(&self.ctx.dbs().assembled, &part).await?;
-        Ok(Response::new(GetHistoryResponse { events: rows.into_iter().map(event).collect() }))
+        let conflicts = conflict_messages(self.ctx.conflicts_concerning(&[&part]).await?);
+        Ok(Response::new(GetHistoryResponse { events: rows.into_iter().map(event).collect(), conflicts }))
     }
 
     async fn render_chains(
@@ -268,4 +271,8 @@ impl Assembly for AssemblyApi {
             extra: drift.extra.into_iter().map(current_connection).collect(),
         }))
     }
+}
+
+fn conflict_messages(list: Vec<crate::db::changes::Conflict>) -> Vec<casman_proto::v1::Conflict> {
+    list.into_iter().map(crate::api::sync_status::conflict_message).collect()
 }

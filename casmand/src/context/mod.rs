@@ -13,6 +13,7 @@
 
 mod backups;
 pub mod caller;
+mod conflicts;
 mod database;
 pub mod group_commit;
 mod parts;

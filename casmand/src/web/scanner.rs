@@ -53,12 +53,7 @@ fn part_json(p: &Resolved) -> Value {
 /// page shows them on the part's card, so the technician who scans it sees
 /// what to disconnect.
 async fn conflicts_of(web: &Web, id: &str) -> Result<Vec<String>, Error> {
-    let all = web.ctx.backups().conflicts(crate::db::ASSEMBLED_DB).await?;
-    Ok(all
-        .into_iter()
-        .filter(|c| c.subject == id || c.with.iter().any(|w| w == id))
-        .map(|c| c.detail)
-        .collect())
+    Ok(web.ctx.conflicts_concerning(&[id]).await?.into_iter().map(|c| c.detail).collect())
 }
 
 /// A connection as the page shows it.
