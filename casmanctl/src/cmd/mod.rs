@@ -16,4 +16,5 @@ pub mod scan_interactive;
 pub mod snap;
 pub mod sync;
 pub mod sync_list;
+pub mod sync_revert;
 pub mod sync_sites;

@@ -75,6 +75,21 @@ pub enum SyncCmd {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Bring every site back to the state of a stored version by compensating
+    /// changes (previewed as a diff, confirmed, audited, replicated like any
+    /// change; the log keeps everything before them). `restore` instead puts
+    /// the version's file back at this site only, which then catches up with
+    /// every change the store holds. Root or the admin group.
+    Revert {
+        /// The version's key (see `sync list`).
+        key: String,
+        /// Show the changes only.
+        #[arg(long)]
+        preview: bool,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long, short = 'y', conflicts_with = "preview")]
+        yes: bool,
+    },
     /// Download versions and check their checksum and integrity (the newest by default).
     Verify {
         /// parts.db or assembled_casm.db (default: both).
@@ -131,6 +146,9 @@ pub async fn run(conn: &Conn, cmd: SyncCmd, as_json: bool) -> Result<(), CtlErro
                 super::prompt::confirm(&format!("Restoring {key} replaces the live database"), yes)?;
             }
             restore(conn, key, dest, no_backup, as_json).await
+        }
+        SyncCmd::Revert { key, preview, yes } => {
+            super::sync_revert::revert(conn, key, preview, yes, as_json).await
         }
         SyncCmd::Verify { db, all, key } => verify(conn, db, all, key, as_json).await,
         SyncCmd::Status => status(conn, as_json).await,

@@ -1,8 +1,8 @@
 //! `casman.v1.Sync`: sync and merge between sites.
 
 use casman_proto::v1::{
-    MergeConflict, MergeEvent, MergeRequest, MergeResult, SyncEvent, SyncRequest, SyncResult, TableRows,
-    merge_event, sync_event, sync_server::Sync,
+    MergeConflict, MergeEvent, MergeRequest, MergeResult, RevertRequest, RevertResponse, RevertStep,
+    SyncEvent, SyncRequest, SyncResult, TableRows, merge_event, sync_event, sync_server::Sync,
 };
 use tonic::{Request, Response, Status};
 
@@ -190,4 +190,50 @@ impl Sync for SyncApi {
             }
         })))
     }
+
+    async fn revert(&self, req: Request<RevertRequest>) -> Result<Response<RevertResponse>, Status> {
+        let caller = super::caller::of(&req)?;
+        let r = req.into_inner();
+        authz::require_admin(caller.peer, self.ctx.admin_gid(), "reverting to a version")?;
+        let confirm = Some(r.confirm.trim()).filter(|c| !c.is_empty());
+        let done = self.ctx.revert(&caller, &r.key, confirm, &|_| {}).await?;
+        let db = layout::database_of(&done.version.key)?;
+        let total = done.plan.steps.len();
+        let message = match (done.applied, total) {
+            (_, 0) => format!("{db} already holds the state of {}; nothing to revert", done.version.key),
+            (false, n) => format!(
+                "{n} compensating change(s) would bring {db} back to {}; confirm with the digest to write them",
+                done.version.key
+            ),
+            (true, n) => format!(
+                "{n} compensating change(s) written: {db} is back to the state of {}; they reach the other \
+                 sites with the next sync",
+                done.version.key
+            ),
+        };
+        Ok(Response::new(RevertResponse {
+            database: db.to_owned(),
+            version: Some(version_message(&done.version)),
+            total: total as u64,
+            digest: done.plan.digest,
+            applied: done.applied,
+            message,
+            steps: done
+                .plan
+                .steps
+                .into_iter()
+                .take(REVERT_STEPS_SHOWN)
+                .map(|s| RevertStep {
+                    table: s.table,
+                    key: s.key,
+                    action: s.action.into(),
+                    before: s.before,
+                    after: s.after,
+                })
+                .collect(),
+        }))
+    }
 }
+
+/// Most compensating changes a revert's answer lists (all are counted).
+const REVERT_STEPS_SHOWN: usize = 2_000;

@@ -20,6 +20,7 @@ pub mod quota;
 pub mod rebuild;
 pub mod restore;
 pub mod retention;
+pub mod revert;
 pub mod service;
 pub mod snapshot;
 pub mod spool;

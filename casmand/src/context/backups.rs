@@ -11,6 +11,7 @@ use crate::{
         manifest::Reason,
         rebuild::Repair,
         restore::{Restored, Verified},
+        revert::Reverted,
         service::{Outcome, ProgressFn},
         sync::{MergeOutcome, SyncOutcome},
     },
@@ -152,5 +153,28 @@ impl Context {
         let report = self.backups().maintain(progress).await?;
         caller.audit(self, "sync.maintain", "", json!({"summary": report.summary()})).await;
         Ok(report)
+    }
+
+    /// Previews (`confirm` = `None`) or writes the compensating changes
+    /// that bring the database of version `key` back to its state, for
+    /// every site (`crate::db::revert`); written changes are audited. (Who
+    /// may revert is the door's to decide: an admin.)
+    pub async fn revert(
+        &self,
+        caller: &Caller,
+        key: &str,
+        confirm: Option<&str>,
+        progress: ProgressFn<'_>,
+    ) -> Result<Reverted> {
+        let svc = self.backups();
+        let done = svc.revert(key, confirm, progress).await?;
+        svc.quota().count_restore();
+        if done.applied {
+            let db = crate::backup::layout::database_of(&done.version.key)?;
+            let detail = json!({"version": done.version.key, "changes": done.plan.steps.len(),
+                                "digest": done.plan.digest});
+            caller.audit_write(self, "sync.revert", db, detail).await;
+        }
+        Ok(done)
     }
 }

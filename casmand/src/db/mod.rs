@@ -25,6 +25,7 @@ pub mod positions;
 pub mod preflight;
 pub mod quota_ledger;
 pub mod read_only;
+pub mod revert;
 pub mod scans;
 pub mod stamping;
 pub mod sync_state;
