@@ -15,6 +15,10 @@
 //! * a field month for 10 sites from those counts (R2 free tier: 1,000,000
 //!   Class A, 10,000,000 Class B; goal ≤ 50 %).
 //!
+//! * the upgrade: each site's first sync enters its history from before
+//!   the exchange and publishes it; the second site holds the same history
+//!   and applies none of it again;
+//!
 //! The changes are disconnects of connections the fixture holds (the
 //! fixture's part numbers are all issued, so no new parts are made).
 //!
@@ -174,6 +178,20 @@ fn newest_segment(moto: &MotoServer, site: &str) -> String {
         .unwrap()
 }
 
+/// `field` of a `sync sync --json` answer, summed over its results
+/// (64-bit numbers are strings in the proto JSON mapping).
+fn count(v: &serde_json::Value, field: &str) -> i64 {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| match &r[field] {
+            serde_json::Value::String(s) => s.parse().unwrap(),
+            other => other.as_i64().unwrap_or(0),
+        })
+        .sum()
+}
+
 struct Measured {
     per_change_ms: Vec<(usize, f64)>,
 }
@@ -183,9 +201,29 @@ async fn run(label: &str, fixture: &Path, moto: &MotoServer, scratch: &Path) -> 
     let lab = site(moto, fixture, &format!("lab-{label}"));
     let field = site(moto, fixture, &format!("field-{label}"));
     println!("[{label}] two sites adopted the fixture in {:.1} s", started.elapsed().as_secs_f64());
-    // Both register; nothing to exchange yet (the adopted history is the same).
-    lab.ctl_ok(&["sync", "sync"]);
-    field.ctl_ok(&["sync", "sync"]);
+    // The upgrade: each site's history from before it enters the exchange
+    // at its first sync (both adopted the same history: the field site
+    // finds every event and part of the lab's already there).
+    let t = Instant::now();
+    let first = lab.ctl_json(&["sync", "sync"]);
+    let lab_first = t.elapsed();
+    let t = Instant::now();
+    let second = field.ctl_json(&["sync", "sync"]);
+    let field_first = t.elapsed();
+    let (published, applied) = (count(&first, "published_changes"), count(&second, "applied_changes"));
+    let key = newest_segment(moto, &format!("lab-{label}"));
+    let upgrade_floor = floor(moto, &key, scratch, published as usize).await;
+    println!(
+        "[{label}] upgrade: the lab's first sync entered and published {published} change(s) of its history in \
+         {:.2} s; the field's (entering its own, applying the lab's: {applied} new) {:.2} s; floor (a segment \
+         GET + as many plain inserts) {:.2} s: {:.2}x and {:.2}x",
+        lab_first.as_secs_f64(),
+        field_first.as_secs_f64(),
+        upgrade_floor.as_secs_f64(),
+        lab_first.as_secs_f64() / upgrade_floor.as_secs_f64().max(0.001),
+        field_first.as_secs_f64() / upgrade_floor.as_secs_f64().max(0.001),
+    );
+    assert_eq!(applied, 0, "the shared history is not applied twice");
     let mut offset = 0;
     let mut per_change = Vec::new();
     for n in SIZES {

@@ -46,6 +46,18 @@ pub fn skip(why: &str) {
     eprintln!("SKIPPED (not under CI): {why}");
 }
 
+/// A file of `../shared/legacy` (written by the Python CAsMan), or `None`
+/// (a skip: a failure under CI) when it is absent.
+pub fn legacy_file(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/legacy").join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        skip(&format!("{} is absent", p.display()));
+        None
+    }
+}
+
 /// Whether the peer of `s` closed the connection (EOF or an error), read
 /// without blocking: `s` must be non-blocking; anything it sent is read and
 /// dropped.

@@ -252,16 +252,6 @@ fn a_file_failing_integrity_check_is_refused_and_untouched() {
     refuses("parts.db", &bytes, "integrity");
 }
 
-fn legacy(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/legacy").join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        casman_tests::skip(&format!("{} is absent", p.display()));
-        None
-    }
-}
-
 /// The real files written by the Python tool adopt with every row kept and
 /// every changed value recorded.
 #[test]
@@ -271,7 +261,7 @@ fn the_real_legacy_files_adopt_without_losing_a_row() {
         ("parts-2025-08-dev.db", "assembled_casm-2025-08-dev.db"),
     ];
     for (p, a) in sets {
-        let (Some(p), Some(a)) = (legacy(p), legacy(a)) else { return };
+        let (Some(p), Some(a)) = (casman_tests::legacy_file(p), casman_tests::legacy_file(a)) else { return };
         let d = adopt(&[("parts.db", &p), ("assembled_casm.db", &a)]);
         let pd = d.data_dir.join("parts.db");
         let ad = d.data_dir.join("assembled_casm.db");

@@ -96,6 +96,20 @@ impl BackupService {
         Ok(Verified { version: version.clone(), file: raw, checksum_checked })
     }
 
+    /// Adopts (if CAsMan wrote it) and migrates the downloaded copy of a
+    /// version to the current schema; the live file is not touched.
+    pub(super) async fn to_current_schema(&self, verified: &Verified) -> Result<()> {
+        let db = layout::database_of(&verified.version.key)?;
+        crate::db::prepare_replacement(&verified.file, db, &self.legacy_tz, verified.checksum_checked)
+            .await
+            .map_err(|e| {
+                Error::refused(format!(
+                    "backup {} cannot be brought to the current schema ({e}); nothing was changed",
+                    verified.version.key
+                ))
+            })
+    }
+
     /// Restores `key` over the live database.
     pub async fn restore_in_place(
         &self,
@@ -128,19 +142,7 @@ impl BackupService {
         let checked = async {
             // Adopt (if CAsMan wrote it) and migrate the copy before the live file is touched.
             progress(Progress { database: db_name.into(), phase: "migrate", done: 0, total: 0 });
-            crate::db::prepare_replacement(
-                &verified.file,
-                db.name,
-                &self.legacy_tz,
-                verified.checksum_checked,
-            )
-            .await
-            .map_err(|e| {
-                Error::refused(format!(
-                    "backup {} cannot be brought to the current schema ({e}); nothing was changed",
-                    version.key
-                ))
-            })?;
+            self.to_current_schema(&verified).await?;
             phases.mark("prepare");
             // Every number the replaced file, the restored one and the other
             // sites mention stays known as issued, whatever the restored file

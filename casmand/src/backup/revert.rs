@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     db::revert::{self, Plan},
-    error::{Error, Result},
+    error::Result,
 };
 
 /// What a revert showed or did.
@@ -45,14 +45,7 @@ impl BackupService {
         }
         let _guard = self.lock(db_name).await?;
         let verified = self.fetch_verified(&version, progress).await?;
-        crate::db::prepare_replacement(&verified.file, db.name, &self.legacy_tz, verified.checksum_checked)
-            .await
-            .map_err(|e| {
-                Error::refused(format!(
-                    "backup {} cannot be brought to the current schema ({e}); nothing was changed",
-                    version.key
-                ))
-            })?;
+        self.to_current_schema(&verified).await?;
         let Some(digest) = confirm else {
             let plan = revert::preview(&db, &verified.file).await?;
             return Ok(Reverted { version, plan, applied: false });

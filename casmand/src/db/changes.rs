@@ -59,7 +59,8 @@ pub(crate) const EVENT_COLUMNS: [&str; 9] = [
     "connection_status",
 ];
 
-async fn has_table(conn: &mut SqliteConnection, name: &str) -> Result<bool> {
+/// Whether the file holds table `name`.
+pub(crate) async fn has_table(conn: &mut SqliteConnection, name: &str) -> Result<bool> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
         .bind(name)
         .fetch_one(&mut *conn)
@@ -367,13 +368,7 @@ async fn apply_event(conn: &mut SqliteConnection, code: i64, c: &Change) -> Resu
 /// How many events from before the upgrade (clock 0, or no identity yet)
 /// with the content of `row` (an event's JSON) this file holds.
 async fn history_copies(conn: &mut SqliteConnection, row: &str) -> Result<i64> {
-    let same: Vec<String> =
-        EVENT_COLUMNS.iter().skip(1).map(|c| format!("a.{c} IS json_extract(?1, '$.{c}')")).collect();
-    let sql = format!(
-        "SELECT count(*) FROM assembly a LEFT JOIN event_origin o ON o.event_id = a.id
-          WHERE a.part_number = json_extract(?1, '$.part_number') AND {} AND COALESCE(o.hlc, 0) = 0",
-        same.join(" AND ")
-    );
+    let sql = super::history::count_same_content("COALESCE(g.hlc, 0) = 0");
     Ok(sqlx::query_scalar(AssertSqlSafe(sql)).bind(row).fetch_one(&mut *conn).await?)
 }
 

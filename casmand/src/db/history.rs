@@ -25,11 +25,44 @@
 
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
 
-use super::{Db, changes::EVENT_COLUMNS, stamping};
+use super::{
+    Db,
+    changes::{EVENT_COLUMNS, has_table},
+    part_code::part_code,
+    stamping,
+};
 use crate::error::Result;
 
 /// Rows given an identity per write transaction (~0.1 s on the 10× fixture).
 const CHUNK: i64 = 5_000;
+
+/// SQL counting the events with the content of the event bound as JSON in
+/// `?1` that pass `filter` (over `a`, the event, and `g`, its origin, which
+/// may be NULL). The log has no index of its own: an event's copies are
+/// found through its pair (`pair_state`, `pair_other`, keyed by the codes
+/// of its two ends, migration assembled 0005).
+pub(crate) fn count_same_content(filter: &str) -> String {
+    let same: Vec<String> =
+        EVENT_COLUMNS.iter().map(|c| format!("a.{c} IS json_extract(?1, '$.{c}')")).collect();
+    let same = same.join(" AND ");
+    let side = |t: &str| {
+        format!(
+            "(SELECT count(*) FROM {t} e JOIN assembly a ON a.id = e.event_id
+                LEFT JOIN event_origin g ON g.event_id = a.id
+               WHERE e.lo = k.lo AND e.hi = k.hi AND {same} AND {filter})"
+        )
+    };
+    format!(
+        "SELECT {} + {} FROM (SELECT min(x, y) AS lo, max(x, y) AS hi
+                                FROM (SELECT {} AS x, {} AS y
+                                        FROM (SELECT json_extract(?1, '$.part_number') AS p,
+                                                     json_extract(?1, '$.connected_to') AS q))) k",
+        side("pair_state"),
+        side("pair_other"),
+        part_code("p"),
+        part_code("q")
+    )
+}
 
 /// What [`enter`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,8 +81,9 @@ pub async fn enter(db: &Db, site_id: &str) -> Result<Entered> {
         return Ok(Entered::default());
     }
     let mut done = Entered::default();
+    let mut after = Cursor::default();
     loop {
-        let Some((events, rows)) = enter_chunk(db, site_id).await? else { return Ok(done) };
+        let Some((events, rows)) = enter_chunk(db, site_id, &mut after).await? else { return Ok(done) };
         done.events += events;
         done.rows += rows;
         if events + rows == 0 {
@@ -68,17 +102,17 @@ pub async fn enter(db: &Db, site_id: &str) -> Result<Entered> {
     Ok(done)
 }
 
-async fn has_table(conn: &mut SqliteConnection, name: &str) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(n > 0)
+/// How far [`enter`] went: the last event id and table rowids looked at
+/// (every chunk starts where the previous one stopped).
+#[derive(Debug, Default)]
+struct Cursor {
+    event: i64,
+    rows: std::collections::HashMap<&'static str, i64>,
 }
 
 /// One transaction: at most [`CHUNK`] events and rows entered (`None`
 /// where the writer does not stamp).
-async fn enter_chunk(db: &Db, site_id: &str) -> Result<Option<(u64, u64)>> {
+async fn enter_chunk(db: &Db, site_id: &str, after: &mut Cursor) -> Result<Option<(u64, u64)>> {
     let writer = db.writer().await;
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -86,7 +120,7 @@ async fn enter_chunk(db: &Db, site_id: &str) -> Result<Option<(u64, u64)>> {
     let code = stamping::site_code(&mut tx, site_id).await?;
     let mut next = seq;
     let events = if has_table(&mut tx, "event_origin").await? && has_table(&mut tx, "assembly").await? {
-        enter_events(&mut tx, code, &mut next).await?
+        enter_events(&mut tx, code, &mut next, &mut after.event).await?
     } else {
         0
     };
@@ -97,7 +131,8 @@ async fn enter_chunk(db: &Db, site_id: &str) -> Result<Option<(u64, u64)>> {
                 break;
             }
             if has_table(&mut tx, t).await? {
-                rows += enter_rows(&mut tx, t, code, &mut next, CHUNK - (rows + events) as i64).await?;
+                let last = after.rows.entry(t).or_default();
+                rows += enter_rows(&mut tx, t, code, &mut next, CHUNK - (rows + events) as i64, last).await?;
             }
         }
     }
@@ -106,32 +141,39 @@ async fn enter_chunk(db: &Db, site_id: &str) -> Result<Option<(u64, u64)>> {
     Ok(Some((events, rows)))
 }
 
-/// Up to [`CHUNK`] events without identity, oldest first.
-async fn enter_events(conn: &mut SqliteConnection, code: i64, next: &mut i64) -> Result<u64> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT a.id FROM assembly a WHERE NOT EXISTS (SELECT 1 FROM event_origin o WHERE o.event_id = a.id)
-          ORDER BY a.id LIMIT ?",
-    )
-    .bind(CHUNK)
-    .fetch_all(&mut *conn)
-    .await?;
+/// Up to [`CHUNK`] events without identity after event `last`, oldest
+/// first; `last` moves past them.
+async fn enter_events(conn: &mut SqliteConnection, code: i64, next: &mut i64, last: &mut i64) -> Result<u64> {
+    let fields: Vec<String> = EVENT_COLUMNS.iter().map(|c| format!("'{c}', a.{c}")).collect();
+    let sql = format!(
+        "SELECT a.id, json_object({}) FROM assembly a
+          WHERE a.id > ?1 AND NOT EXISTS (SELECT 1 FROM event_origin o WHERE o.event_id = a.id)
+          ORDER BY a.id LIMIT ?2",
+        fields.join(", ")
+    );
+    let events: Vec<(i64, String)> =
+        sqlx::query_as(AssertSqlSafe(sql)).bind(*last).bind(CHUNK).fetch_all(&mut *conn).await?;
     // Its rank among this site's pre-upgrade events of the same content
     // (entered in id order, so the earlier ones are this site's already).
-    let same: Vec<String> = EVENT_COLUMNS.iter().map(|c| format!("b.{c} IS a.{c}")).collect();
-    let sql = format!(
-        "INSERT INTO event_origin (event_id, site, seq, hlc, nth)
-         SELECT a.id, ?1, ?2, 0,
-                1 + (SELECT count(*) FROM assembly b JOIN event_origin o ON o.event_id = b.id
-                      WHERE b.part_number IS a.part_number AND {} AND b.id < a.id
-                        AND o.site = ?1 AND o.hlc = 0)
-           FROM assembly a WHERE a.id = ?3",
-        same.join(" AND ")
-    );
-    for id in &ids {
+    let rank = count_same_content("g.site = ?2 AND g.hlc = 0 AND a.id < ?3");
+    for (id, row) in &events {
+        let earlier: i64 = sqlx::query_scalar(AssertSqlSafe(rank.as_str()))
+            .bind(row)
+            .bind(code)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
         *next += 1;
-        sqlx::query(AssertSqlSafe(sql.as_str())).bind(code).bind(*next).bind(id).execute(&mut *conn).await?;
+        sqlx::query("INSERT INTO event_origin (event_id, site, seq, hlc, nth) VALUES (?, ?, ?, 0, ?)")
+            .bind(id)
+            .bind(code)
+            .bind(*next)
+            .bind(earlier + 1)
+            .execute(&mut *conn)
+            .await?;
+        *last = *id;
     }
-    Ok(ids.len() as u64)
+    Ok(events.len() as u64)
 }
 
 /// Up to `limit` rows of `tbl` without identity.
@@ -141,17 +183,23 @@ async fn enter_rows(
     code: i64,
     next: &mut i64,
     limit: i64,
+    last: &mut i64,
 ) -> Result<u64> {
     let Some(key) = stamping::key_column(tbl) else { return Ok(0) };
-    let keys: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT CAST({key} AS TEXT) FROM {tbl} t WHERE t.{key} IS NOT NULL
+    let found: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT t.rowid, CAST({key} AS TEXT) FROM {tbl} t WHERE t.rowid > ?3 AND t.{key} IS NOT NULL
             AND NOT EXISTS (SELECT 1 FROM row_clock r WHERE r.tbl = ?1 AND r.key = CAST(t.{key} AS TEXT))
           ORDER BY t.rowid LIMIT ?2"
     )))
     .bind(tbl)
     .bind(limit)
+    .bind(*last)
     .fetch_all(&mut *conn)
     .await?;
+    if let Some((rowid, _)) = found.last() {
+        *last = *rowid;
+    }
+    let keys: Vec<String> = found.into_iter().map(|(_, k)| k).collect();
     // The small tables' rows are copied to the change log too (see the module).
     let logged = tbl != "parts";
     let json = if logged {
