@@ -219,6 +219,7 @@ pub async fn apply(
     let mut done = Applied::default();
     let mut cleared_events = false;
     let mut touched: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut shapes = Shapes::default();
     for c in changes {
         let outcome = match (c.tbl.as_str(), c.op.as_str()) {
             ("assembly", "insert") => {
@@ -238,7 +239,7 @@ pub async fn apply(
             }
             (t, "clear") if stamping::key_column(t).is_some() => apply_row_clear(&mut tx, code, c).await?,
             (t, "insert" | "update" | "delete") if stamping::key_column(t).is_some() => {
-                apply_row(&mut tx, code, site_id, c).await?
+                apply_row(&mut tx, code, site_id, c, &mut shapes).await?
             }
             (t, op) => {
                 // A kind of change this version does not know (a newer
@@ -437,9 +438,28 @@ async fn apply_row_clear(conn: &mut SqliteConnection, code: i64, c: &Change) -> 
     Ok(Outcome::Applied)
 }
 
+/// The columns of a table a change carries, and its unique column sets.
+type Shape = (Vec<String>, Vec<Vec<String>>);
+
+/// [`shape`] read once per table and batch (it is a handful of pragma
+/// queries; a batch applies hundreds of rows).
+#[derive(Default)]
+struct Shapes(std::collections::HashMap<String, Shape>);
+
+impl Shapes {
+    async fn of(&mut self, conn: &mut SqliteConnection, tbl: &str, key: &str) -> Result<Shape> {
+        if let Some(s) = self.0.get(tbl) {
+            return Ok(s.clone());
+        }
+        let s = shape(conn, tbl, key).await?;
+        self.0.insert(tbl.to_owned(), s.clone());
+        Ok(s)
+    }
+}
+
 /// The columns of `tbl` a change carries (all but the local `id`), and its
 /// unique column sets other than the key (positions, slots, addresses).
-async fn shape(conn: &mut SqliteConnection, tbl: &str, key: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+async fn shape(conn: &mut SqliteConnection, tbl: &str, key: &str) -> Result<Shape> {
     let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
         .bind(tbl)
         .fetch_all(&mut *conn)
@@ -600,10 +620,16 @@ async fn place_by_recency(conn: &mut SqliteConnection, tbl: &str) -> Result<u64>
 
 /// A row of parts.db written or deleted at another site, applied if it is
 /// the row's newest change.
-async fn apply_row(conn: &mut SqliteConnection, code: i64, site_id: &str, c: &Change) -> Result<Outcome> {
+async fn apply_row(
+    conn: &mut SqliteConnection,
+    code: i64,
+    site_id: &str,
+    c: &Change,
+    shapes: &mut Shapes,
+) -> Result<Outcome> {
     let Some(key_col) = stamping::key_column(&c.tbl) else { return Ok(Outcome::Superseded) };
     if c.hlc == 0 && c.tbl == "parts" {
-        return apply_history_part(conn, code, site_id, c).await;
+        return apply_history_part(conn, code, site_id, c, shapes).await;
     }
     if !record(conn, code, c).await? {
         return Ok(Outcome::Known);
@@ -624,7 +650,7 @@ async fn apply_row(conn: &mut SqliteConnection, code: i64, site_id: &str, c: &Ch
         set_row_clock(conn, code, c, &key).await?;
         return Ok(Outcome::Applied);
     }
-    let (cols, uniques) = shape(conn, t, key_col).await?;
+    let (cols, uniques) = shapes.of(conn, t, key_col).await?;
     if !uniques.is_empty() {
         // Positions and slots: which row holds a contested place is decided
         // for the whole table once the batch is in (`place_by_recency`).
@@ -691,6 +717,7 @@ async fn apply_history_part(
     code: i64,
     site_id: &str,
     c: &Change,
+    shapes: &mut Shapes,
 ) -> Result<Outcome> {
     let Some(key) = key_of(c, "part_number") else { return Ok(Outcome::Superseded) };
     let cleared = row_clock(conn, "parts", "").await?.is_some();
@@ -698,7 +725,7 @@ async fn apply_history_part(
         return Ok(Outcome::Superseded);
     }
     // (`parts` holds no unique place besides its number.)
-    let (cols, _) = shape(conn, "parts", "part_number").await?;
+    let (cols, _) = shapes.of(conn, "parts", "part_number").await?;
     let fields: Vec<String> = cols.iter().map(|col| format!("'{col}', {col}")).collect();
     let sql = format!("SELECT json_object({}) FROM parts WHERE part_number = ?", fields.join(", "));
     let local: Option<String> =
