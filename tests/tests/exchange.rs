@@ -268,13 +268,29 @@ fn count(d: &Daemon, db: &str, table: &str) -> usize {
 /// the same answers, whichever site upgraded first.
 #[test]
 fn sites_upgraded_one_after_another_exchange_their_older_history() {
+    let store = tempfile::tempdir().unwrap();
+    upgraded_one_after_another(|name| DaemonOpts::local_site(store.path(), name));
+}
+
+/// The same on S3 (moto).
+#[test]
+fn sites_upgraded_one_after_another_exchange_their_older_history_on_s3() {
+    let m = MotoServer::start();
+    m.create_bucket("casman-upgrade");
+    upgraded_one_after_another(|name| {
+        m.daemon_opts("casman-upgrade", name)
+            .env("CASMAN_SYNC__BACKUP_AFTER_PARTS_GENERATION", "false")
+            .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "100000")
+    });
+}
+
+fn upgraded_one_after_another(site: impl Fn(&str) -> DaemonOpts) {
     let (Some(parts), Some(log)) = (
         casman_tests::legacy_file("parts-2025-11.db"),
         casman_tests::legacy_file("assembled_casm-2026-01.db"),
     ) else {
         return;
     };
-    let store = tempfile::tempdir().unwrap();
     let start = |name: &str, offline: &[(&str, &str)]| {
         let dir = tempfile::Builder::new().prefix("casman-e2e-").tempdir().unwrap();
         let data = dir.path().join("data");
@@ -284,7 +300,7 @@ fn sites_upgraded_one_after_another_exchange_their_older_history() {
         for (db, sql) in offline {
             sqlite(&data.join(db), sql);
         }
-        let opts = DaemonOpts::local_site(store.path(), name)
+        let opts = site(name)
             .env("CASMAN_SYNC__PULL_EVERY", "0s")
             .config("legacy_timezone = \"America/Los_Angeles\"\n");
         Daemon::start_in(dir, opts)

@@ -144,9 +144,16 @@ pub async fn newest_own_at_most(db: &Db, site_id: &str, seq: i64) -> Result<i64>
     } else {
         "NULL"
     };
+    // (Rows of parts.db from before the upgrade are numbered in `row_clock`
+    // alone: `super::history`.)
+    let rows = if has_table(&mut conn, "row_clock").await? {
+        "(SELECT MAX(r.seq) FROM row_clock r WHERE r.site = s.code AND r.seq <= ?2)"
+    } else {
+        "NULL"
+    };
     let sql = format!(
         "SELECT max(COALESCE((SELECT MAX(c.seq) FROM change_log c WHERE c.site = s.code AND c.seq <= ?2), 0),
-                    COALESCE({events}, 0))
+                    COALESCE({events}, 0), COALESCE({rows}, 0))
            FROM sites s WHERE s.site_id = ?1"
     );
     let n: Option<i64> =
