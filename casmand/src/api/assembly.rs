@@ -15,11 +15,14 @@ use casman_proto::v1::{
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
+use super::streaming;
 use crate::{
     context::Context,
     db::{
         assembly::{self, AssemblyRow, Current},
         boards::{self, BoardRow},
+        chain_graph::ChainData,
+        listings,
         scans::{self, canonical_id},
     },
     error::Error,
@@ -27,6 +30,11 @@ use crate::{
 };
 
 type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Connections per page read and sent.
+const PAGE: usize = 1000;
+/// Chains per page sent.
+const CHAIN_PAGE: usize = 256;
 
 /// Implementation of the Assembly service.
 #[derive(Debug, Clone)]
@@ -83,6 +91,32 @@ fn connection(e: Edge) -> Connection {
         scan_time: e.scan_time,
         event_id: e.event_id,
     }
+}
+
+/// A chain as the API sends it; None when only complete chains are wanted
+/// and it reaches no SNAP port.
+fn chain_info(
+    chain: ChainData,
+    boards: &HashMap<SnapBoardId, BoardRow>,
+    complete_only: bool,
+) -> Option<ChainInfo> {
+    let port = chain.parts.last().and_then(|p| SnapPort::parse(&p.part).ok());
+    if complete_only && port.is_none() {
+        return None;
+    }
+    Some(ChainInfo {
+        snap: port.map(|p| snap_port(p, boards.get(&p.board()))),
+        cyclic: chain.cyclic,
+        parts: chain
+            .parts
+            .into_iter()
+            .map(|p| casman_proto::v1::ChainPart {
+                part: p.part,
+                part_type: p.part_type.unwrap_or_default(),
+                polarization: p.polarization.unwrap_or_default(),
+            })
+            .collect(),
+    })
 }
 
 fn event(r: AssemblyRow) -> AssemblyEvent {
@@ -196,12 +230,19 @@ impl Assembly for AssemblyApi {
             "" => None,
             t => Some(PartType::parse(t)?.name()),
         };
-        let mut conn = self.ctx.dbs().assembled.reader().await.acquire().await.map_err(Error::from)?;
-        let mut current = if part.is_empty() {
-            assembly::current_all(&mut conn).await?
-        } else {
-            assembly::current_touching(&mut conn, &[&part]).await?
-        };
+        let db = self.ctx.dbs().assembled.clone();
+        if part.is_empty() {
+            // Every connection: read and sent page by page.
+            let connections = |rows: Vec<Current>| rows.into_iter().map(current_connection).collect();
+            return Ok(Response::new(streaming::paged(move |tx| {
+                streaming::send_pages(tx, connections, move |page| async move {
+                    listings::connections(&db, part_type, PAGE, page).await
+                })
+            })));
+        }
+        // One part's connections, found by key: a page.
+        let mut conn = db.reader().await.acquire().await.map_err(Error::from)?;
+        let mut current = assembly::current_touching(&mut conn, &[&part]).await?;
         drop(conn);
         if let Some(t) = part_type {
             current.retain(|c| {
@@ -220,32 +261,17 @@ impl Assembly for AssemblyApi {
     ) -> Result<Response<Self::ListChainsStream>, Status> {
         let complete_only = req.into_inner().complete_only;
         let dbs = self.ctx.dbs();
-        let mut conn = dbs.assembled.reader().await.acquire().await.map_err(Error::from)?;
-        let current = assembly::current_all(&mut conn).await?;
-        drop(conn);
         let boards: HashMap<SnapBoardId, BoardRow> =
             boards::list(&dbs.parts).await?.into_iter().filter_map(|b| Some((b.board_id()?, b))).collect();
-        let mut out = Vec::new();
-        for chain in assembly::chains(&current) {
-            let port = chain.parts.last().and_then(|p| SnapPort::parse(&p.part).ok());
-            if complete_only && port.is_none() {
-                continue;
-            }
-            out.push(Ok(ChainInfo {
-                snap: port.map(|p| snap_port(p, boards.get(&p.board()))),
-                cyclic: chain.cyclic,
-                parts: chain
-                    .parts
-                    .into_iter()
-                    .map(|p| casman_proto::v1::ChainPart {
-                        part: p.part,
-                        part_type: p.part_type.unwrap_or_default(),
-                        polarization: p.polarization.unwrap_or_default(),
-                    })
-                    .collect(),
-            }));
-        }
-        Ok(Response::new(Box::pin(futures_util::stream::iter(out))))
+        let db = dbs.assembled.clone();
+        let chains = move |chains: Vec<ChainData>| {
+            chains.into_iter().filter_map(|c| chain_info(c, &boards, complete_only)).collect()
+        };
+        Ok(Response::new(streaming::paged(move |tx| {
+            streaming::send_pages(tx, chains, move |page| async move {
+                listings::chains(&db, CHAIN_PAGE, page).await
+            })
+        })))
     }
 
     async fn check_current_state(

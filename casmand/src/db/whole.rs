@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use super::{ASSEMBLED_DB, Db, PARTS_DB};
 use crate::error::{Error, Result};
@@ -36,60 +36,87 @@ pub struct TablePage {
 /// table's size, and a slow reader holds no transaction or lock (a restore
 /// may replace the file between two pages; later pages then come from the new
 /// file). Stops early, without error, when the receiver is gone.
+///
+/// Read with rusqlite on a blocking thread ([`super::paged`]), a page ahead
+/// of the client.
 pub async fn dump(db: &Db, limit: u32, tx: &tokio::sync::mpsc::Sender<Result<TablePage>>) -> Result<()> {
+    let (name, path) = (db.name, db.path.clone());
+    super::paged::produce(
+        &db.path,
+        "printing a database",
+        move |conn, emit| dump_file(conn, &path, name, limit, emit),
+        |pages| async move {
+            for page in pages {
+                if tx.send(Ok(page)).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await
+}
+
+/// [`dump`] of the file at `path` (named `name`), which `conn` reads, on
+/// its thread.
+fn dump_file(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    name: &'static str,
+    limit: u32,
+    emit: &mut super::paged::Emit<'_, TablePage>,
+) -> rusqlite::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = || std::fs::metadata(path).ok().map(|m| m.ino());
+    let mut reopened: Option<(rusqlite::Connection, Option<u64>)> = None;
+    let opened = inode();
     // The tables with rowids: the kept state (`pair_state`, WITHOUT ROWID)
     // is derived from the log, which is printed.
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND wr = 0
-           AND name NOT LIKE 'sqlite_%' ORDER BY name",
-    )
-    .fetch_all(&*db.reader().await)
-    .await?;
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND wr = 0
+               AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     for table in tables.into_iter().filter(|t| !t.starts_with("_sqlx")) {
-        let (columns, count) = {
-            let mut conn = db.reader().await.acquire().await?;
-            let columns: Vec<String> =
-                sqlx::query_scalar(AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
-                    .fetch_all(&mut *conn)
-                    .await?;
-            let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM \"{table}\"")))
-                .fetch_one(&mut *conn)
-                .await?;
-            (columns, count.max(0) as u64)
-        };
+        let columns: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let count: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0))?;
+        let count = count.max(0) as u64;
         let table_rows = if limit > 0 { count.min(u64::from(limit)) } else { count };
         let select = columns.iter().map(|c| format!("CAST(\"{c}\" AS TEXT)")).collect::<Vec<_>>().join(", ");
         let sql = format!("SELECT rowid, {select} FROM \"{table}\" WHERE rowid > ? ORDER BY rowid LIMIT ?");
         let (mut after, mut sent, mut continuation) = (i64::MIN, 0u64, false);
         loop {
             let want = (table_rows - sent).min(u64::from(DUMP_PAGE_ROWS));
-            let rows = {
-                let mut conn = db.reader().await.acquire().await?;
-                sqlx::query(AssertSqlSafe(sql.clone()))
-                    .bind(after)
-                    .bind(want as i64)
-                    .fetch_all(&mut *conn)
-                    .await?
-            };
-            let got = rows.len() as u64;
-            if let Some(last) = rows.last() {
-                after = last.try_get::<i64, _>(0)?;
+            // A file swapped in since (a restore): the later pages are its own.
+            let now = inode();
+            if now != opened && reopened.as_ref().is_none_or(|(_, at)| *at != now) {
+                reopened = Some((super::read_only::open(path)?, now));
             }
-            let rows = rows
-                .iter()
-                .map(|r| {
-                    (1..=columns.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()
-                })
-                .collect();
+            let c = reopened.as_ref().map_or(conn, |(c, _)| c);
+            let mut stmt = c.prepare(&sql)?;
+            let mut rows = Vec::with_capacity(want as usize);
+            let mut q = stmt.query(rusqlite::params![after, want as i64])?;
+            while let Some(r) = q.next()? {
+                after = r.get(0)?;
+                rows.push((1..=columns.len()).map(|i| r.get::<_, Option<String>>(i).ok().flatten()).collect());
+            }
+            drop(q);
+            drop(stmt);
+            let got = rows.len() as u64;
             let page = TablePage {
-                database: db.name,
+                database: name,
                 table: table.clone(),
                 columns: columns.clone(),
                 rows,
                 table_rows,
                 continuation,
             };
-            if tx.send(Ok(page)).await.is_err() {
+            if !emit(vec![page]) {
                 return Ok(());
             }
             sent += got;

@@ -1,0 +1,95 @@
+//! The listings of the current state of assembled_casm.db (every current
+//! connection, every chain), read from the kept state in one pass by
+//! [`super::paged`] and handed on in pages: a listing's memory does not grow
+//! with the number of connections (chains: 16 bytes a connection while they
+//! are walked, see [`super::chain_graph`]).
+
+use std::future::Future;
+
+use rusqlite::{Row, types::Value};
+
+use super::{
+    Db,
+    assembly::{Current, KEPT_COLUMNS, KEPT_ORDER},
+    chain_graph::{ChainData, ChainGraph},
+    paged,
+};
+use crate::{error::Result, inventory::Edge};
+
+/// Every current connection, oldest first, with an end of type `part_type`
+/// when given (the type's name, as recorded), passed to `page` in pages of
+/// `size` as they are read. Stops early when `page` returns false.
+pub async fn connections<F, Fut>(db: &Db, part_type: Option<&str>, size: usize, page: F) -> Result<()>
+where
+    F: FnMut(Vec<Current>) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let (filter, params) = match part_type {
+        Some(t) => (" WHERE source_type = ?1 OR target_type = ?1", vec![Value::Text(t.to_owned())]),
+        None => ("", Vec::new()),
+    };
+    let sql = format!("SELECT {KEPT_COLUMNS} FROM active_connections{filter} {KEPT_ORDER}");
+    paged::rows(&db.path, "listing the current connections", (sql, params), size, current, page).await
+}
+
+/// A row of [`KEPT_COLUMNS`].
+fn current(r: &Row<'_>) -> rusqlite::Result<Current> {
+    Ok(Current {
+        edge: Edge {
+            source: r.get(0)?,
+            source_type: r.get(1)?,
+            target: r.get(3)?,
+            target_type: r.get(4)?,
+            scan_time: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            event_id: r.get(7)?,
+        },
+        source_polarization: r.get(2)?,
+        target_polarization: r.get(5)?,
+    })
+}
+
+/// Every chain of the current connections (see [`ChainGraph::walk`] for
+/// which and in what order), passed to `page` in pages of `size` chains.
+/// The connections are read first (one pass, kept compact), then the chains
+/// are walked and handed on as they are made. Stops early when `page`
+/// returns false.
+pub async fn chains<F, Fut>(db: &Db, size: usize, page: F) -> Result<()>
+where
+    F: FnMut(Vec<ChainData>) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let sql = format!("SELECT {KEPT_COLUMNS} FROM active_connections {KEPT_ORDER}");
+    paged::produce(
+        &db.path,
+        "listing the chains",
+        move |conn, emit| {
+            let mut graph = ChainGraph::new();
+            {
+                let mut stmt = conn.prepare(&sql)?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let end = |i: usize| -> rusqlite::Result<_> {
+                        Ok((r.get_ref(i)?.as_str()?, text(r, i + 1)?, text(r, i + 2)?))
+                    };
+                    graph.push(end(0)?, end(3)?).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+                }
+            }
+            let mut buf = Vec::with_capacity(size);
+            graph.walk(|chain| {
+                buf.push(chain);
+                buf.len() < size || emit(std::mem::replace(&mut buf, Vec::with_capacity(size)))
+            });
+            if !buf.is_empty() {
+                emit(buf);
+            }
+            Ok(())
+        },
+        page,
+    )
+    .await
+}
+
+/// Column `i` of `r` as text, NULL as None, without copying it.
+fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    Ok(r.get_ref(i)?.as_str_or_null()?)
+}
