@@ -31,12 +31,13 @@ pub struct StreamTable {
 }
 
 impl StreamTable {
-    /// Widths fitting `header` and `rows`.
-    pub fn new<S: AsRef<str>, const N: usize>(header: [&str; N], rows: &[[S; N]]) -> StreamTable {
-        let widths = (0..N)
+    /// Widths fitting `header` and `rows` (each as long as the header).
+    pub fn new<S: AsRef<str>, R: AsRef<[S]>>(header: &[&str], rows: &[R]) -> StreamTable {
+        let widths = (0..header.len())
             .map(|i| {
                 rows.iter()
-                    .map(|r| r[i].as_ref().chars().count())
+                    .filter_map(|r| r.as_ref().get(i))
+                    .map(|c| c.as_ref().chars().count())
                     .chain([header[i].chars().count()])
                     .max()
                     .unwrap_or(0)
@@ -206,7 +207,7 @@ mod tests {
         for r in &rows {
             t.add_row(r.clone());
         }
-        let s = super::StreamTable::new(["part number", "type", "pol"], &rows);
+        let s = super::StreamTable::new(&["part number", "type", "pol"], &rows);
         let streamed: String = s.head() + &rows.iter().map(|r| s.row(r)).collect::<String>() + &s.foot();
         assert_eq!(s.row(&["a", "b", "c"]), s.line(&["a", "b", "c"]));
         assert_eq!(streamed, t.to_string());

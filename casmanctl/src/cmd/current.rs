@@ -66,7 +66,7 @@ const CONNECTIONS_HEADER: [&str; 8] = ["source", "type", "pol", "target", "type"
 /// Writes the head of the connections table sized from `page`, and the page.
 fn connections_head(out: &mut impl Write, page: &[CurrentConnection]) -> Result<StreamTable, CtlError> {
     let rows: Vec<[Cow<'_, str>; 8]> = page.iter().map(connection_row).collect();
-    let t = StreamTable::new(CONNECTIONS_HEADER, &rows);
+    let t = StreamTable::new(&CONNECTIONS_HEADER, &rows);
     out.write_all(t.head().as_bytes()).map_err(io)?;
     for r in &rows {
         t.write_row(out, r).map_err(io)?;
@@ -159,7 +159,11 @@ fn chain_line(line: &mut String, c: &ChainInfo) {
         line.push_str(&p.part);
     }
     if let Some(s) = c.snap.as_ref().filter(|s| s.board_configured) {
-        let _ = write!(line, "  [SN {} | F-engine {} | packet index {}]", s.serial_number, s.feng_id, s.packet_index);
+        let _ = write!(
+            line,
+            "  [SN {} | F-engine {} | packet index {}]",
+            s.serial_number, s.feng_id, s.packet_index
+        );
     }
     if c.cyclic {
         line.push_str("  (loop)");
@@ -203,7 +207,11 @@ impl<'a> ChainJson<'a> {
             parts: c
                 .parts
                 .iter()
-                .map(|p| ChainPartJson { part: &p.part, part_type: &p.part_type, polarization: &p.polarization })
+                .map(|p| ChainPartJson {
+                    part: &p.part,
+                    part_type: &p.part_type,
+                    polarization: &p.polarization,
+                })
                 .collect(),
             snap: c.snap.as_ref().map(|s| SnapJson {
                 board_configured: s.board_configured,
@@ -308,9 +316,14 @@ mod tests {
             ..Default::default()
         };
         same_json(&ConnectionJson::of(&c), output::message(&c));
-        same_json(&ConnectionJson::of(&CurrentConnection::default()), output::message(&CurrentConnection::default()));
-        let part = |p: &str| ChainPart { part: p.into(), part_type: "LNA".into(), polarization: String::new() };
-        let mut chain = ChainInfo { parts: vec![part("ANT00001P1"), part("SNAP1A05")], snap: None, cyclic: true };
+        same_json(
+            &ConnectionJson::of(&CurrentConnection::default()),
+            output::message(&CurrentConnection::default()),
+        );
+        let part =
+            |p: &str| ChainPart { part: p.into(), part_type: "LNA".into(), polarization: String::new() };
+        let mut chain =
+            ChainInfo { parts: vec![part("ANT00001P1"), part("SNAP1A05")], snap: None, cyclic: true };
         same_json(&ChainJson::of(&chain), output::message(&chain));
         chain.snap = Some(ChainSnapPort {
             port: "SNAP1A05".into(),

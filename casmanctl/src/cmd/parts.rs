@@ -240,7 +240,7 @@ async fn stream_parts(conn: &Conn, req: ListPartsRequest, as_json: bool) -> Resu
         }
         let rows: Vec<[Cow<'_, str>; 4]> = page.parts.iter().map(part_row).collect();
         let t = table.get_or_insert_with(|| {
-            let t = output::StreamTable::new(PARTS_HEADER, &rows);
+            let t = output::StreamTable::new(&PARTS_HEADER, &rows);
             let _ = write!(out, "{}", t.head());
             t
         });
@@ -278,7 +278,7 @@ pub fn parts_text(parts: &[Part]) -> String {
         return "No parts found.\n".into();
     }
     let rows: Vec<[Cow<'_, str>; 4]> = parts.iter().map(part_row).collect();
-    let t = output::StreamTable::new(PARTS_HEADER, &rows);
+    let t = output::StreamTable::new(&PARTS_HEADER, &rows);
     let body: String = rows.iter().map(|r| t.row(r)).collect();
     format!("{}{body}{}\n{} part(s)\n", t.head(), t.foot(), parts.len())
 }

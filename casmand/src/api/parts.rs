@@ -86,8 +86,9 @@ impl Parts for PartsApi {
         // Read and sent page by page: memory stays bounded by a page however
         // many parts there are, and a slow client holds back the reading.
         let db = self.ctx.dbs().parts.clone();
-        let pages =
-            |rows: Vec<PartRow>| vec![ListPartsResponse { parts: rows.into_iter().map(part_message).collect() }];
+        let pages = |rows: Vec<PartRow>| {
+            vec![ListPartsResponse { parts: rows.into_iter().map(part_message).collect() }]
+        };
         Ok(Response::new(super::streaming::paged(move |tx| {
             super::streaming::send_pages(tx, pages, move |page| async move {
                 parts::list_paged(&db, &filter, PAGE, page).await

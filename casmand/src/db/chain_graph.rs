@@ -144,7 +144,11 @@ impl ChainGraph {
     }
 
     fn chain_part(&self, part: u32, part_type: u16, pol: u16) -> ChainPart {
-        ChainPart { part: self.part_name(part), part_type: self.text_of(part_type), polarization: self.text_of(pol) }
+        ChainPart {
+            part: self.part_name(part),
+            part_type: self.text_of(part_type),
+            polarization: self.text_of(pol),
+        }
     }
 
     /// Walks every chain and hands each to `f`, until it returns false: one
@@ -276,10 +280,8 @@ mod tests {
     /// (which must not meet the canonical one), SNAP ports.
     fn part_id() -> impl Strategy<Value = String> {
         prop_oneof![
-            (0..6usize, 1..4u32, 1..3u8).prop_map(|(t, n, p)| format!(
-                "{}{n:05}P{p}",
-                PartType::ALL[t].abbreviation()
-            )),
+            (0..6usize, 1..4u32, 1..3u8)
+                .prop_map(|(t, n, p)| format!("{}{n:05}P{p}", PartType::ALL[t].abbreviation())),
             (1..4u32).prop_map(|n| format!("ant{n:05}p1")),
             (1..3u32).prop_map(|n| format!("SNAP1A{n:02}")),
             Just("ANT00000P1".to_owned()),
@@ -287,7 +289,12 @@ mod tests {
     }
 
     fn text() -> impl Strategy<Value = Option<String>> {
-        prop_oneof![Just(None), Just(Some("ANTENNA".to_owned())), Just(Some("P1".to_owned())), Just(Some(String::new()))]
+        prop_oneof![
+            Just(None),
+            Just(Some("ANTENNA".to_owned())),
+            Just(Some("P1".to_owned())),
+            Just(Some(String::new()))
+        ]
     }
 
     proptest! {

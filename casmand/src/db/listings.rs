@@ -71,7 +71,9 @@ where
                     let end = |i: usize| -> rusqlite::Result<_> {
                         Ok((r.get_ref(i)?.as_str()?, text(r, i + 1)?, text(r, i + 2)?))
                     };
-                    graph.push(end(0)?, end(3)?).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+                    graph
+                        .push(end(0)?, end(3)?)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
                 }
             }
             let mut buf = Vec::with_capacity(size);

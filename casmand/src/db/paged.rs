@@ -86,5 +86,6 @@ where
     F: FnMut(Vec<T>) -> Fut,
     Fut: Future<Output = bool>,
 {
-    produce(path, what, move |conn, emit| each_page(conn, &sql, &params, size, map, emit).map(drop), page).await
+    produce(path, what, move |conn, emit| each_page(conn, &sql, &params, size, map, emit).map(drop), page)
+        .await
 }

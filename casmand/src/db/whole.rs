@@ -103,7 +103,9 @@ fn dump_file(
             let mut q = stmt.query(rusqlite::params![after, want as i64])?;
             while let Some(r) = q.next()? {
                 after = r.get(0)?;
-                rows.push((1..=columns.len()).map(|i| r.get::<_, Option<String>>(i).ok().flatten()).collect());
+                rows.push(
+                    (1..=columns.len()).map(|i| r.get::<_, Option<String>>(i).ok().flatten()).collect(),
+                );
             }
             drop(q);
             drop(stmt);
