@@ -22,11 +22,17 @@ pub fn reset_peak(pid: u32) -> bool {
 }
 
 /// Runs `cmd` to its end, its output thrown away, and returns its wall
-/// time and peak RSS in KiB (the child's own, from `wait4`). Panics, with
-/// its stderr, if it fails.
+/// time and peak RSS in KiB (from `wait4`). Panics, with its stderr, if it
+/// fails.
+///
+/// The child is spawned sharing this process's memory until it execs
+/// (vfork), and Linux counts the peak of the memory it leaves in the child's
+/// peak: this process's own peak is reset first, so the figure is the
+/// larger of the child's peak and this process's RSS at the spawn.
 #[allow(unsafe_code)]
 pub fn run(cmd: &mut Command) -> (Duration, u64) {
     use nix::libc;
+    reset_peak(std::process::id());
     let err = tempfile::tempfile().unwrap();
     let started = Instant::now();
     let child =
