@@ -23,6 +23,7 @@ use crate::{
         boards::{self, BoardRow},
         chain_graph::ChainData,
         listings,
+        paged::TextRows,
         scans::{self, canonical_id},
     },
     error::Error,
@@ -59,6 +60,22 @@ fn current_connection(c: Current) -> CurrentConnection {
         target_polarization: c.target_polarization.unwrap_or_default(),
         since: c.edge.scan_time,
         event_id: c.edge.event_id,
+    }
+}
+
+/// A row of [`listings::connections`] as the API sends it.
+fn listed_connection<'a>(event_id: i64, values: impl Iterator<Item = Option<&'a str>>) -> CurrentConnection {
+    let mut v = values.map(|v| v.unwrap_or_default().to_owned());
+    let mut next = || v.next().unwrap_or_default();
+    CurrentConnection {
+        source: next(),
+        source_type: next(),
+        source_polarization: next(),
+        target: next(),
+        target_type: next(),
+        target_polarization: next(),
+        since: next(),
+        event_id,
     }
 }
 
@@ -233,7 +250,12 @@ impl Assembly for AssemblyApi {
         let db = self.ctx.dbs().assembled.clone();
         if part.is_empty() {
             // Every connection: read and sent page by page.
-            let connections = |rows: Vec<Current>| rows.into_iter().map(current_connection).collect();
+            let connections = |pages: Vec<TextRows>| {
+                pages
+                    .iter()
+                    .flat_map(|p| p.rows().map(|(id, values)| listed_connection(id, values)))
+                    .collect()
+            };
             return Ok(Response::new(streaming::paged(move |tx| {
                 streaming::send_pages(tx, connections, move |page| async move {
                     listings::connections(&db, part_type, PAGE, page).await

@@ -10,43 +10,54 @@ use rusqlite::{Row, types::Value};
 
 use super::{
     Db,
-    assembly::{Current, KEPT_COLUMNS, KEPT_ORDER},
+    assembly::{KEPT_COLUMNS, KEPT_ORDER},
     chain_graph::{ChainData, ChainGraph},
-    paged,
+    paged::{self, TextRows},
 };
-use crate::{error::Result, inventory::Edge};
+use crate::error::Result;
 
 /// Every current connection, oldest first, with an end of type `part_type`
 /// when given (the type's name, as recorded), passed to `page` in pages of
-/// `size` as they are read. Stops early when `page` returns false.
+/// `size` as they are read: each row keyed by its event id, its values
+/// those of [`CONNECTION_COLUMNS`]. Stops early when `page` returns false.
 pub async fn connections<F, Fut>(db: &Db, part_type: Option<&str>, size: usize, page: F) -> Result<()>
 where
-    F: FnMut(Vec<Current>) -> Fut,
+    F: FnMut(Vec<TextRows>) -> Fut,
     Fut: Future<Output = bool>,
 {
     let (filter, params) = match part_type {
         Some(t) => (" WHERE source_type = ?1 OR target_type = ?1", vec![Value::Text(t.to_owned())]),
         None => ("", Vec::new()),
     };
-    let sql = format!("SELECT {KEPT_COLUMNS} FROM active_connections{filter} {KEPT_ORDER}");
-    paged::rows(&db.path, "listing the current connections", (sql, params), size, current, page).await
+    let sql = format!("SELECT event_id, {CONNECTION_COLUMNS} FROM active_connections{filter} {KEPT_ORDER}");
+    paged::produce(
+        &db.path,
+        "listing the current connections",
+        move |conn, emit| {
+            let mut stmt = conn.prepare(&sql)?;
+            let mut q = stmt.query(rusqlite::params_from_iter(params))?;
+            let width = CONNECTION_COLUMNS.split(',').count();
+            let mut rows = TextRows::new(width, size);
+            while let Some(r) = q.next()? {
+                rows.push(r.get(0)?, r, 1)?;
+                if rows.len() >= size && !emit(vec![std::mem::replace(&mut rows, TextRows::new(width, size))])
+                {
+                    return Ok(());
+                }
+            }
+            if !rows.is_empty() {
+                emit(vec![rows]);
+            }
+            Ok(())
+        },
+        page,
+    )
+    .await
 }
 
-/// A row of [`KEPT_COLUMNS`].
-fn current(r: &Row<'_>) -> rusqlite::Result<Current> {
-    Ok(Current {
-        edge: Edge {
-            source: r.get(0)?,
-            source_type: r.get(1)?,
-            target: r.get(3)?,
-            target_type: r.get(4)?,
-            scan_time: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-            event_id: r.get(7)?,
-        },
-        source_polarization: r.get(2)?,
-        target_polarization: r.get(5)?,
-    })
-}
+/// The values of a row of [`connections`], in this order.
+pub const CONNECTION_COLUMNS: &str =
+    "source, source_type, source_polarization, target, target_type, target_polarization, since";
 
 /// Every chain of the current connections (see [`ChainGraph::walk`] for
 /// which and in what order), passed to `page` in pages of `size` chains.
