@@ -277,7 +277,7 @@ mod tests {
             task.await.unwrap().unwrap();
             let want = if limit == 0 { n as usize } else { 3 };
             assert_eq!(pages.iter().map(TablePage::len).sum::<usize>(), want);
-            assert_eq!(pages.iter().map(|p| p.continuation).collect::<Vec<_>>()[0], false);
+            assert!(!pages[0].continuation);
             assert!(pages.iter().skip(1).all(|p| p.continuation));
             let col = |name: &str| pages[0].columns.iter().position(|c| c == name).unwrap();
             let (number, kind, pol, created) =
