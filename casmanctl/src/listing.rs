@@ -59,6 +59,23 @@ impl JsonArray {
     }
 }
 
+/// Writes every message of `stream` as `{"<key>": [...]}` ([`JsonArray`]),
+/// each written by `item` (`|array, out, m| array.item(out, &view(m))`),
+/// and flushes `out`.
+pub async fn json<M, W: Write>(
+    out: &mut W,
+    key: &str,
+    stream: &mut tonic::Streaming<M>,
+    item: impl Fn(&mut JsonArray, &mut W, &M) -> std::io::Result<()>,
+) -> Result<(), CtlError> {
+    let mut array = JsonArray::start(out, key).map_err(io)?;
+    while let Some(m) = stream.message().await? {
+        item(&mut array, out, &m).map_err(io)?;
+    }
+    array.finish(out).map_err(io)?;
+    out.flush().map_err(io)
+}
+
 /// The first page of a listing held back until it is complete (or the
 /// listing ends), so that a table's columns can be sized from it; every
 /// later item passes straight through.

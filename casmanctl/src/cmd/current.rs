@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::{
     client::Conn,
     error::CtlError,
-    listing::{self, FirstPage, JsonArray, Taken, io},
+    listing::{self, FirstPage, Taken, io},
     output::{self, StreamTable},
 };
 
@@ -29,12 +29,10 @@ pub async fn connections(
     let mut stream = conn.assembly().list_connections(conn.request(req)).await?.into_inner();
     let mut out = listing::stdout();
     if as_json {
-        let mut array = JsonArray::start(&mut out, "connections").map_err(io)?;
-        while let Some(c) = stream.message().await? {
-            array.item(&mut out, &ConnectionJson::of(&c)).map_err(io)?;
-        }
-        array.finish(&mut out).map_err(io)?;
-        return out.flush().map_err(io);
+        return listing::json(&mut out, "connections", &mut stream, |a, out, c| {
+            a.item(out, &ConnectionJson::of(c))
+        })
+        .await;
     }
     let mut first = FirstPage::default();
     let mut table = None;
@@ -126,12 +124,8 @@ pub async fn chains(conn: &Conn, complete_only: bool, as_json: bool) -> Result<(
     let mut stream = conn.assembly().list_chains(conn.request(req)).await?.into_inner();
     let mut out = listing::stdout();
     if as_json {
-        let mut array = JsonArray::start(&mut out, "chains").map_err(io)?;
-        while let Some(c) = stream.message().await? {
-            array.item(&mut out, &ChainJson::of(&c)).map_err(io)?;
-        }
-        array.finish(&mut out).map_err(io)?;
-        return out.flush().map_err(io);
+        return listing::json(&mut out, "chains", &mut stream, |a, out, c| a.item(out, &ChainJson::of(c)))
+            .await;
     }
     let mut n = 0usize;
     let mut line = String::new();
