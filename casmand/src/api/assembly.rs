@@ -21,8 +21,7 @@ use crate::{
     db::{
         assembly::{self, AssemblyRow, Current},
         boards::{self, BoardRow},
-        chain_graph::ChainData,
-        listings,
+        listings::{self, ChainPage, ChainPartText},
         paged::TextRows,
         scans::{self, canonical_id},
     },
@@ -113,24 +112,24 @@ fn connection(e: Edge) -> Connection {
 /// A chain as the API sends it; None when only complete chains are wanted
 /// and it reaches no SNAP port.
 fn chain_info(
-    chain: ChainData,
+    (cyclic, parts): (bool, Vec<ChainPartText<'_>>),
     boards: &HashMap<SnapBoardId, BoardRow>,
     complete_only: bool,
 ) -> Option<ChainInfo> {
-    let port = chain.parts.last().and_then(|p| SnapPort::parse(&p.part).ok());
+    let port = parts.last().and_then(|p| SnapPort::parse(p[0].unwrap_or_default()).ok());
     if complete_only && port.is_none() {
         return None;
     }
+    let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
     Some(ChainInfo {
         snap: port.map(|p| snap_port(p, boards.get(&p.board()))),
-        cyclic: chain.cyclic,
-        parts: chain
-            .parts
+        cyclic,
+        parts: parts
             .into_iter()
-            .map(|p| casman_proto::v1::ChainPart {
-                part: p.part,
-                part_type: p.part_type.unwrap_or_default(),
-                polarization: p.polarization.unwrap_or_default(),
+            .map(|[part, part_type, pol]| casman_proto::v1::ChainPart {
+                part: text(part),
+                part_type: text(part_type),
+                polarization: text(pol),
             })
             .collect(),
     })
@@ -286,8 +285,12 @@ impl Assembly for AssemblyApi {
         let boards: HashMap<SnapBoardId, BoardRow> =
             boards::list(&dbs.parts).await?.into_iter().filter_map(|b| Some((b.board_id()?, b))).collect();
         let db = dbs.assembled.clone();
-        let chains = move |chains: Vec<ChainData>| {
-            chains.into_iter().filter_map(|c| chain_info(c, &boards, complete_only)).collect()
+        let chains = move |pages: Vec<ChainPage>| {
+            pages
+                .iter()
+                .flat_map(|p| p.chains())
+                .filter_map(|c| chain_info(c, &boards, complete_only))
+                .collect()
         };
         Ok(Response::new(streaming::paged(move |tx| {
             streaming::send_pages(tx, chains, move |page| async move {

@@ -132,23 +132,8 @@ impl ChainGraph {
         Ok(())
     }
 
-    fn part_name(&self, id: u32) -> String {
-        if id >= OTHER {
-            return self.parts.texts.get((id - OTHER) as usize).map(|t| t.to_string()).unwrap_or_default();
-        }
-        decode(id).map(|p| p.to_string()).unwrap_or_default()
-    }
-
-    fn text_of(&self, id: u16) -> Option<String> {
-        id.checked_sub(1).and_then(|i| self.texts.texts.get(usize::from(i))).map(|t| t.to_string())
-    }
-
-    fn chain_part(&self, part: u32, part_type: u16, pol: u16) -> ChainPart {
-        ChainPart {
-            part: self.part_name(part),
-            part_type: self.text_of(part_type),
-            polarization: self.text_of(pol),
-        }
+    fn text_of(&self, id: u16) -> Option<&str> {
+        id.checked_sub(1).and_then(|i| self.texts.texts.get(usize::from(i))).map(|t| &**t)
     }
 
     /// Walks every chain and hands each to `f`, until it returns false: one
@@ -157,7 +142,7 @@ impl ChainGraph {
     /// part; then, for legacy data, a chain from every connection no walk
     /// took (a second branch out of a part, a loop), in order. Linear in the
     /// number of connections (and a sort).
-    pub fn walk(self, mut f: impl FnMut(ChainData) -> bool) {
+    pub fn walk(self, mut f: impl FnMut(&Walked<'_>) -> bool) {
         let n = self.links.len();
         // The oldest connection out of each part, and every part one leads to.
         let mut first_out: Vec<(u32, u32)> =
@@ -172,9 +157,11 @@ impl ChainGraph {
         };
         let mut used = vec![false; n];
         let mut seen: HashSet<u32> = HashSet::new();
+        let mut steps: Vec<Step> = Vec::new();
         let mut walk = |start: usize, used: &mut [bool]| {
             let first = self.links[start];
-            let mut parts = vec![self.chain_part(first.source, first.source_type, first.source_pol)];
+            steps.clear();
+            steps.push(Step { part: first.source, part_type: first.source_type, pol: first.source_pol });
             seen.clear();
             seen.insert(first.source);
             let mut cyclic = false;
@@ -186,21 +173,89 @@ impl ChainGraph {
                     cyclic = true;
                     break;
                 }
-                parts.push(self.chain_part(l.target, l.target_type, l.target_pol));
+                steps.push(Step { part: l.target, part_type: l.target_type, pol: l.target_pol });
                 next = next_of(l.target);
             }
-            ChainData { parts, cyclic }
+            f(&Walked { graph: &self, steps: &steps, cyclic })
         };
         for i in 0..n {
             let s = self.links[i].source;
-            if targets.binary_search(&s).is_err() && next_of(s) == Some(i) && !f(walk(i, &mut used)) {
+            if targets.binary_search(&s).is_err() && next_of(s) == Some(i) && !walk(i, &mut used) {
                 return;
             }
         }
         for i in 0..n {
-            if !used[i] && !f(walk(i, &mut used)) {
+            if !used[i] && !walk(i, &mut used) {
                 return;
             }
+        }
+    }
+}
+
+/// One part of a walked chain, as ids.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    part: u32,
+    part_type: u16,
+    pol: u16,
+}
+
+/// A chain as [`ChainGraph::walk`] found it: its parts as ids, their text
+/// written on demand (no allocation of its own).
+#[derive(Debug)]
+pub struct Walked<'g> {
+    graph: &'g ChainGraph,
+    steps: &'g [Step],
+    cyclic: bool,
+}
+
+impl<'g> Walked<'g> {
+    /// Whether the walk met a part twice (legacy data only).
+    pub fn cyclic(&self) -> bool {
+        self.cyclic
+    }
+
+    /// The parts in signal order: each its id (to display), its type and
+    /// its polarization as recorded.
+    pub fn parts(&self) -> impl Iterator<Item = (PartName<'g>, Option<&'g str>, Option<&'g str>)> + '_ {
+        let g = self.graph;
+        self.steps
+            .iter()
+            .map(move |s| (PartName { graph: g, id: s.part }, g.text_of(s.part_type), g.text_of(s.pol)))
+    }
+
+    /// The chain as owned data.
+    pub fn to_data(&self) -> ChainData {
+        ChainData {
+            parts: self
+                .parts()
+                .map(|(p, t, pol)| ChainPart {
+                    part: p.to_string(),
+                    part_type: t.map(str::to_owned),
+                    polarization: pol.map(str::to_owned),
+                })
+                .collect(),
+            cyclic: self.cyclic,
+        }
+    }
+}
+
+/// A part id of a [`ChainGraph`], displayed as it was recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct PartName<'g> {
+    graph: &'g ChainGraph,
+    id: u32,
+}
+
+impl std::fmt::Display for PartName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.id >= OTHER {
+            let text = self.graph.parts.texts.get((self.id - OTHER) as usize);
+            return f.write_str(text.map_or("", |t| &**t));
+        }
+        match decode(self.id) {
+            Some(p) => write!(f, "{p}"),
+            None => Ok(()),
         }
     }
 }
@@ -270,7 +325,7 @@ mod tests {
         }
         let mut got = Vec::new();
         g.walk(|c| {
-            got.push(c);
+            got.push(c.to_data());
             true
         });
         got

@@ -11,7 +11,7 @@ use rusqlite::{Row, types::Value};
 use super::{
     Db,
     assembly::{KEPT_COLUMNS, KEPT_ORDER},
-    chain_graph::{ChainData, ChainGraph},
+    chain_graph::ChainGraph,
     paged::{self, TextRows},
 };
 use crate::error::Result;
@@ -66,7 +66,7 @@ pub const CONNECTION_COLUMNS: &str =
 /// returns false.
 pub async fn chains<F, Fut>(db: &Db, size: usize, page: F) -> Result<()>
 where
-    F: FnMut(Vec<ChainData>) -> Fut,
+    F: FnMut(Vec<ChainPage>) -> Fut,
     Fut: Future<Output = bool>,
 {
     let sql = format!("SELECT {KEPT_COLUMNS} FROM active_connections {KEPT_ORDER}");
@@ -87,19 +87,60 @@ where
                         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
                 }
             }
-            let mut buf = Vec::with_capacity(size);
+            let mut page = ChainPage::default();
+            let mut name = String::new();
             graph.walk(|chain| {
-                buf.push(chain);
-                buf.len() < size || emit(std::mem::replace(&mut buf, Vec::with_capacity(size)))
+                let n = page.cyclic.len() as i64;
+                for (part, part_type, pol) in chain.parts() {
+                    use std::fmt::Write;
+                    name.clear();
+                    let _ = write!(name, "{part}");
+                    page.parts.push_texts(n, &[Some(&name), part_type, pol]);
+                }
+                page.cyclic.push(chain.cyclic());
+                page.cyclic.len() < size || emit(vec![std::mem::take(&mut page)])
             });
-            if !buf.is_empty() {
-                emit(buf);
+            if !page.cyclic.is_empty() {
+                emit(vec![page]);
             }
             Ok(())
         },
         page,
     )
     .await
+}
+
+/// A page of chains, compact (see [`TextRows`]): every part of every chain
+/// (id, type, polarization) keyed by its chain's place in the page.
+#[derive(Debug)]
+pub struct ChainPage {
+    parts: TextRows,
+    cyclic: Vec<bool>,
+}
+
+impl Default for ChainPage {
+    fn default() -> Self {
+        ChainPage { parts: TextRows::new(3, 0), cyclic: Vec::new() }
+    }
+}
+
+/// One part of a chain of a [`ChainPage`]: id, type, polarization (NULL as
+/// None).
+pub type ChainPartText<'a> = [Option<&'a str>; 3];
+
+impl ChainPage {
+    /// The chains of the page in order: whether each is cyclic, and its
+    /// parts in signal order.
+    pub fn chains(&self) -> Vec<(bool, Vec<ChainPartText<'_>>)> {
+        let mut out: Vec<(bool, Vec<ChainPartText<'_>>)> =
+            self.cyclic.iter().map(|c| (*c, Vec::new())).collect();
+        for (chain, mut values) in self.parts.rows() {
+            if let Some((_, parts)) = usize::try_from(chain).ok().and_then(|c| out.get_mut(c)) {
+                parts.push([values.next().flatten(), values.next().flatten(), values.next().flatten()]);
+            }
+        }
+        out
+    }
 }
 
 /// Column `i` of `r` as text, NULL as None, without copying it.

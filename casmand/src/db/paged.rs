@@ -140,6 +140,17 @@ impl TextRows {
         Ok(())
     }
 
+    /// Appends a row: `key`, and `values` (as many as the width).
+    pub fn push_texts(&mut self, key: i64, values: &[Option<&str>]) {
+        for v in values.iter().take(self.width) {
+            self.ends.push(v.map(|v| {
+                self.text.push_str(v);
+                u32::try_from(self.text.len()).unwrap_or(u32::MAX)
+            }));
+        }
+        self.keys.push(key);
+    }
+
     /// Rows held.
     pub fn len(&self) -> usize {
         self.keys.len()
