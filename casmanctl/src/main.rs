@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod cmd;
 mod error;
+mod listing;
 mod output;
 #[cfg(test)]
 mod output_snapshots;

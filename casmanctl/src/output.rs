@@ -31,12 +31,13 @@ pub struct StreamTable {
 }
 
 impl StreamTable {
-    /// Widths fitting `header` and `rows`.
-    pub fn new<S: AsRef<str>, const N: usize>(header: [&str; N], rows: &[[S; N]]) -> StreamTable {
-        let widths = (0..N)
+    /// Widths fitting `header` and `rows` (each as long as the header).
+    pub fn new<S: AsRef<str>, R: AsRef<[S]>>(header: &[&str], rows: &[R]) -> StreamTable {
+        let widths = (0..header.len())
             .map(|i| {
                 rows.iter()
-                    .map(|r| r[i].as_ref().chars().count())
+                    .filter_map(|r| r.as_ref().get(i))
+                    .map(|c| c.as_ref().chars().count())
                     .chain([header[i].chars().count()])
                     .max()
                     .unwrap_or(0)
@@ -69,16 +70,28 @@ impl StreamTable {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Writes one row (as [`Self::row`] makes it) to `out`, allocating nothing.
+    /// Writes one row (as [`Self::row`] makes it) to `out`, allocating
+    /// nothing (and without `fmt`'s padding, a call per space: most of the
+    /// time of printing a million rows).
     pub fn write_row<S: AsRef<str>>(
         &self,
         out: &mut impl std::io::Write,
         cells: &[S],
     ) -> std::io::Result<()> {
+        const SPACES: [u8; 64] = [b' '; 64];
         out.write_all("│".as_bytes())?;
         for (i, (c, w)) in cells.iter().zip(&self.widths).enumerate() {
-            let gap = if i == 0 { "" } else { " " };
-            write!(out, "{gap} {:<w$} ", c.as_ref(), w = *w)?;
+            let c = c.as_ref();
+            out.write_all(if i == 0 { b" " } else { b"  " })?;
+            out.write_all(c.as_bytes())?;
+            // Padded by characters, as `{:<w$}` pads.
+            let len = if c.is_ascii() { c.len() } else { c.chars().count() };
+            let mut pad = w.saturating_sub(len) + 1;
+            while pad > 0 {
+                let n = pad.min(SPACES.len());
+                out.write_all(&SPACES[..n])?;
+                pad -= n;
+            }
         }
         out.write_all("│\n".as_bytes())
     }
@@ -136,7 +149,10 @@ pub fn human(text: &str) -> Cow<'_, str> {
         (c.is_control() && c != '\n' && c != '\t')
             || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     }
-    if !text.chars().any(unsafe_char) {
+    // Printable ASCII, the common case, checked a byte at a time.
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b) || b == b'\n' || b == b'\t')
+        || !text.chars().any(unsafe_char)
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -206,9 +222,13 @@ mod tests {
         for r in &rows {
             t.add_row(r.clone());
         }
-        let s = super::StreamTable::new(["part number", "type", "pol"], &rows);
+        let s = super::StreamTable::new(&["part number", "type", "pol"], &rows);
         let streamed: String = s.head() + &rows.iter().map(|r| s.row(r)).collect::<String>() + &s.foot();
         assert_eq!(s.row(&["a", "b", "c"]), s.line(&["a", "b", "c"]));
+        let long = "x".repeat(100);
+        for cells in [["é", "ñú", ""], ["", "", ""], [long.as_str(), "b", "c"]] {
+            assert_eq!(s.row(&cells), s.line(&cells));
+        }
         assert_eq!(streamed, t.to_string());
     }
 

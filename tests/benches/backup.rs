@@ -17,27 +17,17 @@
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[allow(dead_code)]
+#[path = "common/process.rs"]
+mod process;
 #[path = "common/store.rs"]
 mod store;
 
 use std::time::{Duration, Instant};
 
 use casman_tests::Daemon;
+use process::{reset_peak, status_kib};
 use store::{BUCKET, requests_since, stats};
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Resets the process's peak RSS to its current RSS (Linux ≥ 4.0).
-fn reset_peak(pid: u32) -> bool {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
-}
 
 struct Row {
     what: &'static str,

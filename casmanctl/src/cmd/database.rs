@@ -1,15 +1,18 @@
 //! `casmanctl database ...`
 
-use casman_proto::v1::{ClearDatabaseRequest, GetAdoptionReportRequest, PrintDatabaseRequest};
+use std::{borrow::Cow, io::Write};
+
+use casman_proto::v1::{ClearDatabaseRequest, GetAdoptionReportRequest, PrintDatabaseRequest, TableDump};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::prompt;
 use crate::{
     cli::{ASSEMBLED_DB, Databases, PARTS_DB},
     client::Conn,
     error::CtlError,
-    output,
+    listing,
+    output::{self, StreamTable},
 };
 
 /// Database commands.
@@ -78,43 +81,33 @@ pub async fn run(conn: &Conn, cmd: DatabaseCmd, as_json: bool) -> Result<(), Ctl
 }
 
 /// Prints the dump as it streams in, one page (at most 1,000 rows) at a time,
-/// so memory stays bounded however large the database. `--json` writes the
-/// documented shape `{"tables": [{"database", "table", "columns", "rows"}]}`
-/// incrementally.
+/// so memory stays bounded however large the database: for people a table
+/// per database table, its columns sized from its first page; `--json` the
+/// documented shape `{"tables": [{"database", "table", "columns", "rows"}]}`,
+/// written incrementally.
 async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result<(), CtlError> {
-    use std::io::Write;
     let req = PrintDatabaseRequest { databases: dbs.iter().map(|s| s.to_string()).collect(), limit };
     let mut stream = conn.database().print_database(conn.request(req)).await?.into_inner();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = listing::stdout();
     let io = |e: std::io::Error| CtlError::Io(format!("writing the dump: {e}"));
-    let mut open_table = false;
     if as_json {
         write!(out, "{{\"tables\": [").map_err(io)?;
-    }
-    let mut first_table = true;
-    while let Some(t) = stream.message().await? {
-        if as_json {
-            if !t.continuation {
-                if open_table {
-                    write!(out, "]}}").map_err(io)?;
-                }
-                let head = json!({ "database": t.database, "table": t.table, "columns": t.columns });
-                let head = head.to_string();
-                let comma = if first_table { "" } else { "," };
-                write!(out, "{comma}\n  {}, \"rows\": [", &head[..head.len() - 1]).map_err(io)?;
-                open_table = true;
-                first_table = false;
-            }
-            for (i, r) in t.rows.iter().enumerate() {
-                let row: Vec<Value> =
-                    r.values.iter().map(|v| if v.is_null { Value::Null } else { json!(v.value) }).collect();
-                let comma = if i == 0 && !t.continuation { "" } else { "," };
-                write!(out, "{comma}\n    {}", Value::Array(row)).map_err(io)?;
-            }
-            continue;
+        let mut open_table = false;
+        while let Some(t) = stream.message().await? {
+            json_page(&mut out, &t, &mut open_table).map_err(io)?;
         }
+        if open_table {
+            write!(out, "]}}").map_err(io)?;
+        }
+        writeln!(out, "\n]}}").map_err(io)?;
+        return out.flush().map_err(io);
+    }
+    let mut table: Option<StreamTable> = None;
+    while let Some(t) = stream.message().await? {
         if !t.continuation {
+            if let Some(done) = table.take() {
+                writeln!(out, "{}", done.foot()).map_err(io)?;
+            }
             let head = format!("== {} : {} ({} rows)", t.database, t.table, t.table_rows);
             writeln!(out, "{}", output::human(&head)).map_err(io)?;
             if t.table_rows == 0 {
@@ -124,21 +117,62 @@ async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result
         if t.rows.is_empty() {
             continue;
         }
-        let mut table = output::table(t.columns.iter().map(String::as_str));
-        for r in &t.rows {
-            table.add_row(
-                r.values.iter().map(|v| if v.is_null { "NULL".to_owned() } else { v.value.clone() }),
-            );
+        let rows: Vec<Vec<Cow<'_, str>>> = t
+            .rows
+            .iter()
+            .map(|r| {
+                r.values
+                    .iter()
+                    .map(|v| if v.is_null { "NULL".into() } else { output::human(&v.value) })
+                    .collect()
+            })
+            .collect();
+        if table.is_none() {
+            let header: Vec<Cow<'_, str>> = t.columns.iter().map(|h| output::human(h)).collect();
+            let header: Vec<&str> = header.iter().map(AsRef::as_ref).collect();
+            let head = StreamTable::new(&header, &rows);
+            out.write_all(head.head().as_bytes()).map_err(io)?;
+            table = Some(head);
         }
-        writeln!(out, "{}", output::human(&table.to_string())).map_err(io)?;
+        if let Some(table) = &table {
+            for r in &rows {
+                table.write_row(&mut out, r).map_err(io)?;
+            }
+        }
     }
-    if as_json {
-        if open_table {
-            write!(out, "]}}").map_err(io)?;
-        }
-        writeln!(out, "\n]}}").map_err(io)?;
+    if let Some(done) = table {
+        writeln!(out, "{}", done.foot()).map_err(io)?;
     }
     out.flush().map_err(io)
+}
+
+/// Writes a page of the dump in the `--json` shape: a table's head on its
+/// first page (closing the one before), then its rows, compact, one a line.
+fn json_page(out: &mut impl Write, t: &TableDump, open_table: &mut bool) -> std::io::Result<()> {
+    if !t.continuation {
+        if *open_table {
+            write!(out, "]}}")?;
+        }
+        let head = json!({ "database": t.database, "table": t.table, "columns": t.columns }).to_string();
+        let comma = if *open_table { "," } else { "" };
+        write!(out, "{comma}\n  {}, \"rows\": [", &head[..head.len() - 1])?;
+        *open_table = true;
+    }
+    for (i, r) in t.rows.iter().enumerate() {
+        out.write_all(if i == 0 && !t.continuation { b"\n    [" } else { b",\n    [" })?;
+        for (j, v) in r.values.iter().enumerate() {
+            if j > 0 {
+                out.write_all(b",")?;
+            }
+            if v.is_null {
+                out.write_all(b"null")?;
+            } else {
+                serde_json::to_writer(&mut *out, &v.value)?;
+            }
+        }
+        out.write_all(b"]")?;
+    }
+    Ok(())
 }
 
 async fn clear(conn: &Conn, dbs: Vec<&str>, yes: Vec<String>, as_json: bool) -> Result<(), CtlError> {

@@ -15,11 +15,14 @@ use casman_proto::v1::{
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
 
+use super::streaming;
 use crate::{
     context::Context,
     db::{
         assembly::{self, AssemblyRow, Current},
         boards::{self, BoardRow},
+        listings::{self, ChainPage, ChainPartText},
+        paged::TextRows,
         scans::{self, canonical_id},
     },
     error::Error,
@@ -27,6 +30,11 @@ use crate::{
 };
 
 type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Connections per page read and sent.
+const PAGE: usize = 1000;
+/// Chains per page sent.
+const CHAIN_PAGE: usize = 256;
 
 /// Implementation of the Assembly service.
 #[derive(Debug, Clone)]
@@ -51,6 +59,22 @@ fn current_connection(c: Current) -> CurrentConnection {
         target_polarization: c.target_polarization.unwrap_or_default(),
         since: c.edge.scan_time,
         event_id: c.edge.event_id,
+    }
+}
+
+/// A row of [`listings::connections`] as the API sends it.
+fn listed_connection<'a>(event_id: i64, values: impl Iterator<Item = Option<&'a str>>) -> CurrentConnection {
+    let mut v = values.map(|v| v.unwrap_or_default().to_owned());
+    let mut next = || v.next().unwrap_or_default();
+    CurrentConnection {
+        source: next(),
+        source_type: next(),
+        source_polarization: next(),
+        target: next(),
+        target_type: next(),
+        target_polarization: next(),
+        since: next(),
+        event_id,
     }
 }
 
@@ -83,6 +107,32 @@ fn connection(e: Edge) -> Connection {
         scan_time: e.scan_time,
         event_id: e.event_id,
     }
+}
+
+/// A chain as the API sends it; None when only complete chains are wanted
+/// and it reaches no SNAP port.
+fn chain_info(
+    (cyclic, parts): (bool, Vec<ChainPartText<'_>>),
+    boards: &HashMap<SnapBoardId, BoardRow>,
+    complete_only: bool,
+) -> Option<ChainInfo> {
+    let port = parts.last().and_then(|p| SnapPort::parse(p[0].unwrap_or_default()).ok());
+    if complete_only && port.is_none() {
+        return None;
+    }
+    let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
+    Some(ChainInfo {
+        snap: port.map(|p| snap_port(p, boards.get(&p.board()))),
+        cyclic,
+        parts: parts
+            .into_iter()
+            .map(|[part, part_type, pol]| casman_proto::v1::ChainPart {
+                part: text(part),
+                part_type: text(part_type),
+                polarization: text(pol),
+            })
+            .collect(),
+    })
 }
 
 fn event(r: AssemblyRow) -> AssemblyEvent {
@@ -199,12 +249,24 @@ impl Assembly for AssemblyApi {
             "" => None,
             t => Some(PartType::parse(t)?.name()),
         };
-        let mut conn = self.ctx.dbs().assembled.reader().await.acquire().await.map_err(Error::from)?;
-        let mut current = if part.is_empty() {
-            assembly::current_all(&mut conn).await?
-        } else {
-            assembly::current_touching(&mut conn, &[&part]).await?
-        };
+        let db = self.ctx.dbs().assembled.clone();
+        if part.is_empty() {
+            // Every connection: read and sent page by page.
+            let connections = |pages: Vec<TextRows>| {
+                pages
+                    .iter()
+                    .flat_map(|p| p.rows().map(|(id, values)| listed_connection(id, values)))
+                    .collect()
+            };
+            return Ok(Response::new(streaming::paged(move |tx| {
+                streaming::send_pages(tx, connections, move |page| async move {
+                    listings::connections(&db, part_type, PAGE, page).await
+                })
+            })));
+        }
+        // One part's connections, found by key: a page.
+        let mut conn = db.reader().await.acquire().await.map_err(Error::from)?;
+        let mut current = assembly::current_touching(&mut conn, &[&part]).await?;
         drop(conn);
         if let Some(t) = part_type {
             current.retain(|c| {
@@ -223,32 +285,21 @@ impl Assembly for AssemblyApi {
     ) -> Result<Response<Self::ListChainsStream>, Status> {
         let complete_only = req.into_inner().complete_only;
         let dbs = self.ctx.dbs();
-        let mut conn = dbs.assembled.reader().await.acquire().await.map_err(Error::from)?;
-        let current = assembly::current_all(&mut conn).await?;
-        drop(conn);
         let boards: HashMap<SnapBoardId, BoardRow> =
             boards::list(&dbs.parts).await?.into_iter().filter_map(|b| Some((b.board_id()?, b))).collect();
-        let mut out = Vec::new();
-        for chain in assembly::chains(&current) {
-            let port = chain.parts.last().and_then(|p| SnapPort::parse(&p.part).ok());
-            if complete_only && port.is_none() {
-                continue;
-            }
-            out.push(Ok(ChainInfo {
-                snap: port.map(|p| snap_port(p, boards.get(&p.board()))),
-                cyclic: chain.cyclic,
-                parts: chain
-                    .parts
-                    .into_iter()
-                    .map(|p| casman_proto::v1::ChainPart {
-                        part: p.part,
-                        part_type: p.part_type.unwrap_or_default(),
-                        polarization: p.polarization.unwrap_or_default(),
-                    })
-                    .collect(),
-            }));
-        }
-        Ok(Response::new(Box::pin(futures_util::stream::iter(out))))
+        let db = dbs.assembled.clone();
+        let chains = move |pages: Vec<ChainPage>| {
+            pages
+                .iter()
+                .flat_map(|p| p.chains())
+                .filter_map(|c| chain_info(c, &boards, complete_only))
+                .collect()
+        };
+        Ok(Response::new(streaming::paged(move |tx| {
+            streaming::send_pages(tx, chains, move |page| async move {
+                listings::chains(&db, CHAIN_PAGE, page).await
+            })
+        })))
     }
 
     async fn check_current_state(

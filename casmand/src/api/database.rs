@@ -33,20 +33,19 @@ impl DatabaseApi {
 
 /// One page of a table, as the API sends it.
 fn table_dump(p: whole::TablePage) -> TableDump {
+    let rows = p
+        .rows()
+        .map(|row| TableRow {
+            values: row
+                .map(|v| NullableString { is_null: v.is_none(), value: v.unwrap_or_default().to_owned() })
+                .collect(),
+        })
+        .collect();
     TableDump {
         database: p.database.to_owned(),
         table: p.table,
         columns: p.columns,
-        rows: p
-            .rows
-            .into_iter()
-            .map(|row| TableRow {
-                values: row
-                    .into_iter()
-                    .map(|v| NullableString { is_null: v.is_none(), value: v.unwrap_or_default() })
-                    .collect(),
-            })
-            .collect(),
+        rows,
         table_rows: p.table_rows,
         continuation: p.continuation,
     }

@@ -86,18 +86,13 @@ impl Parts for PartsApi {
         // Read and sent page by page: memory stays bounded by a page however
         // many parts there are, and a slow client holds back the reading.
         let db = self.ctx.dbs().parts.clone();
-        Ok(Response::new(super::streaming::streamed(move |tx| async move {
-            let listed = parts::list_paged(&db, &filter, PAGE, |rows| {
-                let tx = tx.clone();
-                async move {
-                    let page = ListPartsResponse { parts: rows.into_iter().map(part_message).collect() };
-                    tx.send(Ok(page)).await.is_ok()
-                }
+        let pages = |rows: Vec<PartRow>| {
+            vec![ListPartsResponse { parts: rows.into_iter().map(part_message).collect() }]
+        };
+        Ok(Response::new(super::streaming::paged(move |tx| {
+            super::streaming::send_pages(tx, pages, move |page| async move {
+                parts::list_paged(&db, &filter, PAGE, page).await
             })
-            .await;
-            if let Err(e) = listed {
-                let _ = tx.send(Err(Status::from(e))).await;
-            }
         })))
     }
 

@@ -31,6 +31,56 @@ where
     Box::pin(ReceiverStream::new(rx))
 }
 
+/// The sending side of a [`paged`] stream: a page of items, or the error
+/// that ends it.
+pub type PageSender<T> = mpsc::Sender<Result<Vec<T>, Status>>;
+
+/// Runs `work` in a task, given the sender of the stream it returns, for
+/// listings made in pages: the stream yields each page's items one by one
+/// (one message each), one page waiting in the channel at most, so the
+/// daemon holds a few pages per client however long the listing and however
+/// slow the client. The stream ends when `work` is done.
+pub fn paged<T, F, Fut>(work: F) -> EventStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(PageSender<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use futures_util::{StreamExt, future::Either, stream};
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(work(tx));
+    Box::pin(ReceiverStream::new(rx).flat_map(|page: Result<Vec<T>, Status>| match page {
+        Ok(items) => Either::Left(stream::iter(items.into_iter().map(Ok))),
+        Err(e) => Either::Right(stream::once(std::future::ready(Err(e)))),
+    }))
+}
+
+/// The page callback [`send_pages`] gives a listing: true while the client
+/// still listens.
+pub type PageFn<R> = Box<dyn FnMut(Vec<R>) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send>;
+
+/// The body of a [`paged`] listing: runs `list` with a page callback that
+/// sends each page it reads down `tx` as `page_of` makes it, then sends the
+/// error `list` ended with, if any.
+pub async fn send_pages<R, T, M, L, LFut>(tx: PageSender<T>, mut page_of: M, list: L)
+where
+    R: 'static,
+    T: Send + 'static,
+    M: FnMut(Vec<R>) -> Vec<T> + Send + 'static,
+    L: FnOnce(PageFn<R>) -> LFut,
+    LFut: Future<Output = crate::error::Result<()>>,
+{
+    let pages = tx.clone();
+    let listed = list(Box::new(move |rows: Vec<R>| {
+        let (tx, page) = (pages.clone(), page_of(rows));
+        Box::pin(async move { tx.send(Ok(page)).await.is_ok() })
+    }))
+    .await;
+    if let Err(e) = listed {
+        let _ = tx.send(Err(Status::from(e))).await;
+    }
+}
+
 /// A progress callback that sends every step as `event(progress)` on `tx`.
 /// It never waits: a progress message the client is too slow to read is
 /// dropped (results, sent with [`send`], are not).

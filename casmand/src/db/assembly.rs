@@ -157,14 +157,14 @@ impl From<KeptRow> for Current {
     }
 }
 
-const KEPT_COLUMNS: &str = "source, source_type, source_polarization, target, target_type, target_polarization, \
+pub(super) const KEPT_COLUMNS: &str = "source, source_type, source_polarization, target, target_type, target_polarization, \
                             since, event_id";
 /// [`KEPT_COLUMNS`] read from the log row `a` of a kept pair `k`.
 const KEPT_FROM_LOG: &str = "a.part_number AS source, a.part_type AS source_type, a.polarization AS source_polarization, \
                              a.connected_to AS target, a.connected_to_type AS target_type, \
                              a.connected_polarization AS target_polarization, a.scan_time AS since, a.id AS event_id";
 /// The order [`current_edges`] returns: oldest first by (scan_time, event id).
-const KEPT_ORDER: &str = "ORDER BY COALESCE(since, ''), event_id";
+pub(super) const KEPT_ORDER: &str = "ORDER BY COALESCE(since, ''), event_id";
 
 /// Every current connection, oldest first, read from the kept state (no
 /// pass over the log).
@@ -456,82 +456,6 @@ pub async fn history(db: &Db, part: &str) -> Result<Vec<AssemblyRow>> {
     let mut rows = rows_touching(&mut conn, &[part]).await?;
     rows.sort_by(|a, b| (&b.scan_time, b.id).cmp(&(&a.scan_time, a.id)));
     Ok(rows)
-}
-
-/// One part of a chain as data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainPart {
-    /// The part id.
-    pub part: String,
-    /// Its type as recorded.
-    pub part_type: Option<String>,
-    /// Its polarization as recorded.
-    pub polarization: Option<String>,
-}
-
-/// A chain of current connections as data, head first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainData {
-    /// The parts in signal order.
-    pub parts: Vec<ChainPart>,
-    /// Whether the walk met a part twice (legacy data only).
-    pub cyclic: bool,
-}
-
-/// Every chain of `current` (as [`current_all`] returns it, oldest first):
-/// one per head (a part with no incoming edge), walked downstream along the
-/// oldest outgoing edge as [`crate::inventory::trace_chain`] does; then, for
-/// legacy data, a chain for every edge no walk took (a second branch out of a
-/// part, a loop). Linear in the number of connections.
-pub fn chains(current: &[Current]) -> Vec<ChainData> {
-    use std::collections::{HashMap, HashSet};
-    let mut out: HashMap<&str, usize> = HashMap::new();
-    let mut targets: HashSet<&str> = HashSet::new();
-    for (i, c) in current.iter().enumerate() {
-        out.entry(c.edge.source.as_str()).or_insert(i);
-        targets.insert(c.edge.target.as_str());
-    }
-    let mut used = vec![false; current.len()];
-    let mut result = Vec::new();
-    let walk = |start: usize, used: &mut Vec<bool>| {
-        let first = &current[start];
-        let mut parts = vec![ChainPart {
-            part: first.edge.source.clone(),
-            part_type: first.edge.source_type.clone(),
-            polarization: first.source_polarization.clone(),
-        }];
-        let mut seen: HashSet<&str> = HashSet::from([first.edge.source.as_str()]);
-        let mut cyclic = false;
-        let mut next = Some(start);
-        while let Some(i) = next {
-            let c = &current[i];
-            used[i] = true;
-            if !seen.insert(c.edge.target.as_str()) {
-                cyclic = true;
-                break;
-            }
-            parts.push(ChainPart {
-                part: c.edge.target.clone(),
-                part_type: c.edge.target_type.clone(),
-                polarization: c.target_polarization.clone(),
-            });
-            next = out.get(c.edge.target.as_str()).copied();
-        }
-        ChainData { parts, cyclic }
-    };
-    let mut heads_done: HashSet<&str> = HashSet::new();
-    for (i, c) in current.iter().enumerate() {
-        let s = c.edge.source.as_str();
-        if !targets.contains(s) && out.get(s) == Some(&i) && heads_done.insert(s) {
-            result.push(walk(i, &mut used));
-        }
-    }
-    for i in 0..current.len() {
-        if !used[i] {
-            result.push(walk(i, &mut used));
-        }
-    }
-    result
 }
 
 #[cfg(test)]

@@ -220,54 +220,22 @@ fn list_query(filter: &PartFilter) -> (String, Vec<rusqlite::types::Value>) {
 /// writer) with rusqlite on a blocking thread, one page ahead of `page`:
 /// sqlx hands each row across threads, which cost ~4 µs a row, most of a
 /// 100 000-part listing.
-pub async fn list_paged<F, Fut>(db: &Db, filter: &PartFilter, size: usize, mut page: F) -> Result<()>
+pub async fn list_paged<F, Fut>(db: &Db, filter: &PartFilter, size: usize, page: F) -> Result<()>
 where
     F: FnMut(Vec<PartRow>) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let (sql, params) = list_query(filter);
-    let path = db.path.clone();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<PartRow>>(1);
-    let reader = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
-        let conn = super::read_only::open(&path)?;
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-        let mut buf = Vec::with_capacity(size);
-        while let Some(r) = rows.next()? {
-            buf.push(PartRow {
-                id: r.get(0)?,
-                part_number: r.get(1)?,
-                part_type: r.get(2)?,
-                polarization: r.get(3)?,
-                date_created: r.get(4)?,
-                date_modified: r.get(5)?,
-            });
-            if buf.len() >= size
-                && tx.blocking_send(std::mem::replace(&mut buf, Vec::with_capacity(size))).is_err()
-            {
-                return Ok(()); // the receiver stopped
-            }
-        }
-        if !buf.is_empty() {
-            let _ = tx.blocking_send(buf);
-        }
-        // Sorting every part allocated megabytes on this thread: give them back.
-        drop(rows);
-        drop(stmt);
-        drop(conn);
-        crate::memory::release_free_memory();
-        Ok(())
-    });
-    while let Some(rows) = rx.recv().await {
-        if !page(rows).await {
-            break;
-        }
-    }
-    drop(rx);
-    reader
-        .await
-        .map_err(|e| Error::internal("listing parts", e))?
-        .map_err(|e| Error::internal("listing parts", e))
+    let map = |r: &rusqlite::Row<'_>| {
+        Ok(PartRow {
+            id: r.get(0)?,
+            part_number: r.get(1)?,
+            part_type: r.get(2)?,
+            polarization: r.get(3)?,
+            date_created: r.get(4)?,
+            date_modified: r.get(5)?,
+        })
+    };
+    super::paged::rows(&db.path, "listing parts", list_query(filter), size, map, page).await
 }
 
 /// The part with this number: canonical spelling first, then exactly as given

@@ -78,6 +78,12 @@ struct Pools {
     history_entered: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// casman's pragmas. `temp_store = FILE`: the bundled SQLite keeps temporary
+/// tables and indexes in memory by default (`SQLITE_TEMP_STORE=2`), so work
+/// that builds a large one held it all: VACUUM a copy of the whole file
+/// (106 MB for the 10x fixture), the kept state's rebuild every event. In a
+/// file they cost only the page cache; a small one (the stamping clock)
+/// never leaves the cache, so nothing is written for it.
 fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
@@ -85,6 +91,7 @@ fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
+        .pragma("temp_store", "FILE")
         .disable_statement_logging())
 }
 

@@ -18,5 +18,8 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Sorts and temporary tables of large reads spill to a file, as the
+    // pool's connections do (see `super::pool`).
+    conn.pragma_update(None, "temp_store", "FILE")?;
     Ok(conn)
 }

@@ -182,6 +182,12 @@ impl Scheduler {
 
     /// How long until something is due (capped, so clock changes are noticed).
     async fn next_wakeup(&self) -> Duration {
+        // Without a store nothing is ever due (work_due only updates the
+        // status): waking at a trigger's time would wake again at once, in
+        // a loop, while writes wait for a backup that never comes.
+        if self.ctx.backups().store().is_none() {
+            return Duration::from_secs(3600);
+        }
         let window = self.replication_window().await;
         match triggers::next_due(&self.ctx, window).await {
             Ok(Some(at)) => {
