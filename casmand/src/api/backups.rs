@@ -149,7 +149,7 @@ impl Backups for BackupsApi {
             let progress =
                 streaming::progress(&tx, |p| VerifyEvent { event: Some(verify_event::Event::Progress(p)) });
             for v in versions {
-                let result = svc.verify(&v, &progress).await;
+                let Some(result) = svc.verify_listed(&v, &progress).await else { continue };
                 let msg = VerifyEvent {
                     event: Some(verify_event::Event::Result(VerifyResult {
                         key: result.key,

@@ -340,4 +340,19 @@ impl BackupService {
             },
         }
     }
+
+    /// [`Self::verify`] of a version taken from a manifest read earlier:
+    /// `None` when it failed because it is no longer stored (retention
+    /// removed it, and the versions built on it, meanwhile: `sync verify
+    /// --all` while backups run), which is not damage.
+    pub async fn verify_listed(&self, version: &Version, progress: ProgressFn<'_>) -> Option<Verification> {
+        let result = self.verify(version, progress).await;
+        if result.problem.is_some()
+            && matches!(self.find_version(&version.key).await, Err(Error::NotFound(_)))
+        {
+            tracing::info!(key = %version.key, "not verified: removed by retention since the listing");
+            return None;
+        }
+        Some(result)
+    }
 }
