@@ -152,6 +152,9 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
     // So do the views of a part concerned: chain, history, the scanner card.
     let chain = b.ctl_json(&["chain", "ANT00002P1"]);
     assert_eq!(chain["conflicts"][0]["subject"], "LNA00001P1", "{chain}");
+    let status = b.ctl_ok(&["status"]);
+    assert!(status.contains("conflicts: 1 standing"), "{status}");
+    assert!(status.contains("CONFLICT (two incoming): LNA00001P1 is connected from"), "{status}");
     let history = b.ctl_ok(&["history", "LNA00001P1"]);
     assert!(history.contains("CONFLICT (two incoming): LNA00001P1 is connected from"), "{history}");
     assert!(!b.ctl_ok(&["history", "ANT00003P1"]).contains("CONFLICT"));
@@ -166,6 +169,7 @@ fn an_offline_double_connection_is_kept_listed_and_resolved_by_a_scan() {
         assert_eq!(connections(d), vec!["ANT00001P1>LNA00001P1"]);
     }
     assert!(!b.ctl_ok(&["history", "LNA00001P1"]).contains("CONFLICT"));
+    assert!(!b.ctl_ok(&["status"]).contains("CONFLICT"));
     let card = casman_tests::http::get(web_port, "/scanner/api/part?id=ANT00001P1&role=source", &[]);
     assert!(card.body.contains("\"conflicts\":[]"), "{}", card.body);
     let page = casman_tests::http::get(web_port, "/status", &[]);

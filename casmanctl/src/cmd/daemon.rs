@@ -58,6 +58,15 @@ pub fn status_text(s: &GetStatusResponse) -> String {
     } else {
         out += "  backend:   none (backups disabled)\n";
     }
+    if !s.conflicts.is_empty() {
+        out += &format!(
+            "  conflicts: {} standing between sites (an ordinary scan or change resolves each)\n",
+            s.conflicts.len()
+        );
+        for c in &s.conflicts {
+            out += &format!("    CONFLICT ({}): {}\n", c.kind, c.detail);
+        }
+    }
     let mut t = output::table(["database", "size", "schema", "path"]);
     for d in &s.databases {
         t.add_row([

@@ -44,7 +44,18 @@ impl Daemon for DaemonApi {
                 },
             ),
         };
+        let mut conflicts = Vec::new();
+        for db in [crate::db::ASSEMBLED_DB, crate::db::PARTS_DB] {
+            // (The status answers whatever fails to read.)
+            match self.ctx.backups().conflicts(db).await {
+                Ok(list) => conflicts.extend(list.into_iter().map(crate::api::sync_status::conflict_message)),
+                Err(e) => {
+                    tracing::warn!(database = db, error = %e, "could not read the conflicts for the status")
+                }
+            }
+        }
         Ok(Response::new(GetStatusResponse {
+            conflicts,
             version: s.version.into(),
             protocol: casman_proto::PROTOCOL,
             uptime_seconds: s.uptime.as_secs(),
