@@ -701,16 +701,7 @@ async fn apply_row(
             .await?;
         note_conflict(conn, t, &key, k, c.hlc, &now).await?;
     }
-    let values: Vec<String> = cols.iter().map(|col| format!("json_extract(?1, '$.{col}')")).collect();
-    let updates: Vec<String> =
-        cols.iter().filter(|c| c.as_str() != key_col).map(|col| format!("{col} = excluded.{col}")).collect();
-    let sql = format!(
-        "INSERT INTO {t} ({}) VALUES ({}) ON CONFLICT ({key_col}) DO UPDATE SET {}",
-        cols.join(", "),
-        values.join(", "),
-        updates.join(", ")
-    );
-    sqlx::query(AssertSqlSafe(sql)).bind(&row).execute(&mut *conn).await?;
+    upsert(conn, t, key_col, &cols, &row).await?;
     set_row_clock(conn, code, c, &key).await?;
     Ok(if displaced.is_empty() { Outcome::Applied } else { Outcome::Conflict { applied: true } })
 }
@@ -745,20 +736,30 @@ async fn apply_history_part(
         return Ok(Outcome::Known);
     }
     let row = row.map(|r| r.to_string()).unwrap_or_else(|| "{}".into());
+    upsert(conn, "parts", "part_number", &cols, &row).await?;
+    Ok(Outcome::Applied)
+}
+
+/// Writes `row` (JSON with `cols`) into `tbl`, replacing the values of the
+/// row with the same `key_col` if there is one.
+async fn upsert(
+    conn: &mut SqliteConnection,
+    tbl: &str,
+    key_col: &str,
+    cols: &[String],
+    row: &str,
+) -> Result<()> {
     let values: Vec<String> = cols.iter().map(|col| format!("json_extract(?1, '$.{col}')")).collect();
-    let updates: Vec<String> = cols
-        .iter()
-        .filter(|c| c.as_str() != "part_number")
-        .map(|col| format!("{col} = excluded.{col}"))
-        .collect();
+    let updates: Vec<String> =
+        cols.iter().filter(|c| c.as_str() != key_col).map(|col| format!("{col} = excluded.{col}")).collect();
     let sql = format!(
-        "INSERT INTO parts ({}) VALUES ({}) ON CONFLICT (part_number) DO UPDATE SET {}",
+        "INSERT INTO {tbl} ({}) VALUES ({}) ON CONFLICT ({key_col}) DO UPDATE SET {}",
         cols.join(", "),
         values.join(", "),
         updates.join(", ")
     );
-    sqlx::query(AssertSqlSafe(sql)).bind(&row).execute(&mut *conn).await?;
-    Ok(Outcome::Applied)
+    sqlx::query(AssertSqlSafe(sql)).bind(row).execute(&mut *conn).await?;
+    Ok(())
 }
 
 async fn note_conflict(
