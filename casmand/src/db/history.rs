@@ -77,7 +77,8 @@ pub struct Entered {
 /// 0 (see the module). Once per opened file; a no-op where stamping is not
 /// installed (a file being adopted).
 pub async fn enter(db: &Db, site_id: &str) -> Result<Entered> {
-    if db.history_entered() {
+    let mut entered = db.history_entered().await;
+    if *entered {
         return Ok(Entered::default());
     }
     let mut done = Entered::default();
@@ -98,7 +99,7 @@ pub async fn enter(db: &Db, site_id: &str) -> Result<Entered> {
             "history from before the upgrade entered the change exchange"
         );
     }
-    db.set_history_entered();
+    *entered = true;
     Ok(done)
 }
 

@@ -75,7 +75,9 @@ struct Pools {
     /// Whether this file's history from before the upgrade has entered the
     /// change exchange since it was opened (`super::history`): a file put
     /// in place later (a restore) is checked again.
-    history_entered: Arc<std::sync::atomic::AtomicBool>,
+    /// (Held while it runs, so a second caller waits for the first instead
+    /// of doing the same work beside it.)
+    history_entered: Arc<tokio::sync::Mutex<bool>>,
 }
 
 /// casman's pragmas. `temp_store = FILE`: the bundled SQLite keeps temporary
@@ -305,14 +307,10 @@ impl Db {
         PoolRef { pool: self.pools().writer, _gate: gate }
     }
 
-    /// Whether [`super::history::enter`] ran on the file in place.
-    pub fn history_entered(&self) -> bool {
-        self.pools().history_entered.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Records that [`super::history::enter`] ran on the file in place.
-    pub fn set_history_entered(&self) {
-        self.pools().history_entered.store(true, std::sync::atomic::Ordering::Release);
+    /// Whether [`super::history::enter`] ran on the file in place: held by
+    /// the caller running it, who sets it when done.
+    pub async fn history_entered(&self) -> tokio::sync::OwnedMutexGuard<bool> {
+        self.pools().history_entered.lock_owned().await
     }
 
     /// The read-only pool; waits while the file is being replaced.
