@@ -151,6 +151,30 @@ impl TextRows {
         self.keys.push(key);
     }
 
+    /// The values as one text, where each ends in it (a NULL where the
+    /// value before it ends), and the places of the NULLs: the packed form
+    /// of the API's table pages.
+    pub fn into_packed(self) -> (String, Vec<u32>, Vec<u32>) {
+        let mut nulls = Vec::new();
+        let mut last = 0;
+        let ends = self
+            .ends
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match e {
+                Some(e) => {
+                    last = *e;
+                    *e
+                }
+                None => {
+                    nulls.push(i as u32);
+                    last
+                }
+            })
+            .collect();
+        (self.text, ends, nulls)
+    }
+
     /// Rows held.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -209,5 +233,9 @@ mod tests {
         );
         assert_eq!(rows.len(), 3);
         assert!(TextRows::new(2, 0).rows().next().is_none());
+        let (text, ends, nulls) = rows.into_packed();
+        assert_eq!(text, "é422.5last");
+        assert_eq!(ends, [2, 2, 2, 4, 4, 7, 7, 11, 11, 11, 11, 11]);
+        assert_eq!(nulls, [1, 4, 6, 8, 9, 10, 11]);
     }
 }
