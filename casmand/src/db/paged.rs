@@ -48,46 +48,43 @@ where
     reader.await.map_err(|e| Error::internal(what, e))?.map_err(|e| Error::internal(what, e))
 }
 
-/// Steps `sql` (with `params`) and emits its rows, each made by `map`, in
-/// pages of `size`. Returns false when the consumer stopped listening.
-pub fn each_page<T>(
-    conn: &Connection,
-    sql: &str,
-    params: &[Value],
-    size: usize,
-    mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    emit: &mut Emit<'_, T>,
-) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-    let mut buf = Vec::with_capacity(size);
-    while let Some(r) = rows.next()? {
-        buf.push(map(r)?);
-        if buf.len() >= size && !emit(std::mem::replace(&mut buf, Vec::with_capacity(size))) {
-            return Ok(false);
-        }
-    }
-    Ok(buf.is_empty() || emit(buf))
-}
-
-/// The rows of `sql` (with `params`), each made by `map`, passed to `page`
-/// in pages of `size` as they are read (see [`produce`]).
-pub async fn rows<T, M, F, Fut>(
+/// The rows of `sql` (with `params`) passed to `page` in pages of `size` as
+/// they are read (see [`produce`]), as [`TextRows`]: each row keyed by its
+/// first column (an integer), its values the others.
+pub async fn text_pages<F, Fut>(
     path: &Path,
     what: &'static str,
     (sql, params): (String, Vec<Value>),
     size: usize,
-    map: M,
     page: F,
 ) -> Result<()>
 where
-    T: Send + 'static,
-    M: FnMut(&Row<'_>) -> rusqlite::Result<T> + Send + 'static,
-    F: FnMut(Vec<T>) -> Fut,
+    F: FnMut(Vec<TextRows>) -> Fut,
     Fut: Future<Output = bool>,
 {
-    produce(path, what, move |conn, emit| each_page(conn, &sql, &params, size, map, emit).map(drop), page)
-        .await
+    produce(
+        path,
+        what,
+        move |conn, emit| {
+            let mut stmt = conn.prepare(&sql)?;
+            let width = stmt.column_count().saturating_sub(1);
+            let mut q = stmt.query(rusqlite::params_from_iter(params))?;
+            let mut rows = TextRows::new(width, size);
+            while let Some(r) = q.next()? {
+                rows.push(r.get(0)?, r, 1)?;
+                if rows.len() >= size && !emit(vec![std::mem::replace(&mut rows, TextRows::new(width, size))])
+                {
+                    return Ok(());
+                }
+            }
+            if !rows.is_empty() {
+                emit(vec![rows]);
+            }
+            Ok(())
+        },
+        page,
+    )
+    .await
 }
 
 /// Rows of text values read in a page, kept compact: their text one after
