@@ -30,22 +30,30 @@ where
 {
     let path = path.to_path_buf();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<T>>(1);
-    let reader = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
-        let conn = super::read_only::open(&path)?;
-        let mut emit = |rows: Vec<T>| tx.blocking_send(rows).is_ok();
-        let done = produce(&conn, &mut emit);
-        drop(conn);
-        // A sort, or pages the consumer dropped, allocated on this thread.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    // Not awaited: the outcome comes by `done_tx`, before the trim.
+    drop(tokio::task::spawn_blocking(move || {
+        let done = super::read_only::open(&path).and_then(|conn| {
+            let mut emit = |rows: Vec<T>| tx.blocking_send(rows).is_ok();
+            produce(&conn, &mut emit)
+        });
+        // The listing ends here for the consumer; the sort and the pages
+        // allocated on this thread are then given back (a trim can take
+        // milliseconds).
+        drop(tx);
+        let _ = done_tx.send(done);
         crate::memory::release_free_memory();
-        done
-    });
+    }));
     while let Some(rows) = rx.recv().await {
         if !page(rows).await {
             break;
         }
     }
     drop(rx);
-    reader.await.map_err(|e| Error::internal(what, e))?.map_err(|e| Error::internal(what, e))
+    match done_rx.await {
+        Ok(done) => done.map_err(|e| Error::internal(what, e)),
+        Err(e) => Err(Error::internal(what, e)),
+    }
 }
 
 /// The rows of `sql` (with `params`) passed to `page` in pages of `size` as
