@@ -3,8 +3,17 @@
 //! freed ones in its heap, so without this the daemon would sit at its
 //! adoption peak (hundreds of MB) until restarted.
 
-/// Limits glibc to two malloc arenas. Call first thing in `main`, before
-/// any thread starts.
+/// Limits glibc to two malloc arenas, and fixes the size from which a block
+/// gets a mapping of its own ([`MMAP_THRESHOLD`]). Call first thing in
+/// `main`, before any thread starts.
+///
+/// glibc raises that size, and with it the size a heap must grow past before
+/// its top is given back, each time it frees a large mapped block (up to 32
+/// and 64 MB): a second listing of the chains then built its 17 MB in the
+/// heap of a thread's arena, whose free top `malloc_trim` never returns, and
+/// casmand stayed 17 MB larger. A fixed threshold turns that off (both
+/// thresholds stay at their values). `MALLOC_MMAP_THRESHOLD_` in the
+/// environment still wins.
 ///
 /// glibc gives every thread that allocates under contention an arena of its
 /// own, up to 8 per core, and a freed block returns to the arena it came
@@ -26,7 +35,20 @@ pub fn limit_arenas() {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: as above: two integers, no pointers, under the allocator's
+        // lock; the threshold only decides how future blocks are placed.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        }
+    }
 }
+
+/// Blocks from this size (bytes) are mapped on their own and unmapped when
+/// freed: a listing's or a rebuild's large buffers go back to the system at
+/// once. (glibc's starting value; pages of a listing are below it.)
+pub const MMAP_THRESHOLD: i32 = 128 << 10;
 
 /// Returns the free memory at the top and in the free lists of every malloc
 /// arena to the system (glibc's `malloc_trim(0)`). Cheap when there is

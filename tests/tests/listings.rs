@@ -266,10 +266,49 @@ fn parts_and_the_dump(d: &Daemon) {
         });
         assert_eq!(Value::from(got.to_vec()), *want);
     }
+    // gRPC clients that do not ask for the packed form get the same rows as messages.
+    let (messages, packed) = (api_rows(d, false), api_rows(d, true));
+    assert_eq!(messages.len(), stored.len());
+    assert_eq!(messages, packed);
     let text = d.ctl_ok(&["database", "print", "--assembled"]);
     let head = text.lines().position(|l| l.starts_with("== assembled_casm.db : assembly (")).unwrap();
     let assembly_table = text.lines().skip(head + 1).take_while(|l| !l.starts_with("==")).collect::<Vec<_>>();
     // One table (one head, one foot) for all its pages.
     assert_eq!(assembly_table.iter().filter(|l| l.starts_with('┌')).count(), 1);
     assert_eq!(assembly_table.len(), stored.len() + 4);
+}
+
+/// The rows of `assembly` as PrintDatabase sends them to a gRPC client,
+/// packed or as messages.
+fn api_rows(d: &Daemon, packed: bool) -> Vec<Vec<Option<String>>> {
+    use casman_proto::v1::{PrintDatabaseRequest, database_client::DatabaseClient};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let channel = casman_proto::client::connect(&d.socket).await.unwrap();
+        let req = PrintDatabaseRequest { databases: vec!["assembled_casm.db".into()], limit: 0, packed };
+        let mut stream = DatabaseClient::new(channel).print_database(req).await.unwrap().into_inner();
+        let mut rows = Vec::new();
+        while let Some(t) = stream.message().await.unwrap() {
+            if t.table != "assembly" {
+                continue;
+            }
+            assert_eq!(t.rows.is_empty(), packed || t.packed_ends.is_empty() && t.rows.is_empty());
+            for r in &t.rows {
+                rows.push(r.values.iter().map(|v| (!v.is_null).then(|| v.value.clone())).collect());
+            }
+            let mut start = 0;
+            let mut row = Vec::new();
+            let nulls: std::collections::HashSet<u32> = t.packed_nulls.iter().copied().collect();
+            for (i, end) in t.packed_ends.iter().enumerate() {
+                let end = *end as usize;
+                let null = nulls.contains(&(i as u32));
+                row.push((!null).then(|| t.packed_text[start..end].to_owned()));
+                start = end;
+                if row.len() == t.columns.len() {
+                    rows.push(std::mem::take(&mut row));
+                }
+            }
+        }
+        rows
+    })
 }

@@ -86,7 +86,8 @@ pub async fn run(conn: &Conn, cmd: DatabaseCmd, as_json: bool) -> Result<(), Ctl
 /// documented shape `{"tables": [{"database", "table", "columns", "rows"}]}`,
 /// written incrementally.
 async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result<(), CtlError> {
-    let req = PrintDatabaseRequest { databases: dbs.iter().map(|s| s.to_string()).collect(), limit };
+    let req =
+        PrintDatabaseRequest { databases: dbs.iter().map(|s| s.to_string()).collect(), limit, packed: true };
     let mut stream = conn.database().print_database(conn.request(req)).await?.into_inner();
     let mut out = listing::stdout();
     let io = |e: std::io::Error| CtlError::Io(format!("writing the dump: {e}"));
@@ -114,36 +115,73 @@ async fn print(conn: &Conn, dbs: Vec<&str>, limit: u32, as_json: bool) -> Result
                 writeln!(out, "(No entries in this table)").map_err(io)?;
             }
         }
-        if t.rows.is_empty() {
-            continue;
-        }
-        let rows: Vec<Vec<Cow<'_, str>>> = t
-            .rows
-            .iter()
-            .map(|r| {
-                r.values
-                    .iter()
-                    .map(|v| if v.is_null { "NULL".into() } else { output::human(&v.value) })
-                    .collect()
-            })
-            .collect();
-        if table.is_none() {
+        // The first page of a table sizes its columns; later rows are written as they are read.
+        let mut first: Vec<Vec<Cow<'_, str>>> = Vec::new();
+        let mut cells: Vec<Cow<'_, str>> = Vec::new();
+        each_row(&t, |values| match &table {
+            None => {
+                first.push(values.iter().map(cell).collect());
+                Ok(())
+            }
+            Some(table) => {
+                cells.clear();
+                cells.extend(values.iter().map(cell));
+                table.write_row(&mut out, &cells)
+            }
+        })
+        .map_err(io)?;
+        if !first.is_empty() {
             let header: Vec<Cow<'_, str>> = t.columns.iter().map(|h| output::human(h)).collect();
             let header: Vec<&str> = header.iter().map(AsRef::as_ref).collect();
-            let head = StreamTable::new(&header, &rows);
+            let head = StreamTable::new(&header, &first);
             out.write_all(head.head().as_bytes()).map_err(io)?;
-            table = Some(head);
-        }
-        if let Some(table) = &table {
-            for r in &rows {
-                table.write_row(&mut out, r).map_err(io)?;
+            for r in &first {
+                head.write_row(&mut out, r).map_err(io)?;
             }
+            table = Some(head);
         }
     }
     if let Some(done) = table {
         writeln!(out, "{}", done.foot()).map_err(io)?;
     }
     out.flush().map_err(io)
+}
+
+/// A value for people: NULL as `NULL`, text with its controls escaped.
+fn cell<'a>(v: &Option<&'a str>) -> Cow<'a, str> {
+    v.map_or(Cow::Borrowed("NULL"), output::human)
+}
+
+/// Calls `f` with each row of a page, its values in column order (NULL as
+/// None), whichever form casmand sent them in: packed (asked for), or as
+/// messages (a casmand that predates the packed form).
+fn each_row<'t>(
+    t: &'t TableDump,
+    mut f: impl FnMut(&[Option<&'t str>]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut row: Vec<Option<&str>> = Vec::with_capacity(t.columns.len());
+    if !t.rows.is_empty() {
+        for r in &t.rows {
+            row.clear();
+            row.extend(r.values.iter().map(|v| (!v.is_null).then_some(v.value.as_str())));
+            f(&row)?;
+        }
+        return Ok(());
+    }
+    let width = t.columns.len().max(1);
+    let mut nulls = t.packed_nulls.iter().copied().peekable();
+    let mut start = 0;
+    for (i, end) in t.packed_ends.iter().enumerate() {
+        let end = *end as usize;
+        let null = nulls.next_if_eq(&(i as u32)).is_some();
+        row.push((!null).then(|| t.packed_text.get(start..end).unwrap_or_default()));
+        start = end;
+        if row.len() == width {
+            f(&row)?;
+            row.clear();
+        }
+    }
+    Ok(())
 }
 
 /// Writes a page of the dump in the `--json` shape: a table's head on its
@@ -158,21 +196,21 @@ fn json_page(out: &mut impl Write, t: &TableDump, open_table: &mut bool) -> std:
         write!(out, "{comma}\n  {}, \"rows\": [", &head[..head.len() - 1])?;
         *open_table = true;
     }
-    for (i, r) in t.rows.iter().enumerate() {
-        out.write_all(if i == 0 && !t.continuation { b"\n    [" } else { b",\n    [" })?;
-        for (j, v) in r.values.iter().enumerate() {
+    let mut first = !t.continuation;
+    each_row(t, |values| {
+        out.write_all(if first { b"\n    [" } else { b",\n    [" })?;
+        first = false;
+        for (j, v) in values.iter().enumerate() {
             if j > 0 {
                 out.write_all(b",")?;
             }
-            if v.is_null {
-                out.write_all(b"null")?;
-            } else {
-                serde_json::to_writer(&mut *out, &v.value)?;
+            match v {
+                None => out.write_all(b"null")?,
+                Some(v) => serde_json::to_writer(&mut *out, v)?,
             }
         }
-        out.write_all(b"]")?;
-    }
-    Ok(())
+        out.write_all(b"]")
+    })
 }
 
 async fn clear(conn: &Conn, dbs: Vec<&str>, yes: Vec<String>, as_json: bool) -> Result<(), CtlError> {
@@ -253,4 +291,47 @@ async fn adoption(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
         crate::output::say!("  every change is in table legacy_values of {}", a.database);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use casman_proto::v1::{NullableString, TableRow};
+
+    use super::*;
+
+    fn rows(t: &TableDump) -> Vec<Vec<Option<String>>> {
+        let mut out = Vec::new();
+        let _ = each_row(t, |r| {
+            out.push(r.iter().map(|v| v.map(str::to_owned)).collect());
+            Ok(())
+        });
+        out
+    }
+
+    /// A page reads the same packed or as messages.
+    #[test]
+    fn packed_pages_read_as_the_rows() {
+        let columns = vec!["id".to_owned(), "note".into()];
+        let value =
+            |v: Option<&str>| NullableString { is_null: v.is_none(), value: v.unwrap_or_default().into() };
+        let messages = TableDump {
+            columns: columns.clone(),
+            rows: vec![
+                TableRow { values: vec![value(Some("1")), value(Some("é"))] },
+                TableRow { values: vec![value(Some("2")), value(None)] },
+                TableRow { values: vec![value(None), value(Some(""))] },
+            ],
+            ..Default::default()
+        };
+        let packed = TableDump {
+            columns,
+            packed_text: "1é2".into(),
+            packed_ends: vec![1, 3, 4, 4, 4, 4],
+            packed_nulls: vec![3, 4],
+            ..Default::default()
+        };
+        assert_eq!(rows(&packed), rows(&messages));
+        assert_eq!(rows(&messages)[1], [Some("2".to_owned()), None]);
+        assert!(rows(&TableDump::default()).is_empty());
+    }
 }

@@ -229,9 +229,8 @@ async fn stream_parts(conn: &Conn, req: ListPartsRequest, as_json: bool) -> Resu
     while let Some(page) = stream.message().await? {
         for p in &page.parts {
             if as_json {
-                let sep = if n == 0 { "\n    " } else { ",\n    " };
-                let item = serde_json::to_string(&PartJson::of(p)).unwrap_or_default();
-                write!(out, "{sep}{item}").map_err(io)?;
+                out.write_all(if n == 0 { b"\n    " } else { b",\n    " }).map_err(io)?;
+                serde_json::to_writer(&mut out, &PartJson::of(p)).map_err(|e| io(e.into()))?;
             }
             n += 1;
         }

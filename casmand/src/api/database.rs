@@ -31,16 +31,23 @@ impl DatabaseApi {
     }
 }
 
-/// One page of a table, as the API sends it.
-fn table_dump(p: whole::TablePage) -> TableDump {
-    let rows = p
-        .rows()
-        .map(|row| TableRow {
-            values: row
-                .map(|v| NullableString { is_null: v.is_none(), value: v.unwrap_or_default().to_owned() })
-                .collect(),
-        })
-        .collect();
+/// One page of a table, as the API sends it: its rows as messages, or
+/// `packed` (see `PrintDatabaseRequest.packed`).
+fn table_dump(p: whole::TablePage, packed: bool) -> TableDump {
+    let (rows, (packed_text, packed_ends, packed_nulls), p) = if packed {
+        let (values, p) = p.into_packed();
+        (Vec::new(), values, p)
+    } else {
+        let rows = p
+            .rows()
+            .map(|row| TableRow {
+                values: row
+                    .map(|v| NullableString { is_null: v.is_none(), value: v.unwrap_or_default().to_owned() })
+                    .collect(),
+            })
+            .collect();
+        (rows, Default::default(), p)
+    };
     TableDump {
         database: p.database.to_owned(),
         table: p.table,
@@ -48,6 +55,9 @@ fn table_dump(p: whole::TablePage) -> TableDump {
         rows,
         table_rows: p.table_rows,
         continuation: p.continuation,
+        packed_text,
+        packed_ends,
+        packed_nulls,
     }
 }
 
@@ -62,6 +72,7 @@ impl Database for DatabaseApi {
         req: Request<PrintDatabaseRequest>,
     ) -> Result<Response<DumpStream>, Status> {
         let r = req.into_inner();
+        let packed = r.packed;
         let names = if r.databases.is_empty() {
             vec![PARTS_DB.to_owned(), ASSEMBLED_DB.to_owned()]
         } else {
@@ -80,7 +91,8 @@ impl Database for DatabaseApi {
                 }
             }
         });
-        let stream = ReceiverStream::new(rx).map(|page| page.map(table_dump).map_err(Status::from));
+        let stream = ReceiverStream::new(rx)
+            .map(move |page| page.map(|p| table_dump(p, packed)).map_err(Status::from));
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -11,7 +11,10 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     context::Context,
-    db::parts::{self, PartFilter, PartRow},
+    db::{
+        paged::TextRows,
+        parts::{self, PartFilter, PartRow},
+    },
     error::Error,
     inventory::{PartId, PartType, Polarization, classify_part_id},
 };
@@ -34,8 +37,7 @@ impl PartsApi {
 
 /// Converts a stored row to the API message.
 pub fn part_message(r: PartRow) -> Part {
-    let historic =
-        matches!(classify_part_id(&r.part_number), PartId::Historic { .. } | PartId::Unrecognised(_));
+    let historic = historic(&r.part_number);
     Part {
         id: r.id,
         part_number: r.part_number,
@@ -45,6 +47,27 @@ pub fn part_message(r: PartRow) -> Part {
         date_modified: r.date_modified.unwrap_or_default(),
         historic,
     }
+}
+
+/// A row of [`parts::list_paged`] as the API sends it.
+fn listed_part<'a>(id: i64, values: impl Iterator<Item = Option<&'a str>>) -> Part {
+    let mut v = values.map(|v| v.unwrap_or_default().to_owned());
+    let mut next = || v.next().unwrap_or_default();
+    let part_number = next();
+    Part {
+        id,
+        historic: historic(&part_number),
+        part_number,
+        part_type: next(),
+        polarization: next(),
+        date_created: next(),
+        date_modified: next(),
+    }
+}
+
+/// Whether a part number is in a historic format (adopted, never generated).
+fn historic(number: &str) -> bool {
+    matches!(classify_part_id(number), PartId::Historic { .. } | PartId::Unrecognised(_))
 }
 
 fn optional<T>(s: &str, parse: impl Fn(&str) -> Result<T, Error>) -> Result<Option<T>, Error> {
@@ -86,8 +109,10 @@ impl Parts for PartsApi {
         // Read and sent page by page: memory stays bounded by a page however
         // many parts there are, and a slow client holds back the reading.
         let db = self.ctx.dbs().parts.clone();
-        let pages = |rows: Vec<PartRow>| {
-            vec![ListPartsResponse { parts: rows.into_iter().map(part_message).collect() }]
+        let pages = |pages: Vec<TextRows>| {
+            let parts =
+                pages.iter().flat_map(|p| p.rows().map(|(id, values)| listed_part(id, values))).collect();
+            vec![ListPartsResponse { parts }]
         };
         Ok(Response::new(super::streaming::paged(move |tx| {
             super::streaming::send_pages(tx, pages, move |page| async move {

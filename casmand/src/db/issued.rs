@@ -266,9 +266,11 @@ const ASSEMBLY_SEEDED: &str = "issued_numbers.assembly_log_read";
 /// other programs into state.db), and, the first time only, those of the
 /// assembly log. Later assembly events name parts that parts.db held when
 /// they were scanned, whose numbers state.db already knows; restores, pulls
-/// and merges read the log again.
-pub async fn absorb_live(parts: &Db, assembled: &Db, state: &Db) -> Result<Issued> {
-    let mut set = in_live(parts).await?;
+/// and merges read the log again. `parts_known`: parts.db is as it was when
+/// casmand last stopped cleanly, having recorded its numbers ([`absorb_parts`]),
+/// so it is not read again (a read that grows with the file).
+pub async fn absorb_live(parts: &Db, assembled: &Db, state: &Db, parts_known: bool) -> Result<Issued> {
+    let mut set = if parts_known { Issued::new() } else { in_live(parts).await? };
     let seeded: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
         .bind(ASSEMBLY_SEEDED)
         .fetch_optional(&*state.reader().await)
@@ -285,4 +287,10 @@ pub async fn absorb_live(parts: &Db, assembled: &Db, state: &Db) -> Result<Issue
             .await?;
     }
     Ok(known)
+}
+
+/// Records every number the live parts.db mentions (on a clean stop, so
+/// that a start on the file unchanged need not read it: see [`absorb_live`]).
+pub async fn absorb_parts(parts: &Db, state: &Db) -> Result<()> {
+    record(state, &in_live(parts).await?).await.map(drop)
 }

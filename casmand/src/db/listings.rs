@@ -30,29 +30,7 @@ where
         None => ("", Vec::new()),
     };
     let sql = format!("SELECT event_id, {CONNECTION_COLUMNS} FROM active_connections{filter} {KEPT_ORDER}");
-    paged::produce(
-        &db.path,
-        "listing the current connections",
-        move |conn, emit| {
-            let mut stmt = conn.prepare(&sql)?;
-            let mut q = stmt.query(rusqlite::params_from_iter(params))?;
-            let width = CONNECTION_COLUMNS.split(',').count();
-            let mut rows = TextRows::new(width, size);
-            while let Some(r) = q.next()? {
-                rows.push(r.get(0)?, r, 1)?;
-                if rows.len() >= size && !emit(vec![std::mem::replace(&mut rows, TextRows::new(width, size))])
-                {
-                    return Ok(());
-                }
-            }
-            if !rows.is_empty() {
-                emit(vec![rows]);
-            }
-            Ok(())
-        },
-        page,
-    )
-    .await
+    paged::text_pages(&db.path, "listing the current connections", (sql, params), size, page).await
 }
 
 /// The values of a row of [`connections`], in this order.

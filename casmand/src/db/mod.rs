@@ -135,10 +135,12 @@ impl Databases {
             .map_err(|e| DbError::Open { path: dir.to_path_buf(), reason: e.to_string() })?;
         // Check every existing file before touching any of them (in full,
         // unless it is as casmand left it at its last clean stop).
+        let mut unchanged = Vec::new();
         for name in [PARTS_DB, ASSEMBLED_DB, STATE_DB] {
             let path = dir.join(name);
             if checked::take_unchanged(&path) {
                 preflight::check_header(&path)?;
+                unchanged.push(name);
             } else {
                 preflight::check(&path).await?;
             }
@@ -150,9 +152,10 @@ impl Databases {
         // Every number the files mention is known as issued before the first
         // request (the old part_sequences marks, adopted CAsMan files).
         let started = std::time::Instant::now();
-        let known = issued::absorb_live(&parts, &assembled, &state).await.map_err(|e| DbError::Open {
-            path: dir.join(STATE_DB),
-            reason: format!("recording issued part numbers: {e}"),
+        // (A parts.db unchanged since a clean stop had its numbers recorded then.)
+        let parts_known = unchanged.contains(&PARTS_DB) && unchanged.contains(&STATE_DB);
+        let known = issued::absorb_live(&parts, &assembled, &state, parts_known).await.map_err(|e| {
+            DbError::Open { path: dir.join(STATE_DB), reason: format!("recording issued part numbers: {e}") }
         })?;
         tracing::info!(
             duration_ms = started.elapsed().as_millis() as u64,
@@ -193,12 +196,22 @@ impl Databases {
         crate::memory::release_free_memory_after_swap();
     }
 
-    /// Checkpoints and closes every database, and records each file as it
-    /// is left (see [`checked`]).
+    /// Records the part numbers parts.db holds in state.db, checkpoints and
+    /// closes every database, and records each file as it is left (see
+    /// [`checked`]; parts.db only if its numbers were recorded).
     pub async fn close(&self) {
+        let absorbed = match issued::absorb_parts(&self.parts, &self.state).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "recording parts.db's numbers at the stop; the next start reads them");
+                false
+            }
+        };
         for db in [&self.parts, &self.assembled, &self.state] {
             db.close().await;
-            checked::remember(&db.path);
+            if absorbed || db.name != PARTS_DB {
+                checked::remember(&db.path);
+            }
         }
     }
 }

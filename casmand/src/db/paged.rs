@@ -30,64 +30,69 @@ where
 {
     let path = path.to_path_buf();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<T>>(1);
-    let reader = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
-        let conn = super::read_only::open(&path)?;
-        let mut emit = |rows: Vec<T>| tx.blocking_send(rows).is_ok();
-        let done = produce(&conn, &mut emit);
-        drop(conn);
-        // A sort, or pages the consumer dropped, allocated on this thread.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    // Not awaited: the outcome comes by `done_tx`, before the trim.
+    drop(tokio::task::spawn_blocking(move || {
+        let done = super::read_only::open(&path).and_then(|conn| {
+            let mut emit = |rows: Vec<T>| tx.blocking_send(rows).is_ok();
+            produce(&conn, &mut emit)
+        });
+        // The listing ends here for the consumer; the sort and the pages
+        // allocated on this thread are then given back (a trim can take
+        // milliseconds).
+        drop(tx);
+        let _ = done_tx.send(done);
         crate::memory::release_free_memory();
-        done
-    });
+    }));
     while let Some(rows) = rx.recv().await {
         if !page(rows).await {
             break;
         }
     }
     drop(rx);
-    reader.await.map_err(|e| Error::internal(what, e))?.map_err(|e| Error::internal(what, e))
-}
-
-/// Steps `sql` (with `params`) and emits its rows, each made by `map`, in
-/// pages of `size`. Returns false when the consumer stopped listening.
-pub fn each_page<T>(
-    conn: &Connection,
-    sql: &str,
-    params: &[Value],
-    size: usize,
-    mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    emit: &mut Emit<'_, T>,
-) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-    let mut buf = Vec::with_capacity(size);
-    while let Some(r) = rows.next()? {
-        buf.push(map(r)?);
-        if buf.len() >= size && !emit(std::mem::replace(&mut buf, Vec::with_capacity(size))) {
-            return Ok(false);
-        }
+    match done_rx.await {
+        Ok(done) => done.map_err(|e| Error::internal(what, e)),
+        Err(e) => Err(Error::internal(what, e)),
     }
-    Ok(buf.is_empty() || emit(buf))
 }
 
-/// The rows of `sql` (with `params`), each made by `map`, passed to `page`
-/// in pages of `size` as they are read (see [`produce`]).
-pub async fn rows<T, M, F, Fut>(
+/// The rows of `sql` (with `params`) passed to `page` in pages of `size` as
+/// they are read (see [`produce`]), as [`TextRows`]: each row keyed by its
+/// first column (an integer), its values the others.
+pub async fn text_pages<F, Fut>(
     path: &Path,
     what: &'static str,
     (sql, params): (String, Vec<Value>),
     size: usize,
-    map: M,
     page: F,
 ) -> Result<()>
 where
-    T: Send + 'static,
-    M: FnMut(&Row<'_>) -> rusqlite::Result<T> + Send + 'static,
-    F: FnMut(Vec<T>) -> Fut,
+    F: FnMut(Vec<TextRows>) -> Fut,
     Fut: Future<Output = bool>,
 {
-    produce(path, what, move |conn, emit| each_page(conn, &sql, &params, size, map, emit).map(drop), page)
-        .await
+    produce(
+        path,
+        what,
+        move |conn, emit| {
+            let mut stmt = conn.prepare(&sql)?;
+            let width = stmt.column_count().saturating_sub(1);
+            let mut q = stmt.query(rusqlite::params_from_iter(params))?;
+            let mut rows = TextRows::new(width, size);
+            while let Some(r) = q.next()? {
+                rows.push(r.get(0)?, r, 1)?;
+                if rows.len() >= size && !emit(vec![std::mem::replace(&mut rows, TextRows::new(width, size))])
+                {
+                    return Ok(());
+                }
+            }
+            if !rows.is_empty() {
+                emit(vec![rows]);
+            }
+            Ok(())
+        },
+        page,
+    )
+    .await
 }
 
 /// Rows of text values read in a page, kept compact: their text one after
@@ -151,6 +156,30 @@ impl TextRows {
         self.keys.push(key);
     }
 
+    /// The values as one text, where each ends in it (a NULL where the
+    /// value before it ends), and the places of the NULLs: the packed form
+    /// of the API's table pages.
+    pub fn into_packed(self) -> (String, Vec<u32>, Vec<u32>) {
+        let mut nulls = Vec::new();
+        let mut last = 0;
+        let ends = self
+            .ends
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match e {
+                Some(e) => {
+                    last = *e;
+                    *e
+                }
+                None => {
+                    nulls.push(i as u32);
+                    last
+                }
+            })
+            .collect();
+        (self.text, ends, nulls)
+    }
+
     /// Rows held.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -209,5 +238,9 @@ mod tests {
         );
         assert_eq!(rows.len(), 3);
         assert!(TextRows::new(2, 0).rows().next().is_none());
+        let (text, ends, nulls) = rows.into_packed();
+        assert_eq!(text, "é422.5last");
+        assert_eq!(ends, [2, 2, 2, 4, 4, 7, 7, 11, 11, 11, 11, 11]);
+        assert_eq!(nulls, [1, 4, 6, 8, 9, 10, 11]);
     }
 }

@@ -214,7 +214,9 @@ fn list_query(filter: &PartFilter) -> (String, Vec<rusqlite::types::Value>) {
 
 /// Parts matching `filter`, newest first, handed to `page` in pages of
 /// `size` rows as they are read (memory bounded by two pages, whatever the
-/// table's size). Stops early, without error, when `page` returns false.
+/// table's size): each row keyed by its id, its values part_number,
+/// part_type, polarization, date_created, date_modified. Stops early,
+/// without error, when `page` returns false.
 ///
 /// Read by a read-only connection of its own (WAL: never waiting for a
 /// writer) with rusqlite on a blocking thread, one page ahead of `page`:
@@ -222,20 +224,10 @@ fn list_query(filter: &PartFilter) -> (String, Vec<rusqlite::types::Value>) {
 /// 100 000-part listing.
 pub async fn list_paged<F, Fut>(db: &Db, filter: &PartFilter, size: usize, page: F) -> Result<()>
 where
-    F: FnMut(Vec<PartRow>) -> Fut,
+    F: FnMut(Vec<super::paged::TextRows>) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let map = |r: &rusqlite::Row<'_>| {
-        Ok(PartRow {
-            id: r.get(0)?,
-            part_number: r.get(1)?,
-            part_type: r.get(2)?,
-            polarization: r.get(3)?,
-            date_created: r.get(4)?,
-            date_modified: r.get(5)?,
-        })
-    };
-    super::paged::rows(&db.path, "listing parts", list_query(filter), size, map, page).await
+    super::paged::text_pages(&db.path, "listing parts", list_query(filter), size, page).await
 }
 
 /// The part with this number: canonical spelling first, then exactly as given

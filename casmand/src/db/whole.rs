@@ -48,6 +48,13 @@ impl TablePage {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// The page's values packed (see [`super::paged::TextRows::into_packed`]),
+    /// and the page without them.
+    pub fn into_packed(mut self) -> ((String, Vec<u32>, Vec<u32>), TablePage) {
+        let rows = std::mem::take(&mut self.rows);
+        (rows.into_packed(), self)
+    }
 }
 
 /// Dumps every table of `db` page by page into `tx`, at most `limit` rows a
