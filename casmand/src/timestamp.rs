@@ -60,6 +60,42 @@ pub fn is_stored_form(s: &str) -> bool {
     s.len() == 20 && jiff::fmt::strtime::parse(FORMAT, s).is_ok()
 }
 
+/// Reads an instant given by a person or a script (`--at`, `--since`,
+/// `as_of`): RFC 3339 (`2025-01-15T10:30:00Z`, `2025-01-15T10:30:00+02:00`,
+/// fractions allowed), or `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or
+/// `YYYY-MM-DD HH:MM:SS` (a `T` in place of the space too), which are UTC.
+/// The error names the value and the forms accepted.
+pub fn parse_instant(s: &str) -> Result<Timestamp, String> {
+    let t = s.trim();
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    let civil = t.replacen(' ', "T", 1);
+    let civil = match civil.len() {
+        10 => Some(format!("{civil}T00:00:00")),
+        16 => Some(format!("{civil}:00")),
+        19 => Some(civil),
+        _ => None,
+    };
+    civil
+        .and_then(|c| c.parse::<DateTime>().ok())
+        .and_then(|dt| dt.to_zoned(TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| {
+            format!(
+                "time {s:?} is not understood: give RFC 3339 (2025-01-15T10:30:00Z, or with an offset such as +02:00) \
+                 or YYYY-MM-DD[ HH:MM[:SS]] (UTC)"
+            )
+        })
+}
+
+/// `s` read by [`parse_instant`], in the stored format: the bound an as-of
+/// question compares stored times with (fractions of a second dropped, so
+/// everything stored within that second counts as at or before it).
+pub fn instant_bound(s: &str) -> Result<String, String> {
+    parse_instant(s).map(format)
+}
+
 /// The UTC month (`YYYY-MM`) of `ts`.
 pub fn month_of(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m").to_string()
@@ -100,5 +136,21 @@ mod tests {
         let b = format(Timestamp::from_second(1_700_000_001).unwrap_or(Timestamp::UNIX_EPOCH));
         assert!(a < b);
         assert!(is_stored_form(&a));
+    }
+
+    #[test]
+    fn instants_in_every_accepted_form() {
+        let ok = |s: &str| instant_bound(s).unwrap_or_else(|e| e);
+        assert_eq!(ok("2025-01-15T10:30:00Z"), "2025-01-15T10:30:00Z");
+        assert_eq!(ok("2025-01-15T12:30:00+02:00"), "2025-01-15T10:30:00Z");
+        assert_eq!(ok("2025-01-15T10:30:00.9Z"), "2025-01-15T10:30:00Z");
+        assert_eq!(ok("2025-01-15"), "2025-01-15T00:00:00Z");
+        assert_eq!(ok("2025-01-15 10:30"), "2025-01-15T10:30:00Z");
+        assert_eq!(ok(" 2025-01-15 10:30:05 "), "2025-01-15T10:30:05Z");
+        assert_eq!(ok("2025-01-15T10:30:05"), "2025-01-15T10:30:05Z");
+        for bad in ["", "yesterday", "2025-13-01", "2025-01-15 25:00", "15/01/2025"] {
+            let e = instant_bound(bad).err().unwrap_or_default();
+            assert!(e.contains("not understood") && e.contains(bad.trim()), "{bad}: {e}");
+        }
     }
 }
