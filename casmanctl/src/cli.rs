@@ -140,6 +140,8 @@ pub enum Command {
     Chain {
         /// Any part of the chain (or a SNAP port).
         part: String,
+        #[command(flatten)]
+        at: AsOf,
     },
     /// Every connect/disconnect event touching a part, newest first.
     History {
@@ -154,6 +156,8 @@ pub enum Command {
         /// Only connections with an end of this type (ANTENNA, LNA, ..., SNAP).
         #[arg(long = "type", value_name = "TYPE")]
         part_type: Option<String>,
+        #[command(flatten)]
+        at: AsOf,
     },
     /// Every chain of current connections, as data: parts with types and
     /// polarizations, SNAP port, board and packet index (`--json` for scripts).
@@ -161,6 +165,8 @@ pub enum Command {
         /// Only chains that reach a SNAP port.
         #[arg(long)]
         complete: bool,
+        #[command(flatten)]
+        at: AsOf,
     },
     /// Views of the assembly.
     #[command(subcommand)]
@@ -180,4 +186,20 @@ pub enum Command {
     /// `casmanctl --list-commands`, as CAsMan's `casman --list-commands`).
     #[command(long_flag = "list-commands")]
     Commands,
+}
+
+/// `--at TIME`: a view of the array as it was at a past moment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AsOf {
+    /// The state as of TIME instead of now: RFC 3339 (2025-01-15T10:30:00Z,
+    /// or with an offset such as +02:00) or YYYY-MM-DD[ HH:MM[:SS]] in UTC.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+impl AsOf {
+    /// The request's `as_of` field (empty: now).
+    pub fn as_of(&self) -> String {
+        self.at.clone().unwrap_or_default()
+    }
 }

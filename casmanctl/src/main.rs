@@ -85,13 +85,15 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                 Command::Sync(c) => cmd::sync::run(&conn, c, cli.json).await,
                 Command::Labels(a) => cmd::labels::labels(&conn, a, cli.json).await,
                 Command::Barcode(c) => cmd::labels::barcode(&conn, c, cli.json).await,
-                Command::Chain { part } => cmd::scan::chain(&conn, part, cli.json).await,
+                Command::Chain { part, at } => cmd::scan::chain(&conn, part, &at, cli.json).await,
                 Command::History { part } => cmd::scan::history(&conn, part, cli.json).await,
                 Command::Visualize(c) => cmd::scan::visualize(&conn, c, cli.json).await,
-                Command::Connections { part, part_type } => {
-                    cmd::current::connections(&conn, part, part_type, cli.json).await
+                Command::Connections { part, part_type, at } => {
+                    cmd::current::connections(&conn, part, part_type, &at, cli.json).await
                 }
-                Command::Chains { complete } => cmd::current::chains(&conn, complete, cli.json).await,
+                Command::Chains { complete, at } => {
+                    cmd::current::chains(&conn, complete, &at, cli.json).await
+                }
                 Command::Completions { .. } | Command::Man | Command::Commands => Ok(()),
             }
         }

@@ -10,22 +10,28 @@ use casman_proto::v1::{
 use serde::Serialize;
 
 use crate::{
+    cli::AsOf,
     client::Conn,
     error::CtlError,
     listing::{self, FirstPage, Taken, io},
     output::{self, StreamTable},
 };
 
-/// `casmanctl connections [--part P] [--type T]`: every current connection,
-/// printed as it arrives (the table's columns sized from the first page).
+/// `casmanctl connections [--part P] [--type T] [--at TIME]`: every current
+/// connection (or every connection at TIME), printed as it arrives (the
+/// table's columns sized from the first page).
 pub async fn connections(
     conn: &Conn,
     part: Option<String>,
     part_type: Option<String>,
+    at: &AsOf,
     as_json: bool,
 ) -> Result<(), CtlError> {
-    let req =
-        ListConnectionsRequest { part: part.unwrap_or_default(), part_type: part_type.unwrap_or_default() };
+    let req = ListConnectionsRequest {
+        part: part.unwrap_or_default(),
+        part_type: part_type.unwrap_or_default(),
+        as_of: at.as_of(),
+    };
     let mut stream = conn.assembly().list_connections(conn.request(req)).await?.into_inner();
     let mut out = listing::stdout();
     if as_json {
@@ -119,8 +125,8 @@ impl<'a> ConnectionJson<'a> {
 
 /// `casmanctl chains [--complete]`: every chain as data, printed as it
 /// arrives.
-pub async fn chains(conn: &Conn, complete_only: bool, as_json: bool) -> Result<(), CtlError> {
-    let req = ListChainsRequest { complete_only };
+pub async fn chains(conn: &Conn, complete_only: bool, at: &AsOf, as_json: bool) -> Result<(), CtlError> {
+    let req = ListChainsRequest { complete_only, as_of: at.as_of() };
     let mut stream = conn.assembly().list_chains(conn.request(req)).await?.into_inner();
     let mut out = listing::stdout();
     if as_json {

@@ -7,7 +7,7 @@ use casman_proto::v1::{
 use clap::Subcommand;
 use tonic::transport::Channel;
 
-use crate::{client::Conn, error::CtlError, output};
+use crate::{cli::AsOf, client::Conn, error::CtlError, output};
 
 /// Positions commands.
 #[derive(Debug, Subcommand)]
@@ -36,16 +36,23 @@ pub enum PositionsCmd {
     Show {
         /// An antenna number or a grid code.
         query: String,
+        #[command(flatten)]
+        at: AsOf,
     },
     /// List assigned positions, north to south, west to east.
     List {
         /// Only this array letter, e.g. C.
         #[arg(long, value_name = "LETTER")]
         array: Option<String>,
+        #[command(flatten)]
+        at: AsOf,
     },
     /// The core array as a table: rows N021 … C000 … S021, columns E01 … E06,
     /// each cell with its kernel index and assigned antenna.
-    Grid,
+    Grid {
+        #[command(flatten)]
+        at: AsOf,
+    },
 }
 
 fn client(conn: &Conn) -> PositionsClient<Channel> {
@@ -79,8 +86,9 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             }
             Ok(())
         }
-        PositionsCmd::Show { query } => {
-            let r = client(conn).get_position(conn.request(GetPositionRequest { query })).await?.into_inner();
+        PositionsCmd::Show { query, at } => {
+            let req = GetPositionRequest { query, as_of: at.as_of() };
+            let r = client(conn).get_position(conn.request(req)).await?.into_inner();
             if as_json {
                 output::json(&output::message(&r));
                 return Ok(());
@@ -109,8 +117,8 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             }
             Ok(())
         }
-        PositionsCmd::List { array } => {
-            let req = ListPositionsRequest { array_id: array.unwrap_or_default() };
+        PositionsCmd::List { array, at } => {
+            let req = ListPositionsRequest { array_id: array.unwrap_or_default(), as_of: at.as_of() };
             let r = client(conn).list_positions(conn.request(req)).await?.into_inner();
             if as_json {
                 output::json(&output::message(&r));
@@ -140,12 +148,15 @@ pub async fn run(conn: &Conn, cmd: PositionsCmd, as_json: bool) -> Result<(), Ct
             crate::output::say!("{} position(s)", r.positions.len());
             Ok(())
         }
-        PositionsCmd::Grid => grid(conn, as_json).await,
+        PositionsCmd::Grid { at } => grid(conn, &at, as_json).await,
     }
 }
 
-async fn grid(conn: &Conn, as_json: bool) -> Result<(), CtlError> {
-    let r = client(conn).get_grid_layout(conn.request(GetGridLayoutRequest {})).await?.into_inner();
+async fn grid(conn: &Conn, at: &AsOf, as_json: bool) -> Result<(), CtlError> {
+    let r = client(conn)
+        .get_grid_layout(conn.request(GetGridLayoutRequest { as_of: at.as_of() }))
+        .await?
+        .into_inner();
     if as_json {
         output::json(&output::message(&r));
         return Ok(());

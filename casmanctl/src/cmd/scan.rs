@@ -128,8 +128,9 @@ async fn remove(conn: &Conn, part: String, yes: bool, as_json: bool) -> Result<(
 }
 
 /// `casmanctl chain PART`
-pub async fn chain(conn: &Conn, part: String, as_json: bool) -> Result<(), CtlError> {
-    let c = conn.assembly().get_chain(conn.request(GetChainRequest { part })).await?.into_inner();
+pub async fn chain(conn: &Conn, part: String, at: &crate::cli::AsOf, as_json: bool) -> Result<(), CtlError> {
+    let req = GetChainRequest { part, as_of: at.as_of() };
+    let c = conn.assembly().get_chain(conn.request(req)).await?.into_inner();
     if as_json {
         output::json(&output::message(&c));
         return Ok(());

@@ -12,23 +12,30 @@ use serde_json::json;
 use tonic::transport::Channel;
 
 use super::grid::{read_csv, write_output};
-use crate::{client::Conn, error::CtlError, output};
+use crate::{cli::AsOf, client::Conn, error::CtlError, output};
 
 /// SNAP commands.
 #[derive(Debug, Subcommand)]
 pub enum SnapCmd {
     /// List the configured boards.
-    List,
+    List {
+        #[command(flatten)]
+        at: AsOf,
+    },
     /// Show a board (SNAP1A) and its 12 ports: packet index and connected antenna.
     Show {
         /// Board id: SNAP1A or SNAP0101.
         board: String,
+        #[command(flatten)]
+        at: AsOf,
     },
     /// Show a port (SNAP1A05 or SNAP010105): board, packet index (feng_id × 12 + port)
     /// and the chain connected to it.
     Port {
         /// Port id.
         port: String,
+        #[command(flatten)]
+        at: AsOf,
     },
     /// Write the default snap_boards.csv (44 placeholder boards) to FILE, or stdout.
     GenerateCsv {
@@ -65,8 +72,9 @@ fn print_board(b: &SnapBoardConfig) {
 /// Runs a SNAP command.
 pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlError> {
     match cmd {
-        SnapCmd::List => {
-            let r = client(conn).list_snap_boards(conn.request(ListSnapBoardsRequest {})).await?.into_inner();
+        SnapCmd::List { at } => {
+            let req = ListSnapBoardsRequest { as_of: at.as_of() };
+            let r = client(conn).list_snap_boards(conn.request(req)).await?.into_inner();
             if as_json {
                 output::json(&output::message(&r));
                 return Ok(());
@@ -93,9 +101,9 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
             crate::output::say!("{} board(s)", r.boards.len());
             Ok(())
         }
-        SnapCmd::Show { board } => {
-            let r =
-                client(conn).get_snap_board(conn.request(GetSnapBoardRequest { board })).await?.into_inner();
+        SnapCmd::Show { board, at } => {
+            let req = GetSnapBoardRequest { board, as_of: at.as_of() };
+            let r = client(conn).get_snap_board(conn.request(req)).await?.into_inner();
             if as_json {
                 output::json(&output::message(&r));
                 return Ok(());
@@ -118,8 +126,8 @@ pub async fn run(conn: &Conn, cmd: SnapCmd, as_json: bool) -> Result<(), CtlErro
             crate::output::say!("{t}");
             Ok(())
         }
-        SnapCmd::Port { port } => {
-            let req = GetSnapPortDetailRequest { port };
+        SnapCmd::Port { port, at } => {
+            let req = GetSnapPortDetailRequest { port, as_of: at.as_of() };
             let r = client(conn).get_snap_port_detail(conn.request(req)).await?.into_inner();
             if as_json {
                 output::json(&output::message(&r));

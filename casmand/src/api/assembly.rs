@@ -19,6 +19,7 @@ use super::streaming;
 use crate::{
     context::Context,
     db::{
+        as_of::At,
         assembly::{self, AssemblyRow, Current},
         boards::{self, BoardRow},
         listings::{self, ChainPage, ChainPartText},
@@ -195,12 +196,17 @@ impl Assembly for AssemblyApi {
     }
 
     async fn get_chain(&self, req: Request<GetChainRequest>) -> Result<Response<GetChainResponse>, Status> {
-        let part = canonical_id(&req.into_inner().part);
+        let r = req.into_inner();
+        let part = canonical_id(&r.part);
+        let at = At::optional(&r.as_of)?;
         let dbs = self.ctx.dbs();
-        let chain = assembly::trace(&dbs.assembled, &part).await?;
+        let chain = assembly::trace(&dbs.assembled, &part, at.as_ref()).await?;
         if !chain.is_connected() {
-            // Unknown parts are NOT_FOUND; known parts without connections get their one-part chain.
-            let known = part.starts_with("SNAP") || crate::db::parts::get(&dbs.parts, &part).await?.is_some();
+            // Unknown parts are NOT_FOUND; known parts without connections
+            // (now or at the moment asked) get their one-part chain.
+            let known = part.starts_with("SNAP")
+                || crate::db::parts::get(&dbs.parts, &part).await?.is_some()
+                || !assembly::history(&dbs.assembled, &part).await?.is_empty();
             if !known {
                 return Err(
                     Error::NotFound(format!("{part} is neither in parts.db nor in any connection")).into()
@@ -209,7 +215,9 @@ impl Assembly for AssemblyApi {
         }
         let snap = match chain.snap_port {
             None => None,
-            Some(port) => Some(snap_port(port, boards::get(&dbs.parts, port.board()).await?.as_ref())),
+            Some(port) => {
+                Some(snap_port(port, boards::get(&dbs.parts, port.board(), at.as_ref()).await?.as_ref()))
+            }
         };
         let parts: Vec<&str> = chain.parts.iter().map(String::as_str).collect();
         let conflicts = conflict_messages(self.ctx.conflicts_concerning(&parts).await?);
@@ -245,6 +253,7 @@ impl Assembly for AssemblyApi {
     ) -> Result<Response<Self::ListConnectionsStream>, Status> {
         let r = req.into_inner();
         let part = canonical_id(&r.part);
+        let at = At::optional(&r.as_of)?;
         let part_type = match r.part_type.trim() {
             "" => None,
             t => Some(PartType::parse(t)?.name()),
@@ -260,13 +269,16 @@ impl Assembly for AssemblyApi {
             };
             return Ok(Response::new(streaming::paged(move |tx| {
                 streaming::send_pages(tx, connections, move |page| async move {
-                    listings::connections(&db, part_type, PAGE, page).await
+                    listings::connections(&db, part_type, at.as_ref(), PAGE, page).await
                 })
             })));
         }
         // One part's connections, found by key: a page.
         let mut conn = db.reader().await.acquire().await.map_err(Error::from)?;
-        let mut current = assembly::current_touching(&mut conn, &[&part]).await?;
+        let mut current = match &at {
+            None => assembly::current_touching(&mut conn, &[&part]).await?,
+            Some(at) => assembly::touching_at(&mut conn, &[&part], at).await?,
+        };
         drop(conn);
         if let Some(t) = part_type {
             current.retain(|c| {
@@ -283,10 +295,15 @@ impl Assembly for AssemblyApi {
         &self,
         req: Request<ListChainsRequest>,
     ) -> Result<Response<Self::ListChainsStream>, Status> {
-        let complete_only = req.into_inner().complete_only;
+        let r = req.into_inner();
+        let complete_only = r.complete_only;
+        let at = At::optional(&r.as_of)?;
         let dbs = self.ctx.dbs();
-        let boards: HashMap<SnapBoardId, BoardRow> =
-            boards::list(&dbs.parts).await?.into_iter().filter_map(|b| Some((b.board_id()?, b))).collect();
+        let boards: HashMap<SnapBoardId, BoardRow> = boards::list(&dbs.parts, at.as_ref())
+            .await?
+            .into_iter()
+            .filter_map(|b| Some((b.board_id()?, b)))
+            .collect();
         let db = dbs.assembled.clone();
         let chains = move |pages: Vec<ChainPage>| {
             pages
@@ -297,7 +314,7 @@ impl Assembly for AssemblyApi {
         };
         Ok(Response::new(streaming::paged(move |tx| {
             streaming::send_pages(tx, chains, move |page| async move {
-                listings::chains(&db, CHAIN_PAGE, page).await
+                listings::chains(&db, at.as_ref(), CHAIN_PAGE, page).await
             })
         })))
     }

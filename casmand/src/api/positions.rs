@@ -14,7 +14,10 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     context::Context,
-    db::positions::{self, CoordinateRow, PositionRow},
+    db::{
+        as_of::At,
+        positions::{self, CoordinateRow, PositionRow},
+    },
     error::Error,
     inventory::{
         CoordinateParams, GridCode, GridLayout, antenna_base, core_grid_code as grid_code, date_or_today,
@@ -35,9 +38,13 @@ impl PositionsApi {
         PositionsApi { ctx }
     }
 
-    /// Every assigned position by grid code (rows whose code does not parse are left out).
-    async fn assignments(&self) -> Result<(Vec<PositionRow>, BTreeMap<GridCode, String>), Error> {
-        let rows = positions::list(&self.ctx.dbs().parts, None).await?;
+    /// Every assigned position by grid code (at `at` when given; rows whose
+    /// code does not parse are left out).
+    async fn assignments(
+        &self,
+        at: Option<&At>,
+    ) -> Result<(Vec<PositionRow>, BTreeMap<GridCode, String>), Error> {
+        let rows = positions::list(&self.ctx.dbs().parts, None, at).await?;
         let map = rows
             .iter()
             .filter_map(|r| GridCode::parse(&r.grid_code).ok().map(|c| (c, r.antenna_number.clone())))
@@ -157,11 +164,13 @@ impl Positions for PositionsApi {
         &self,
         req: Request<GetPositionRequest>,
     ) -> Result<Response<GetPositionResponse>, Status> {
-        let query = req.into_inner().query;
+        let r = req.into_inner();
+        let (query, at) = (r.query, At::optional(&r.as_of)?);
+        let at = at.as_ref();
         let parts = &self.ctx.dbs().parts;
         let (row, code) = if query.trim().to_ascii_uppercase().starts_with("ANT") {
             let antenna = antenna_base(&query)?;
-            let row = positions::get_by_antenna(parts, &antenna).await?.ok_or_else(|| {
+            let row = positions::get_by_antenna(parts, &antenna, at).await?.ok_or_else(|| {
                 Error::NotFound(format!(
                     "antenna {antenna} has no grid position (assign one with positions assign)"
                 ))
@@ -170,10 +179,10 @@ impl Positions for PositionsApi {
             (Some(row), code)
         } else {
             let code = grid_code(&query)?;
-            (positions::get_by_grid(parts, code).await?, Some(code))
+            (positions::get_by_grid(parts, code, at).await?, Some(code))
         };
         let coordinate = match code {
-            Some(c) => positions::coordinate(parts, c).await?.map(coordinate_message),
+            Some(c) => positions::coordinate(parts, c, at).await?.map(coordinate_message),
             None => None,
         };
         Ok(Response::new(GetPositionResponse {
@@ -191,14 +200,15 @@ impl Positions for PositionsApi {
         &self,
         req: Request<ListPositionsRequest>,
     ) -> Result<Response<ListPositionsResponse>, Status> {
-        let array = req.into_inner().array_id;
-        let array = array.trim().to_ascii_uppercase();
+        let r = req.into_inner();
+        let at = At::optional(&r.as_of)?;
+        let array = r.array_id.trim().to_ascii_uppercase();
         let array_id = match array.as_bytes() {
             [] => None,
             [a] if a.is_ascii_uppercase() => Some(char::from(*a)),
             _ => return Err(Error::invalid(format!("array {array:?}: expected one letter, e.g. C")).into()),
         };
-        let rows = positions::list(&self.ctx.dbs().parts, array_id).await?;
+        let rows = positions::list(&self.ctx.dbs().parts, array_id, at.as_ref()).await?;
         Ok(Response::new(ListPositionsResponse {
             positions: rows.into_iter().map(position_message).collect(),
         }))
@@ -206,10 +216,11 @@ impl Positions for PositionsApi {
 
     async fn get_grid_layout(
         &self,
-        _req: Request<GetGridLayoutRequest>,
+        req: Request<GetGridLayoutRequest>,
     ) -> Result<Response<GetGridLayoutResponse>, Status> {
+        let at = At::optional(&req.into_inner().as_of)?;
         let layout = GridLayout::core();
-        let (rows, map) = self.assignments().await?;
+        let (rows, map) = self.assignments(at.as_ref()).await?;
         let cells = layout
             .positions()
             .map(|code| GridCell {
@@ -239,7 +250,7 @@ impl Positions for PositionsApi {
 
     async fn plot_grid(&self, _req: Request<PlotGridRequest>) -> Result<Response<PlotGridResponse>, Status> {
         let layout = GridLayout::core();
-        let (_, map) = self.assignments().await?;
+        let (_, map) = self.assignments(None).await?;
         let assigned = map.keys().filter(|c| layout.contains(**c)).count();
         Ok(Response::new(PlotGridResponse {
             svg: grid_svg(&layout, &map),

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     context::Context,
     db::{
+        as_of::At,
         assembly,
         boards::{self, BoardRow},
         positions,
@@ -35,9 +36,15 @@ impl SnapApi {
         SnapApi { ctx }
     }
 
-    /// The port's packet index on `board` and the chain connected to it.
-    async fn port_detail(&self, port: SnapPort, board: Option<&BoardRow>) -> Result<SnapPortDetail, Error> {
-        let chain = assembly::trace(&self.ctx.dbs().assembled, &port.to_string()).await?;
+    /// The port's packet index on `board` and the chain connected to it
+    /// (at `at` when given).
+    async fn port_detail(
+        &self,
+        port: SnapPort,
+        board: Option<&BoardRow>,
+        at: Option<&At>,
+    ) -> Result<SnapPortDetail, Error> {
+        let chain = assembly::trace(&self.ctx.dbs().assembled, &port.to_string(), at).await?;
         let antenna = if chain.is_connected() {
             PartNumber::parse(chain.head()).ok().filter(|p| p.part_type() == PartType::Antenna)
         } else {
@@ -45,7 +52,7 @@ impl SnapApi {
         };
         let position = match &antenna {
             Some(a) => {
-                positions::get_by_antenna(&self.ctx.dbs().parts, &base_antenna(&a.to_string())).await?
+                positions::get_by_antenna(&self.ctx.dbs().parts, &base_antenna(&a.to_string()), at).await?
             }
             None => None,
         };
@@ -97,9 +104,10 @@ fn count(n: usize) -> u32 {
 impl SnapBoards for SnapApi {
     async fn list_snap_boards(
         &self,
-        _req: Request<ListSnapBoardsRequest>,
+        req: Request<ListSnapBoardsRequest>,
     ) -> Result<Response<ListSnapBoardsResponse>, Status> {
-        let rows = boards::list(&self.ctx.dbs().parts).await?;
+        let at = At::optional(&req.into_inner().as_of)?;
+        let rows = boards::list(&self.ctx.dbs().parts, at.as_ref()).await?;
         Ok(Response::new(ListSnapBoardsResponse { boards: rows.into_iter().map(board_message).collect() }))
     }
 
@@ -107,11 +115,13 @@ impl SnapBoards for SnapApi {
         &self,
         req: Request<GetSnapBoardRequest>,
     ) -> Result<Response<GetSnapBoardResponse>, Status> {
-        let id = SnapBoardId::parse(&req.into_inner().board)?;
-        let row = boards::get(&self.ctx.dbs().parts, id).await?;
+        let r = req.into_inner();
+        let id = SnapBoardId::parse(&r.board)?;
+        let at = At::optional(&r.as_of)?;
+        let row = boards::get(&self.ctx.dbs().parts, id, at.as_ref()).await?;
         let mut ports = Vec::with_capacity(12);
         for port in id.ports() {
-            ports.push(self.port_detail(port, row.as_ref()).await?);
+            ports.push(self.port_detail(port, row.as_ref(), at.as_ref()).await?);
         }
         Ok(Response::new(GetSnapBoardResponse {
             board_id: id.to_string(),
@@ -124,9 +134,11 @@ impl SnapBoards for SnapApi {
         &self,
         req: Request<GetSnapPortDetailRequest>,
     ) -> Result<Response<GetSnapPortDetailResponse>, Status> {
-        let port = SnapPort::parse(&req.into_inner().port)?;
-        let row = boards::get(&self.ctx.dbs().parts, port.board()).await?;
-        let detail = self.port_detail(port, row.as_ref()).await?;
+        let r = req.into_inner();
+        let port = SnapPort::parse(&r.port)?;
+        let at = At::optional(&r.as_of)?;
+        let row = boards::get(&self.ctx.dbs().parts, port.board(), at.as_ref()).await?;
+        let detail = self.port_detail(port, row.as_ref(), at.as_ref()).await?;
         Ok(Response::new(GetSnapPortDetailResponse { port: Some(detail), board: row.map(board_message) }))
     }
 

@@ -10,6 +10,7 @@ use sqlx::{Connection, FromRow, SqliteConnection};
 
 use super::{
     Db,
+    as_of::{self, At},
     part_code::{codes_of_json, part_code},
 };
 use crate::{
@@ -245,6 +246,21 @@ pub async fn begin_reading_kept(
     Ok((kept, later))
 }
 
+/// The connections touching any of `parts` at `at` (see [`super::as_of`]),
+/// oldest first: the kept state's rows of their pairs, and for a pair
+/// changed since, its newest event then, found by key.
+pub async fn touching_at(conn: &mut SqliteConnection, parts: &[&str], at: &At) -> Result<Vec<Current>> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let codes = codes_of_json(1);
+    let source = as_of::connections(at, &format!("WHERE k.lo IN {codes} OR k.hi IN {codes}"));
+    let sql = format!("SELECT {KEPT_COLUMNS} FROM {source} {KEPT_ORDER}");
+    let rows: Vec<KeptRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(Current::from).collect())
+}
+
 /// Current connections touching any of `parts`, oldest first (from the kept state).
 pub async fn edges_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Result<Vec<Edge>> {
     Ok(current_touching(conn, parts).await?.into_iter().map(|c| c.edge).collect())
@@ -425,16 +441,20 @@ async fn misfiled(conn: &mut SqliteConnection, events: i64) -> Result<u64> {
     Ok((unfiled + filed - (events - unfiled)).max(0) as u64)
 }
 
-/// The chain through `part`, walked hop by hop over indexed lookups (no full
-/// scan of the log). Stops after 64 parts, far beyond a real chain.
-pub async fn trace(db: &Db, part: &str) -> Result<Chain> {
+/// The chain through `part` (at `at` when given), walked hop by hop over
+/// indexed lookups (no full scan of the log). Stops after 64 parts, far
+/// beyond a real chain.
+pub async fn trace(db: &Db, part: &str, at: Option<&At>) -> Result<Chain> {
     let mut conn = db.reader().await.acquire().await?;
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut frontier: Vec<String> = vec![part.to_owned()];
     let mut edges: Vec<Edge> = Vec::new();
     while !frontier.is_empty() && seen.len() < 64 {
         let batch: Vec<&str> = frontier.iter().map(String::as_str).collect();
-        let found = edges_touching(&mut conn, &batch).await?;
+        let found = match at {
+            None => edges_touching(&mut conn, &batch).await?,
+            Some(at) => touching_at(&mut conn, &batch, at).await?.into_iter().map(|c| c.edge).collect(),
+        };
         seen.extend(frontier.drain(..));
         for e in found {
             for end in [&e.source, &e.target] {

@@ -5,7 +5,10 @@ use std::net::IpAddr;
 
 use sqlx::FromRow;
 
-use super::Db;
+use super::{
+    Db,
+    as_of::{self, At},
+};
 use crate::{
     error::{Error, Result},
     inventory::{CsvError, CsvErrors, Numbered, SnapBoard, SnapBoardId},
@@ -66,15 +69,17 @@ impl BoardRow {
 const COLUMNS: &str = "id, chassis, CAST(slot AS TEXT) AS slot, CAST(serial_number AS TEXT) AS serial_number, \
                        mac_address, ip_address, feng_id, notes, date_added, date_modified";
 
-/// Every board, by chassis then slot.
-pub async fn list(db: &Db) -> Result<Vec<BoardRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM snap_boards ORDER BY chassis, slot");
+/// Every board (at `at` when given, see [`super::as_of`]), by chassis then
+/// slot.
+pub async fn list(db: &Db, at: Option<&At>) -> Result<Vec<BoardRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM {} ORDER BY chassis, slot", as_of::boards_source(at));
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
 }
 
-/// The board in `board`'s chassis and slot, if configured.
-pub async fn get(db: &Db, board: SnapBoardId) -> Result<Option<BoardRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM snap_boards WHERE chassis = ? AND slot = ?");
+/// The board in `board`'s chassis and slot, if configured (at `at` when
+/// given).
+pub async fn get(db: &Db, board: SnapBoardId, at: Option<&At>) -> Result<Option<BoardRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE chassis = ? AND slot = ?", as_of::boards_source(at));
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(i64::from(board.chassis()))
         .bind(board.slot().to_string())

@@ -10,17 +10,25 @@ use rusqlite::{Row, types::Value};
 
 use super::{
     Db,
+    as_of::{self, At},
     assembly::{KEPT_COLUMNS, KEPT_ORDER},
     chain_graph::ChainGraph,
     paged::{self, TextRows},
 };
 use crate::error::Result;
 
-/// Every current connection, oldest first, with an end of type `part_type`
-/// when given (the type's name, as recorded), passed to `page` in pages of
-/// `size` as they are read: each row keyed by its event id, its values
-/// those of [`CONNECTION_COLUMNS`]. Stops early when `page` returns false.
-pub async fn connections<F, Fut>(db: &Db, part_type: Option<&str>, size: usize, page: F) -> Result<()>
+/// Every current connection (at `at` when given, see [`as_of`]), oldest
+/// first, with an end of type `part_type` when given (the type's name, as
+/// recorded), passed to `page` in pages of `size` as they are read: each row
+/// keyed by its event id, its values those of [`CONNECTION_COLUMNS`]. Stops
+/// early when `page` returns false.
+pub async fn connections<F, Fut>(
+    db: &Db,
+    part_type: Option<&str>,
+    at: Option<&At>,
+    size: usize,
+    page: F,
+) -> Result<()>
 where
     F: FnMut(Vec<TextRows>) -> Fut,
     Fut: Future<Output = bool>,
@@ -29,7 +37,8 @@ where
         Some(t) => (" WHERE source_type = ?1 OR target_type = ?1", vec![Value::Text(t.to_owned())]),
         None => ("", Vec::new()),
     };
-    let sql = format!("SELECT event_id, {CONNECTION_COLUMNS} FROM active_connections{filter} {KEPT_ORDER}");
+    let source = as_of::connections_source(at);
+    let sql = format!("SELECT event_id, {CONNECTION_COLUMNS} FROM {source}{filter} {KEPT_ORDER}");
     paged::text_pages(&db.path, "listing the current connections", (sql, params), size, page).await
 }
 
@@ -37,17 +46,18 @@ where
 pub const CONNECTION_COLUMNS: &str =
     "source, source_type, source_polarization, target, target_type, target_polarization, since";
 
-/// Every chain of the current connections (see [`ChainGraph::walk`] for
-/// which and in what order), passed to `page` in pages of `size` chains.
+/// Every chain of the current connections (at `at` when given; see
+/// [`ChainGraph::walk`] for which and in what order), passed to `page` in
+/// pages of `size` chains.
 /// The connections are read first (one pass, kept compact), then the chains
 /// are walked and handed on as they are made. Stops early when `page`
 /// returns false.
-pub async fn chains<F, Fut>(db: &Db, size: usize, page: F) -> Result<()>
+pub async fn chains<F, Fut>(db: &Db, at: Option<&At>, size: usize, page: F) -> Result<()>
 where
     F: FnMut(Vec<ChainPage>) -> Fut,
     Fut: Future<Output = bool>,
 {
-    let sql = format!("SELECT {KEPT_COLUMNS} FROM active_connections {KEPT_ORDER}");
+    let sql = format!("SELECT {KEPT_COLUMNS} FROM {} {KEPT_ORDER}", as_of::connections_source(at));
     paged::produce(
         &db.path,
         "listing the chains",

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod adopt;
 mod adopt_tables;
 pub mod adopt_trackers;
+pub mod as_of;
 pub mod assembly;
 pub mod audit;
 pub mod batch;

@@ -3,7 +3,10 @@
 
 use sqlx::{FromRow, SqliteConnection};
 
-use super::Db;
+use super::{
+    Db,
+    as_of::{self, At},
+};
 use crate::{
     error::{Error, Result},
     inventory::{GridCode, GridPosition},
@@ -59,32 +62,38 @@ pub struct CoordinateRow {
 const COLUMNS: &str = "id, antenna_number, array_id, row_offset, east_col, grid_code, assigned_at, notes, \
                        latitude, longitude, height, coordinate_system";
 
-async fn by_antenna(conn: &mut SqliteConnection, antenna: &str) -> Result<Option<PositionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM antenna_positions WHERE antenna_number = ?");
+async fn by_antenna(
+    conn: &mut SqliteConnection,
+    antenna: &str,
+    at: Option<&At>,
+) -> Result<Option<PositionRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE antenna_number = ?", as_of::positions_source(at));
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(antenna).fetch_optional(conn).await?)
 }
 
-async fn by_grid(conn: &mut SqliteConnection, code: &str) -> Result<Option<PositionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM antenna_positions WHERE grid_code = ?");
+async fn by_grid(conn: &mut SqliteConnection, code: &str, at: Option<&At>) -> Result<Option<PositionRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE grid_code = ?", as_of::positions_source(at));
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(conn).await?)
 }
 
-/// The position of base antenna `antenna` (`ANT00001`), if it has one.
-pub async fn get_by_antenna(db: &Db, antenna: &str) -> Result<Option<PositionRow>> {
+/// The position of base antenna `antenna` (`ANT00001`), if it has one (at
+/// `at` when given).
+pub async fn get_by_antenna(db: &Db, antenna: &str, at: Option<&At>) -> Result<Option<PositionRow>> {
     let mut conn = db.reader().await.acquire().await?;
-    by_antenna(&mut conn, antenna).await
+    by_antenna(&mut conn, antenna, at).await
 }
 
-/// The position at `code`, if occupied.
-pub async fn get_by_grid(db: &Db, code: GridCode) -> Result<Option<PositionRow>> {
+/// The position at `code`, if occupied (at `at` when given).
+pub async fn get_by_grid(db: &Db, code: GridCode, at: Option<&At>) -> Result<Option<PositionRow>> {
     let mut conn = db.reader().await.acquire().await?;
-    by_grid(&mut conn, &code.to_string()).await
+    by_grid(&mut conn, &code.to_string(), at).await
 }
 
-/// Every position (of array `array_id` when given), ordered north to south
-/// (`row_offset DESC`), west to east (`east_col ASC`), then by array.
-pub async fn list(db: &Db, array_id: Option<char>) -> Result<Vec<PositionRow>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM antenna_positions");
+/// Every position (of array `array_id` when given; at `at` when given, see
+/// [`super::as_of`]), ordered north to south (`row_offset DESC`), west to
+/// east (`east_col ASC`), then by array.
+pub async fn list(db: &Db, array_id: Option<char>, at: Option<&At>) -> Result<Vec<PositionRow>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM {}", as_of::positions_source(at));
     if array_id.is_some() {
         sql.push_str(" WHERE array_id = ?");
     }
@@ -134,8 +143,8 @@ pub async fn assign(
             "antenna {antenna}: neither {antenna}P1 nor {antenna}P2 is in parts.db; add the antenna first"
         )));
     }
-    let current = by_antenna(&mut tx, antenna).await?;
-    let occupant = by_grid(&mut tx, &grid).await?;
+    let current = by_antenna(&mut tx, antenna, None).await?;
+    let occupant = by_grid(&mut tx, &grid, None).await?;
     if !force {
         if let Some(c) = &current {
             return Err(Error::refused(format!(
@@ -155,7 +164,7 @@ pub async fn assign(
         .bind(&grid)
         .execute(&mut *tx)
         .await?;
-    let coordinate = coordinate_of(&mut tx, &grid).await?;
+    let coordinate = coordinate_of(&mut tx, &grid, None).await?;
     let now = timestamp::now();
     let sql = format!(
         "INSERT INTO antenna_positions (antenna_number, array_id, row_offset, east_col, grid_code, assigned_at,
@@ -190,20 +199,23 @@ pub async fn remove(db: &Db, antenna: &str) -> Result<Option<PositionRow>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(antenna).fetch_optional(&*db.writer().await).await?)
 }
 
-async fn coordinate_of(conn: &mut SqliteConnection, grid: &str) -> Result<Option<CoordinateRow>> {
-    Ok(sqlx::query_as(
-        "SELECT grid_code, latitude, longitude, height, coordinate_system, notes FROM grid_positions
+async fn coordinate_of(
+    conn: &mut SqliteConnection,
+    grid: &str,
+    at: Option<&At>,
+) -> Result<Option<CoordinateRow>> {
+    let sql = format!(
+        "SELECT grid_code, latitude, longitude, height, coordinate_system, notes FROM {}
          WHERE upper(trim(grid_code)) = ?",
-    )
-    .bind(grid)
-    .fetch_optional(conn)
-    .await?)
+        as_of::coordinates_source(at)
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(grid).fetch_optional(conn).await?)
 }
 
 /// The surveyed coordinates of `code`, if loaded.
-pub async fn coordinate(db: &Db, code: GridCode) -> Result<Option<CoordinateRow>> {
+pub async fn coordinate(db: &Db, code: GridCode, at: Option<&At>) -> Result<Option<CoordinateRow>> {
     let mut conn = db.reader().await.acquire().await?;
-    coordinate_of(&mut conn, &code.to_string()).await
+    coordinate_of(&mut conn, &code.to_string(), at).await
 }
 
 /// What loading coordinates did.

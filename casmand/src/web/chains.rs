@@ -149,7 +149,7 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<ChainsQuery>) -
     // The kept state (one row per current connection, with its event), not
     // the whole log.
     let rows = assembly::current_rows(&dbs.assembled).await?;
-    let board_rows = boards::list(&dbs.parts).await?;
+    let board_rows = boards::list(&dbs.parts, None).await?;
     let edges: Vec<Edge> = rows.iter().filter_map(AssemblyRow::event).map(|e| Edge::from(&e)).collect();
     let selected = q.part.as_deref().map(canonical_id).filter(|p| !p.is_empty());
     let c = Ctx {

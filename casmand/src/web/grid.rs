@@ -45,7 +45,7 @@ async fn select(web: &Web, q: &GridQuery) -> Result<Selection> {
     let parts = &web.ctx.dbs().parts;
     if let Some(a) = blank(&q.antenna) {
         let base = base_antenna(&a.to_ascii_uppercase());
-        return Ok(match positions::get_by_antenna(parts, &base).await? {
+        return Ok(match positions::get_by_antenna(parts, &base, None).await? {
             Some(row) => match GridCode::parse(&row.grid_code) {
                 Ok(code) => Selection::At(code, Some(Box::new(row))),
                 Err(_) => Selection::Missing(format!("{base} has an unreadable grid code.")),
@@ -66,7 +66,7 @@ async fn select(web: &Web, q: &GridQuery) -> Result<Selection> {
     } else {
         return Ok(Selection::None);
     };
-    let row = positions::get_by_grid(parts, code).await?;
+    let row = positions::get_by_grid(parts, code, None).await?;
     Ok(Selection::At(code, row.map(Box::new)))
 }
 
@@ -79,7 +79,7 @@ async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<
     let coords =
         match row.and_then(|r| Some((r.latitude?, r.longitude?, r.height, r.coordinate_system.clone()))) {
             Some(c) => Some(c),
-            None => positions::coordinate(&dbs.parts, code)
+            None => positions::coordinate(&dbs.parts, code, None)
                 .await?
                 .map(|c| (c.latitude, c.longitude, Some(c.height), c.coordinate_system)),
         };
@@ -109,9 +109,9 @@ async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<
     let mut sections = Vec::new();
     for pol in ["P1", "P2"] {
         let part = format!("{}{pol}", r.antenna_number);
-        let chain = assembly::trace(&dbs.assembled, &part).await?;
+        let chain = assembly::trace(&dbs.assembled, &part, None).await?;
         let board = match chain.snap_port {
-            Some(port) => boards::get(&dbs.parts, port.board()).await?,
+            Some(port) => boards::get(&dbs.parts, port.board(), None).await?,
             None => None,
         };
         sections.push(html! {
@@ -143,7 +143,7 @@ async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<
 
 pub(super) async fn page(State(web): State<Web>, Query(q): Query<GridQuery>) -> PageResult {
     let layout = GridLayout::core();
-    let rows = positions::list(&web.ctx.dbs().parts, Some(layout.array_id)).await?;
+    let rows = positions::list(&web.ctx.dbs().parts, Some(layout.array_id), None).await?;
     let assigned: BTreeMap<GridCode, &PositionRow> =
         rows.iter().filter_map(|r| GridCode::parse(&r.grid_code).ok().map(|c| (c, r))).collect();
     let selection = select(&web, &q).await?;

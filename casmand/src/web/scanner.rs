@@ -216,12 +216,12 @@ pub fn grid_code_of(array: &str, direction: &str, row: u32, col: u32) -> Result<
 pub(super) async fn grid(State(web): State<Web>, Query(q): Query<GridQuery>) -> ApiResult {
     let code = grid_code_of(&q.array, &q.direction, q.row, q.col)?;
     let parts = &web.ctx.dbs().parts;
-    let occupant = positions::get_by_grid(parts, code).await?.map(|r| r.antenna_number);
+    let occupant = positions::get_by_grid(parts, code, None).await?.map(|r| r.antenna_number);
     let current = match q.antenna.trim() {
         "" => None,
         a => {
             let base = crate::inventory::antenna_base(a)?;
-            positions::get_by_antenna(parts, &base).await?.map(|r| r.grid_code)
+            positions::get_by_antenna(parts, &base, None).await?.map(|r| r.grid_code)
         }
     };
     Ok(Json(json!({
@@ -254,7 +254,7 @@ pub(super) async fn antenna(State(web): State<Web>, Query(q): Query<AntennaQuery
         ))
         .into());
     }
-    let at = positions::get_by_antenna(parts, &base).await?.map(|r| r.grid_code);
+    let at = positions::get_by_antenna(parts, &base, None).await?.map(|r| r.grid_code);
     Ok(Json(json!({"ok": true, "antenna": base, "grid_code": at})))
 }
 

@@ -158,8 +158,8 @@ pub(super) async fn assign(
     GridLayout::validate_in(&[GridLayout::core()], code)?;
     let parts = &web.ctx.dbs().parts;
     let occupant =
-        positions::get_by_grid(parts, code).await?.map(|r| r.antenna_number).filter(|a| *a != antenna);
-    let current = positions::get_by_antenna(parts, &antenna)
+        positions::get_by_grid(parts, code, None).await?.map(|r| r.antenna_number).filter(|a| *a != antenna);
+    let current = positions::get_by_antenna(parts, &antenna, None)
         .await?
         .map(|r| r.grid_code)
         .filter(|g| *g != code.to_string());

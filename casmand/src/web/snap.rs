@@ -66,7 +66,7 @@ pub fn occupants(edges: &[Edge]) -> BTreeMap<SnapPort, Occupant> {
 
 /// Grid code and kernel index by base antenna number.
 async fn placements(web: &Web) -> Result<HashMap<String, (String, Option<u16>)>> {
-    let rows = positions::list(&web.ctx.dbs().parts, None).await?;
+    let rows = positions::list(&web.ctx.dbs().parts, None, None).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -158,8 +158,11 @@ struct Data {
 async fn load(web: &Web) -> Result<Data> {
     let dbs = web.ctx.dbs();
     let edges = assembly::current(&dbs.assembled).await?;
-    let boards =
-        boards::list(&dbs.parts).await?.into_iter().filter_map(|b| b.board_id().map(|id| (id, b))).collect();
+    let boards = boards::list(&dbs.parts, None)
+        .await?
+        .into_iter()
+        .filter_map(|b| b.board_id().map(|id| (id, b)))
+        .collect();
     Ok(Data { occupants: occupants(&edges), boards, placed: placements(web).await? })
 }
 

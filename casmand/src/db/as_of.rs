@@ -1,0 +1,224 @@
+//! The state at a past moment, read from the logs by the same rules as the
+//! current state (issue 33, "The array at any moment").
+//!
+//! * **Connections.** The current state keeps, per pair of parts, the pair's
+//!   newest event by (scan time, clock, id) (`pair_state`), and every other
+//!   event of the pair in `pair_other`. A pair's state at `T` is its newest
+//!   event with a scan time at or before `T`: for a pair whose kept event is
+//!   at or before `T` (most pairs, for a recent `T`) that is the kept event
+//!   itself; for the others it is found by key among the pair's other
+//!   events. One pass over the kept state, as for the current listing, plus
+//!   one indexed lookup per pair that changed after `T`: the log is never
+//!   folded again.
+//! * **Positions, boards, grid coordinates** (parts.db). Every change to
+//!   them is a row of `change_log` (the row's values as JSON, the clock of
+//!   the change); a row's state at `T` is its newest change made at or
+//!   before `T` (a removal: absent), unless a `clear` of its table came
+//!   after. Changes from before the upgrade carry clock 0 and count from the
+//!   row's own time (`assigned_at`, `date_added`); rows with no change at
+//!   all (no `row_clock` entry: a file no site has stamped) count from their
+//!   own time with their current values. Each table's changes are found by
+//!   a partial index of their own (parts 0006), not among the parts'.
+//!
+//! A late sync that brings another site's older changes changes the answers
+//! for the times after those changes: the logs are the truth, and they grew.
+
+use crate::{error::Error, timestamp};
+
+/// A moment an as-of question asks about: validated, in the stored time
+/// form (so it is written into SQL as a literal: only digits, `-`, `:`, `T`
+/// and `Z`), with the greatest clock of a change made within its second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    stored: String,
+    hlc_max: i64,
+}
+
+impl At {
+    /// Reads `s` (see [`timestamp::parse_instant`]).
+    pub fn parse(s: &str) -> Result<At, Error> {
+        let ts = timestamp::parse_instant(s).map_err(Error::InvalidArgument)?;
+        let stored = timestamp::format(ts);
+        if !timestamp::is_stored_form(&stored) {
+            return Err(Error::InvalidArgument(format!(
+                "time {s:?} is outside the years casman stores (0000-9999)"
+            )));
+        }
+        // The clock counts milliseconds since 1970 × 65536: the last value
+        // within the second of `ts` (times before 1970 hold no change).
+        let hlc_max =
+            (ts.as_second().saturating_add(1)).saturating_mul(1000).saturating_mul(65536).max(1) - 1;
+        Ok(At { stored, hlc_max })
+    }
+
+    /// None for an empty `s` (the present), else [`At::parse`].
+    pub fn optional(s: &str) -> Result<Option<At>, Error> {
+        match s.trim() {
+            "" => Ok(None),
+            t => At::parse(t).map(Some),
+        }
+    }
+
+    /// The moment in the stored form.
+    pub fn stored(&self) -> &str {
+        &self.stored
+    }
+}
+
+/// The kept state's rows (`pair_state k`) an as-of question starts from:
+/// those passing `pair_filter` (SQL over `k`, empty for all).
+/// The result has the columns of the `active_connections` view that the
+/// listings read (source, source_type, source_polarization, target,
+/// target_type, target_polarization, since, event_id), as a derived table of
+/// that name.
+pub fn connections(at: &At, pair_filter: &str) -> String {
+    let t = &at.stored;
+    format!(
+        "(WITH h AS (SELECT k.lo, k.hi, k.active, a.id, COALESCE(a.scan_time, '') AS t
+                       FROM pair_state k JOIN assembly a ON a.id = k.event_id {pair_filter}),
+               e(id) AS (SELECT id FROM h WHERE t <= '{t}' AND active
+                         UNION ALL
+                         SELECT (SELECT a.id FROM pair_other p JOIN assembly a ON a.id = p.event_id
+                                   LEFT JOIN event_origin o ON o.event_id = a.id
+                                  WHERE p.lo = h.lo AND p.hi = h.hi AND COALESCE(a.scan_time, '') <= '{t}'
+                                  ORDER BY COALESCE(a.scan_time, '') DESC, COALESCE(o.hlc, 0) DESC, a.id DESC
+                                  LIMIT 1)
+                           FROM h WHERE t > '{t}')
+          SELECT a.part_number AS source, a.part_type AS source_type, a.polarization AS source_polarization,
+                 a.connected_to AS target, a.connected_to_type AS target_type,
+                 a.connected_polarization AS target_polarization, a.scan_time AS since, a.id AS event_id
+            FROM e JOIN assembly a ON a.id = e.id
+           WHERE a.connection_status IS NOT 'disconnected') AS active_connections"
+    )
+}
+
+/// The connections listing's source: the kept view now, or the state at
+/// `at` (see [`connections`]).
+pub fn connections_source(at: Option<&At>) -> String {
+    match at {
+        None => "active_connections".to_owned(),
+        Some(at) => connections(at, ""),
+    }
+}
+
+/// A tracked table of parts.db as it was at `at`: a derived table named
+/// `tbl` with the columns `columns` (names of the table's columns), for a
+/// query written against the live table. `own_time` is the row's column
+/// that says since when it holds (changes from before the upgrade have no
+/// clock), `key` the column naming a row across sites.
+pub fn tracked_table(tbl: &str, key: &str, own_time: Option<&str>, columns: &[&str], at: &At) -> String {
+    let (t, hb) = (&at.stored, at.hlc_max);
+    let own = |row: &str| match own_time {
+        Some(c) => format!("COALESCE({row}, '') <= '{t}'", row = json_or_column(row, c)),
+        None => "1".to_owned(),
+    };
+    let from_log: Vec<String> =
+        columns.iter().map(|c| format!("json_extract(c.row, '$.{c}') AS \"{c}\"")).collect();
+    let live: Vec<String> = columns.iter().map(|c| format!("live.\"{c}\"")).collect();
+    format!(
+        "(SELECT {from_log} FROM
+            (SELECT c.row, c.op, c.hlc,
+                    row_number() OVER (PARTITION BY CAST(json_extract(c.row, '$.{key}') AS TEXT)
+                                       ORDER BY c.hlc DESC, c.site DESC, c.seq DESC) AS n
+               FROM change_log c
+              WHERE c.tbl = '{tbl}' AND c.op <> 'clear'
+                AND CASE WHEN c.hlc > 0 THEN c.hlc <= {hb} ELSE {own_log} END) c
+          WHERE c.n = 1 AND c.op <> 'delete'
+            AND c.hlc > COALESCE((SELECT MAX(x.hlc) FROM change_log x
+                                   WHERE x.tbl = '{tbl}' AND x.op = 'clear' AND x.hlc <= {hb}), -1)
+          UNION ALL
+          SELECT {live} FROM {tbl} live
+           WHERE {own_live}
+             AND NOT EXISTS (SELECT 1 FROM row_clock r
+                              WHERE r.tbl = '{tbl}' AND r.key = CAST(live.\"{key}\" AS TEXT))
+             AND NOT EXISTS (SELECT 1 FROM change_log x WHERE x.tbl = '{tbl}' AND x.op = 'clear' AND x.hlc <= {hb})
+        ) AS {tbl}",
+        from_log = from_log.join(", "),
+        live = live.join(", "),
+        own_log = own("c.row"),
+        own_live = own("live"),
+    )
+}
+
+/// `c`'s value in `row`: a log row's JSON (`c.row`) or a live row (`live`).
+fn json_or_column(row: &str, c: &str) -> String {
+    if row == "live" { format!("live.\"{c}\"") } else { format!("json_extract({row}, '$.{c}')") }
+}
+
+/// The columns of `antenna_positions`.
+pub const POSITION_COLUMNS: [&str; 12] = [
+    "id",
+    "antenna_number",
+    "array_id",
+    "row_offset",
+    "east_col",
+    "grid_code",
+    "assigned_at",
+    "notes",
+    "latitude",
+    "longitude",
+    "height",
+    "coordinate_system",
+];
+
+/// The columns of `snap_boards`.
+pub const BOARD_COLUMNS: [&str; 10] = [
+    "id",
+    "chassis",
+    "slot",
+    "serial_number",
+    "mac_address",
+    "ip_address",
+    "feng_id",
+    "notes",
+    "date_added",
+    "date_modified",
+];
+
+/// The columns of `grid_positions`.
+pub const COORDINATE_COLUMNS: [&str; 6] =
+    ["grid_code", "latitude", "longitude", "height", "coordinate_system", "notes"];
+
+/// `antenna_positions` now (the table) or at `at`.
+pub fn positions_source(at: Option<&At>) -> String {
+    match at {
+        None => "antenna_positions".to_owned(),
+        Some(at) => {
+            tracked_table("antenna_positions", "antenna_number", Some("assigned_at"), &POSITION_COLUMNS, at)
+        }
+    }
+}
+
+/// `snap_boards` now (the table) or at `at`.
+pub fn boards_source(at: Option<&At>) -> String {
+    match at {
+        None => "snap_boards".to_owned(),
+        Some(at) => tracked_table("snap_boards", "serial_number", Some("date_added"), &BOARD_COLUMNS, at),
+    }
+}
+
+/// `grid_positions` now (the table) or at `at`.
+pub fn coordinates_source(at: Option<&At>) -> String {
+    match at {
+        None => "grid_positions".to_owned(),
+        Some(at) => tracked_table("grid_positions", "grid_code", None, &COORDINATE_COLUMNS, at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn moments_are_stored_form_with_the_seconds_last_clock() {
+        let at = At::parse("2025-01-15 10:30").unwrap();
+        assert_eq!(at.stored(), "2025-01-15T10:30:00Z");
+        let secs = 1_736_937_000_i64;
+        assert_eq!(at.hlc_max, (secs + 1) * 1000 * 65536 - 1);
+        assert!(At::optional("  ").unwrap().is_none());
+        let e = At::parse("last tuesday").err().unwrap().to_string();
+        assert!(e.contains("last tuesday") && e.contains("RFC 3339"), "{e}");
+    }
+}
