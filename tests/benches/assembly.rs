@@ -304,7 +304,8 @@ async fn main() {
         let mut c2 = c.clone();
         chain.push(
             timed(async move {
-                let r = c2.get_chain(GetChainRequest { part }).await.unwrap().into_inner();
+                let r =
+                    c2.get_chain(GetChainRequest { part, ..Default::default() }).await.unwrap().into_inner();
                 assert!(r.parts.len() >= 4, "{:?}", r.parts);
             })
             .await,
