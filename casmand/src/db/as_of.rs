@@ -18,7 +18,7 @@
 //!   row's own time (`assigned_at`, `date_added`); rows with no change at
 //!   all (no `row_clock` entry: a file no site has stamped) count from their
 //!   own time with their current values. Each table's changes are found by
-//!   a partial index of their own (parts 0006), not among the parts'.
+//!   a partial index of their own (parts 0007), not among the parts'.
 //!
 //! A late sync that brings another site's older changes changes the answers
 //! for the times after those changes: the logs are the truth, and they grew.
