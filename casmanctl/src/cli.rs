@@ -171,6 +171,9 @@ pub enum Command {
     /// Views of the assembly.
     #[command(subcommand)]
     Visualize(crate::cmd::scan::VisualizeCmd),
+    /// Exports for the science: the correlator input map.
+    #[command(subcommand)]
+    Export(crate::cmd::export::ExportCmd),
     /// Backups and sync: backup, list, restore, verify.
     #[command(subcommand)]
     Sync(crate::cmd::sync::SyncCmd),

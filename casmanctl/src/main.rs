@@ -88,6 +88,7 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                 Command::Chain { part, at } => cmd::scan::chain(&conn, part, &at, cli.json).await,
                 Command::History { part } => cmd::scan::history(&conn, part, cli.json).await,
                 Command::Visualize(c) => cmd::scan::visualize(&conn, c, cli.json).await,
+                Command::Export(c) => cmd::export::run(&conn, c, cli.json).await,
                 Command::Connections { part, part_type, at } => {
                     cmd::current::connections(&conn, part, part_type, &at, cli.json).await
                 }

@@ -58,6 +58,39 @@ pub fn legacy_file(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// A temporary directory whose `data/` holds the files the Python CAsMan
+/// writes: assembled_casm.db with the `assembly` rows `events` (SQL value
+/// tuples `(part_number, scan_time, connected_to, connection_status)`) and,
+/// unless `parts` is empty, parts.db with the `parts` rows `parts`
+/// (`(part_number, part_type, polarization, date_created, date_modified)`),
+/// for a daemon started on it to adopt.
+pub fn legacy_data_dir(events: &[String], parts: &[String]) -> TempDir {
+    let dir = tempfile::Builder::new().prefix("casman-e2e-").tempdir().expect("tempdir");
+    fs::create_dir(dir.path().join("data")).expect("data dir");
+    sqlite(
+        &dir.path().join("data/assembled_casm.db"),
+        &format!(
+            "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, part_type TEXT, polarization TEXT,
+               scan_time TEXT, connected_to TEXT, connected_to_type TEXT, connected_polarization TEXT,
+               connected_scan_time TEXT, connection_status TEXT DEFAULT 'connected');
+             INSERT INTO assembly (part_number, scan_time, connected_to, connection_status) VALUES {};",
+            events.join(", ")
+        ),
+    );
+    if !parts.is_empty() {
+        sqlite(
+            &dir.path().join("data/parts.db"),
+            &format!(
+                "CREATE TABLE parts (id INTEGER PRIMARY KEY, part_number TEXT UNIQUE, part_type TEXT,
+                   polarization TEXT, date_created TEXT, date_modified TEXT);
+                 INSERT INTO parts (part_number, part_type, polarization, date_created, date_modified) VALUES {};",
+                parts.join(", ")
+            ),
+        );
+    }
+    dir
+}
+
 /// Whether the peer of `s` closed the connection (EOF or an error), read
 /// without blocking: `s` must be non-blocking; anything it sent is read and
 /// dropped.

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use casman_tests::{Daemon, DaemonOpts, sqlite, wait_for};
+use casman_tests::{Daemon, DaemonOpts, legacy_data_dir, wait_for};
 use serde_json::Value;
 
 /// The brute-force fold: for every time given, the event ids of the
@@ -123,23 +123,6 @@ fn history(rng: &mut fastrand::Rng, n: usize, shared: &[String]) -> Vec<String> 
     rows
 }
 
-/// A data directory holding a CAsMan assembled_casm.db with `rows`.
-fn site_with(rows: &[String]) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("casman-e2e-").tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    sqlite(
-        &dir.path().join("data/assembled_casm.db"),
-        &format!(
-            "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, part_type TEXT, polarization TEXT,
-               scan_time TEXT, connected_to TEXT, connected_to_type TEXT, connected_polarization TEXT,
-               connected_scan_time TEXT, connection_status TEXT DEFAULT 'connected');
-             INSERT INTO assembly (part_number, scan_time, connected_to, connection_status) VALUES {};",
-            rows.join(", ")
-        ),
-    );
-    dir
-}
-
 fn start(dir: tempfile::TempDir, store: &Path, name: &str) -> Daemon {
     Daemon::start_in(dir, DaemonOpts::local_site(store, name).env("CASMAN_SYNC__PULL_EVERY", "0s"))
 }
@@ -170,22 +153,13 @@ fn as_of_answers_match_a_brute_force_fold_of_the_logs_at_two_sites() {
     let mut rng = fastrand::Rng::with_seed(33);
     let shared = history(&mut rng, 12, &[]);
     let store = tempfile::tempdir().unwrap();
-    let lab_dir = site_with(&history(&mut rng, 40, &shared));
     let parts: Vec<String> = (1..=4)
         .flat_map(|n| [("ANT", "ANTENNA"), ("LNA", "LNA"), ("CXS", "COAXSHORT")].map(|(p, t)| (p, t, n)))
         .map(|(p, t, n)| format!("('{p}{n:05}P1', '{t}', '1', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"))
         .collect();
-    sqlite(
-        &lab_dir.path().join("data/parts.db"),
-        &format!(
-            "CREATE TABLE parts (id INTEGER PRIMARY KEY, part_number TEXT UNIQUE, part_type TEXT,
-               polarization TEXT, date_created TEXT, date_modified TEXT);
-             INSERT INTO parts (part_number, part_type, polarization, date_created, date_modified) VALUES {};",
-            parts.join(", ")
-        ),
-    );
+    let lab_dir = legacy_data_dir(&history(&mut rng, 40, &shared), &parts);
     let lab = start(lab_dir, store.path(), "lab");
-    let field = start(site_with(&history(&mut rng, 40, &shared)), store.path(), "field");
+    let field = start(legacy_data_dir(&history(&mut rng, 40, &shared), &[]), store.path(), "field");
     for d in [&lab, &field, &lab] {
         d.ctl_json(&["sync", "sync"]);
     }
@@ -269,7 +243,7 @@ fn a_chain_and_its_board_as_they_were() {
     ]
     .map(str::to_owned);
     let store = tempfile::tempdir().unwrap();
-    let d = start(site_with(&rows), store.path(), "lab");
+    let d = start(legacy_data_dir(&rows, &[]), store.path(), "lab");
     let chain = |part: &str, at: &str| d.ctl_json(&["chain", part, "--at", at]);
     assert_eq!(chain("SNAP1A05", "2025-03-01 10:00:19")["parts"].as_array().unwrap().len(), 1);
     let then = chain("SNAP1A05", "2025-03-01 12:00");

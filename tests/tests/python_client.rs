@@ -43,10 +43,8 @@ fn python() -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn the_python_example_talks_to_casmand() {
-    let Some(python) = python() else { return };
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+/// Python stubs of every proto file, generated into a temporary directory.
+fn stubs(python: &Path, repo: &Path) -> tempfile::TempDir {
     let stubs = tempfile::Builder::new().prefix("casman-pystubs-").tempdir().unwrap();
     let protos: Vec<PathBuf> = std::fs::read_dir(repo.join("proto/casman/v1"))
         .unwrap()
@@ -54,7 +52,7 @@ fn the_python_example_talks_to_casmand() {
         .filter(|p| p.extension().is_some_and(|e| e == "proto"))
         .map(|p| Path::new("casman/v1").join(p.file_name().unwrap()))
         .collect();
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .args(["-m", "grpc_tools.protoc", "-I"])
         .arg(repo.join("proto"))
         .arg(format!("--python_out={}", stubs.path().display()))
@@ -63,6 +61,14 @@ fn the_python_example_talks_to_casmand() {
         .output()
         .unwrap();
     assert!(out.status.success(), "protoc: {}", String::from_utf8_lossy(&out.stderr));
+    stubs
+}
+
+#[test]
+fn the_python_example_talks_to_casmand() {
+    let Some(python) = python() else { return };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stubs = stubs(&python, &repo);
 
     let d = Daemon::start();
     let out = Command::new(&python)
@@ -97,4 +103,43 @@ fn the_python_example_talks_to_casmand() {
     assert!(chain.contains("LNA00001P1"), "{chain}");
     let backups = d.ctl_json(&["sync", "list"]).to_string();
     assert!(backups.contains("parts.db"), "{backups}");
+}
+
+/// The input-map example (`examples/python/input_map.py`): an antenna whose
+/// chain stops at its LNA is listed with the reason; a time casmand cannot
+/// read is INVALID_ARGUMENT.
+#[test]
+fn the_python_input_map_example_reads_the_map() {
+    let Some(python) = python() else { return };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stubs = stubs(&python, &repo);
+    let d = Daemon::start();
+    d.ctl_ok(&["parts", "add", "ANTENNA", "1", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+    d.ctl_ok(&["scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    let run = |at: &str| {
+        Command::new(&python)
+            .arg(repo.join("examples/python/input_map.py"))
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(["--at", at])
+            .env("PYTHONPATH", stubs.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run("");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for want in
+        ["incomplete: ANT00001P1 no grid position; chain ends at LNA00001P1, not a SNAP port", "complete: 0"]
+    {
+        assert!(stdout.contains(want), "output lacks {want:?}:\n{stdout}");
+    }
+    let out = run("2020-01-01");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("incomplete_rows: 0"));
+    let out = run("someday");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INVALID_ARGUMENT") && stderr.contains("someday"), "{stderr}");
 }

@@ -3,6 +3,7 @@
 pub mod current;
 pub mod daemon;
 pub mod database;
+pub mod export;
 pub mod grid;
 pub mod label_files;
 pub mod labels;

@@ -8,9 +8,10 @@ use std::{collections::HashMap, pin::Pin};
 use casman_proto::v1::{
     AssemblyEvent, ChainInfo, ChainSnapPort, CheckCurrentStateRequest, CheckCurrentStateResponse,
     ConnectRequest, ConnectResponse, Connection, CurrentConnection, DisconnectRequest, DisconnectResponse,
-    GetChainRequest, GetChainResponse, GetHistoryRequest, GetHistoryResponse, ListChainsRequest,
-    ListConnectionsRequest, RemovePartRequest, RemovePartResponse, RenderChainsRequest, RenderChainsResponse,
-    ValidatePartRequest, ValidatePartResponse, assembly_server::Assembly,
+    ExportInputsRequest, GetChainRequest, GetChainResponse, GetHistoryRequest, GetHistoryResponse,
+    InputRow as InputMessage, ListChainsRequest, ListConnectionsRequest, RemovePartRequest,
+    RemovePartResponse, RenderChainsRequest, RenderChainsResponse, ValidatePartRequest, ValidatePartResponse,
+    assembly_server::Assembly,
 };
 use futures_util::Stream;
 use tonic::{Request, Response, Status};
@@ -22,6 +23,7 @@ use crate::{
         as_of::At,
         assembly::{self, AssemblyRow, Current},
         boards::{self, BoardRow},
+        inputs,
         listings::{self, ChainPage, ChainPartText},
         paged::TextRows,
         scans::{self, canonical_id},
@@ -319,6 +321,27 @@ impl Assembly for AssemblyApi {
         })))
     }
 
+    type ExportInputsStream = Streamed<InputMessage>;
+
+    async fn export_inputs(
+        &self,
+        req: Request<ExportInputsRequest>,
+    ) -> Result<Response<Self::ExportInputsStream>, Status> {
+        let at = At::optional(&req.into_inner().as_of)?;
+        let conflicts = self.ctx.standing_conflicts().await?;
+        let sources = inputs::Sources::read(self.ctx.dbs(), at.as_ref(), conflicts).await?;
+        let ctx = self.ctx.clone();
+        Ok(Response::new(streaming::paged(move |tx| async move {
+            let rows = |rows: Vec<inputs::InputRow>| {
+                let tx = tx.clone();
+                async move { tx.send(Ok(rows.into_iter().map(input_message).collect())).await.is_ok() }
+            };
+            if let Err(e) = inputs::export(ctx.dbs(), at.as_ref(), &sources, rows).await {
+                let _ = tx.send(Err(Status::from(e))).await;
+            }
+        })))
+    }
+
     async fn check_current_state(
         &self,
         req: Request<CheckCurrentStateRequest>,
@@ -338,6 +361,40 @@ impl Assembly for AssemblyApi {
             missing: drift.missing.into_iter().map(current_connection).collect(),
             extra: drift.extra.into_iter().map(current_connection).collect(),
         }))
+    }
+}
+
+/// A row of the input map as the API sends it.
+fn input_message(r: inputs::InputRow) -> InputMessage {
+    let [east, north, up] = r.enu.map_or([None; 3], |v| v.map(Some));
+    let board = r.board.as_ref();
+    InputMessage {
+        input_index: r.input_index(),
+        packet_index: r.packet_index(),
+        snap_port: r.port.map(|p| p.to_string()).unwrap_or_default(),
+        chassis: r.port.map(|p| u32::from(p.chassis())),
+        slot: r.port.map(|p| p.slot().to_string()).unwrap_or_default(),
+        adc_port: r.port.map(|p| u32::from(p.port())),
+        board_serial: board.map(|b| b.serial_number.clone()).unwrap_or_default(),
+        feng_id: board.and_then(|b| u32::try_from(b.feng_id).ok()),
+        mac_address: board.map(|b| b.mac_address.clone()).unwrap_or_default(),
+        ip_address: board.map(|b| b.ip_address.clone()).unwrap_or_default(),
+        antenna: r.antenna,
+        antenna_number: r.antenna_number,
+        polarization: r.polarization,
+        grid_code: r.grid_code,
+        kernel_index: r.kernel_index,
+        latitude: r.latitude,
+        longitude: r.longitude,
+        elevation: r.elevation,
+        coordinate_system: r.coordinate_system,
+        east_m: east,
+        north_m: north,
+        up_m: up,
+        chain: r.chain,
+        complete: r.complete,
+        conflict: r.conflict,
+        problems: r.problems,
     }
 }
 

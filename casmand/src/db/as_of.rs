@@ -7,9 +7,10 @@
 //!   event with a scan time at or before `T`: for a pair whose kept event is
 //!   at or before `T` (most pairs, for a recent `T`) that is the kept event
 //!   itself; for the others it is found by key among the pair's other
-//!   events. One pass over the kept state, as for the current listing, plus
-//!   one indexed lookup per pair that changed after `T`: the log is never
-//!   folded again.
+//!   events. The current listing's pass over the kept state, one
+//!   sequential pass over the log for the events after `T` (no fold: each
+//!   is compared with `T`, and only those still kept are looked at), and
+//!   one indexed lookup per pair that changed after `T`.
 //! * **Positions, boards, grid coordinates** (parts.db). Every change to
 //!   them is a row of `change_log` (the row's values as JSON, the clock of
 //!   the change); a row's state at `T` is its newest change made at or
@@ -23,6 +24,7 @@
 //! A late sync that brings another site's older changes changes the answers
 //! for the times after those changes: the logs are the truth, and they grew.
 
+use super::part_code::part_code;
 use crate::{error::Error, timestamp};
 
 /// A moment an as-of question asks about: validated, in the stored time
@@ -65,30 +67,67 @@ impl At {
     }
 }
 
-/// The kept state's rows (`pair_state k`) an as-of question starts from:
-/// those passing `pair_filter` (SQL over `k`, empty for all).
-/// The result has the columns of the `active_connections` view that the
-/// listings read (source, source_type, source_polarization, target,
-/// target_type, target_polarization, since, event_id), as a derived table of
-/// that name.
+/// The columns of the `active_connections` view the listings read, from
+/// the log row `{e}`.
+fn columns(e: &str) -> String {
+    format!(
+        "{e}.part_number AS source, {e}.part_type AS source_type, {e}.polarization AS source_polarization, \
+         {e}.connected_to AS target, {e}.connected_to_type AS target_type, \
+         {e}.connected_polarization AS target_polarization, {e}.scan_time AS since, {e}.id AS event_id"
+    )
+}
+
+/// The id of the newest event of kept pair `k` with a scan time at or
+/// before `t` (NULL when none), by the rule of the kept state, among the
+/// pair's other events (those of a pair whose kept event is after `t`).
+fn newest_other(t: &str) -> String {
+    format!(
+        "(SELECT o.id FROM pair_other p JOIN assembly o ON o.id = p.event_id
+            LEFT JOIN event_origin g ON g.event_id = o.id
+           WHERE p.lo = k.lo AND p.hi = k.hi AND COALESCE(o.scan_time, '') <= '{t}'
+           ORDER BY COALESCE(o.scan_time, '') DESC, COALESCE(g.hlc, 0) DESC, o.id DESC LIMIT 1)"
+    )
+}
+
+/// The connections held at `at`, as a derived table named
+/// `active_connections` with the view's columns that the listings read
+/// (source, source_type, source_polarization, target, target_type,
+/// target_polarization, since, event_id), for the pairs of the kept state
+/// passing `pair_filter` (SQL over `k`; empty for all).
+///
+/// * Pairs whose kept event is at or before `at`: that event, read as the
+///   current listing reads it.
+/// * Pairs changed after `at`: every pair when filtered (a few, by key);
+///   unfiltered, the events after `at` are found in one sequential pass over
+///   the log (no random lookup per pair, which at ten times the field size
+///   costs more than the listing itself), each kept event among them names
+///   its pair, and the pair's newest event by `at` is looked up by key.
 pub fn connections(at: &At, pair_filter: &str) -> String {
     let t = &at.stored;
+    let (head, other) = (columns("a"), columns("b"));
+    let newest = newest_other(t);
+    let changed = if pair_filter.is_empty() {
+        let (x, y) = (part_code("a.part_number"), part_code("a.connected_to"));
+        format!(
+            "SELECT {other} FROM assembly a
+               JOIN pair_state k ON k.lo = min({x}, {y}) AND k.hi = max({x}, {y}) AND k.event_id = a.id
+               JOIN assembly b ON b.id = {newest}
+              WHERE COALESCE(a.scan_time, '') > '{t}' AND a.part_number IS NOT NULL AND a.connected_to IS NOT NULL
+                AND b.connection_status IS NOT 'disconnected'"
+        )
+    } else {
+        format!(
+            "SELECT {other} FROM pair_state k JOIN assembly a ON a.id = k.event_id
+               JOIN assembly b ON b.id = {newest}
+              {pair_filter} AND COALESCE(a.scan_time, '') > '{t}' AND b.connection_status IS NOT 'disconnected'"
+        )
+    };
+    let kept_filter = if pair_filter.is_empty() { "WHERE".to_owned() } else { format!("{pair_filter} AND") };
     format!(
-        "(WITH h AS (SELECT k.lo, k.hi, k.active, a.id, COALESCE(a.scan_time, '') AS t
-                       FROM pair_state k JOIN assembly a ON a.id = k.event_id {pair_filter}),
-               e(id) AS (SELECT id FROM h WHERE t <= '{t}' AND active
-                         UNION ALL
-                         SELECT (SELECT a.id FROM pair_other p JOIN assembly a ON a.id = p.event_id
-                                   LEFT JOIN event_origin o ON o.event_id = a.id
-                                  WHERE p.lo = h.lo AND p.hi = h.hi AND COALESCE(a.scan_time, '') <= '{t}'
-                                  ORDER BY COALESCE(a.scan_time, '') DESC, COALESCE(o.hlc, 0) DESC, a.id DESC
-                                  LIMIT 1)
-                           FROM h WHERE t > '{t}')
-          SELECT a.part_number AS source, a.part_type AS source_type, a.polarization AS source_polarization,
-                 a.connected_to AS target, a.connected_to_type AS target_type,
-                 a.connected_polarization AS target_polarization, a.scan_time AS since, a.id AS event_id
-            FROM e JOIN assembly a ON a.id = e.id
-           WHERE a.connection_status IS NOT 'disconnected') AS active_connections"
+        "(SELECT {head} FROM pair_state k JOIN assembly a ON a.id = k.event_id
+           {kept_filter} k.active AND COALESCE(a.scan_time, '') <= '{t}'
+         UNION ALL
+         {changed}) AS active_connections"
     )
 }
 

@@ -254,7 +254,7 @@ pub async fn touching_at(conn: &mut SqliteConnection, parts: &[&str], at: &At) -
         return Ok(Vec::new());
     }
     let codes = codes_of_json(1);
-    let source = as_of::connections(at, &format!("WHERE k.lo IN {codes} OR k.hi IN {codes}"));
+    let source = as_of::connections(at, &format!("WHERE (k.lo IN {codes} OR k.hi IN {codes})"));
     let sql = format!("SELECT {KEPT_COLUMNS} FROM {source} {KEPT_ORDER}");
     let rows: Vec<KeptRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_names(parts)).fetch_all(conn).await?;

@@ -806,6 +806,18 @@ pub struct Conflict {
     pub detail: String,
 }
 
+impl Conflict {
+    /// Whether the conflict is about `part` (a part number such as
+    /// `ANT00002P1`; rows of parts.db are named by an antenna or board
+    /// number, which the part number of its polarizations begins with).
+    pub fn concerns(&self, part: &str) -> bool {
+        let names = |key: &str| {
+            key == part || part.strip_prefix(key).is_some_and(|rest| rest.len() == 2 && rest.starts_with('P'))
+        };
+        names(&self.subject) || self.with.iter().any(|w| names(w))
+    }
+}
+
 /// The conflicts standing in parts.db: pairs of rows that were given one
 /// unique place, neither changed since.
 pub async fn row_conflicts(db: &Db) -> Result<Vec<Conflict>> {

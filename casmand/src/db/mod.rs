@@ -17,6 +17,7 @@ pub mod chain_graph;
 pub mod changes;
 pub mod checked;
 pub mod history;
+pub mod inputs;
 pub mod issued;
 pub mod leases;
 pub mod listings;

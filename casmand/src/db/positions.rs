@@ -218,6 +218,15 @@ pub async fn coordinate(db: &Db, code: GridCode, at: Option<&At>) -> Result<Opti
     coordinate_of(&mut conn, &code.to_string(), at).await
 }
 
+/// Every surveyed coordinate (at `at` when given), by grid code.
+pub async fn coordinates(db: &Db, at: Option<&At>) -> Result<Vec<CoordinateRow>> {
+    let sql = format!(
+        "SELECT grid_code, latitude, longitude, height, coordinate_system, notes FROM {} ORDER BY grid_code",
+        as_of::coordinates_source(at)
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
+}
+
 /// What loading coordinates did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CoordinatesLoaded {

@@ -35,15 +35,21 @@ pub struct CoordinateParams {
     pub date: Date,
 }
 
+/// The surveyed position of `CC000E01`, the array's reference: where the
+/// generated coordinates start, and the origin of the input map's local
+/// east/north/up when no coordinates are loaded for it.
+pub const SURVEY_REFERENCE: crate::inventory::enu::Geodetic =
+    crate::inventory::enu::Geodetic { latitude: 37.234286, longitude: -118.283416, height: 1183.8092 };
+
 impl CoordinateParams {
     /// The survey defaults (reference 37.234286, −118.283416, 1183.8092 m;
     /// pitch 0.50088 m; steps 0.38/0.445 m; R = 6378137 m; core layout;
     /// WGS84), noted as generated on `date`.
     pub fn new(date: Date) -> CoordinateParams {
         CoordinateParams {
-            reference_latitude: 37.234286,
-            reference_longitude: -118.283416,
-            reference_height: 1183.8092,
+            reference_latitude: SURVEY_REFERENCE.latitude,
+            reference_longitude: SURVEY_REFERENCE.longitude,
+            reference_height: SURVEY_REFERENCE.height,
             row_pitch_m: 0.50088,
             column_steps_m: [0.38, 0.445],
             earth_radius_m: 6_378_137.0,

@@ -6,6 +6,7 @@
 pub mod ascii;
 pub mod csv_rows;
 pub mod csv_skip;
+pub mod enu;
 pub mod events;
 pub mod generators;
 pub mod grid;
