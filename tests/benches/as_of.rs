@@ -1,7 +1,8 @@
 //! The array at any moment (issue 33): what an as-of question costs beside
 //! the same question about now, on the field-size fixture and, with
 //! `CASMAN_BENCH_FIXTURE_10X=DIR`, the 10× one, in one run, release
-//! binaries. For each size: `connections`, `chains` and `chain PART` now and
+//! binaries. For each size: `connections`, `chains`, `chain PART`, `positions list` and
+//! `export inputs` now and
 //! `--at` a recent moment (an hour before the last scan), the median scan
 //! time, and an early one (the first tenth of the log), each as the ratio to
 //! the same command about now (goal ≤ 2× plus the work of the pairs changed
@@ -75,6 +76,7 @@ fn measure(fixture: &Path, label: &str) -> Vec<String> {
         ("chains", vec!["chains"]),
         ("chain", vec!["chain", part.as_str()]),
         ("positions list", vec!["positions", "list"]),
+        ("export inputs --csv", vec!["export", "inputs", "--csv"]),
     ] {
         let now = times(|| {
             let mut c = d.ctl_cmd();

@@ -13,7 +13,11 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use casman_tests::{Daemon, DaemonOpts, legacy_data_dir, wait_for};
+use casman_tests::{
+    Daemon, DaemonOpts,
+    http::{free_port, get},
+    legacy_data_dir, wait_for,
+};
 use serde_json::Value;
 
 /// The brute-force fold: for every time given, the event ids of the
@@ -243,7 +247,12 @@ fn a_chain_and_its_board_as_they_were() {
     ]
     .map(str::to_owned);
     let store = tempfile::tempdir().unwrap();
-    let d = start(legacy_data_dir(&rows, &[]), store.path(), "lab");
+    let port = free_port();
+    let web = format!("[http]\nlisten = \"127.0.0.1:{port}\"\nallow_without_token = true\n");
+    let d = Daemon::start_in(
+        legacy_data_dir(&rows, &[]),
+        DaemonOpts::local_site(store.path(), "lab").config(&web),
+    );
     let chain = |part: &str, at: &str| d.ctl_json(&["chain", part, "--at", at]);
     assert_eq!(chain("SNAP1A05", "2025-03-01 10:00:19")["parts"].as_array().unwrap().len(), 1);
     let then = chain("SNAP1A05", "2025-03-01 12:00");
@@ -273,6 +282,27 @@ fn a_chain_and_its_board_as_they_were() {
     let then = d.ctl_json(&["snap", "list", "--at", "2025-03-01"]);
     assert!(then["boards"].as_array().is_none_or(Vec::is_empty), "{then}");
     assert_eq!(d.ctl_json(&["snap", "list"])["boards"].as_array().unwrap().len(), 1);
+    // The web views take ?at= (the form's date and time picker sends
+    // YYYY-MM-DDTHH:MM[:SS], UTC).
+    let page = |path: &str| {
+        let r = get(port, path, &[]);
+        (r.status, r.body)
+    };
+    let (status, then) = page("/chains?at=2025-03-01T12:00");
+    assert_eq!(status, 200, "{then}");
+    assert!(then.contains("ANT00001P1") && !then.contains("ANT00002P1"), "{then}");
+    assert!(then.contains("as-of-banner") && then.contains("2025-03-01T12:00:00Z"), "{then}");
+    assert!(then.contains("value=\"2025-03-01T12:00:00\""), "the picker shows the moment: {then}");
+    let (_, now) = page("/chains");
+    assert!(now.contains("ANT00002P1") && !now.contains("as-of-banner"), "{now}");
+    assert!(page("/chains?at=2025-03-01T09:00").1.contains("No records found"));
+    let (_, snap_then) = page("/snap?at=2025-03-01%2012:00");
+    assert!(snap_then.contains("ANT00001P1") && !snap_then.contains("SN7"), "{snap_then}");
+    let (_, snap_now) = page("/snap");
+    assert!(snap_now.contains("ANT00002P1") && snap_now.contains("SN7"), "{snap_now}");
+    let (status, bad) = page("/chains?at=yesterday");
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad.contains("yesterday"), "{bad}");
     let err = d.ctl_err(&["connections", "--at", "last tuesday"], 2);
     assert!(err.contains("last tuesday") && err.contains("RFC 3339"), "{err}");
 }

@@ -69,9 +69,14 @@ pub async fn all_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
 }
 
 /// The event of every current connection (the `current_connections` view:
-/// the kept state joined to the log by id), oldest first by (scan_time, id).
-pub async fn current_rows(db: &Db) -> Result<Vec<AssemblyRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM current_connections ORDER BY COALESCE(scan_time, ''), id");
+/// the kept state joined to the log by id; at `at` when given, see
+/// [`as_of`]), oldest first by (scan_time, id).
+pub async fn current_rows(db: &Db, at: Option<&At>) -> Result<Vec<AssemblyRow>> {
+    let source = match at {
+        None => "current_connections".to_owned(),
+        Some(at) => format!("assembly WHERE id IN (SELECT event_id FROM {})", as_of::connections(at, "")),
+    };
+    let sql = format!("SELECT {COLUMNS} FROM {source} ORDER BY COALESCE(scan_time, ''), id");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&*db.reader().await).await?)
 }
 
@@ -510,7 +515,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let rows = current_rows(&dbs.assembled).await.unwrap();
+        let rows = current_rows(&dbs.assembled, None).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].part_number.as_deref(), Some("ANT00001P1"));
         assert_eq!(rows[0].connected_scan_time.as_deref(), Some("2025-01-01T00:00:09Z"));

@@ -13,6 +13,7 @@ use maud::{Markup, PreEscaped, html};
 use super::{PageResult, Web, html as pages};
 use crate::{
     db::{
+        as_of::At,
         assembly::{self, AssemblyRow},
         boards::{self, BoardRow},
         scans::canonical_id,
@@ -23,6 +24,8 @@ use crate::{
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct ChainsQuery {
     part: Option<String>,
+    /// As of this moment (the form's picker, or any form `--at` takes).
+    at: Option<String>,
 }
 
 /// The chains of `edges` (oldest first): one per start (a source that is no
@@ -148,8 +151,9 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<ChainsQuery>) -
     let dbs = web.ctx.dbs();
     // The kept state (one row per current connection, with its event), not
     // the whole log.
-    let rows = assembly::current_rows(&dbs.assembled).await?;
-    let board_rows = boards::list(&dbs.parts, None).await?;
+    let at = At::optional(q.at.as_deref().unwrap_or(""))?;
+    let rows = assembly::current_rows(&dbs.assembled, at.as_ref()).await?;
+    let board_rows = boards::list(&dbs.parts, at.as_ref()).await?;
     let edges: Vec<Edge> = rows.iter().filter_map(AssemblyRow::event).map(|e| Edge::from(&e)).collect();
     let selected = q.part.as_deref().map(canonical_id).filter(|p| !p.is_empty());
     let c = Ctx {
@@ -169,13 +173,14 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<ChainsQuery>) -
     let parts: BTreeSet<&str> = edges.iter().flat_map(|e| [e.source.as_str(), e.target.as_str()]).collect();
     let last_scan = assembly::last_scan_time(&dbs.assembled).await?;
     let body = html! {
-        (pages::search_form(
-            "/chains",
-            "part",
-            selected.as_deref().unwrap_or(""),
-            "Part number, e.g. ANT00001P1 or SNAP1A05",
-            Some("all-parts"),
-        ))
+        (pages::at_banner(at.as_ref(), "/chains"))
+        form.search method="get" action="/chains" {
+            @let placeholder = "Part number, e.g. ANT00001P1 or SNAP1A05";
+            input type="search" name="part" value=(selected.as_deref().unwrap_or("")) placeholder=(placeholder)
+                aria-label=(placeholder) list="all-parts";
+            (pages::at_field(at.as_ref()))
+            button type="submit" { "Search" }
+        }
         datalist id="all-parts" {
             @for p in &parts { option value=(p) {} }
         }

@@ -14,6 +14,7 @@ use maud::{Markup, html};
 use super::{PageResult, Web, chains::board_lines, html};
 use crate::{
     db::{
+        as_of::At,
         assembly, boards,
         positions::{self, PositionRow},
     },
@@ -26,6 +27,8 @@ pub(super) struct GridQuery {
     antenna: Option<String>,
     grid: Option<String>,
     kernel: Option<String>,
+    /// As of this moment (the form's picker, or any form `--at` takes).
+    at: Option<String>,
 }
 
 /// What a search asked for.
@@ -41,11 +44,11 @@ fn blank(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-async fn select(web: &Web, q: &GridQuery) -> Result<Selection> {
+async fn select(web: &Web, q: &GridQuery, at: Option<&At>) -> Result<Selection> {
     let parts = &web.ctx.dbs().parts;
     if let Some(a) = blank(&q.antenna) {
         let base = base_antenna(&a.to_ascii_uppercase());
-        return Ok(match positions::get_by_antenna(parts, &base, None).await? {
+        return Ok(match positions::get_by_antenna(parts, &base, at).await? {
             Some(row) => match GridCode::parse(&row.grid_code) {
                 Ok(code) => Selection::At(code, Some(Box::new(row))),
                 Err(_) => Selection::Missing(format!("{base} has an unreadable grid code.")),
@@ -66,7 +69,7 @@ async fn select(web: &Web, q: &GridQuery) -> Result<Selection> {
     } else {
         return Ok(Selection::None);
     };
-    let row = positions::get_by_grid(parts, code, None).await?;
+    let row = positions::get_by_grid(parts, code, at).await?;
     Ok(Selection::At(code, row.map(Box::new)))
 }
 
@@ -74,12 +77,12 @@ fn kernel_text(code: GridCode) -> String {
     kernel_index(code).map_or_else(|| "Not mapped".to_owned(), |k| k.to_string())
 }
 
-async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<Markup> {
+async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>, at: Option<&At>) -> Result<Markup> {
     let dbs = web.ctx.dbs();
     let coords =
         match row.and_then(|r| Some((r.latitude?, r.longitude?, r.height, r.coordinate_system.clone()))) {
             Some(c) => Some(c),
-            None => positions::coordinate(&dbs.parts, code, None)
+            None => positions::coordinate(&dbs.parts, code, at)
                 .await?
                 .map(|c| (c.latitude, c.longitude, Some(c.height), c.coordinate_system)),
         };
@@ -109,9 +112,9 @@ async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<
     let mut sections = Vec::new();
     for pol in ["P1", "P2"] {
         let part = format!("{}{pol}", r.antenna_number);
-        let chain = assembly::trace(&dbs.assembled, &part, None).await?;
+        let chain = assembly::trace(&dbs.assembled, &part, at).await?;
         let board = match chain.snap_port {
-            Some(port) => boards::get(&dbs.parts, port.board(), None).await?,
+            Some(port) => boards::get(&dbs.parts, port.board(), at).await?,
             None => None,
         };
         sections.push(html! {
@@ -143,21 +146,23 @@ async fn detail(web: &Web, code: GridCode, row: Option<&PositionRow>) -> Result<
 
 pub(super) async fn page(State(web): State<Web>, Query(q): Query<GridQuery>) -> PageResult {
     let layout = GridLayout::core();
-    let rows = positions::list(&web.ctx.dbs().parts, Some(layout.array_id), None).await?;
+    let at = At::optional(q.at.as_deref().unwrap_or(""))?;
+    let rows = positions::list(&web.ctx.dbs().parts, Some(layout.array_id), at.as_ref()).await?;
     let assigned: BTreeMap<GridCode, &PositionRow> =
         rows.iter().filter_map(|r| GridCode::parse(&r.grid_code).ok().map(|c| (c, r))).collect();
-    let selection = select(&web, &q).await?;
+    let selection = select(&web, &q, at.as_ref()).await?;
     let selected = match &selection {
         Selection::At(c, _) => Some(*c),
         _ => None,
     };
     let detail = match &selection {
-        Selection::At(code, row) => Some(detail(&web, *code, row.as_deref()).await?),
+        Selection::At(code, row) => Some(detail(&web, *code, row.as_deref(), at.as_ref()).await?),
         _ => None,
     };
     let cells: Vec<GridCode> = layout.positions().collect();
     let outside = rows.len().saturating_sub(assigned.iter().filter(|(c, _)| layout.contains(**c)).count());
     let body = html! {
+        (html::at_banner(at.as_ref(), "/grid"))
         form class="search grid-search" method="get" action="/grid" {
             @for (name, label, value) in [
                 ("antenna", "Antenna, e.g. ANT00001", &q.antenna),
@@ -166,6 +171,7 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<GridQuery>) -> 
             ] {
                 input type="search" name=(name) value=(value.as_deref().unwrap_or("")) placeholder=(label) aria-label=(label);
             }
+            (html::at_field(at.as_ref()))
             button type="submit" { "Search" }
         }
         div class="grid-layout" {

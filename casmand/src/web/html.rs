@@ -2,6 +2,7 @@
 //! markup with `(value)` is escaped by construction; only markup built here
 //! (or [`PreEscaped`] static text) goes in unescaped.
 
+use crate::db::as_of::At;
 use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 
 const NAV: [(&str, &str, &str); 5] = [
@@ -105,14 +106,26 @@ pub fn row(label: &str, value: impl Render) -> Markup {
     }
 }
 
-/// A search form with one text field `name` (GET to `action`); `extra` is
-/// further attributes of the field, as HTML (`chains.rs`).
-pub fn search_form(action: &str, name: &str, value: &str, placeholder: &str, list: Option<&str>) -> Markup {
+/// The "as of" field of a view's form: a date and time picker (UTC), empty
+/// for now.
+pub fn at_field(at: Option<&At>) -> Markup {
+    let value = at.map_or("", |a| a.stored().trim_end_matches('Z'));
     html! {
-        form.search method="get" action=(action) {
-            input type="search" name=(name) value=(value) placeholder=(placeholder) aria-label=(placeholder)
-                list=[list];
-            button type="submit" { "Search" }
+        label class="as-of" {
+            "As of (UTC) "
+            input type="datetime-local" name="at" step="1" value=(value) aria-label="As of, UTC";
+        }
+    }
+}
+
+/// The note of a view shown as of a past moment, with the way back to now.
+pub fn at_banner(at: Option<&At>, now: &str) -> Markup {
+    html! {
+        @if let Some(at) = at {
+            p class="as-of-banner" {
+                "The array as of " b { (at.stored()) } ", from the logs this site holds. "
+                a href=(now) { "Back to now" }
+            }
         }
     }
 }
@@ -124,11 +137,6 @@ mod tests {
     #[test]
     fn escapes_markup_in_values() {
         assert!(layout("<x>", "grid", html! {}).into_string().contains("<title>&lt;x&gt; · casman</title>"));
-        assert!(
-            search_form("/chains", "part", "\"><b>", "p", Some("l"))
-                .into_string()
-                .contains("value=\"&quot;&gt;&lt;b&gt;\"")
-        );
         assert_eq!(or_dash(" ").into_string(), "—");
         assert_eq!(
             row("<a>", "<b>").into_string(),

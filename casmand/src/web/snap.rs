@@ -17,11 +17,12 @@ use maud::{Markup, html};
 
 use super::{
     PageResult, Web, WebError,
-    html::{layout, or_dash, row},
+    html::{self, layout, or_dash, row},
 };
 use crate::{
     db::{
-        assembly,
+        as_of::At,
+        assembly::{self, AssemblyRow},
         boards::{self, BoardRow},
         positions,
     },
@@ -37,6 +38,8 @@ pub(super) struct SnapQuery {
     chassis: Option<String>,
     slot: Option<String>,
     port: Option<String>,
+    /// As of this moment (the form's picker, or any form `--at` takes).
+    at: Option<String>,
 }
 
 /// What is connected to one port.
@@ -65,8 +68,8 @@ pub fn occupants(edges: &[Edge]) -> BTreeMap<SnapPort, Occupant> {
 }
 
 /// Grid code and kernel index by base antenna number.
-async fn placements(web: &Web) -> Result<HashMap<String, (String, Option<u16>)>> {
-    let rows = positions::list(&web.ctx.dbs().parts, None, None).await?;
+async fn placements(web: &Web, at: Option<&At>) -> Result<HashMap<String, (String, Option<u16>)>> {
+    let rows = positions::list(&web.ctx.dbs().parts, None, at).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -155,15 +158,23 @@ struct Data {
     placed: HashMap<String, (String, Option<u16>)>,
 }
 
-async fn load(web: &Web) -> Result<Data> {
+async fn load(web: &Web, at: Option<&At>) -> Result<Data> {
     let dbs = web.ctx.dbs();
-    let edges = assembly::current(&dbs.assembled).await?;
-    let boards = boards::list(&dbs.parts, None)
+    let edges: Vec<Edge> = match at {
+        None => assembly::current(&dbs.assembled).await?,
+        Some(_) => assembly::current_rows(&dbs.assembled, at)
+            .await?
+            .iter()
+            .filter_map(AssemblyRow::event)
+            .map(|e| Edge::from(&e))
+            .collect(),
+    };
+    let boards = boards::list(&dbs.parts, at)
         .await?
         .into_iter()
         .filter_map(|b| b.board_id().map(|id| (id, b)))
         .collect();
-    Ok(Data { occupants: occupants(&edges), boards, placed: placements(web).await? })
+    Ok(Data { occupants: occupants(&edges), boards, placed: placements(web, at).await? })
 }
 
 /// `/snap/port/{port}`: one port's detail fragment (for the modal).
@@ -172,7 +183,7 @@ pub(super) async fn port_fragment(State(web): State<Web>, Path(port): Path<Strin
         let body = html! { p class="empty" { (port) " is not a SNAP port." } };
         return (StatusCode::NOT_FOUND, Html(body.into_string())).into_response();
     };
-    match load(&web).await {
+    match load(&web, None).await {
         Ok(d) => {
             let detail = port_detail(port, d.occupants.get(&port), d.boards.get(&port.board()), &d.placed);
             Html(detail.into_string()).into_response()
@@ -202,7 +213,8 @@ fn cell(port: SnapPort, o: Option<&Occupant>, placed: &HashMap<String, (String, 
 }
 
 pub(super) async fn page(State(web): State<Web>, Query(q): Query<SnapQuery>) -> PageResult {
-    let d = load(&web).await?;
+    let at = At::optional(q.at.as_deref().unwrap_or(""))?;
+    let d = load(&web, at.as_ref()).await?;
     let chassis = filter(q.chassis.as_deref(), |v| v.parse::<u8>().ok().filter(|c| (1..=4).contains(c)));
     let slot = filter(q.slot.as_deref(), |v| {
         let mut c = v.chars();
@@ -215,6 +227,7 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<SnapQuery>) -> 
     let shown = SnapBoardId::all()
         .filter(|b| chassis.is_none_or(|c| c == b.chassis()) && slot.is_none_or(|s| s == b.slot()));
     let body = html! {
+        (html::at_banner(at.as_ref(), "/snap"))
         form class="search filters" method="get" action="/snap" {
             label { "Chassis " select name="chassis" {
                 option value="" { "all" }
@@ -224,6 +237,7 @@ pub(super) async fn page(State(web): State<Web>, Query(q): Query<SnapQuery>) -> 
                 option value="" { "all" }
                 @for s in 'A'..='K' { option selected[slot == Some(s)] { (s) } }
             } }
+            (html::at_field(at.as_ref()))
             button type="submit" { "Show" }
         }
         p class="legend" {
