@@ -92,6 +92,7 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                     cmd::current::connections(&conn, part, part_type, cli.json).await
                 }
                 Command::Chains { complete } => cmd::current::chains(&conn, complete, cli.json).await,
+                Command::Changes(a) => cmd::changes::run(&conn, a, cli.json).await,
                 Command::Completions { .. } | Command::Man | Command::Commands => Ok(()),
             }
         }

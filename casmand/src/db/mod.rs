@@ -19,6 +19,7 @@ pub mod changes;
 pub mod checked;
 pub mod feed;
 pub mod feed_entry;
+pub mod feed_watch;
 pub mod history;
 pub mod issued;
 pub mod leases;
