@@ -177,9 +177,18 @@ pub struct Batch {
 /// The changes of both files after `cursor`, at most `limit` of each.
 /// Each change's id is the cursor just after it.
 pub async fn read(dbs: &Databases, cursor: Cursor, limit: i64) -> Result<Batch> {
+    read_some(dbs, cursor, limit, [true, true]).await
+}
+
+/// [`read`], of parts.db only if `which[0]`, of assembled_casm.db only if
+/// `which[1]` (a file nothing committed to since the last read).
+pub async fn read_some(dbs: &Databases, cursor: Cursor, limit: i64, which: [bool; 2]) -> Result<Batch> {
     let mut read = Vec::new();
     let mut more = false;
-    for db in [&dbs.parts, &dbs.assembled] {
+    for (db, wanted) in [&dbs.parts, &dbs.assembled].into_iter().zip(which) {
+        if !wanted {
+            continue;
+        }
         let rows = read_after(db, cursor.of(db.name), limit).await?;
         more |= rows.len() as i64 >= limit;
         read.push((db.name, rows));

@@ -112,12 +112,12 @@ impl Raw {
         })
     }
 
-    /// When it happened, in milliseconds since 1970: the scan time of a
-    /// scan event, the clock of a change of the log, the stored time of the
-    /// others (0 when unknown).
+    /// When it happened, in milliseconds since 1970: the clock of a scan
+    /// event or a change of the log (the order of changes across both
+    /// files), else its stored time (0 when unknown).
     pub fn millis(&self) -> i64 {
         match (self.source, &self.time) {
-            (Source::Log, _) | (_, None) if self.hlc > 0 => self.hlc >> 16,
+            (Source::Log | Source::Event, _) if self.hlc > 0 => self.hlc >> 16,
             (_, Some(t)) => t.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0),
             _ => 0,
         }

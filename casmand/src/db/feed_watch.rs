@@ -26,6 +26,9 @@ use super::{
 };
 use crate::error::Result;
 
+/// Taken by a watcher while it reads (see `follow`).
+static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// Changes read per file and page.
 pub const PAGE: i64 = 256;
 /// How long a commit waits for its announcement before it is read anyway.
@@ -63,15 +66,23 @@ where
 {
     let mut ticks = [dbs.parts.commits(), dbs.assembled.commits()];
     let mut replaced = Vec::new();
+    // Which files may hold news: those committed to since their last read
+    // (every file after an announcement: writes by other programs bump no
+    // counter).
+    let mut dirty = [true, true];
     loop {
         // Taken before the read: what commits meanwhile wakes the next wait.
-        for t in &mut ticks {
+        for (t, d) in ticks.iter_mut().zip(dirty.iter_mut()) {
+            *d |= t.has_changed().unwrap_or(true);
             t.borrow_and_update();
         }
         loop {
             match activity.try_recv() {
-                Ok(a) => note(a, &mut replaced),
-                Err(TryRecvError::Lagged(_)) => {}
+                Ok(a) => {
+                    note(a, &mut replaced);
+                    dirty = [true, true];
+                }
+                Err(TryRecvError::Lagged(_)) => dirty = [true, true],
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
         }
@@ -82,33 +93,47 @@ where
                 return Ok(());
             }
         }
-        loop {
-            let batch = feed::read(dbs, cursor, PAGE).await?;
-            cursor = batch.cursor;
-            let mut changes = batch.changes;
-            if !changes.is_empty() {
-                for c in &mut changes {
-                    if c.site.is_none() && c.table == "conflict_log" {
-                        c.site = Some(local_site.to_owned());
+        while dirty.iter().any(|d| *d) {
+            let batch = {
+                // One watcher reads at a time: the feed takes one of the
+                // readers requests share, whatever the number of watchers.
+                let _turn = READS.acquire().await;
+                let batch = feed::read_some(dbs, cursor, PAGE, dirty).await?;
+                let mut changes = batch.changes;
+                if !changes.is_empty() {
+                    for c in &mut changes {
+                        if c.site.is_none() && c.table == "conflict_log" {
+                            c.site = Some(local_site.to_owned());
+                        }
                     }
+                    change_operators::fill(&dbs.state, local_site, &mut changes).await?;
                 }
-                change_operators::fill(&dbs.state, local_site, &mut changes).await?;
-                if !send(changes.into_iter().map(FeedItem::Change).collect()).await {
-                    return Ok(());
-                }
-            }
-            if !batch.more {
-                break;
+                feed::Batch { changes, ..batch }
+            };
+            dirty = if batch.more { dirty } else { [false, false] };
+            cursor = batch.cursor;
+            if !batch.changes.is_empty()
+                && !send(batch.changes.into_iter().map(FeedItem::Change).collect()).await
+            {
+                return Ok(());
             }
         }
         let [parts, assembled] = &mut ticks;
-        let heard = tokio::select! {
-            a = activity.recv() => a.ok(),
-            _ = parts.changed() => announced(&mut activity).await,
-            _ = assembled.changed() => announced(&mut activity).await,
+        // (`changed` marks the counter seen: the file it woke for is noted here.)
+        let (heard, committed) = tokio::select! {
+            a = activity.recv() => (Some(a.ok()), None),
+            _ = parts.changed() => (announced(&mut activity).await, Some(0)),
+            _ = assembled.changed() => (announced(&mut activity).await, Some(1)),
         };
+        if let Some(i) = committed {
+            dirty[i] = true;
+        }
         if let Some(a) = heard {
-            note(a, &mut replaced);
+            // An announcement (or announcements lost to a lag): every file.
+            if let Some(a) = a {
+                note(a, &mut replaced);
+            }
+            dirty = [true, true];
         }
     }
 }
@@ -122,7 +147,8 @@ fn note(a: Activity, replaced: &mut Vec<&'static str>) {
     }
 }
 
-/// After a commit: its announcement, or nothing after [`GRACE`].
-async fn announced(activity: &mut Receiver<Activity>) -> Option<Activity> {
-    tokio::time::timeout(GRACE, activity.recv()).await.ok().and_then(|a| a.ok())
+/// After a commit: its announcement (`Some(None)`: some were lost to a
+/// lag), or `None` after [`GRACE`] without one.
+async fn announced(activity: &mut Receiver<Activity>) -> Option<Option<Activity>> {
+    tokio::time::timeout(GRACE, activity.recv()).await.ok().map(|a| a.ok())
 }
