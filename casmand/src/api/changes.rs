@@ -76,7 +76,7 @@ fn event(c: ChangeEntry) -> ChangeEvent {
 
 fn item(i: FeedItem) -> ChangeEvent {
     match i {
-        FeedItem::Change(c) => event(c),
+        FeedItem::Change(c) => event(*c),
         FeedItem::Replaced { database, id } => ChangeEvent {
             id: id.encode(),
             kind: "replaced".into(),

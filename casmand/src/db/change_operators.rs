@@ -43,6 +43,9 @@ fn actions(kind: Kind) -> (&'static [&'static str], bool) {
     }
 }
 
+/// An audit entry as read: (at, uid, operator, action, database, detail).
+type AuditRow = (String, Option<i64>, Option<String>, String, Option<String>, Option<String>);
+
 /// An audit entry: (second, operator label, action, database, detail).
 type Audit = (i64, String, String, String, String);
 
@@ -70,16 +73,15 @@ pub async fn fill(state: &Db, local_site: &str, entries: &mut [ChangeEntry]) -> 
             end += 1;
         }
         let last = entries[wanted[end - 1]].millis.div_euclid(1000);
-        let rows: Vec<(String, Option<i64>, Option<String>, String, Option<String>, Option<String>)> =
-            sqlx::query_as(
-                "SELECT at, uid, operator, action, database, detail FROM audit_log
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT at, uid, operator, action, database, detail FROM audit_log
                   WHERE at >= ? AND at <= ? ORDER BY id LIMIT ?",
-            )
-            .bind(stored(first))
-            .bind(stored(last + LAG_SECONDS))
-            .bind(MAX_ROWS)
-            .fetch_all(&*state.reader().await)
-            .await?;
+        )
+        .bind(stored(first))
+        .bind(stored(last + LAG_SECONDS))
+        .bind(MAX_ROWS)
+        .fetch_all(&*state.reader().await)
+        .await?;
         if (rows.len() as i64) < MAX_ROWS {
             let audits: Vec<Audit> = rows
                 .into_iter()

@@ -38,7 +38,7 @@ pub const GRACE: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedItem {
     /// A change.
-    Change(ChangeEntry),
+    Change(Box<ChangeEntry>),
     /// `database` was replaced whole (a restore, a pull): read the state again.
     Replaced {
         /// The file.
@@ -113,7 +113,7 @@ where
             dirty = if batch.more { dirty } else { [false, false] };
             cursor = batch.cursor;
             if !batch.changes.is_empty()
-                && !send(batch.changes.into_iter().map(FeedItem::Change).collect()).await
+                && !send(batch.changes.into_iter().map(|c| FeedItem::Change(Box::new(c))).collect()).await
             {
                 return Ok(());
             }
