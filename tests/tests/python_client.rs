@@ -43,10 +43,8 @@ fn python() -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn the_python_example_talks_to_casmand() {
-    let Some(python) = python() else { return };
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+/// Python stubs of every .proto file, generated into a temp directory.
+fn stubs(python: &Path, repo: &Path) -> tempfile::TempDir {
     let stubs = tempfile::Builder::new().prefix("casman-pystubs-").tempdir().unwrap();
     let protos: Vec<PathBuf> = std::fs::read_dir(repo.join("proto/casman/v1"))
         .unwrap()
@@ -54,7 +52,7 @@ fn the_python_example_talks_to_casmand() {
         .filter(|p| p.extension().is_some_and(|e| e == "proto"))
         .map(|p| Path::new("casman/v1").join(p.file_name().unwrap()))
         .collect();
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .args(["-m", "grpc_tools.protoc", "-I"])
         .arg(repo.join("proto"))
         .arg(format!("--python_out={}", stubs.path().display()))
@@ -63,6 +61,14 @@ fn the_python_example_talks_to_casmand() {
         .output()
         .unwrap();
     assert!(out.status.success(), "protoc: {}", String::from_utf8_lossy(&out.stderr));
+    stubs
+}
+
+#[test]
+fn the_python_example_talks_to_casmand() {
+    let Some(python) = python() else { return };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stubs = stubs(&python, &repo);
 
     let d = Daemon::start();
     let out = Command::new(&python)
@@ -97,4 +103,53 @@ fn the_python_example_talks_to_casmand() {
     assert!(chain.contains("LNA00001P1"), "{chain}");
     let backups = d.ctl_json(&["sync", "list"]).to_string();
     assert!(backups.contains("parts.db"), "{backups}");
+}
+
+/// `examples/python/follow_changes.py`: follows the feed from the start,
+/// then, run again, resumes after the last change it processed.
+#[test]
+fn the_python_feed_example_follows_and_resumes() {
+    let Some(python) = python() else { return };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stubs = stubs(&python, &repo);
+    let d = Daemon::start();
+    d.ctl_ok(&["parts", "add", "ANTENNA", "1", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+    let state = d.dir.path().join("last-change.id");
+    let follow = |count: &str| {
+        Command::new(&python)
+            .arg(repo.join("examples/python/follow_changes.py"))
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(["--from-start", "--count", count, "--state"])
+            .arg(&state)
+            .env("PYTHONPATH", stubs.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Two changes are there; the third commits while it follows.
+    let first = follow("3");
+    d.ctl_ok(&["--operator", "ana", "scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    let out = first.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("change: part_created ANT00001P1 ANTENNA site="), "{text}");
+    assert!(
+        lines[2].starts_with("change: connected ANT00001P1 LNA00001P1 site=")
+            && lines[2].contains("operator=ana"),
+        "{text}"
+    );
+    // Run again: resumes after the connect, and gets the disconnect alone.
+    let second = follow("1");
+    d.ctl_ok(&["scan", "disconnect", "ANT00001P1", "LNA00001P1"]);
+    let out = second.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.trim().starts_with("change: disconnected "), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
 }
