@@ -168,6 +168,9 @@ pub enum Command {
         #[command(flatten)]
         at: AsOf,
     },
+    /// What changed between two times (parts, scans, positions, boards,
+    /// coordinates, clears, conflicts), or every change as it commits (`--follow`).
+    Changes(crate::cmd::changes::ChangesArgs),
     /// Views of the assembly.
     #[command(subcommand)]
     Visualize(crate::cmd::scan::VisualizeCmd),

@@ -95,6 +95,7 @@ async fn dispatch(cli: Cli) -> Result<(), CtlError> {
                 Command::Chains { complete, at } => {
                     cmd::current::chains(&conn, complete, &at, cli.json).await
                 }
+                Command::Changes(a) => cmd::changes::run(&conn, a, cli.json).await,
                 Command::Completions { .. } | Command::Man | Command::Commands => Ok(()),
             }
         }

@@ -138,13 +138,14 @@ pub async fn run(
     .with_notices(notices);
     let (scans, scan_writer) = context::group_commit::channel(loaded.config.server.write_batch);
     let ctx = Context::new(loaded, socket_file.path.clone(), dbs.clone(), admin_gid, backups, scans);
-    let router = api::router(ctx.clone()).await.map_err(RunError::Services)?;
+    // One signal, observed by the server (stop accepting), the change feed's
+    // watchers (end) and by us (deadline).
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let router = api::router(ctx.clone(), stop_rx.clone()).await.map_err(RunError::Services)?;
     // The web views (off unless http.listen is set), bound before READY=1 so
     // that a bad or busy address stops start-up.
     let web = web::bind(ctx.config()).await?;
 
-    // One signal, observed by the server (stop accepting) and by us (deadline).
-    let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         systemd::stopping();

@@ -1,7 +1,8 @@
-//! The Python lab-script example (`examples/python/casman_client.py`) against
-//! a real casmand: stubs generated from `proto/` with grpcio-tools into a temp
-//! directory, then the script lists parts, records a connection, traces the
-//! chain and waits for a backup.
+//! The Python lab-script examples (`examples/python/`) against a real
+//! casmand: stubs generated from `proto/` with grpcio-tools into a temp
+//! directory; `casman_client.py` lists parts, records a connection, traces
+//! the chain and waits for a backup; `input_map.py` reads the correlator
+//! input map; `follow_changes.py` follows the change feed and resumes.
 //!
 //! Python comes from `$CASMAN_PYTHON` (set by tests/run, which installs grpcio
 //! and grpcio-tools into the project's venv), else the venv at
@@ -142,4 +143,53 @@ fn the_python_input_map_example_reads_the_map() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("INVALID_ARGUMENT") && stderr.contains("someday"), "{stderr}");
+}
+
+/// `examples/python/follow_changes.py`: follows the feed from the start,
+/// then, run again, resumes after the last change it processed.
+#[test]
+fn the_python_feed_example_follows_and_resumes() {
+    let Some(python) = python() else { return };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stubs = stubs(&python, &repo);
+    let d = Daemon::start();
+    d.ctl_ok(&["parts", "add", "ANTENNA", "1", "1"]);
+    d.ctl_ok(&["parts", "add", "LNA", "1", "1"]);
+    let state = d.dir.path().join("last-change.id");
+    let follow = |count: &str| {
+        Command::new(&python)
+            .arg(repo.join("examples/python/follow_changes.py"))
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(["--from-start", "--count", count, "--state"])
+            .arg(&state)
+            .env("PYTHONPATH", stubs.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Two changes are there; the third commits while it follows.
+    let first = follow("3");
+    d.ctl_ok(&["--operator", "ana", "scan", "connect", "ANT00001P1", "LNA00001P1"]);
+    let out = first.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("change: part_created ANT00001P1 ANTENNA site="), "{text}");
+    assert!(
+        lines[2].starts_with("change: connected ANT00001P1 LNA00001P1 site=")
+            && lines[2].contains("operator=ana"),
+        "{text}"
+    );
+    // Run again: resumes after the connect, and gets the disconnect alone.
+    let second = follow("1");
+    d.ctl_ok(&["scan", "disconnect", "ANT00001P1", "LNA00001P1"]);
+    let out = second.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.trim().starts_with("change: disconnected "), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
 }

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod changes;
 pub mod current;
 pub mod daemon;
 pub mod database;

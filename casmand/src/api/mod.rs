@@ -6,6 +6,7 @@
 pub mod assembly;
 pub mod backups;
 pub mod caller;
+pub mod changes;
 pub mod daemon;
 pub mod database;
 pub mod health;
@@ -30,7 +31,11 @@ pub type ApiRouter = Router<Stack<RpcMetricsLayer, Identity>>;
 
 /// Builds the router with every casman service, health and reflection,
 /// each request counted and timed (`crate::rpc_metrics`).
-pub async fn router(ctx: Context) -> Result<ApiRouter, crate::error::Error> {
+/// Streams that follow the daemon (the change feed) end when `stop` turns true.
+pub async fn router(
+    ctx: Context,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<ApiRouter, crate::error::Error> {
     // Per service, on request; casman.v1.Backups follows the backups' health.
     let health = tonic_health::pb::health_server::HealthServer::new(health::HealthApi::new(ctx.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
@@ -50,6 +55,8 @@ pub async fn router(ctx: Context) -> Result<ApiRouter, crate::error::Error> {
     let assembly_svc =
         casman_proto::v1::assembly_server::AssemblyServer::new(assembly::AssemblyApi::new(ctx.clone()));
     let labels_svc = casman_proto::v1::labels_server::LabelsServer::new(labels::LabelsApi::new(ctx.clone()));
+    let changes_svc =
+        casman_proto::v1::changes_server::ChangesServer::new(changes::ChangesApi::new(ctx.clone(), stop));
     let backups_svc =
         casman_proto::v1::backups_server::BackupsServer::new(backups::BackupsApi::new(ctx.clone()));
     Ok(tonic::transport::Server::builder()
@@ -68,5 +75,6 @@ pub async fn router(ctx: Context) -> Result<ApiRouter, crate::error::Error> {
         .add_service(sync_svc)
         .add_service(positions_svc)
         .add_service(snap_svc)
-        .add_service(labels_svc))
+        .add_service(labels_svc)
+        .add_service(changes_svc))
 }

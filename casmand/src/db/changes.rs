@@ -876,17 +876,55 @@ async fn recheck_suspects(
     touched: std::collections::BTreeSet<String>,
 ) -> Result<()> {
     let mut parts = touched;
-    let before: Vec<String> =
-        sqlx::query_scalar("SELECT part FROM exchange_suspects").fetch_all(&mut *conn).await?;
-    parts.extend(before);
+    let before: std::collections::BTreeSet<String> = sqlx::query_scalar("SELECT part FROM exchange_suspects")
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    parts.extend(before.iter().cloned());
     let parts: Vec<String> = parts.into_iter().collect();
-    let mut broken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut broken: std::collections::BTreeMap<String, Conflict> = std::collections::BTreeMap::new();
     for chunk in parts.chunks(500) {
-        broken.extend(broken_rules(conn, chunk).await?.into_iter().map(|c| c.subject));
+        for c in broken_rules(conn, chunk).await? {
+            broken.entry(c.subject.clone()).or_insert(c);
+        }
     }
-    sqlx::query("DELETE FROM exchange_suspects").execute(&mut *conn).await?;
-    for p in broken {
+    // Only what changed is written, and logged in `conflict_log` (the
+    // change feed's opened and resolved conflicts).
+    let logged = has_table(conn, "conflict_log").await?;
+    let now = crate::timestamp::now();
+    for p in before.difference(&broken.keys().cloned().collect()) {
+        sqlx::query("DELETE FROM exchange_suspects WHERE part = ?").bind(p).execute(&mut *conn).await?;
+        if logged {
+            sqlx::query(
+                "INSERT INTO conflict_log (at, state, kind, subject, other)
+                 SELECT ?1, 'resolved', kind, subject, other FROM conflict_log
+                  WHERE id = (SELECT MAX(id) FROM conflict_log WHERE subject = ?2 AND state = 'opened'
+                                AND kind IN ('connections', 'two incoming', 'two outgoing'))",
+            )
+            .bind(&now)
+            .bind(p)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    for (p, c) in &broken {
+        if before.contains(p) {
+            continue;
+        }
         sqlx::query("INSERT INTO exchange_suspects (part) VALUES (?)").bind(p).execute(&mut *conn).await?;
+        if logged {
+            sqlx::query(
+                "INSERT INTO conflict_log (at, state, kind, subject, other, detail) VALUES (?, 'opened', ?, ?, ?, ?)",
+            )
+            .bind(&now)
+            .bind(&c.kind)
+            .bind(p)
+            .bind(c.with.join(", "))
+            .bind(&c.detail)
+            .execute(&mut *conn)
+            .await?;
+        }
     }
     Ok(())
 }

@@ -50,6 +50,10 @@ pub struct Db {
     /// `<file>.clock-floor` too, so a restart right after a restore of an
     /// older file does not forget it.
     clock_floor: Arc<std::sync::Mutex<(i64, i64)>>,
+    /// Bumped each time the writer connection is handed back (after every
+    /// write transaction, committed or not) and when the file is replaced:
+    /// the change feed (`super::feed`) wakes on it instead of polling.
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A pool handed to one request, holding the gate open until it is dropped
@@ -101,7 +105,9 @@ async fn open_pools(
     path: &Path,
     site: &Arc<std::sync::OnceLock<String>>,
     floor: &Arc<std::sync::Mutex<(i64, i64)>>,
+    commits: &Arc<tokio::sync::watch::Sender<u64>>,
 ) -> Result<Pools, DbError> {
+    let released = commits.clone();
     let stamp_site = site.clone();
     let stamp_floor = floor.clone();
     let err = |e: sqlx::Error| DbError::Open { path: path.to_path_buf(), reason: e.to_string() };
@@ -116,7 +122,11 @@ async fn open_pools(
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(60))
-        .after_release(|conn, _| Box::pin(async move { writer_still_usable(conn).await }))
+        .after_release(move |conn, _| {
+            // Whatever the writer did is committed (or rolled back) by now.
+            released.send_modify(|n| *n = n.wrapping_add(1));
+            Box::pin(async move { writer_still_usable(conn).await })
+        })
         // A writer connection made after the site is known (a reopen after a
         // file swap, a replacement after a failed commit) stamps from its
         // first write; one that cannot is not used.
@@ -244,7 +254,8 @@ impl Db {
     pub async fn open(name: &'static str, path: PathBuf, migrator: &'static Migrator) -> Result<Db, DbError> {
         let site = Arc::new(std::sync::OnceLock::new());
         let clock_floor = Arc::new(std::sync::Mutex::new(read_floor(&floor_path(&path))));
-        let pools = open_pools(&path, &site, &clock_floor).await?;
+        let commits = Arc::new(tokio::sync::watch::Sender::new(0));
+        let pools = open_pools(&path, &site, &clock_floor, &commits).await?;
         let watch = Arc::new(super::watch::ChangeWatch::new(&path));
         Ok(Db {
             name,
@@ -255,7 +266,14 @@ impl Db {
             watch,
             site,
             clock_floor,
+            commits,
         })
+    }
+
+    /// A receiver that sees a change each time the writer connection was
+    /// handed back after a write (see `commits`) or the file was replaced.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// From now on, stamps every change the writer makes with the identity
@@ -487,7 +505,7 @@ impl Db {
         .await;
         // Reopen whichever file is now in place (the new one, or the old one if
         // the rename did not happen).
-        let reopened = open_pools(&self.path, &self.site, &self.clock_floor).await;
+        let reopened = open_pools(&self.path, &self.site, &self.clock_floor, &self.commits).await;
         if let Ok(pools) = &reopened {
             match self.pools.write() {
                 Ok(mut p) => *p = pools.clone(),
@@ -495,6 +513,7 @@ impl Db {
             }
         }
         drop(gate);
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
         result?;
         reopened?;
         self.migrate().await?;
