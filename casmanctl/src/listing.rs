@@ -76,6 +76,78 @@ pub async fn json<M, W: Write>(
     out.flush().map_err(io)
 }
 
+/// A row of a [`table`]: its cells, borrowed from the message where they
+/// can be.
+pub type Cells<'a> = Vec<std::borrow::Cow<'a, str>>;
+
+/// Writes every message of `stream` as a table for people: columns
+/// `header`, sized from the first page ([`FirstPage`]), a row per message
+/// made by `row`. Returns the table (None when there was no message: the
+/// caller says so) and how many rows it printed; the caller writes the
+/// foot.
+pub async fn table<M, W: Write>(
+    out: &mut W,
+    stream: &mut tonic::Streaming<M>,
+    header: &[&str],
+    row: impl for<'a> Fn(&'a M) -> Cells<'a>,
+) -> Result<(Option<crate::output::StreamTable>, usize), CtlError> {
+    let head = |out: &mut W, page: &[M]| -> Result<crate::output::StreamTable, CtlError> {
+        let rows: Vec<Cells<'_>> = page.iter().map(&row).collect();
+        let t = crate::output::StreamTable::new(header, &rows);
+        out.write_all(t.head().as_bytes()).map_err(io)?;
+        for r in &rows {
+            t.write_row(out, r).map_err(io)?;
+        }
+        Ok(t)
+    };
+    let mut first = FirstPage::default();
+    let mut table = None;
+    let mut n = 0usize;
+    while let Some(m) = stream.message().await? {
+        n += 1;
+        match first.take(m) {
+            Taken::Held => {}
+            Taken::Page(page) => table = Some(head(out, &page)?),
+            Taken::Later(m) => {
+                if let Some(t) = &table {
+                    t.write_row(out, &row(&m)).map_err(io)?;
+                }
+            }
+        }
+    }
+    if let Some(page) = first.rest() {
+        table = Some(head(out, &page)?);
+    }
+    Ok((table, n))
+}
+
+/// Writes every message of `stream` as CSV: the `header` line, then a
+/// record per message made by `record` (quoted where a value needs it), and
+/// flushes `out`.
+pub async fn csv<M, W: Write>(
+    out: &mut W,
+    stream: &mut tonic::Streaming<M>,
+    header: &[&str],
+    record: impl for<'a> Fn(&'a M) -> Cells<'a>,
+) -> Result<(), CtlError> {
+    let mut w = ::csv::Writer::from_writer(&mut *out);
+    w.write_record(header).map_err(csv_error)?;
+    while let Some(m) = stream.message().await? {
+        w.write_record(record(&m).iter().map(|c| c.as_bytes())).map_err(csv_error)?;
+    }
+    w.flush().map_err(io)?;
+    drop(w);
+    out.flush().map_err(io)
+}
+
+/// The error of writing CSV to stdout.
+pub fn csv_error(e: ::csv::Error) -> CtlError {
+    match e.into_kind() {
+        ::csv::ErrorKind::Io(e) => io(e),
+        other => io(std::io::Error::other(format!("{other:?}"))),
+    }
+}
+
 /// The first page of a listing held back until it is complete (or the
 /// listing ends), so that a table's columns can be sized from it; every
 /// later item passes straight through.

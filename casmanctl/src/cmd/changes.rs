@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::{
     client::Conn,
     error::CtlError,
-    listing::{self, FirstPage, Taken, io},
-    output::{self, StreamTable},
+    listing::{self, Cells, io},
+    output,
 };
 
 /// `casmanctl changes` arguments.
@@ -66,30 +66,9 @@ pub async fn run(conn: &Conn, args: ChangesArgs, as_json: bool) -> Result<(), Ct
             .await;
     }
     if args.csv {
-        out.write_all(csv_line(&CSV_HEADER.map(Cow::Borrowed)).as_bytes()).map_err(io)?;
-        while let Some(c) = stream.message().await? {
-            out.write_all(csv_line(&csv_row(&c)).as_bytes()).map_err(io)?;
-        }
-        return out.flush().map_err(io);
+        return listing::csv(&mut out, &mut stream, &CSV_HEADER, csv_row).await;
     }
-    let mut first = FirstPage::default();
-    let mut table = None;
-    let mut n = 0usize;
-    while let Some(c) = stream.message().await? {
-        n += 1;
-        match first.take(c) {
-            Taken::Held => {}
-            Taken::Page(page) => table = Some(head(&mut out, &page)?),
-            Taken::Later(c) => {
-                if let Some(t) = &table {
-                    t.write_row(&mut out, &row(&c)).map_err(io)?;
-                }
-            }
-        }
-    }
-    if let Some(page) = first.rest() {
-        table = Some(head(&mut out, &page)?);
-    }
+    let (table, n) = listing::table(&mut out, &mut stream, &HEADER, row).await?;
     match table {
         Some(t) => write!(out, "{}\n{n} changes\n", t.foot()).map_err(io)?,
         None => writeln!(out, "No changes.").map_err(io)?,
@@ -103,9 +82,10 @@ async fn follow(conn: &Conn, args: ChangesArgs, as_json: bool) -> Result<(), Ctl
         WatchChangesRequest { after: args.after.clone().unwrap_or_default(), from_start: args.from_start };
     let mut stream = client(conn).watch_changes(conn.request(req)).await?.into_inner();
     let mut out = std::io::stdout().lock();
-    if args.csv && !as_json {
-        out.write_all(csv_line(&CSV_HEADER.map(Cow::Borrowed)).as_bytes()).map_err(io)?;
-        out.flush().map_err(io)?;
+    let mut csv = (args.csv && !as_json).then(|| ::csv::Writer::from_writer(std::io::stdout()));
+    if let Some(w) = &mut csv {
+        w.write_record(CSV_HEADER).map_err(listing::csv_error)?;
+        w.flush().map_err(io)?;
     }
     while let Some(c) = stream.message().await? {
         if !wanted(&c, &args) {
@@ -114,8 +94,9 @@ async fn follow(conn: &Conn, args: ChangesArgs, as_json: bool) -> Result<(), Ctl
         if as_json {
             let line = serde_json::to_string(&ChangeJson::of(&c)).map_err(|e| CtlError::Io(e.to_string()))?;
             writeln!(out, "{line}").map_err(io)?;
-        } else if args.csv {
-            out.write_all(csv_line(&csv_row(&c)).as_bytes()).map_err(io)?;
+        } else if let Some(w) = &mut csv {
+            w.write_record(csv_row(&c).iter().map(|v| v.as_bytes())).map_err(listing::csv_error)?;
+            w.flush().map_err(io)?;
         } else {
             let r = row(&c);
             writeln!(out, "{}  {}  {}  {}  {}", r[0], r[1], r[2], r[3], r[6]).map_err(io)?;
@@ -147,28 +128,18 @@ fn wanted(c: &ChangeEvent, args: &ChangesArgs) -> bool {
 
 const HEADER: [&str; 7] = ["time", "site", "operator", "kind", "subject", "other", "detail"];
 
-fn head(out: &mut impl Write, page: &[ChangeEvent]) -> Result<StreamTable, CtlError> {
-    let rows: Vec<[Cow<'_, str>; 7]> = page.iter().map(row).collect();
-    let t = StreamTable::new(&HEADER, &rows);
-    out.write_all(t.head().as_bytes()).map_err(io)?;
-    for r in &rows {
-        t.write_row(out, r).map_err(io)?;
-    }
-    Ok(t)
-}
-
 /// A row for people: stored text with its terminal controls escaped.
-fn row(c: &ChangeEvent) -> [Cow<'_, str>; 7] {
+fn row(c: &ChangeEvent) -> Cells<'_> {
     let h = output::human;
-    [h(&c.time), h(&c.site), h(&c.operator), h(&c.kind), h(&c.subject), h(&c.other), h(&c.detail)]
+    vec![h(&c.time), h(&c.site), h(&c.operator), h(&c.kind), h(&c.subject), h(&c.other), h(&c.detail)]
 }
 
 const CSV_HEADER: [&str; 12] = [
     "time", "kind", "site", "operator", "database", "subject", "other", "detail", "count", "hlc", "seq", "id",
 ];
 
-fn csv_row(c: &ChangeEvent) -> [Cow<'_, str>; 12] {
-    [
+fn csv_row(c: &ChangeEvent) -> Cells<'_> {
+    vec![
         Cow::Borrowed(c.time.as_str()),
         Cow::Borrowed(c.kind.as_str()),
         Cow::Borrowed(c.site.as_str()),
@@ -182,26 +153,6 @@ fn csv_row(c: &ChangeEvent) -> [Cow<'_, str>; 12] {
         Cow::Owned(c.seq.to_string()),
         Cow::Borrowed(c.id.as_str()),
     ]
-}
-
-/// One CSV line (RFC 4180: a field holding a comma, a quote or a line
-/// break is quoted, its quotes doubled).
-fn csv_line(fields: &[Cow<'_, str>]) -> String {
-    let mut line = String::new();
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        if f.contains([',', '"', '\n', '\r']) {
-            line.push('"');
-            line.push_str(&f.replace('"', "\"\""));
-            line.push('"');
-        } else {
-            line.push_str(f);
-        }
-    }
-    line.push('\n');
-    line
 }
 
 /// A change in the proto3 JSON mapping `--json` prints (proto field names,
@@ -244,16 +195,5 @@ impl<'a> ChangeJson<'a> {
             table: &c.table,
             time: &c.time,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        let f = [Cow::Borrowed("a"), Cow::Borrowed("b,c"), Cow::Borrowed("say \"hi\""), Cow::Borrowed("")];
-        assert_eq!(csv_line(&f), "a,\"b,c\",\"say \"\"hi\"\"\",\n");
     }
 }

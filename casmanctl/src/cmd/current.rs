@@ -13,8 +13,8 @@ use crate::{
     cli::AsOf,
     client::Conn,
     error::CtlError,
-    listing::{self, FirstPage, Taken, io},
-    output::{self, StreamTable},
+    listing::{self, Cells, io},
+    output,
 };
 
 /// `casmanctl connections [--part P] [--type T] [--at TIME]`: every current
@@ -40,24 +40,7 @@ pub async fn connections(
         })
         .await;
     }
-    let mut first = FirstPage::default();
-    let mut table = None;
-    let mut n = 0usize;
-    while let Some(c) = stream.message().await? {
-        n += 1;
-        match first.take(c) {
-            Taken::Held => {}
-            Taken::Page(page) => table = Some(connections_head(&mut out, &page)?),
-            Taken::Later(c) => {
-                if let Some(t) = &table {
-                    t.write_row(&mut out, &connection_row(&c)).map_err(io)?;
-                }
-            }
-        }
-    }
-    if let Some(page) = first.rest() {
-        table = Some(connections_head(&mut out, &page)?);
-    }
+    let (table, n) = listing::table(&mut out, &mut stream, &CONNECTIONS_HEADER, connection_row).await?;
     match table {
         Some(t) => write!(out, "{}\n{n} current connections\n", t.foot()).map_err(io)?,
         None => writeln!(out, "No current connections.").map_err(io)?,
@@ -67,21 +50,10 @@ pub async fn connections(
 
 const CONNECTIONS_HEADER: [&str; 8] = ["source", "type", "pol", "target", "type", "pol", "since", "event"];
 
-/// Writes the head of the connections table sized from `page`, and the page.
-fn connections_head(out: &mut impl Write, page: &[CurrentConnection]) -> Result<StreamTable, CtlError> {
-    let rows: Vec<[Cow<'_, str>; 8]> = page.iter().map(connection_row).collect();
-    let t = StreamTable::new(&CONNECTIONS_HEADER, &rows);
-    out.write_all(t.head().as_bytes()).map_err(io)?;
-    for r in &rows {
-        t.write_row(out, r).map_err(io)?;
-    }
-    Ok(t)
-}
-
 /// A row for people: stored text with its terminal controls escaped.
-fn connection_row(c: &CurrentConnection) -> [Cow<'_, str>; 8] {
+fn connection_row(c: &CurrentConnection) -> Cells<'_> {
     let h = output::human;
-    [
+    vec![
         h(&c.source),
         h(&c.source_type),
         h(&c.source_polarization),

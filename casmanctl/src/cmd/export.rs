@@ -3,7 +3,7 @@
 //! at a past moment, as a table, CSV or JSON. The format is
 //! `casman.v1.InputRow` (proto/casman/v1/inputs.proto), stable for scripts.
 
-use std::io::Write;
+use std::{borrow::Cow, io::Write};
 
 use casman_proto::v1::{ExportInputsRequest, InputRow};
 use clap::Subcommand;
@@ -12,8 +12,8 @@ use crate::{
     cli::AsOf,
     client::Conn,
     error::CtlError,
-    listing::{self, FirstPage, Taken, io},
-    output::{self, StreamTable},
+    listing::{self, Cells, io},
+    output,
 };
 
 /// Export commands.
@@ -78,35 +78,11 @@ async fn inputs(conn: &Conn, at: &AsOf, csv: bool, as_json: bool) -> Result<(), 
             .await;
     }
     if csv {
-        let mut w = ::csv::Writer::from_writer(&mut out);
-        w.write_record(CSV_HEADER).map_err(csv_error)?;
-        while let Some(r) = stream.message().await? {
-            w.write_record(csv_record(&r)).map_err(csv_error)?;
-        }
-        w.flush().map_err(io)?;
-        drop(w);
-        return out.flush().map_err(io);
+        return listing::csv(&mut out, &mut stream, &CSV_HEADER, csv_record).await;
     }
-    let mut first = FirstPage::default();
-    let mut table = None;
-    let mut n = 0usize;
-    while let Some(r) = stream.message().await? {
-        n += 1;
-        match first.take(r) {
-            Taken::Held => {}
-            Taken::Page(page) => table = Some(head(&mut out, &page)?),
-            Taken::Later(r) => {
-                if let Some(t) = &table {
-                    t.write_row(&mut out, &table_row(&r)).map_err(io)?;
-                }
-            }
-        }
-    }
-    if let Some(page) = first.rest() {
-        table = Some(head(&mut out, &page)?);
-    }
+    let (table, n) = listing::table(&mut out, &mut stream, &TABLE_HEADER, table_row).await?;
     match table {
-        Some(t) => writeln!(out, "{}\n{n} antenna polarizations", t.foot()).map_err(io)?,
+        Some(t) => write!(out, "{}\n{n} antenna polarizations\n", t.foot()).map_err(io)?,
         None => writeln!(out, "No antenna heads a chain or has a grid position.").map_err(io)?,
     }
     out.flush().map_err(io)
@@ -115,70 +91,58 @@ async fn inputs(conn: &Conn, at: &AsOf, csv: bool, as_json: bool) -> Result<(), 
 const TABLE_HEADER: [&str; 8] =
     ["ANTENNA", "GRID", "SNAP PORT", "INPUT", "FENG", "PACKET", "BOARD", "STATUS"];
 
-fn table_row(r: &InputRow) -> Vec<String> {
-    let n = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-    let dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
-    let status = if r.complete { "complete".to_owned() } else { r.problems.join("; ") };
+fn table_row(r: &InputRow) -> Cells<'_> {
+    let n = |v: Option<u32>| Cow::Owned(v.map_or_else(|| "-".into(), |v| v.to_string()));
+    fn text(s: &str) -> Cow<'_, str> {
+        if s.is_empty() { Cow::Borrowed("-") } else { output::human(s) }
+    }
+    let status = if r.complete { Cow::Borrowed("complete") } else { Cow::Owned(r.problems.join("; ")) };
     vec![
-        r.antenna.clone(),
-        dash(&r.grid_code),
-        dash(&r.snap_port),
+        output::human(&r.antenna),
+        text(&r.grid_code),
+        text(&r.snap_port),
         n(r.input_index),
         n(r.feng_id),
         n(r.packet_index),
-        dash(&r.board_serial),
+        text(&r.board_serial),
         status,
     ]
 }
 
-fn head(out: &mut impl Write, page: &[InputRow]) -> Result<StreamTable, CtlError> {
-    let rows: Vec<Vec<String>> = page.iter().map(table_row).collect();
-    let t = StreamTable::new(&TABLE_HEADER, &rows);
-    writeln!(out, "{}", t.head()).map_err(io)?;
-    for r in &rows {
-        t.write_row(out, r).map_err(io)?;
-    }
-    Ok(t)
-}
-
 /// A row's CSV record, in the order of [`CSV_HEADER`]; absent values empty,
 /// the chain joined by `>`, the problems by `; `.
-fn csv_record(r: &InputRow) -> Vec<String> {
-    let n = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
-    let f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+fn csv_record(r: &InputRow) -> Cells<'_> {
+    let n = |v: Option<u32>| Cow::Owned(v.map(|v| v.to_string()).unwrap_or_default());
+    let f = |v: Option<f64>| Cow::Owned(v.map(|v| v.to_string()).unwrap_or_default());
+    fn b(s: &str) -> Cow<'_, str> {
+        Cow::Borrowed(s)
+    }
     vec![
-        r.antenna.clone(),
-        r.antenna_number.clone(),
-        r.polarization.clone(),
-        r.grid_code.clone(),
+        b(&r.antenna),
+        b(&r.antenna_number),
+        b(&r.polarization),
+        b(&r.grid_code),
         n(r.kernel_index),
         f(r.latitude),
         f(r.longitude),
         f(r.elevation),
-        r.coordinate_system.clone(),
+        b(&r.coordinate_system),
         f(r.east_m),
         f(r.north_m),
         f(r.up_m),
-        r.chain.join(">"),
-        r.snap_port.clone(),
+        Cow::Owned(r.chain.join(">")),
+        b(&r.snap_port),
         n(r.chassis),
-        r.slot.clone(),
+        b(&r.slot),
         n(r.adc_port),
         n(r.input_index),
-        r.board_serial.clone(),
+        b(&r.board_serial),
         n(r.feng_id),
         n(r.packet_index),
-        r.mac_address.clone(),
-        r.ip_address.clone(),
-        r.complete.to_string(),
-        r.conflict.to_string(),
-        r.problems.join("; "),
+        b(&r.mac_address),
+        b(&r.ip_address),
+        Cow::Owned(r.complete.to_string()),
+        Cow::Owned(r.conflict.to_string()),
+        Cow::Owned(r.problems.join("; ")),
     ]
-}
-
-fn csv_error(e: ::csv::Error) -> CtlError {
-    match e.into_kind() {
-        ::csv::ErrorKind::Io(e) => io(e),
-        other => io(std::io::Error::other(format!("{other:?}"))),
-    }
 }
