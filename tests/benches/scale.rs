@@ -13,7 +13,9 @@
 //!   goal ≤ 64 MB) and a start on the adopted files (goal: flat with size);
 //! * a backup after one scan against a plain PUT of the bytes it stored,
 //!   and a restore `--no-backup` of the full version against a plain GET of
-//!   the stored object written to a file and synced.
+//!   the stored object written to a file and synced;
+//! * continuous protection as it is taken with the change exchange: the
+//!   segment published after one scan, against a plain PUT of it.
 //!
 //! Run: `cargo build --release --bins && CASMAN_BENCH_FIXTURE_10X=DIR cargo bench -p casman-tests --bench scale`
 
@@ -243,6 +245,52 @@ fn backup_and_restore(d: &Daemon, moto: &MotoServer, label: &str) -> [(Runs, Run
     [(backups, puts), (restores, gets)]
 }
 
+/// Continuous protection as sites that exchange changes take it (the
+/// default): after one scan through casmand, the scheduler publishes the
+/// change as one small segment instead of storing a version. Measured as
+/// `sync sync --assembled` (publish, then look for other sites' changes)
+/// after one scan, against a plain PUT of the segment it stored. The first
+/// sync after adoption enters the pre-upgrade history (a one-time cost,
+/// measured by the exchange bench) and is left out.
+fn protection(d: &Daemon, moto: &MotoServer, label: &str) -> (Runs, Runs) {
+    let entered = Instant::now();
+    d.ctl_json(&["sync", "sync", "--assembled"]);
+    println!("[{label}] (first sync: the history entered in {:.0} s)", entered.elapsed().as_secs_f64());
+    let db = d.data_dir.join("assembled_casm.db");
+    let pair = casman_tests::sqlite(&db, "SELECT source, target FROM active_connections LIMIT 1");
+    let (a, b) = pair.trim().split_once('|').unwrap();
+    let (mut syncs, mut puts) = (Runs::default(), Runs::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = store::sdk_client(moto);
+    for i in 0..REPEATS {
+        let op = if i % 2 == 0 { "disconnect" } else { "connect" };
+        d.ctl_ok(&["scan", op, a, b]);
+        let t = Instant::now();
+        let out = d.ctl_json(&["sync", "sync", "--assembled"]);
+        syncs.times.push(t.elapsed());
+        assert_eq!(out["results"][0]["published_changes"], 1, "{out}");
+        let segment = rt.block_on(async {
+            let listed =
+                c.list_objects_v2().bucket(bucket(label)).prefix("changes/assembled_casm.db/").send().await;
+            let objects = listed.unwrap().contents.unwrap_or_default();
+            let newest = objects.iter().max_by_key(|o| o.last_modified).unwrap();
+            newest.key.clone().unwrap()
+        });
+        let bytes = moto.get_object(&bucket(label), &segment).unwrap();
+        puts.times.push(rt.block_on(async {
+            let t = Instant::now();
+            let put = c
+                .put_object()
+                .bucket(bucket(label))
+                .key(format!("floor/segment/{label}/{i}"))
+                .body(bytes.into());
+            put.send().await.unwrap();
+            t.elapsed()
+        }));
+    }
+    (syncs, puts)
+}
+
 fn measure(moto: &MotoServer, fixture: &Path, label: &str) -> Vec<String> {
     moto.create_bucket(&bucket(label));
     let started = Instant::now();
@@ -274,6 +322,15 @@ fn measure(moto: &MotoServer, fixture: &Path, label: &str) -> Vec<String> {
     lines.push(format!(
         "[{label}] {}",
         restores.line("restore --no-backup", &gets, "(floor: GET stored + write + fsync; goal ≤ 1.5x)")
+    ));
+    let (syncs, segment_puts) = protection(&d, moto, label);
+    lines.push(format!(
+        "[{label}] {}",
+        syncs.line(
+            "publish after one scan",
+            &segment_puts,
+            "(floor: PUT of the segment; the protection path)"
+        )
     ));
     let (am, alo, ahi) = stats(&adoptions.times);
     let (sm, slo, shi) = stats(&starts.times);
