@@ -125,7 +125,8 @@ impl Changes for ChangesApi {
             let listed = change_history::list(&dbs, &filter, &site, PAGE, move |mut entries| {
                 let (tx, state, local) = (pages.clone(), state.clone(), local.clone());
                 async move {
-                    if let Err(e) = change_operators::fill(&state, &local, &mut entries).await {
+                    // A listing does not wait for audit entries still to come.
+                    if let Err(e) = change_operators::fill(&state, &local, &mut entries, i64::MAX).await {
                         let _ = tx.send(Err(e.into())).await;
                         return false;
                     }

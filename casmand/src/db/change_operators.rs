@@ -54,8 +54,17 @@ fn stored(second: i64) -> String {
 }
 
 /// Fills the operator of every entry of `entries` made at `local_site`
-/// that the audit log of `state` names (see the module's comment).
-pub async fn fill(state: &Db, local_site: &str, entries: &mut [ChangeEntry]) -> Result<()> {
+/// that the audit log of `state` names (see the module's comment). Returns
+/// the index of the first entry whose audit entry is not written yet
+/// (none matches it) and may still come (the change is younger than
+/// `LAG_SECONDS` by `now_millis`): the live feed waits for it there.
+pub async fn fill(
+    state: &Db,
+    local_site: &str,
+    entries: &mut [ChangeEntry],
+    now_millis: i64,
+) -> Result<Option<usize>> {
+    let mut awaiting: Option<usize> = None;
     let wanted: Vec<usize> = (0..entries.len())
         .filter(|&i| {
             let e = &entries[i];
@@ -96,16 +105,34 @@ pub async fn fill(state: &Db, local_site: &str, entries: &mut [ChangeEntry]) -> 
                 })
                 .collect();
             for &i in &wanted[start..end] {
-                entries[i].operator = operator_of(&entries[i], &audits);
+                match operator_of(&entries[i], &audits) {
+                    Matched::One(o) => entries[i].operator = Some(o),
+                    Matched::Several => {}
+                    Matched::None if now_millis - entries[i].millis < LAG_SECONDS * 1000 => {
+                        awaiting = Some(awaiting.map_or(i, |a| a.min(i)));
+                    }
+                    Matched::None => {}
+                }
             }
         }
         start = end;
     }
-    Ok(())
+    Ok(awaiting)
+}
+
+/// What the audit entries matching a change say of its operator.
+#[derive(Debug, PartialEq)]
+enum Matched {
+    /// They agree on this one.
+    One(String),
+    /// They name different operators: unknown.
+    Several,
+    /// None matches (not written yet, or never).
+    None,
 }
 
 /// The one operator the audit entries matching `e` agree on.
-fn operator_of(e: &ChangeEntry, audits: &[Audit]) -> Option<String> {
+fn operator_of(e: &ChangeEntry, audits: &[Audit]) -> Matched {
     let (acts, named) = actions(e.kind);
     let second = e.millis.div_euclid(1000);
     let mut found: Option<&str> = None;
@@ -116,12 +143,12 @@ fn operator_of(e: &ChangeEntry, audits: &[Audit]) -> Option<String> {
             && (!named || detail.contains(&format!("\"{}\"", e.subject)));
         if matches {
             match found {
-                Some(f) if f != label => return None,
+                Some(f) if f != label => return Matched::Several,
                 _ => found = Some(label),
             }
         }
     }
-    found.map(str::to_owned)
+    found.map_or(Matched::None, |f| Matched::One(f.to_owned()))
 }
 
 #[cfg(test)]
@@ -162,12 +189,16 @@ mod tests {
             )
         };
         let e = scan(100, "ANT00001P1");
+        let one = |o: &str| Matched::One(o.to_owned());
+        assert_eq!(operator_of(&e, &[a(101, "ana", "ANT00001P1"), a(101, "bo", "ANT00002P1")]), one("ana"));
         assert_eq!(
-            operator_of(&e, &[a(101, "ana", "ANT00001P1"), a(101, "bo", "ANT00002P1")]).as_deref(),
-            Some("ana")
+            operator_of(&e, &[a(101, "ana", "ANT00001P1"), a(102, "bo", "ANT00001P1")]),
+            Matched::Several
         );
-        assert_eq!(operator_of(&e, &[a(101, "ana", "ANT00001P1"), a(102, "bo", "ANT00001P1")]), None);
-        assert_eq!(operator_of(&e, &[a(99, "ana", "ANT00001P1"), a(106, "ana", "ANT00001P1")]), None);
-        assert_eq!(operator_of(&e, &[a(105, "ana", "ANT00001P1")]).as_deref(), Some("ana"));
+        assert_eq!(
+            operator_of(&e, &[a(99, "ana", "ANT00001P1"), a(106, "ana", "ANT00001P1")]),
+            Matched::None
+        );
+        assert_eq!(operator_of(&e, &[a(105, "ana", "ANT00001P1")]), one("ana"));
     }
 }

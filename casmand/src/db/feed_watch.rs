@@ -70,6 +70,8 @@ where
     // (every file after an announcement: writes by other programs bump no
     // counter).
     let mut dirty = [true, true];
+    // Whether the last read stopped at a change awaiting its audit entry.
+    let mut waiting = false;
     loop {
         // Taken before the read: what commits meanwhile wakes the next wait.
         for (t, d) in ticks.iter_mut().zip(dirty.iter_mut()) {
@@ -98,17 +100,28 @@ where
                 // One watcher reads at a time: the feed takes one of the
                 // readers requests share, whatever the number of watchers.
                 let _turn = READS.acquire().await;
-                let batch = feed::read_some(dbs, cursor, PAGE, dirty).await?;
-                let mut changes = batch.changes;
-                if !changes.is_empty() {
-                    for c in &mut changes {
+                let mut batch = feed::read_some(dbs, cursor, PAGE, dirty).await?;
+                waiting = false;
+                if !batch.changes.is_empty() {
+                    for c in &mut batch.changes {
                         if c.site.is_none() && c.table == "conflict_log" {
                             c.site = Some(local_site.to_owned());
                         }
                     }
-                    change_operators::fill(&dbs.state, local_site, &mut changes).await?;
+                    let now = jiff::Timestamp::now().as_millisecond();
+                    let awaiting =
+                        change_operators::fill(&dbs.state, local_site, &mut batch.changes, now).await?;
+                    // A change made here whose audit entry is not written yet
+                    // (the request is finishing): sent once it is, so its
+                    // operator is known; what follows it waits with it.
+                    if let Some(k) = awaiting {
+                        batch.cursor = k.checked_sub(1).and_then(|p| batch.changes[p].id).unwrap_or(cursor);
+                        batch.changes.truncate(k);
+                        batch.more = false;
+                        waiting = true;
+                    }
                 }
-                feed::Batch { changes, ..batch }
+                batch
             };
             dirty = if batch.more { dirty } else { [false, false] };
             cursor = batch.cursor;
@@ -124,6 +137,10 @@ where
             a = activity.recv() => (Some(a.ok()), None),
             _ = parts.changed() => (announced(&mut activity).await, Some(0)),
             _ = assembled.changed() => (announced(&mut activity).await, Some(1)),
+            // Waiting for an audit entry: its announcement normally wakes
+            // this; a request that fails after its commit announces
+            // nothing, so look again after a while (at most LAG_SECONDS).
+            _ = tokio::time::sleep(GRACE), if waiting => (Some(None), None),
         };
         if let Some(i) = committed {
             dirty[i] = true;
