@@ -431,6 +431,14 @@ pub fn sqlite(db: &Path, sql: &str) -> String {
 /// that venv (`${CASMAN_VENV:-~/.cache/casman-venv}`). `None` (the test
 /// skips, saying so) only outside CI and when `CASMAN_PYTHON` is unset.
 pub fn grpcio_python() -> Option<PathBuf> {
+    python_with("grpc")
+}
+
+/// The project's Python (as [`grpcio_python`] finds it) if it can import
+/// `modules` (a Python import list, e.g. `"grpc, grpc_tools.protoc"`).
+/// `None` (the test skips, saying so) only outside CI and when
+/// `CASMAN_PYTHON` is unset; otherwise a missing module fails the test.
+pub fn python_with(modules: &str) -> Option<PathBuf> {
     let explicit = std::env::var_os("CASMAN_PYTHON").map(PathBuf::from);
     let python = explicit.clone().unwrap_or_else(|| {
         let venv = std::env::var_os("CASMAN_VENV").map(PathBuf::from).unwrap_or_else(|| {
@@ -439,7 +447,7 @@ pub fn grpcio_python() -> Option<PathBuf> {
         venv.join("bin/python")
     });
     let ok = Command::new(&python)
-        .args(["-c", "import grpc"])
+        .args(["-c", &format!("import {modules}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -449,10 +457,10 @@ pub fn grpcio_python() -> Option<PathBuf> {
     }
     assert!(
         explicit.is_none() && std::env::var_os("CI").is_none(),
-        "{}: grpcio missing (tests/run installs it)",
+        "{}: cannot import {modules} (tests/run installs them)",
         python.display()
     );
-    eprintln!("SKIPPED: no Python with grpcio at {} (run tests/run)", python.display());
+    eprintln!("SKIPPED: no Python that imports {modules} at {} (run tests/run)", python.display());
     None
 }
 
