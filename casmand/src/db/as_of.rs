@@ -67,9 +67,9 @@ impl At {
     }
 }
 
-/// The columns of the `active_connections` view the listings read, from
-/// the log row `{e}`.
-fn columns(e: &str) -> String {
+/// The columns of the `active_connections` view the listings read
+/// (`assembly::KEPT_COLUMNS`), from the log row `{e}`.
+pub fn log_columns(e: &str) -> String {
     format!(
         "{e}.part_number AS source, {e}.part_type AS source_type, {e}.polarization AS source_polarization, \
          {e}.connected_to AS target, {e}.connected_to_type AS target_type, \
@@ -104,7 +104,7 @@ fn newest_other(t: &str) -> String {
 ///   its pair, and the pair's newest event by `at` is looked up by key.
 pub fn connections(at: &At, pair_filter: &str) -> String {
     let t = &at.stored;
-    let (head, other) = (columns("a"), columns("b"));
+    let (head, other) = (log_columns("a"), log_columns("b"));
     let newest = newest_other(t);
     let changed = if pair_filter.is_empty() {
         let (x, y) = (part_code("a.part_number"), part_code("a.connected_to"));

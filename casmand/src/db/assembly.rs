@@ -165,10 +165,6 @@ impl From<KeptRow> for Current {
 
 pub(super) const KEPT_COLUMNS: &str = "source, source_type, source_polarization, target, target_type, target_polarization, \
                             since, event_id";
-/// [`KEPT_COLUMNS`] read from the log row `a` of a kept pair `k`.
-const KEPT_FROM_LOG: &str = "a.part_number AS source, a.part_type AS source_type, a.polarization AS source_polarization, \
-                             a.connected_to AS target, a.connected_to_type AS target_type, \
-                             a.connected_polarization AS target_polarization, a.scan_time AS since, a.id AS event_id";
 /// The order [`current_edges`] returns: oldest first by (scan_time, event id).
 pub(super) const KEPT_ORDER: &str = "ORDER BY COALESCE(since, ''), event_id";
 
@@ -194,9 +190,9 @@ pub async fn current_touching(conn: &mut SqliteConnection, parts: &[&str]) -> Re
         return Ok(Vec::new());
     }
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        let codes = codes_of_json(1);
+        let (codes, kept) = (codes_of_json(1), as_of::log_columns("a"));
         format!(
-            "SELECT {KEPT_FROM_LOG} FROM pair_state k JOIN assembly a ON a.id = k.event_id
+            "SELECT {kept} FROM pair_state k JOIN assembly a ON a.id = k.event_id
               WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes}) {KEPT_ORDER}"
         )
     });
@@ -226,10 +222,10 @@ pub async fn begin_reading_kept(
 ) -> Result<(Vec<Current>, bool)> {
     // Built once: this runs for every batch of scans.
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        let codes = codes_of_json(1);
+        let (codes, kept) = (codes_of_json(1), as_of::log_columns("a"));
         format!(
             "BEGIN IMMEDIATE;
-             SELECT 0 AS later, {KEPT_FROM_LOG}
+             SELECT 0 AS later, {kept}
                FROM pair_state k JOIN assembly a ON a.id = k.event_id
               WHERE k.active AND (k.lo IN {codes} OR k.hi IN {codes})
              UNION ALL
