@@ -500,14 +500,20 @@ pub fn run_default_grpcio(python: &Path, socket: &Path, log: &str) {
 /// has then read the client's preface and first SETTINGS frame (its own
 /// SETTINGS, sent first, proves nothing: a server sends it on accepting).
 pub fn await_settings_ack<S: std::io::Read>(s: &mut S) {
+    settings_ack(s).expect("HTTP/2 frames from casmand up to its SETTINGS ACK");
+}
+
+/// [`await_settings_ack`], or the error that ended the read (the server
+/// closed the connection: e.g. refused it at its connection limit).
+pub fn settings_ack<S: std::io::Read>(s: &mut S) -> std::io::Result<()> {
     loop {
         let mut head = [0u8; 9];
-        s.read_exact(&mut head).expect("an HTTP/2 frame from casmand");
+        s.read_exact(&mut head)?;
         let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
         let mut payload = vec![0u8; len];
-        s.read_exact(&mut payload).expect("the frame's payload");
+        s.read_exact(&mut payload)?;
         if head[3] == 4 && head[4] & 1 == 1 {
-            return;
+            return Ok(());
         }
     }
 }
