@@ -285,9 +285,14 @@ fn one_uid_cannot_take_every_place_on_the_socket() {
     let out = as_uid(&["--timeout", "5s", "status"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The reason comes in the GOAWAY sent before the close; a client whose
+    // preface meets the close first (under load) can only say that casmand
+    // closed it, at a limit (as in `a_refused_casmanctl_says_why_in_one_line`).
     assert!(
-        stderr.contains(&format!("too many connections from uid {UID}"))
-            && stderr.contains("server.max_connections_per_peer = 2"),
+        (stderr.contains(&format!("too many connections from uid {UID}"))
+            && stderr.contains("server.max_connections_per_peer = 2"))
+            || (stderr.contains("casmand closed the connection")
+                && stderr.contains("it may be at its connection limits")),
         "{stderr}"
     );
     // Root is not counted against that uid, and is not capped.
