@@ -75,6 +75,8 @@ fn no_number_is_issued_twice_across_restore_pull_merge_clear_and_restart() {
     assert_eq!(part_count(&lab), 5);
     // The restore names the parts the assembly log still references.
     assert_eq!(restored["missing_parts"], serde_json::json!(["ANT00008P1", "LNA00002P1"]), "{restored}");
+    assert_eq!(restored["missing_parts_total"], 2, "{restored}");
+    assert!(restored["missing_parts_file"].is_null(), "a list of two is not written to a file: {restored}");
     let human = lab.ctl_ok(&["sync", "restore", &old, "--no-backup", "--yes"]);
     assert!(human.contains("no longer holds") && human.contains("ANT00008P1"), "{human}");
     // Generation continues above every number ever issued.

@@ -273,6 +273,8 @@ async fn restore(
             "local_copy": done.local_copy,
             "checksum_checked": done.checksum_checked,
             "missing_parts": done.missing_parts,
+            "missing_parts_total": done.missing_parts_total,
+            "missing_parts_file": (!done.missing_parts_file.is_empty()).then_some(&done.missing_parts_file),
         }));
         return Ok(());
     }
@@ -284,14 +286,23 @@ async fn restore(
                 crate::output::say!("  the previous state is kept as {}", s.key);
             }
             crate::output::say!("  local copy of the previous state: {}", done.local_copy);
-            if !done.missing_parts.is_empty() {
+            if done.missing_parts_total > 0 {
                 crate::output::say!(
                     "  ⚠ the assembly log references {} part(s) that parts.db no longer holds \
                      (their numbers stay issued and are not generated again):",
-                    done.missing_parts.len()
+                    done.missing_parts_total
                 );
                 for p in &done.missing_parts {
                     crate::output::say!("    {p}");
+                }
+                let more = done.missing_parts_total.saturating_sub(done.missing_parts.len() as u64);
+                if more > 0 {
+                    let file = &done.missing_parts_file;
+                    if file.is_empty() {
+                        crate::output::say!("    … and {more} more");
+                    } else {
+                        crate::output::say!("    … and {more} more; all of them are listed in {file}");
+                    }
                 }
             }
         }

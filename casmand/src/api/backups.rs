@@ -118,7 +118,13 @@ impl Backups for BackupsApi {
                     safety_backup: done.safety_backup.as_ref().map(version_message),
                     local_copy: done.local_copy.display().to_string(),
                     checksum_checked: done.version.sha256 != "unknown",
-                    missing_parts: done.missing_parts,
+                    missing_parts_total: done.missing_parts.total as u64,
+                    missing_parts_file: done
+                        .missing_parts
+                        .file
+                        .map(|f| f.display().to_string())
+                        .unwrap_or_default(),
+                    missing_parts: done.missing_parts.listed,
                 })
             };
             let msg = done
@@ -238,6 +244,6 @@ async fn to_client(
         safety_backup: None,
         local_copy: String::new(),
         checksum_checked: verified.checksum_checked,
-        missing_parts: Vec::new(),
+        ..Default::default()
     })
 }

@@ -13,6 +13,7 @@ pub mod leases;
 pub mod legacy;
 pub mod maintenance;
 pub mod manifest;
+pub mod missing;
 pub mod offline;
 pub mod orphans;
 mod phases;

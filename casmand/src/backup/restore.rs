@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{
     layout,
     manifest::{Reason, Version},
+    missing::MissingParts,
     phases::Phases,
     service::{BackupService, Progress, ProgressFn},
 };
@@ -37,8 +38,9 @@ pub struct Restored {
     pub safety_backup: Option<Version>,
     /// A local copy of what was there before.
     pub local_copy: PathBuf,
-    /// Part numbers the assembly log references that parts.db no longer holds.
-    pub missing_parts: Vec<String>,
+    /// The part numbers the assembly log references that parts.db no longer
+    /// holds.
+    pub missing_parts: MissingParts,
 }
 
 impl BackupService {
@@ -196,15 +198,20 @@ impl BackupService {
             .await
             .map_err(|e| Error::internal("replacing the database file", e))?;
         // Record the restored state as the newest version, descending from the
-        // current head, so that no sync (here or at another site) undoes it.
+        // current head, so that no sync (here or at another site) undoes it;
+        // meanwhile the missing parts are listed beside the local copy.
         phases.mark("swap");
-        self.record_restore(&db, &version).await;
+        let list = local_copy.with_extension("missing-parts.txt");
+        let report = tokio::task::spawn_blocking(move || MissingParts::report(&missing_parts, &list));
+        let (_, report) = tokio::join!(self.record_restore(&db, &version), report);
+        let missing_parts = report.map_err(|e| Error::internal("listing the missing parts", e))?;
         phases.mark("record");
-        if !missing_parts.is_empty() {
+        if missing_parts.total > 0 {
             tracing::warn!(
                 database = db_name,
-                missing = missing_parts.len(),
-                parts = %missing_parts.join(" "),
+                missing = missing_parts.total,
+                first = %missing_parts.listed.iter().take(10).cloned().collect::<Vec<_>>().join(" "),
+                list = %missing_parts.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
                 "the assembly log references parts that parts.db no longer holds"
             );
         }

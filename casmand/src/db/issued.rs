@@ -212,11 +212,11 @@ fn sequence_marks(conn: &rusqlite::Connection) -> rusqlite::Result<Issued> {
 
 /// The parts a log's ends name (`referenced`) that a parts.db does not hold
 /// (`held`), SNAP boards' numbers left out (a log's SNAP ends need no part
-/// row); sorted as text.
-pub fn missing_parts(referenced: &PartSet, held: &PartSet) -> Vec<String> {
-    let mut missing: Vec<String> =
-        referenced.missing_from(held, true).iter().map(|n| n.to_string()).collect();
-    missing.sort();
+/// row); sorted as their text sorts (every type's prefix is three letters
+/// and every number five digits, so no string is built to sort them).
+pub fn missing_parts(referenced: &PartSet, held: &PartSet) -> Vec<PartNumber> {
+    let mut missing = referenced.missing_from(held, true);
+    missing.sort_unstable_by_key(|n| (n.part_type().abbreviation(), n.number(), n.polarization().as_str()));
     missing
 }
 
