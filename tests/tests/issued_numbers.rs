@@ -135,6 +135,29 @@ fn no_number_is_issued_twice_across_restore_pull_merge_clear_and_restart() {
     assert!(issued.0.len() > 30, "{:?}", issued.0);
 }
 
+/// A number only the replaced file held (another program's row) is read
+/// after the swap, from the local copy: a kill -9 right after the restore
+/// answers loses no number, whether or not the reading had finished.
+#[test]
+fn a_number_only_the_replaced_file_held_stays_issued_through_a_kill() {
+    let store = tempfile::tempdir().unwrap();
+    let mut lab = site(store.path(), "lab", "1-49999");
+    let mut issued = Ledger::default();
+    issued.add(&lab, "ANTENNA", 2);
+    let old = backup_parts(&lab);
+    sqlite(
+        &lab.data_dir.join("parts.db"),
+        "INSERT INTO parts (part_number, part_type, polarization, date_created, date_modified)
+         SELECT 'ANT00020P1', part_type, polarization, date_created, date_modified FROM parts LIMIT 1;",
+    );
+    let restored = lab.ctl_json(&["sync", "restore", &old, "--no-backup", "--yes"]);
+    assert_eq!(restored["missing_parts_total"], 0, "{restored}");
+    lab.kill();
+    lab.restart();
+    assert_eq!(part_count(&lab), 2);
+    assert_eq!(issued.add(&lab, "ANTENNA", 1), ["ANT00021P1"]);
+}
+
 #[test]
 fn adopted_numbers_and_the_assembly_log_stay_issued_after_a_clear() {
     // A CAsMan data directory: parts up to ANT00007P1, and an assembly log

@@ -124,20 +124,17 @@ impl BackupService {
         let _guard = self.lock(db_name).await?;
         let db = self.db(db_name)?.clone();
         let mut phases = Phases::start();
-        // The live files are read on the other core while the version
-        // downloads and rebuilds: the numbers of both, and their parts (for
-        // the missing-parts report).
-        let (parts_db, log_db) = (crate::db::PARTS_DB, crate::db::ASSEMBLED_DB);
-        let restoring_parts = db_name == parts_db;
-        let live_files = async {
-            tokio::try_join!(
-                issued::read_file(&self.dbs.parts.path, parts_db),
-                issued::read_file(&self.dbs.assembled.path, log_db)
-            )
-        };
-        let (verified, live) = tokio::join!(self.fetch_verified(&version, progress), live_files);
+        // The live database that stays is read on the other core while the
+        // version downloads and rebuilds: its numbers, and its parts (for
+        // the missing-parts report). The one replaced is read after the swap
+        // (issued::defer), from the local copy kept of it.
+        let restoring_parts = db_name == crate::db::PARTS_DB;
+        let other = if restoring_parts { &self.dbs.assembled } else { &self.dbs.parts };
+        let live_other = issued::read_file(&other.path, other.name);
+        let (verified, live) = tokio::join!(self.fetch_verified(&version, progress), live_other);
         let verified = verified?;
         phases.mark("fetch");
+        let local_copy = local_copy_path(&db)?;
         // The rebuilt file is made durable (fsync, tens of ms for the field
         // database) while it is migrated and read; the swap waits for both.
         let durable = crate::db::sync_file(&verified.file);
@@ -151,17 +148,17 @@ impl BackupService {
             // holds; and the parts the log will reference that parts.db will
             // not hold (a report). One more read: the restored file.
             let learned = async {
-                let (live_parts, live_log) = live?;
+                let live = live?;
                 let incoming = issued::read_copy(&verified.file, db_name).await?;
                 let missing = if restoring_parts {
-                    issued::missing_parts(&live_log.parts, &incoming.parts)
+                    issued::missing_parts(&live.parts, &incoming.parts)
                 } else {
-                    issued::missing_parts(&incoming.parts, &live_parts.parts)
+                    issued::missing_parts(&incoming.parts, &live.parts)
                 };
                 let mut set = incoming.issued;
-                set.extend(&live_parts.issued);
-                set.extend(&live_log.issued);
+                set.extend(&live.issued);
                 self.record_issued(set).await?;
+                issued::defer(&self.dbs.state, &local_copy, db_name).await?;
                 Ok::<_, Error>(missing)
             };
             let missing = learned.await.map_err(|e| {
@@ -192,11 +189,18 @@ impl BackupService {
             None
         };
         phases.mark("safety");
-        let local_copy = local_copy_path(&db)?;
         progress(Progress { database: db_name.into(), phase: "swap", done: 0, total: 0 });
         db.replace_file(&verified.file, Some(&local_copy))
             .await
             .map_err(|e| Error::internal("replacing the database file", e))?;
+        // The replaced file's numbers, read now that it is kept (generation
+        // waits for them, see issued::settle).
+        let state = self.dbs.state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = issued::settle(&state).await {
+                tracing::warn!(error = %e, "the replaced file's part numbers are not recorded yet");
+            }
+        });
         // Record the restored state as the newest version, descending from the
         // current head, so that no sync (here or at another site) undoes it;
         // meanwhile the missing parts are listed beside the local copy.

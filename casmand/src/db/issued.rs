@@ -12,8 +12,10 @@ use crate::{
     inventory::{Issued, PartNumber, PartSet, PartType, Polarization},
 };
 
-/// Every issued number state.db knows.
+/// Every issued number state.db knows, once every pending file ([`defer`])
+/// is read.
 pub async fn load(state: &Db) -> Result<Issued> {
+    settle(state).await?;
     let rows: Vec<(String, String, i64, i64)> =
         sqlx::query_as("SELECT part_type, polarization, first, last FROM issued_numbers")
             .fetch_all(&*state.reader().await)
@@ -25,6 +27,56 @@ pub async fn load(state: &Db) -> Result<Issued> {
         }
     }
     Ok(set)
+}
+
+/// Reading pending files: one at a time in the process, so that a
+/// generation waiting for [`settle`] finds the work done, not done twice.
+static SETTLING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Notes in state.db that the numbers of the database file `name` at `path`
+/// are to be read (by [`settle`]): written before a restore swaps the live
+/// file away to `path`, so that it need not be read before the swap and
+/// none of its numbers is ever issued again, also after a crash.
+pub async fn defer(state: &Db, path: &Path, name: &str) -> Result<()> {
+    sqlx::query("INSERT OR REPLACE INTO issued_pending (path, db_name, added_at) VALUES (?, ?, ?)")
+        .bind(path.display().to_string())
+        .bind(name)
+        .bind(crate::timestamp::now())
+        .execute(&*state.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Reads every pending file ([`defer`]) and records its numbers. A file
+/// that is not there was never swapped away (the restore stopped before its
+/// swap: the live file still holds those numbers) and its note is dropped.
+/// A file that cannot be read stops generation, naming it.
+pub async fn settle(state: &Db) -> Result<()> {
+    let _one = SETTLING.lock().await;
+    let pending: Vec<(String, String)> =
+        sqlx::query_as("SELECT path, db_name FROM issued_pending ORDER BY added_at")
+            .fetch_all(&*state.reader().await)
+            .await?;
+    for (path, name) in pending {
+        let file = Path::new(&path);
+        if file.exists() {
+            let read = read_file(file, &name).await.map_err(|e| {
+                Error::Unavailable(format!(
+                    "the part numbers of {path}, the {name} a restore replaced, could not be read ({e}); \
+                     no number is issued until they are"
+                ))
+            })?;
+            record(state, &read.issued).await?;
+            tracing::debug!(file = %path, database = %name, "the replaced file's part numbers are recorded");
+        } else {
+            tracing::info!(file = %path, database = %name, "no replaced file to read part numbers from: it was not replaced");
+        }
+        sqlx::query("DELETE FROM issued_pending WHERE path = ?")
+            .bind(&path)
+            .execute(&*state.writer().await)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Adds `more` to what state.db knows (one transaction; nothing is ever
@@ -293,4 +345,55 @@ pub async fn absorb_live(parts: &Db, assembled: &Db, state: &Db, parts_known: bo
 /// that a start on the file unchanged need not read it: see [`absorb_live`]).
 pub async fn absorb_parts(parts: &Db, state: &Db) -> Result<()> {
     record(state, &in_live(parts).await?).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::db::Databases;
+
+    /// A file noted before a swap is read by the next load, once; a note
+    /// whose file is not there (no swap happened) is dropped.
+    #[tokio::test]
+    async fn a_deferred_file_is_read_before_any_number_is_chosen() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = Databases::open(dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
+        // A replaced parts.db that held ANT00007P1 and ANT00009P1.
+        let kept = dir.path().join("kept.db");
+        let conn = rusqlite::Connection::open(&kept).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE parts (part_number TEXT);
+             INSERT INTO parts VALUES ('ANT00007P1'), ('ANT00009P1'), ('not a number');",
+        )
+        .unwrap();
+        drop(conn);
+        defer(&dbs.state, &kept, PARTS_DB).await.unwrap();
+        defer(&dbs.state, &dir.path().join("never-swapped.db"), PARTS_DB).await.unwrap();
+        let known = load(&dbs.state).await.unwrap();
+        let ant = |n| PartNumber::new(PartType::Antenna, n, Polarization::P1).unwrap();
+        assert!(known.contains(ant(7)) && known.contains(ant(9)) && !known.contains(ant(8)));
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM issued_pending")
+            .fetch_one(&*dbs.state.reader().await)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "every note is settled");
+        // Recorded for good: the file is no longer needed.
+        std::fs::remove_file(&kept).unwrap();
+        assert!(load(&dbs.state).await.unwrap().contains(ant(9)));
+    }
+
+    #[test]
+    fn missing_parts_sort_as_their_text_does() {
+        let (mut referenced, held) = (PartSet::new(), PartSet::new());
+        for id in ["LNA00002P1", "ANT00010P2", "ANT00010P1", "CXS00001P1", "ANT00002P2", "BAC00003P1"] {
+            referenced.insert(PartNumber::parse_stored(id).unwrap());
+        }
+        let got: Vec<String> = missing_parts(&referenced, &held).iter().map(ToString::to_string).collect();
+        let mut text = got.clone();
+        text.sort();
+        assert_eq!(got, text);
+        assert_eq!(got.len(), 6);
+    }
 }
