@@ -101,7 +101,7 @@ impl Segment {
 
 /// The list of publishing sites.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Sites {
+pub(super) struct Sites {
     format: u32,
     sites: Vec<String>,
 }
@@ -282,6 +282,21 @@ impl BackupService {
     /// other sites' new ones: what `casmanctl sync sync` and the scheduler's
     /// pull do. Nothing replaces a live file.
     pub async fn exchange(&self, databases: &[&'static str]) -> Result<Vec<(&'static str, Exchanged)>> {
+        self.exchange_with_sites(databases, None).await
+    }
+
+    /// The site list, for [`Self::exchange_with_sites`] (read ahead by a
+    /// `sync sync` beside the manifest).
+    pub(super) async fn site_list(&self) -> Result<Sites> {
+        Ok(self.read_sites().await?.0)
+    }
+
+    /// [`Self::exchange`] with the site list `read` already, if it was.
+    pub(super) async fn exchange_with_sites(
+        &self,
+        databases: &[&'static str],
+        read: Option<Result<Sites>>,
+    ) -> Result<Vec<(&'static str, Exchanged)>> {
         // The site list is read while this site publishes (one round trip
         // less: publishing needs nothing from it, and the pull skips this
         // site whether or not the list read names it yet).
@@ -293,7 +308,13 @@ impl BackupService {
             }
             Ok::<_, Error>(out)
         };
-        let (mut out, (sites, _)) = tokio::try_join!(publish, self.read_sites())?;
+        let sites = async {
+            match read {
+                Some(sites) => sites,
+                None => self.site_list().await,
+            }
+        };
+        let (mut out, sites) = tokio::try_join!(publish, sites)?;
         for (db, ex) in &mut out {
             let (fetched, applied) = self.pull_changes(db, &sites.sites).await?;
             ex.fetched_segments = fetched;

@@ -105,7 +105,15 @@ impl BackupService {
         self.check_quota(crate::backup::quota::Op::Sync).await?;
         let _guard = self.lock(db).await?;
         let live = self.db(db)?.clone();
-        let (manifest, _) = self.manifest(db).await?;
+        // Sites that exchange changes read the site list beside the manifest
+        // (one round trip instead of two on the protection path).
+        let exchanging = !force && self.exchange_changes;
+        let (manifest, sites) = if exchanging {
+            let (manifest, sites) = tokio::join!(self.manifest(db), self.site_list());
+            (manifest?.0, Some(sites))
+        } else {
+            (self.manifest(db).await?.0, None)
+        };
         // Whatever happens next, the numbers other sites issued are known here.
         let published = manifest.published_issued();
         if !published.is_empty() && !crate::db::issued::load(&self.dbs.state).await?.covers(&published) {
@@ -123,13 +131,11 @@ impl BackupService {
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         };
-        if !force
-            && self.exchange_changes
-            && (sync_state::base(&self.dbs.state, db).await?.is_some() || has_rows(&live).await?)
-        {
+        if exchanging && (sync_state::base(&self.dbs.state, db).await?.is_some() || has_rows(&live).await?) {
             // Sites exchange changes; a live file with data is never replaced.
             progress(Progress { database: db.into(), phase: "exchange", done: 0, total: 0 });
-            let ex = self.exchange(&[live.name]).await?.pop().map(|(_, ex)| ex).unwrap_or_default();
+            let ex = self.exchange_with_sites(&[live.name], sites).await?.pop().map(|(_, ex)| ex);
+            let ex = ex.unwrap_or_default();
             return Ok(SyncOutcome::Exchanged(ex));
         }
         progress(Progress { database: db.into(), phase: "snapshot", done: 0, total: 0 });
