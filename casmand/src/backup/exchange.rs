@@ -99,6 +99,16 @@ impl Segment {
     }
 }
 
+/// What a `sync sync` did beside reading the manifest, for the exchange
+/// that follows: the site list read, one database's changes published.
+#[derive(Debug, Default)]
+pub(super) struct Ahead {
+    /// The site list, as read.
+    pub sites: Option<Result<Sites>>,
+    /// A database and the outcome of publishing its changes.
+    pub published: Option<(&'static str, Result<(u64, u64)>)>,
+}
+
 /// The list of publishing sites.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct Sites {
@@ -282,7 +292,7 @@ impl BackupService {
     /// other sites' new ones: what `casmanctl sync sync` and the scheduler's
     /// pull do. Nothing replaces a live file.
     pub async fn exchange(&self, databases: &[&'static str]) -> Result<Vec<(&'static str, Exchanged)>> {
-        self.exchange_with_sites(databases, None).await
+        self.exchange_with_sites(databases, Ahead::default()).await
     }
 
     /// The site list, for [`Self::exchange_with_sites`] (read ahead by a
@@ -291,19 +301,23 @@ impl BackupService {
         Ok(self.read_sites().await?.0)
     }
 
-    /// [`Self::exchange`] with the site list `read` already, if it was.
+    /// [`Self::exchange`], with what was done ahead of it.
     pub(super) async fn exchange_with_sites(
         &self,
         databases: &[&'static str],
-        read: Option<Result<Sites>>,
+        ahead: Ahead,
     ) -> Result<Vec<(&'static str, Exchanged)>> {
+        let Ahead { sites: read, mut published } = ahead;
         // The site list is read while this site publishes (one round trip
         // less: publishing needs nothing from it, and the pull skips this
         // site whether or not the list read names it yet).
         let publish = async {
             let mut out = Vec::new();
             for &db in databases {
-                let (published_segments, published_changes) = self.publish_changes(db).await?;
+                let (published_segments, published_changes) = match published.take_if(|(d, _)| *d == db) {
+                    Some((_, done)) => done?,
+                    None => self.publish_changes(db).await?,
+                };
                 out.push((db, Exchanged { published_segments, published_changes, ..Default::default() }));
             }
             Ok::<_, Error>(out)

@@ -82,7 +82,8 @@ mod tests {
         assert_eq!(r.listed[0], "ANT00001P1");
         assert_eq!(r.total, LISTED + 5);
         assert_eq!(r.file.as_deref(), Some(file.as_path()));
-        let written: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect();
+        let written: Vec<String> =
+            std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect();
         assert_eq!(written, all.iter().map(ToString::to_string).collect::<Vec<_>>());
     }
 }

@@ -106,13 +106,19 @@ impl BackupService {
         let _guard = self.lock(db).await?;
         let live = self.db(db)?.clone();
         // Sites that exchange changes read the site list beside the manifest
-        // (one round trip instead of two on the protection path).
+        // and, once the file has a base (a version stored or taken: the
+        // exchange follows), publish beside them too: publishing needs
+        // neither. One round trip instead of three on a field site's link.
         let exchanging = !force && self.exchange_changes;
-        let (manifest, sites) = if exchanging {
-            let (manifest, sites) = tokio::join!(self.manifest(db), self.site_list());
-            (manifest?.0, Some(sites))
+        let publishing = exchanging && sync_state::base(&self.dbs.state, db).await?.is_some();
+        let (manifest, ahead) = if exchanging {
+            let publish = async {
+                if publishing { Some((live.name, self.publish_changes(live.name).await)) } else { None }
+            };
+            let (manifest, sites, published) = tokio::join!(self.manifest(db), self.site_list(), publish);
+            (manifest?.0, super::exchange::Ahead { sites: Some(sites), published })
         } else {
-            (self.manifest(db).await?.0, None)
+            (self.manifest(db).await?.0, super::exchange::Ahead::default())
         };
         // Whatever happens next, the numbers other sites issued are known here.
         let published = manifest.published_issued();
@@ -131,10 +137,10 @@ impl BackupService {
             let unsaved = sync_state::writes_since_backup(&self.dbs.state, db).await?;
             return Ok(SyncOutcome::LocalAhead { unsaved_writes: unsaved });
         };
-        if exchanging && (sync_state::base(&self.dbs.state, db).await?.is_some() || has_rows(&live).await?) {
+        if exchanging && (publishing || has_rows(&live).await?) {
             // Sites exchange changes; a live file with data is never replaced.
             progress(Progress { database: db.into(), phase: "exchange", done: 0, total: 0 });
-            let ex = self.exchange_with_sites(&[live.name], sites).await?.pop().map(|(_, ex)| ex);
+            let ex = self.exchange_with_sites(&[live.name], ahead).await?.pop().map(|(_, ex)| ex);
             let ex = ex.unwrap_or_default();
             return Ok(SyncOutcome::Exchanged(ex));
         }

@@ -42,8 +42,7 @@ impl Context {
         svc.quota().count_restore();
         let db = crate::backup::layout::database_of(&done.version.key)?;
         let safety = done.safety_backup.as_ref().map(|v| v.key.clone());
-        let detail =
-            json!({"key": done.version.key, "safety_backup": safety, "missing_parts": done.missing_parts.listed,
+        let detail = json!({"key": done.version.key, "safety_backup": safety, "missing_parts": done.missing_parts.listed,
                 "missing_parts_total": done.missing_parts.total, "missing_parts_file": done.missing_parts.file});
         caller.audit_activity(self, "sync.restore", db, detail, Activity::Restored { database: db }).await;
         Ok(done)
