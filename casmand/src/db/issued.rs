@@ -142,13 +142,13 @@ pub async fn in_parts(conn: &mut SqliteConnection) -> Result<Issued> {
     Ok(set)
 }
 
-/// The queries of the part ids an assembly log mentions, one per end of an
-/// edge (each a walk of its index where there is one; duplicates are left
-/// to the reader: DISTINCT doubled the walk's time).
-const ASSEMBLY_IDS: [&str; 2] = [
-    "SELECT part_number FROM assembly WHERE part_number IS NOT NULL",
-    "SELECT connected_to FROM assembly WHERE connected_to IS NOT NULL",
-];
+/// The part ids an assembly log's rows with `id` in `?1..=?2` mention, both
+/// ends in one pass over the table (two queries, one per end, read every
+/// page twice; duplicates are left to the reader: DISTINCT doubled the
+/// walk's time).
+const ASSEMBLY_IDS: &str = "SELECT part_number, connected_to FROM assembly WHERE id BETWEEN ?1 AND ?2";
+/// [`ASSEMBLY_IDS`] for every row.
+const ALL_ASSEMBLY_IDS: &str = "SELECT part_number, connected_to FROM assembly";
 
 /// The part ids of parts.db's `parts` rows.
 const PART_IDS: &str = "SELECT part_number FROM parts WHERE part_number IS NOT NULL";
@@ -203,11 +203,7 @@ pub async fn read_file(path: &Path, name: &str) -> Result<FileParts> {
                 each_number(&tx, PART_IDS, &mut parts)?;
                 marks = sequence_marks(&tx)?;
             }
-            ASSEMBLED_DB => {
-                for sql in ASSEMBLY_IDS {
-                    each_number(&tx, sql, &mut parts)?;
-                }
-            }
+            ASSEMBLED_DB => each_end(&tx, None, &mut parts)?,
             _ => {}
         }
         Ok(FileParts::of(parts, marks))
@@ -216,22 +212,31 @@ pub async fn read_file(path: &Path, name: &str) -> Result<FileParts> {
 }
 
 /// [`read_file`] for a file nothing else writes (a download about to replace
-/// a live file): an assembly log's two ends are read at once, by two
-/// connections, one per core. (A live file is read in one transaction: two
-/// connections would read two moments of it.)
+/// a live file): an assembly log is read in two halves of its row ids at
+/// once, by two connections, one per core. (A live file is read in one
+/// transaction: two connections would read two moments of it.)
 pub async fn read_copy(path: &Path, name: &str) -> Result<FileParts> {
     if name != ASSEMBLED_DB {
         return read_file(path, name).await;
     }
-    let end = |sql: &'static str| {
+    let ids = path.to_path_buf();
+    let (lo, hi) = blocking(move || {
+        super::read_only::open(&ids)?.query_row("SELECT min(id), max(id) FROM assembly", [], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
+        })
+    })
+    .await?;
+    let mid = ((i128::from(lo) + i128::from(hi)) / 2) as i64;
+    let half = |range: (i64, i64)| {
         let path = path.to_path_buf();
         blocking(move || {
             let mut parts = PartSet::new();
-            each_number(&super::read_only::open(&path)?, sql, &mut parts)?;
+            each_end(&super::read_only::open(&path)?, Some(range), &mut parts)?;
             Ok(parts)
         })
     };
-    let (mut parts, other) = tokio::try_join!(end(ASSEMBLY_IDS[0]), end(ASSEMBLY_IDS[1]))?;
+    let (mut parts, other) =
+        tokio::try_join!(half((i64::MIN, mid)), half((mid.saturating_add(1), i64::MAX)))?;
     parts.union_with(&other);
     Ok(FileParts::of(parts, Issued::new()))
 }
@@ -294,6 +299,36 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> rusqlite::Result<T> + S
         .map_err(|e| Error::internal("reading part numbers", e))
 }
 
+/// Adds to `parts` the part numbers both ends of the assembly log's rows
+/// (with ids in `range`, if given) name (values that are not text or not
+/// part numbers are skipped), without allocating per row.
+fn each_end(
+    conn: &rusqlite::Connection,
+    range: Option<(i64, i64)>,
+    parts: &mut PartSet,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(if range.is_some() { ASSEMBLY_IDS } else { ALL_ASSEMBLY_IDS })?;
+    let mut rows = match range {
+        Some((lo, hi)) => stmt.query(rusqlite::params![lo, hi])?,
+        None => stmt.query([])?,
+    };
+    while let Some(r) = rows.next()? {
+        for end in 0..2 {
+            add_number(r.get_ref(end)?, parts);
+        }
+    }
+    Ok(())
+}
+
+/// Adds `value` to `parts` if it is text that reads as a part number.
+fn add_number(value: rusqlite::types::ValueRef<'_>, parts: &mut PartSet) {
+    if let rusqlite::types::ValueRef::Text(t) = value
+        && let Some(n) = std::str::from_utf8(t).ok().and_then(PartNumber::parse_stored)
+    {
+        parts.insert(n);
+    }
+}
+
 /// Adds to `parts` the part number in the first column of every row of
 /// `sql` (rows whose value is not text or not a part number are skipped),
 /// without allocating per row.
@@ -301,11 +336,7 @@ fn each_number(conn: &rusqlite::Connection, sql: &str, parts: &mut PartSet) -> r
     let mut stmt = conn.prepare(sql)?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        if let rusqlite::types::ValueRef::Text(t) = r.get_ref(0)?
-            && let Some(n) = std::str::from_utf8(t).ok().and_then(PartNumber::parse_stored)
-        {
-            parts.insert(n);
-        }
+        add_number(r.get_ref(0)?, parts);
     }
     Ok(())
 }
@@ -382,6 +413,42 @@ mod tests {
         // Recorded for good: the file is no longer needed.
         std::fs::remove_file(&kept).unwrap();
         assert!(load(&dbs.state).await.unwrap().contains(ant(9)));
+    }
+
+    /// Both ends of every row, read in one pass (a live file) or in two
+    /// halves of the ids at once (a copy): the same set.
+    #[tokio::test]
+    async fn a_logs_ends_read_whole_or_in_halves_are_the_same_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.db");
+        let conn = rusqlite::Connection::open(&log).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, connected_to TEXT);
+             INSERT INTO assembly VALUES (1, 'ANT00001P1', 'LNA00001P1'), (2, 'LNA00001P1', 'CXS00001P1'),
+               (7, NULL, 'BAC00002P2'), (8, 'not a part', NULL), (9, 'ANT00003P2', 'LNA00003P2'),
+               (1000, 'CXL00004P1', 'BAC00004P1');",
+        )
+        .unwrap();
+        drop(conn);
+        let whole = read_file(&log, ASSEMBLED_DB).await.unwrap();
+        let halves = read_copy(&log, ASSEMBLED_DB).await.unwrap();
+        let expected = [
+            "ANT00001P1",
+            "LNA00001P1",
+            "CXS00001P1",
+            "BAC00002P2",
+            "ANT00003P2",
+            "LNA00003P2",
+            "CXL00004P1",
+            "BAC00004P1",
+        ];
+        for parts in [&whole.parts, &halves.parts] {
+            assert_eq!(parts.len(), expected.len());
+            for id in expected {
+                assert!(parts.contains(PartNumber::parse_stored(id).unwrap()), "{id}");
+            }
+        }
+        assert_eq!(whole.issued, halves.issued);
     }
 
     #[test]
