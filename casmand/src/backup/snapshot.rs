@@ -52,10 +52,17 @@ pub async fn take(db: &Db, tmp_dir: &Path) -> Result<Snapshot> {
             .into_temp_path())
     };
     let file = temp("snapshot")?;
-    let (source, raw) = (db.path.clone(), file.to_path_buf());
-    let taken = tokio::task::spawn_blocking(move || take_blocking(&source, &raw))
-        .await
-        .map_err(|e| Error::internal("taking a snapshot", e))??;
+    let source = db.path.clone();
+    // The copy's file belongs to the blocking thread until it is done: a
+    // backup abandoned meanwhile (a stop that waited long enough) drops the
+    // future, not the file under the thread's feet.
+    let (file, taken) = tokio::task::spawn_blocking(move || {
+        let taken = take_blocking(&source, &file);
+        (file, taken)
+    })
+    .await
+    .map_err(|e| Error::internal("taking a snapshot", e))?;
+    let taken = taken?;
     Ok(Snapshot {
         raw: file,
         pages: taken.pages,
