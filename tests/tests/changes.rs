@@ -170,6 +170,17 @@ async fn watch_some(ch: Channel, after: Option<String>, n: usize) -> Vec<ChangeE
 }
 
 /// (database, seq) of each change, per database, in the order given.
+/// Every change `ListChanges` lists, in its order.
+async fn list_all(d: &Daemon) -> Vec<ChangeEvent> {
+    let req = ListChangesRequest::default();
+    let mut s = ChangesClient::new(channel(d).await).list_changes(req).await.unwrap().into_inner();
+    let mut all = Vec::new();
+    while let Some(c) = s.message().await.unwrap() {
+        all.push(c);
+    }
+    all
+}
+
 fn by_database(changes: &[ChangeEvent]) -> BTreeMap<String, Vec<(String, i64)>> {
     let mut out: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
     for c in changes {
@@ -225,15 +236,7 @@ fn the_feed_under_reconnects_gives_every_change_once_in_commit_order() {
         assert!(reconnects > 10, "{reconnects} reconnects");
         got
     });
-    let listed: Vec<ChangeEvent> = rt.block_on(async {
-        let req = ListChangesRequest::default();
-        let mut s = ChangesClient::new(channel(&d).await).list_changes(req).await.unwrap().into_inner();
-        let mut all = Vec::new();
-        while let Some(c) = s.message().await.unwrap() {
-            all.push(c);
-        }
-        all
-    });
+    let listed = rt.block_on(list_all(&d));
     let ids: std::collections::HashSet<&str> = got.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), got.len(), "every id is distinct");
     let (fed, all) = (by_database(&got), by_database(&listed));
@@ -419,15 +422,7 @@ fn the_feed_resumes_across_a_sigkill_while_the_sites_sync_on_moto() {
         got.extend(some);
     }
     got.retain(|c| c.kind != "replaced");
-    let listed: Vec<ChangeEvent> = rt.block_on(async {
-        let req = ListChangesRequest::default();
-        let mut s = ChangesClient::new(channel(&field).await).list_changes(req).await.unwrap().into_inner();
-        let mut all = Vec::new();
-        while let Some(c) = s.message().await.unwrap() {
-            all.push(c);
-        }
-        all
-    });
+    let listed = rt.block_on(list_all(&field));
     let ids: std::collections::HashSet<&str> = got.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), got.len(), "every id is distinct");
     // The same changes as the field's listing (which is ordered by the
