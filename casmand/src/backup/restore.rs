@@ -88,11 +88,11 @@ impl BackupService {
             }
             Err(e) => return Err(refuse(&format!("the SQLite check ({e})"))),
         }
-        let (counts, _) = super::snapshot::describe(&raw)
+        let main = if db == crate::db::PARTS_DB { "parts" } else { "assembly" };
+        let has_main = super::snapshot::has_table(&raw, main)
             .await
             .map_err(|e| refuse(&format!("the SQLite check (the schema does not read: {e})")))?;
-        let main = if db == crate::db::PARTS_DB { "parts" } else { "assembly" };
-        if !counts.contains_key(main) {
+        if !has_main {
             return Err(refuse(&format!("the content check (no table {main}: not a copy of {db})")));
         }
         Ok(Verified { version: version.clone(), file: raw, checksum_checked })
@@ -149,7 +149,7 @@ impl BackupService {
             // not hold (a report). One more read: the restored file.
             let learned = async {
                 let live = live?;
-                let incoming = issued::read_copy(&verified.file, db_name).await?;
+                let incoming = issued::read_file(&verified.file, db_name).await?;
                 let missing = if restoring_parts {
                     issued::missing_parts(&live.parts, &incoming.parts)
                 } else {
@@ -158,19 +158,19 @@ impl BackupService {
                 let mut set = incoming.issued;
                 set.extend(&live.issued);
                 self.record_issued(set).await?;
-                issued::defer(&self.dbs.state, &local_copy, db_name).await?;
-                Ok::<_, Error>(missing)
+                let deferred = issued::defer(&self.dbs.state, &local_copy, db_name).await?;
+                Ok::<_, Error>((missing, deferred))
             };
-            let missing = learned.await.map_err(|e| {
+            let learned = learned.await.map_err(|e| {
                 Error::refused(format!(
                     "the issued part numbers could not be recorded ({e}); nothing was changed"
                 ))
             })?;
             phases.mark("issued");
-            Ok::<_, Error>(missing)
+            Ok::<_, Error>(learned)
         };
         let (checked, durable) = tokio::join!(checked, durable);
-        let missing_parts = checked?;
+        let (missing_parts, deferred) = checked?;
         durable.map_err(|e| Error::internal("syncing the restored file", e))?;
         phases.mark("synced");
         // A safety backup in the store unless declined (nothing is uploaded
@@ -193,8 +193,13 @@ impl BackupService {
         db.replace_file(&verified.file, Some(&local_copy))
             .await
             .map_err(|e| Error::internal("replacing the database file", e))?;
+        // Reading the download left its (empty) -wal and -shm beside its old name.
+        for side in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{side}", verified.file.display()));
+        }
         // The replaced file's numbers, read now that it is kept (generation
         // waits for them, see issued::settle).
+        drop(deferred);
         let state = self.dbs.state.clone();
         tokio::spawn(async move {
             if let Err(e) = issued::settle(&state).await {

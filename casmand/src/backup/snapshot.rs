@@ -131,13 +131,16 @@ fn hash(raw: &Path) -> std::io::Result<Hashed> {
     Ok((sha, total, pages))
 }
 
-/// Row counts of the main tables and the schema version of an SQLite file
-/// (opened read-only).
-pub async fn describe(path: &Path) -> Result<(BTreeMap<String, i64>, i64)> {
+/// Whether the SQLite file at `path` has a table named `table` (its schema
+/// read, no row counted).
+pub async fn has_table(path: &Path, table: &'static str) -> Result<bool> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        page_copy::describe_conn(&conn)
+        Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [table],
+            |r| r.get(0),
+        )
     })
     .await
     .map_err(|e| Error::internal("reading a snapshot", e))?

@@ -36,21 +36,58 @@ static SETTLING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Notes in state.db that the numbers of the database file `name` at `path`
 /// are to be read (by [`settle`]): written before a restore swaps the live
 /// file away to `path`, so that it need not be read before the swap and
-/// none of its numbers is ever issued again, also after a crash.
-pub async fn defer(state: &Db, path: &Path, name: &str) -> Result<()> {
+/// none of its numbers is ever issued again, also after a crash. Until the
+/// returned guard is dropped (once the swap is done, or the restore gave
+/// up), a `path` not there yet is awaited, not taken for a swap that never
+/// happened: a generation meanwhile leaves the note for later.
+pub async fn defer(state: &Db, path: &Path, name: &str) -> Result<Deferred> {
+    let deferred = Deferred::new(path.display().to_string());
     sqlx::query("INSERT OR REPLACE INTO issued_pending (path, db_name, added_at) VALUES (?, ?, ?)")
-        .bind(path.display().to_string())
+        .bind(&deferred.path)
         .bind(name)
         .bind(crate::timestamp::now())
         .execute(&*state.writer().await)
         .await?;
-    Ok(())
+    Ok(deferred)
+}
+
+/// The files [`defer`]red by restores still running in this process.
+static IN_FLIGHT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A restore's [`defer`]red file, until its swap is done or given up.
+#[derive(Debug)]
+#[must_use = "the note is settled as soon as the guard is dropped"]
+pub struct Deferred {
+    path: String,
+}
+
+impl Deferred {
+    fn new(path: String) -> Deferred {
+        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).push(path.clone());
+        Deferred { path }
+    }
+
+    /// Whether a restore of this process is still about to swap a file to `path`.
+    fn in_flight(path: &str) -> bool {
+        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|p| p == path)
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        let mut all = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = all.iter().position(|p| *p == self.path) {
+            all.swap_remove(i);
+        }
+    }
 }
 
 /// Reads every pending file ([`defer`]) and records its numbers. A file
 /// that is not there was never swapped away (the restore stopped before its
 /// swap: the live file still holds those numbers) and its note is dropped.
-/// A file that cannot be read stops generation, naming it.
+/// A file that cannot be read stops generation, naming it. A file whose
+/// restore is still running ([`Deferred`]) is left for later: until its
+/// swap, the live file holds its numbers.
 pub async fn settle(state: &Db) -> Result<()> {
     let _one = SETTLING.lock().await;
     let pending: Vec<(String, String)> =
@@ -58,6 +95,9 @@ pub async fn settle(state: &Db) -> Result<()> {
             .fetch_all(&*state.reader().await)
             .await?;
     for (path, name) in pending {
+        if Deferred::in_flight(&path) {
+            continue;
+        }
         let file = Path::new(&path);
         if file.exists() {
             let read = read_file(file, &name).await.map_err(|e| {
@@ -142,13 +182,15 @@ pub async fn in_parts(conn: &mut SqliteConnection) -> Result<Issued> {
     Ok(set)
 }
 
-/// The part ids an assembly log's rows with `id` in `?1..=?2` mention, both
-/// ends in one pass over the table (two queries, one per end, read every
-/// page twice; duplicates are left to the reader: DISTINCT doubled the
-/// walk's time).
-const ASSEMBLY_IDS: &str = "SELECT part_number, connected_to FROM assembly WHERE id BETWEEN ?1 AND ?2";
-/// [`ASSEMBLY_IDS`] for every row.
-const ALL_ASSEMBLY_IDS: &str = "SELECT part_number, connected_to FROM assembly";
+/// Both ends of every event of an assembly log, as coded in the pair state
+/// kept beside it (migrations/assembled/0005): every pair of ends that has
+/// events has one `pair_state` row, and every event with a NULL end a
+/// `pair_other` row with `lo` = -1. A tenth of the log's pages, and no text
+/// to parse for the standard numbers.
+const PAIR_ENDS: &str = "SELECT lo, hi FROM pair_state UNION ALL SELECT lo, hi FROM pair_other WHERE lo = -1";
+/// Both ends of every row of the log itself (a file without the pair state:
+/// one CAsMan wrote, before adoption).
+const ASSEMBLY_ENDS: &str = "SELECT part_number, connected_to FROM assembly";
 
 /// The part ids of parts.db's `parts` rows.
 const PART_IDS: &str = "SELECT part_number FROM parts WHERE part_number IS NOT NULL";
@@ -203,42 +245,12 @@ pub async fn read_file(path: &Path, name: &str) -> Result<FileParts> {
                 each_number(&tx, PART_IDS, &mut parts)?;
                 marks = sequence_marks(&tx)?;
             }
-            ASSEMBLED_DB => each_end(&tx, None, &mut parts)?,
+            ASSEMBLED_DB => log_ends(&tx, &mut parts)?,
             _ => {}
         }
         Ok(FileParts::of(parts, marks))
     })
     .await
-}
-
-/// [`read_file`] for a file nothing else writes (a download about to replace
-/// a live file): an assembly log is read in two halves of its row ids at
-/// once, by two connections, one per core. (A live file is read in one
-/// transaction: two connections would read two moments of it.)
-pub async fn read_copy(path: &Path, name: &str) -> Result<FileParts> {
-    if name != ASSEMBLED_DB {
-        return read_file(path, name).await;
-    }
-    let ids = path.to_path_buf();
-    let (lo, hi) = blocking(move || {
-        super::read_only::open(&ids)?.query_row("SELECT min(id), max(id) FROM assembly", [], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
-        })
-    })
-    .await?;
-    let mid = ((i128::from(lo) + i128::from(hi)) / 2) as i64;
-    let half = |range: (i64, i64)| {
-        let path = path.to_path_buf();
-        blocking(move || {
-            let mut parts = PartSet::new();
-            each_end(&super::read_only::open(&path)?, Some(range), &mut parts)?;
-            Ok(parts)
-        })
-    };
-    let (mut parts, other) =
-        tokio::try_join!(half((i64::MIN, mid)), half((mid.saturating_add(1), i64::MAX)))?;
-    parts.union_with(&other);
-    Ok(FileParts::of(parts, Issued::new()))
 }
 
 impl FileParts {
@@ -299,22 +311,39 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> rusqlite::Result<T> + S
         .map_err(|e| Error::internal("reading part numbers", e))
 }
 
-/// Adds to `parts` the part numbers both ends of the assembly log's rows
-/// (with ids in `range`, if given) name (values that are not text or not
-/// part numbers are skipped), without allocating per row.
+/// Adds to `parts` the part numbers both ends of every row of the
+/// assembly log name, read from its pair state when it has one (see
+/// [`PAIR_ENDS`]; values that are not part numbers are skipped), without
+/// allocating per row.
+fn log_ends(conn: &rusqlite::Connection, parts: &mut PartSet) -> rusqlite::Result<()> {
+    let kept: bool = conn.query_row(
+        "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('pair_state', 'pair_other')",
+        [],
+        |r| r.get(0),
+    )?;
+    if kept { each_end(conn, PAIR_ENDS, true, parts) } else { each_end(conn, ASSEMBLY_ENDS, false, parts) }
+}
+
+/// Adds to `parts` the part numbers in the two columns of every row of
+/// `sql`: text parsed as stored, integers (when `coded`) decoded.
 fn each_end(
     conn: &rusqlite::Connection,
-    range: Option<(i64, i64)>,
+    sql: &str,
+    coded: bool,
     parts: &mut PartSet,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare(if range.is_some() { ASSEMBLY_IDS } else { ALL_ASSEMBLY_IDS })?;
-    let mut rows = match range {
-        Some((lo, hi)) => stmt.query(rusqlite::params![lo, hi])?,
-        None => stmt.query([])?,
-    };
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         for end in 0..2 {
-            add_number(r.get_ref(end)?, parts);
+            match r.get_ref(end)? {
+                rusqlite::types::ValueRef::Integer(code) if coded => {
+                    if let Some(n) = super::part_code::decode(code) {
+                        parts.insert(n);
+                    }
+                }
+                value => add_number(value, parts),
+            }
         }
     }
     Ok(())
@@ -400,55 +429,99 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        defer(&dbs.state, &kept, PARTS_DB).await.unwrap();
-        defer(&dbs.state, &dir.path().join("never-swapped.db"), PARTS_DB).await.unwrap();
+        drop(defer(&dbs.state, &kept, PARTS_DB).await.unwrap());
+        drop(defer(&dbs.state, &dir.path().join("never-swapped.db"), PARTS_DB).await.unwrap());
+        // A restore still on its way to the swap: its file is not there yet,
+        // and its note stays until the guard goes.
+        let coming = dir.path().join("coming.db");
+        let guard = defer(&dbs.state, &coming, PARTS_DB).await.unwrap();
         let known = load(&dbs.state).await.unwrap();
+        let pending = || async {
+            sqlx::query_scalar::<_, String>("SELECT path FROM issued_pending")
+                .fetch_all(&*dbs.state.reader().await)
+                .await
+                .unwrap()
+        };
+        assert_eq!(pending().await, [coming.display().to_string()]);
+        std::fs::copy(&kept, &coming).unwrap();
+        drop(guard);
         let ant = |n| PartNumber::new(PartType::Antenna, n, Polarization::P1).unwrap();
         assert!(known.contains(ant(7)) && known.contains(ant(9)) && !known.contains(ant(8)));
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM issued_pending")
-            .fetch_one(&*dbs.state.reader().await)
-            .await
-            .unwrap();
-        assert_eq!(left, 0, "every note is settled");
-        // Recorded for good: the file is no longer needed.
+        load(&dbs.state).await.unwrap();
+        assert_eq!(pending().await, Vec::<String>::new(), "every note is settled");
+        // Recorded for good: the files are no longer needed.
         std::fs::remove_file(&kept).unwrap();
+        std::fs::remove_file(&coming).unwrap();
         assert!(load(&dbs.state).await.unwrap().contains(ant(9)));
     }
 
-    /// Both ends of every row, read in one pass (a live file) or in two
-    /// halves of the ids at once (a copy): the same set.
+    /// The ends read from the pair state are those of the log's rows, for
+    /// every kind of value an end can hold and after updates and deletes.
     #[tokio::test]
-    async fn a_logs_ends_read_whole_or_in_halves_are_the_same_set() {
+    async fn a_logs_ends_read_from_its_pair_state_are_those_of_its_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("log.db");
-        let conn = rusqlite::Connection::open(&log).unwrap();
+        let dbs = Databases::open(dir.path(), &jiff::tz::TimeZone::UTC).await.unwrap();
+        let conn = rusqlite::Connection::open(&dbs.assembled.path).unwrap();
+        let ids = [
+            Some("ANT00001P1"),
+            Some("LNA00001P2"),
+            Some("CXS00017P1"),
+            Some("CXL99999P2"),
+            Some("BAC00004P1"),
+            Some("SNP00002P2"),
+            Some("ant00003p1"),
+            Some(" LNA00005P1"),
+            Some("ANT00000P1"),
+            Some("SNAP1A05"),
+            Some("not a part"),
+            Some("1000011"),
+            None,
+        ];
+        // A fixed pseudo-random sequence of events, then updates and deletes.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for i in 0..400 {
+            let (a, b) = (ids[next(ids.len())], ids[next(ids.len())]);
+            let status = if next(4) == 0 { "disconnected" } else { "connected" };
+            conn.execute(
+                "INSERT INTO assembly (part_number, connected_to, scan_time, connection_status)
+                 VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![a, b, format!("2026-01-01 00:00:{:02}", i % 60), status],
+            )
+            .unwrap();
+        }
+        // Parts named only beside a NULL end.
         conn.execute_batch(
-            "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, connected_to TEXT);
-             INSERT INTO assembly VALUES (1, 'ANT00001P1', 'LNA00001P1'), (2, 'LNA00001P1', 'CXS00001P1'),
-               (7, NULL, 'BAC00002P2'), (8, 'not a part', NULL), (9, 'ANT00003P2', 'LNA00003P2'),
-               (1000, 'CXL00004P1', 'BAC00004P1');",
+            "INSERT INTO assembly (part_number, connected_to) VALUES (NULL, 'CXL00042P1'), ('BAC00043P2', NULL);",
         )
         .unwrap();
-        drop(conn);
-        let whole = read_file(&log, ASSEMBLED_DB).await.unwrap();
-        let halves = read_copy(&log, ASSEMBLED_DB).await.unwrap();
-        let expected = [
-            "ANT00001P1",
-            "LNA00001P1",
-            "CXS00001P1",
-            "BAC00002P2",
-            "ANT00003P2",
-            "LNA00003P2",
-            "CXL00004P1",
-            "BAC00004P1",
-        ];
-        for parts in [&whole.parts, &halves.parts] {
-            assert_eq!(parts.len(), expected.len());
-            for id in expected {
-                assert!(parts.contains(PartNumber::parse_stored(id).unwrap()), "{id}");
-            }
-        }
-        assert_eq!(whole.issued, halves.issued);
+        conn.execute("UPDATE assembly SET connected_to = 'CXS00099P2' WHERE id % 7 = 0", []).unwrap();
+        conn.execute("DELETE FROM assembly WHERE id % 5 = 0", []).unwrap();
+        let mut scanned = PartSet::new();
+        each_end(&conn, ASSEMBLY_ENDS, false, &mut scanned).unwrap();
+        let from_pairs = read_file(&dbs.assembled.path, ASSEMBLED_DB).await.unwrap();
+        assert!(scanned.len() >= 8, "{}", scanned.len());
+        assert_eq!(from_pairs.parts.missing_from(&scanned, false), vec![]);
+        assert_eq!(scanned.missing_from(&from_pairs.parts, false), vec![]);
+        // A file without the pair state (CAsMan's) is read from its rows.
+        let plain = dir.path().join("plain.db");
+        rusqlite::Connection::open(&plain)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE assembly (id INTEGER PRIMARY KEY, part_number TEXT, connected_to TEXT);
+                 INSERT INTO assembly VALUES (1, 'ANT00001P1', 'LNA00001P1'), (2, NULL, 'bac00002p2'),
+                   (3, 'not a part', NULL);",
+            )
+            .unwrap();
+        let read = read_file(&plain, ASSEMBLED_DB).await.unwrap();
+        let got: Vec<String> =
+            missing_parts(&read.parts, &PartSet::new()).iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["ANT00001P1", "BAC00002P2", "LNA00001P1"]);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! part (migrations/assembled/0005): a standard part number as a small
 //! integer, anything else as its text, a NULL end as -1.
 
+use crate::inventory::{PartNumber, PartType, Polarization};
+
 /// The SQL expression coding the part id `x` (a column, `NEW.part_number`,
 /// `value`): for `<ABBR><5 digits>P<1|2>` with ABBR one of the six type
 /// prefixes, the type's CAsMan number × 1,000,000 + number × 10 +
@@ -23,6 +25,17 @@ pub fn part_code(x: &str) -> String {
     )
 }
 
+/// The part number an integer code stands for (the inverse of
+/// [`part_code`] on the standard numbers); `None` for -1 (a NULL end) and
+/// for any integer no standard number codes to.
+pub fn decode(code: i64) -> Option<PartNumber> {
+    let code = u32::try_from(code).ok()?;
+    let config = u8::try_from(code / 1_000_000).ok()?;
+    let part_type = PartType::ALL.into_iter().find(|t| t.config_number() == config)?;
+    let pol = Polarization::ALL.into_iter().find(|p| u32::from(p.number()) == code % 10)?;
+    PartNumber::new(part_type, (code % 1_000_000) / 10, pol).ok()
+}
+
 /// `IN (…)` over the codes of the part ids in the JSON array bound as `?n`.
 pub fn codes_of_json(n: u8) -> String {
     format!("(SELECT {} FROM json_each(?{n}))", part_code("value"))
@@ -35,7 +48,6 @@ mod tests {
     use sqlx::{Connection, SqliteConnection};
 
     use super::*;
-    use crate::inventory::{PartNumber, PartType, Polarization};
 
     fn squash(s: &str) -> String {
         s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -75,6 +87,7 @@ mod tests {
                     let want = i64::from(t.config_number()) * 1_000_000 + i64::from(n) * 10 + digit;
                     let got = code_in_sql(&mut conn, Some(&id)).await;
                     assert_eq!(got, ("integer".to_owned(), want.to_string()), "{id}");
+                    assert_eq!(decode(want), Some(PartNumber::parse_stored(&id).unwrap()), "{id}");
                 }
             }
         }
@@ -91,5 +104,10 @@ mod tests {
             assert_eq!(code_in_sql(&mut conn, Some(id)).await, ("text".to_owned(), id.to_owned()), "{id}");
         }
         assert_eq!(code_in_sql(&mut conn, None).await, ("integer".to_owned(), "-1".to_owned()));
+        // Integers no standard number codes to: a NULL end, number 00000, no
+        // such type or polarization.
+        for code in [-1, 0, 1_000_001, 1_000_013, 7_000_011, 1_000_000_011, i64::MAX] {
+            assert_eq!(decode(code), None, "{code}");
+        }
     }
 }
