@@ -30,6 +30,8 @@ pub mod web;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod test_rng;
 
 use std::{future::Future, path::PathBuf};
 

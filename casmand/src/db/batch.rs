@@ -245,13 +245,7 @@ mod tests {
         let (_d1, fast) = stocked().await;
         let (_d2, slow) = stocked().await;
         let names = ["ANT00001P1", "ANT00002P1", "LNA00001P1", "LNA00002P1", "LNA00003P1", "ANT00003P1"];
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15);
         let at = timestamp::now();
         for _ in 0..150 {
             let mut ops = Vec::new();

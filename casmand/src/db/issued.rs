@@ -478,13 +478,7 @@ mod tests {
             None,
         ];
         // A fixed pseudo-random sequence of events, then updates and deletes.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n as u64) as usize
-        };
+        let mut next = crate::test_rng::xorshift(0x9E37_79B9_7F4A_7C15);
         for i in 0..400 {
             let (a, b) = (ids[next(ids.len())], ids[next(ids.len())]);
             let status = if next(4) == 0 { "disconnected" } else { "connected" };
