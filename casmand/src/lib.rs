@@ -148,11 +148,13 @@ pub async fn run(
     // that a bad or busy address stops start-up.
     let web = web::bind(ctx.config()).await?;
 
+    let stopping = dbs.clone();
     tokio::spawn(async move {
         shutdown.await;
         systemd::stopping();
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
+        stopping.stop_long_work();
     });
     let mut server_stop = stop_rx.clone();
     // Clients that send the socket path as :authority (grpcio, grpc-java)

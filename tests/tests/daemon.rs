@@ -212,3 +212,60 @@ fn completions_and_man_page_are_generated() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH casmanctl"));
 }
+
+/// A stop while the history from before the upgrade is being entered into
+/// the change exchange (minutes at 10× the field size) ends that work at its
+/// next transaction instead of holding the stop up; the next start goes on
+/// from there and enters every event once.
+#[test]
+fn a_stop_during_the_history_entry_is_prompt_and_the_entry_resumes() {
+    let opts = DaemonOpts::default()
+        .config("shutdown_timeout = \"3s\"\n")
+        .env("CASMAN_SYNC__PULL_EVERY", "0s")
+        .env("CASMAN_SYNC__BACKUP_ON_SCAN_COUNT", "1000000");
+    let mut d = Daemon::start_with(opts);
+    d.terminate();
+    // 80,000 events written by another program (16 transactions of the
+    // entry): none has an identity yet.
+    let log = d.data_dir.join("assembled_casm.db");
+    casman_tests::sqlite(
+        &log,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80000)
+         INSERT INTO assembly (part_number, part_type, polarization, scan_time, connected_to, connected_to_type,
+                               connected_polarization, connection_status)
+         SELECT printf('ANT%05dP1', i % 99999 + 1), 'ANTENNA', '1', printf('2025-11-21 18:%02d:%02d', i / 60 % 60, i % 60),
+                printf('LNA%05dP1', i % 99999 + 1), 'LNA', '1', 'connected' FROM n;",
+    );
+    d.restart();
+    // A version stored (the first backup enters nothing): the sync after it
+    // publishes, and so enters the history first.
+    d.ctl_ok(&["sync", "backup", "--assembled"]);
+    let entered =
+        || casman_tests::sqlite(&log, "SELECT count(*) FROM event_origin").trim().parse::<i64>().unwrap();
+    assert_eq!(entered(), 0);
+    // The entry, asked for by a sync, has begun.
+    let sync =
+        d.ctl_cmd().args(["sync", "sync", "--assembled"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let mut sync = sync.unwrap();
+    wait_for("the history entry to begin", DEADLINE, || (entered() > 0).then_some(()));
+    let stopping = Instant::now();
+    let status = d.terminate();
+    let took = stopping.elapsed();
+    let _ = sync.wait();
+    let log_text = d.log_text();
+    assert!(status.success(), "exit status {status}; log:\n{log_text}");
+    for waited in ["did not finish in time", "did not stop in time"] {
+        assert!(!log_text.contains(waited), "the stop waited for the entry ({took:?}):\n{log_text}");
+    }
+    let partly = entered();
+    assert!(
+        partly < 80_000,
+        "the entry ended before the stop ({partly} events): the test needs a longer log"
+    );
+    // The next start goes on: every event once.
+    d.restart();
+    d.ctl_json(&["sync", "sync", "--assembled"]);
+    assert_eq!(entered(), 80_000);
+    let distinct = casman_tests::sqlite(&log, "SELECT count(DISTINCT event_id) FROM event_origin");
+    assert_eq!(distinct.trim(), "80000");
+}

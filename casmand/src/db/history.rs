@@ -84,6 +84,15 @@ pub async fn enter(db: &Db, site_id: &str) -> Result<Entered> {
     let mut done = Entered::default();
     let mut after = Cursor::default();
     loop {
+        // A stop ends the entry between two transactions; the next start
+        // goes on from there (what is entered stays entered).
+        if db.stopping() {
+            return Err(crate::error::Error::Unavailable(format!(
+                "casmand is stopping: {} changes of {} entered so far into the change exchange, the rest at the next start",
+                done.events + done.rows,
+                db.name
+            )));
+        }
         let Some((events, rows)) = enter_chunk(db, site_id, &mut after).await? else { return Ok(done) };
         done.events += events;
         done.rows += rows;

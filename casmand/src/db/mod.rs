@@ -203,6 +203,14 @@ impl Databases {
         crate::memory::release_free_memory_after_swap();
     }
 
+    /// Asks long work on every database to end at its next transaction
+    /// ([`Db::stop_long_work`]): the daemon is stopping.
+    pub fn stop_long_work(&self) {
+        for db in [&self.parts, &self.assembled, &self.state] {
+            db.stop_long_work();
+        }
+    }
+
     /// Records the part numbers parts.db holds in state.db, checkpoints and
     /// closes every database, and records each file as it is left (see
     /// [`checked`]; parts.db only if its numbers were recorded).

@@ -54,6 +54,10 @@ pub struct Db {
     /// write transaction, committed or not) and when the file is replaced:
     /// the change feed (`super::feed`) wakes on it instead of polling.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set when the daemon stops: long work on the file (the history's
+    /// entry, minutes at 10× the field size) ends at its next transaction
+    /// instead of holding the stop up ([`Db::stop_long_work`]).
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A pool handed to one request, holding the gate open until it is dropped
@@ -267,7 +271,19 @@ impl Db {
             site,
             clock_floor,
             commits,
+            stopping: Arc::default(),
         })
+    }
+
+    /// Asks long work on this file to end at its next transaction (see
+    /// [`Db::stopping`]): the daemon is stopping.
+    pub fn stop_long_work(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the daemon is stopping ([`Db::stop_long_work`]).
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A receiver that sees a change each time the writer connection was
