@@ -136,10 +136,9 @@ fn hash(raw: &Path) -> std::io::Result<Hashed> {
 pub async fn has_table(path: &Path, table: &'static str) -> Result<bool> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-            [table],
-            |r| r.get(0),
+        crate::db::read_only::has_table(
+            &Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+            table,
         )
     })
     .await

@@ -129,6 +129,11 @@ impl BackupService {
             self.refresh_leases_quietly().await;
         }
         let Some(head) = manifest.head().cloned() else {
+            // No version to exchange beside (a lost manifest): the changes
+            // published ahead stay published; a failure is said, not dropped.
+            if let Some((_, Err(e))) = &ahead.published {
+                tracing::warn!(database = db, error = %e, "could not publish the changes; the next sync tries again");
+            }
             if force {
                 return Err(Error::refused(format!(
                     "the store holds no version of {db} to take; nothing was changed"

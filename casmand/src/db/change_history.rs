@@ -65,21 +65,13 @@ fn names(expr: &str) -> String {
     format!("({expr} IN (?3, ?3 || 'P1', ?3 || 'P2') OR ?3 IN ({expr} || 'P1', {expr} || 'P2'))")
 }
 
-/// Whether the file of `conn` holds table `name`.
-fn has(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [name], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map(|n| n > 0)
-}
-
 /// The queries of one file, each ordered by time.
 fn sources(conn: &Connection, database: &str, filter: &Filter) -> rusqlite::Result<Vec<String>> {
     let part = filter.part.is_some();
     let site = |col: &str| if filter.site.is_some() { format!(" AND {col} = ?4") } else { String::new() };
     let nulls = "NULL, NULL, NULL, NULL, NULL";
     let mut out = Vec::new();
-    if database == ASSEMBLED_DB && has(conn, "event_origin")? {
+    if database == ASSEMBLED_DB && super::read_only::has_table(conn, "event_origin")? {
         let part_sql = if part {
             " AND (a.part_number IN (?3, ?3 || 'P1', ?3 || 'P2') OR a.connected_to IN (?3, ?3 || 'P1', ?3 || 'P2'))"
         } else {
@@ -94,7 +86,7 @@ fn sources(conn: &Connection, database: &str, filter: &Filter) -> rusqlite::Resu
             site = site("s.site_id"),
         ));
     }
-    if has(conn, "change_log")? {
+    if super::read_only::has_table(conn, "change_log")? {
         let part_sql = if part {
             let keys: Vec<String> = ["part_number", "antenna_number", "serial_number", "grid_code"]
                 .iter()
@@ -112,7 +104,7 @@ fn sources(conn: &Connection, database: &str, filter: &Filter) -> rusqlite::Resu
             site = site("s.site_id"),
         ));
     }
-    if has(conn, "conflict_log")? {
+    if super::read_only::has_table(conn, "conflict_log")? {
         let part_sql = if part {
             format!(" AND ({} OR instr(k.other, ?3) > 0)", names("k.subject"))
         } else {
@@ -127,7 +119,7 @@ fn sources(conn: &Connection, database: &str, filter: &Filter) -> rusqlite::Resu
               ORDER BY k.at, k.id"
         ));
     }
-    if database == PARTS_DB && has(conn, "row_clock")? {
+    if database == PARTS_DB && super::read_only::has_table(conn, "row_clock")? {
         // Rows from before the upgrade: no stamped change of their key.
         for (tbl, key, date, values) in [
             (
@@ -149,7 +141,7 @@ fn sources(conn: &Connection, database: &str, filter: &Filter) -> rusqlite::Resu
                 "'serial_number', t.serial_number, 'chassis', t.chassis, 'slot', t.slot",
             ),
         ] {
-            if !has(conn, tbl)? {
+            if !super::read_only::has_table(conn, tbl)? {
                 continue;
             }
             let part_sql = if part { format!(" AND {}", names(&format!("t.{key}"))) } else { String::new() };

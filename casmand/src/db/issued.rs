@@ -2,7 +2,7 @@
 //! numbers a parts.db or assembled_casm.db file mentions. state.db is never
 //! restored, pulled, merged or cleared, so what it knows stays known.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sqlx::SqliteConnection;
 
@@ -98,8 +98,11 @@ pub async fn settle(state: &Db) -> Result<()> {
         if Deferred::in_flight(&path) {
             continue;
         }
-        let file = Path::new(&path);
-        if file.exists() {
+        // A swap cut short before the kept file got its name leaves it as
+        // `<path>.link` (named at the next start: `settle_safety_copies`).
+        let link = PathBuf::from(format!("{path}.link"));
+        let file = [Path::new(&path), link.as_path()].into_iter().find(|f| f.exists());
+        if let Some(file) = file {
             let read = read_file(file, &name).await.map_err(|e| {
                 Error::Unavailable(format!(
                     "the part numbers of {path}, the {name} a restore replaced, could not be read ({e}); \
@@ -263,12 +266,7 @@ impl FileParts {
 /// The `part_sequences` marks of a parts.db, if it has the table.
 fn sequence_marks(conn: &rusqlite::Connection) -> rusqlite::Result<Issued> {
     let mut set = Issued::new();
-    let has_sequences: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'part_sequences')",
-        [],
-        |r| r.get(0),
-    )?;
-    if has_sequences {
+    if super::read_only::has_table(conn, "part_sequences")? {
         let mut stmt = conn.prepare("SELECT part_type, polarization, highest FROM part_sequences")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -316,12 +314,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> rusqlite::Result<T> + S
 /// [`PAIR_ENDS`]; values that are not part numbers are skipped), without
 /// allocating per row.
 fn log_ends(conn: &rusqlite::Connection, parts: &mut PartSet) -> rusqlite::Result<()> {
-    let kept: bool = conn.query_row(
-        "SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('pair_state', 'pair_other')",
-        [],
-        |r| r.get(0),
-    )?;
-    if kept { each_end(conn, PAIR_ENDS, true, parts) } else { each_end(conn, ASSEMBLY_ENDS, false, parts) }
+    // Both tables, with coded ends, exist from migration 0005 on (0004 had
+    // `pair_state` alone, with the ends as text): an older file is read
+    // row by row.
+    let has = |t| super::read_only::has_table(conn, t);
+    if has("pair_state")? && has("pair_other")? {
+        each_end(conn, PAIR_ENDS, true, parts)
+    } else {
+        each_end(conn, ASSEMBLY_ENDS, false, parts)
+    }
 }
 
 /// Adds to `parts` the part numbers in the two columns of every row of
@@ -449,6 +450,18 @@ mod tests {
         assert!(known.contains(ant(7)) && known.contains(ant(9)) && !known.contains(ant(8)));
         load(&dbs.state).await.unwrap();
         assert_eq!(pending().await, Vec::<String>::new(), "every note is settled");
+        // A swap cut short before the kept file got its name: it is read
+        // under its link name.
+        let linked = dir.path().join("linked.db");
+        let guard = defer(&dbs.state, &linked, PARTS_DB).await.unwrap();
+        let link = dir.path().join("linked.db.link");
+        rusqlite::Connection::open(&link)
+            .unwrap()
+            .execute_batch("CREATE TABLE parts (part_number TEXT); INSERT INTO parts VALUES ('ANT00011P1');")
+            .unwrap();
+        drop(guard);
+        assert!(load(&dbs.state).await.unwrap().contains(ant(11)));
+        assert_eq!(pending().await, Vec::<String>::new());
         // Recorded for good: the files are no longer needed.
         std::fs::remove_file(&kept).unwrap();
         std::fs::remove_file(&coming).unwrap();
